@@ -1,0 +1,1 @@
+"""Reporting: FLOPs and params, result tables, comparisons, figures."""

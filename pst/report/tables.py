@@ -1,0 +1,53 @@
+"""Result tables as versioned artifacts: one DataFrame written as Markdown (tabulate), CSV and JSON, atomically."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from pst.io import write_text
+from pst.report.published import published_cost
+
+
+def write_table(df: pd.DataFrame, stem: str | Path, title: str) -> list[Path]:
+    """Write ``stem``.md / .csv / .json; missing values print as n/a."""
+    stem = Path(stem)
+    shown = df.astype(object).where(df.notna(), "n/a")
+    md = f"# {title}\n\n{shown.to_markdown(index=False, floatfmt='.2f')}\n"
+    return [write_text(stem.with_suffix(".md"), md),
+            write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
+            write_text(stem.with_suffix(".json"), json.dumps(
+                {"title": title, "rows": json.loads(df.to_json(orient="records"))}, indent=1) + "\n")]
+
+
+def paper_delta(ours: float, paper: float | None) -> float | None:
+    """ours - paper after rounding ours as the paper prints that number (22 -> integer, 28.5 -> one decimal)."""
+    if paper is None:
+        return None
+    decimals = 0 if float(paper).is_integer() else 1
+    return round(round(ours, decimals) - paper, 2)
+
+
+def flops_table(counts: Iterable[dict]) -> pd.DataFrame:
+    """FLOPs / params per view, ours beside the paper's (rounded as the paper prints them) and the difference."""
+    rows = []
+    for c in counts:
+        pub_g, pub_p = published_cost(c["model"])
+        rows.append({"model": c["model"], "frames": c["frames"], "size": c["size"],
+                     "GFLOPs": round(c["gflops"], 2), "GFLOPs paper": pub_g,
+                     "Δ GFLOPs": paper_delta(c["gflops"], pub_g),
+                     "params M": round(c["params_m"], 2), "params M paper": pub_p,
+                     "Δ params M": paper_delta(c["params_m"], pub_p)})
+    return pd.DataFrame(rows)
+
+
+def load_counts(paths: Iterable[str | Path]) -> list[dict]:
+    out = []
+    for p in paths:
+        try:
+            out.append(json.loads(Path(p).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{p}: not a FLOPs record from `pst flops --json` ({err}); rerun that job") from err
+    return out
