@@ -1,0 +1,46 @@
+import json
+import subprocess
+
+import pytest
+
+from pst.report.flops import count
+
+
+@pytest.mark.parametrize("name", ["deit_s_2d", "deit_s_tsm", "deit_s_tps"])
+def test_deit_table1_cost(name):
+    c = count(name, 16, 224)
+    assert round(c["gflops"]) == 74 and round(c["params_m"]) == 22
+    assert 73.0 < c["gflops"] < 74.0   # 16 x 4.6 G; a counter that misses the fused attention gives 67.9
+
+
+def test_pst_costs_at_official_input():
+    t = count("pst_t", 32, 224)
+    assert round(t["gflops"]) == 72 and round(t["params_m"], 1) == 28.5
+    b = count("pst_b", 32, 224, num_classes=174)
+    assert round(b["gflops"]) == 247 and round(b["params_m"], 1) == 88.8
+    assert count("swin_t_2d", 32, 224)["gflops"] == t["gflops"]      # TPS keeps the 2D cost
+    assert round(count("swin3d_t", 32, 224)["gflops"]) == 88          # Table 2(e) 'local'
+
+
+def test_flops_scale_with_frames():
+    # per-frame cost doubles; the classifier runs once per clip
+    assert count("deit_s_tps", 8, 224)["gflops"] * 2 == pytest.approx(count("deit_s_tps", 16, 224)["gflops"], rel=1e-5)
+
+
+def test_cli_json_and_text(env_with_venv):
+    out = subprocess.run(["pst", "flops", "deit_s_tps", "--frames", "16", "--size", "224", "--json"],
+                         capture_output=True, text=True, env=env_with_venv, check=True)
+    rec = json.loads(out.stdout)
+    assert set(rec) == {"model", "frames", "size", "gflops", "params_m"}
+    assert (rec["model"], rec["frames"], rec["size"]) == ("deit_s_tps", 16, 224)
+    text = subprocess.run(["pst", "flops", "deit_s_tps", "--frames", "16", "--size", "224"],
+                          capture_output=True, text=True, env=env_with_venv, check=True).stdout
+    assert "74 GFLOPs / 22 M params" in text
+
+
+def test_cli_bad_model_and_option(env_with_venv):
+    bad = subprocess.run(["pst", "flops", "resnet50"], capture_output=True, text=True, env=env_with_venv)
+    assert bad.returncode != 0 and "deit_s_tps" in bad.stderr
+    bad = subprocess.run(["pst", "flops", "pst_t", "--set", "pattern=Q"], capture_output=True, text=True,
+                         env=env_with_venv)
+    assert bad.returncode == 2 and "pattern" in bad.stderr
