@@ -137,3 +137,21 @@ def test_channel_shift_bad_arguments():
         channel_shift(torch.zeros(1, 2, 8), groups=3)
     with pytest.raises(ValueError, match="x"):
         channel_shift(torch.zeros(8, 2))
+
+
+def test_out_buffer_matches_and_refuses_autograd():
+    x = torch.randn(2, 5, 6, 6, 8)
+    buf = torch.empty_like(x)
+    assert patch_shift(x, "D", out=buf) is buf
+    assert torch.equal(buf, patch_shift(x, "D"))
+    with pytest.raises(ValueError, match="out"):
+        patch_shift(x.requires_grad_(), "D", out=buf)
+    with pytest.raises(ValueError, match="out"):
+        patch_shift(x.detach(), "D", out=torch.empty(2, 5, 6, 6, 4))
+
+
+@pytest.mark.parametrize("pad", ["zero", "self"])
+@pytest.mark.parametrize("frames", [1, 2, 5])
+def test_channel_shift_gradient(pad, frames):
+    x = torch.randn(2, frames, 3, 16, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z: channel_shift(z, 8, pad=pad, groups=2), (x,))

@@ -116,3 +116,29 @@ def test_official_and_paper_bias_differ_in_output():
     x = torch.randn(1, 3, 16, 56, 56)
     with torch.no_grad():
         assert not torch.allclose(a(x), b(x), atol=1e-4)
+
+
+import pytest  # noqa: E402
+
+from pst.models.swin import window_gather_index  # noqa: E402
+from pst.ops import pattern_key  # noqa: E402
+
+
+@pytest.mark.parametrize("dims, ws, shift, pattern", [
+    ((16, 14, 21), (1, 7, 7), (0, 3, 3), "C"),
+    ((5, 7, 7), (1, 7, 7), (0, 0, 0), "D"),
+    ((8, 6, 10), (1, 3, 5), (0, 1, 2), "A"),
+    ((16, 14, 14), (8, 7, 7), (4, 3, 3), None),
+])
+def test_fused_gather_equals_roll_shift_partition(dims, ws, shift, pattern):
+    b, c = 2, 3
+    x = torch.randn(b, *dims, c)
+    chain = torch.roll(x, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
+    if pattern is not None:
+        chain = patch_shift(chain, pattern, window=ws[1:])
+    chain = window_partition(chain, ws)
+    key = pattern_key(pattern) if pattern else None
+    index, inverse = window_gather_index(b, *dims, ws, shift, key, torch.device("cpu"))
+    fused = x.reshape(-1, c)[index].view_as(chain)
+    assert torch.equal(fused, chain)
+    assert torch.equal(fused.reshape(-1, c)[inverse], x.reshape(-1, c))

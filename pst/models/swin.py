@@ -22,7 +22,7 @@ from timm.models import register_model
 from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from pst.ops import channel_shift, offset_map, patch_shift, pattern_grid
+from pst.ops import channel_shift, offset_map, pattern_grid, pattern_key, permute_tokens
 
 Window = tuple[int, int, int]
 
@@ -43,10 +43,25 @@ def window_partition(x: torch.Tensor, ws: Window) -> torch.Tensor:
     return x.permute(0, 1, 3, 5, 2, 4, 6, 7).reshape(b, -1, ws[0] * ws[1] * ws[2], c)
 
 
-def window_reverse(windows: torch.Tensor, ws: Window, d: int, h: int, w: int) -> torch.Tensor:
-    b, c = windows.shape[0], windows.shape[-1]
-    x = windows.view(b, d // ws[0], h // ws[1], w // ws[2], ws[0], ws[1], ws[2], c)
-    return x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, d, h, w, c)
+@lru_cache(maxsize=128)
+def window_gather_index(batch: int, dp: int, hp: int, wp: int, ws: Window, shift: Window, pattern,
+                        device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of (B, Dp, Hp, Wp) tokens -> window order (B, nWindows, N), after Swin's cyclic roll by -shift and,
+    when ``pattern`` is given, the temporal patch shift tiled in each window. Returns (index, inverse index).
+
+    Composing the three permutations into one gather saves two full copies each way (roll, then partition).
+    """
+    d = torch.arange(dp).view(dp, 1, 1)
+    if pattern is not None:
+        d = d - offset_map(pattern, hp, wp, window=ws[1:])[None]            # patch shift: token from frame t - s
+    h = torch.arange(hp).view(1, hp, 1)
+    w = torch.arange(wp).view(1, 1, wp)
+    src = ((d % dp + shift[0]) % dp * hp + (h + shift[1]) % hp) * wp + (w + shift[2]) % wp   # after the roll
+    src = window_partition(src.expand(dp, hp, wp)[None, ..., None], ws).reshape(1, -1)
+    index = (src + torch.arange(batch)[:, None] * (dp * hp * wp)).reshape(-1)
+    inverse = torch.empty_like(index)
+    inverse[index] = torch.arange(index.numel())
+    return index.to(device), inverse.to(device)
 
 
 @lru_cache(maxsize=64)
@@ -151,7 +166,7 @@ class SwinBlock(nn.Module):
         super().__init__()
         self.window, self.shift = window, shift
         self.temporal, self.shift_back, self.channel_pad = temporal, shift_back, channel_pad
-        self.pattern = tuple(tuple(r) for r in pattern_grid(pattern)) if temporal == "patch" else None
+        self.pattern = pattern_key(pattern) if temporal == "patch" else None
         self.bias_pattern = self.pattern if (temporal == "patch" and shifted_bias) else None
         self.bias_mode = bias
         self.norm1 = nn.LayerNorm(dim)
@@ -167,22 +182,19 @@ class SwinBlock(nn.Module):
         pad = [(ws[i] - s % ws[i]) % ws[i] for i, s in enumerate((d, h, w))]
         x = F.pad(x, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
         dp, hp, wp = d + pad[0], h + pad[1], w + pad[2]
-        rolled = any(shift)
-        if rolled:
-            x = torch.roll(x, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
         if self.temporal == "channel":
             x = channel_shift(x, fold_div=8, pad=self.channel_pad, groups=self.attn.num_heads)
-        elif self.temporal == "patch":
-            x = patch_shift(x, self.pattern, window=ws[1:])
-        mask = shift_window_mask(dp, hp, wp, ws, shift, x.device) if rolled else None
+        # cyclic roll, patch shift and window partition as one gather; the way back as another
+        into, into_inv = window_gather_index(b, dp, hp, wp, ws, shift, self.pattern, x.device)
+        back_pattern = self.pattern if self.shift_back else None
+        back, back_inv = (into, into_inv) if back_pattern == self.pattern else \
+            window_gather_index(b, dp, hp, wp, ws, shift, back_pattern, x.device)
+        windows = permute_tokens(x.reshape(-1, c), into, into_inv).view(b, -1, ws[0] * ws[1] * ws[2], c)
+        mask = shift_window_mask(dp, hp, wp, ws, shift, x.device) if any(shift) else None
         index = relative_position_index(ws, self.attn.extent, self.bias_pattern, dp, self.bias_mode, x.device)
-        x = self.attn(window_partition(x, ws), index, mask, dp // ws[0])
-        x = window_reverse(x, ws, dp, hp, wp)
-        if self.temporal == "patch" and self.shift_back:
-            x = patch_shift(x, self.pattern, inverse=True, window=ws[1:])
-        if rolled:
-            x = torch.roll(x, shifts=shift, dims=(1, 2, 3))
-        return x[:, :d, :h, :w].contiguous()
+        out = self.attn(windows, index, mask, dp // ws[0])
+        x = permute_tokens(out.reshape(-1, c), back_inv, back).view(b, dp, hp, wp, c)
+        return x[:, :d, :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self._attention(x))

@@ -1,8 +1,9 @@
 """Temporal patch shift (TPS) and temporal channel shift on token tensors laid out (B, T, H, W, C).
 
-Patch shift is a fixed permutation of tokens over (T, H, W). It is done as one row gather with an index that is
-computed once per (pattern, shape, window, device) and cached; its gradient is the gather with the inverse index
-(a permutation's transpose), so backward costs the same as forward.
+Patch shift is a fixed permutation of tokens over (T, H, W). It is done as one row gather with an index computed
+once per (pattern, shape, window, device) and cached; its gradient is the gather with the inverse index (a
+permutation's transpose), so backward costs what forward costs. Models may compose it with other token
+permutations (Swin's cyclic roll and window partition) into a single gather: see ``permute_tokens``.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import torch
 from pst.ops.patterns import PatternLike, pattern_grid
 
 
-def _as_key(pattern: PatternLike) -> tuple[tuple[int, ...], ...]:
+def pattern_key(pattern: PatternLike) -> tuple[tuple[int, ...], ...]:
+    """A validated pattern as nested tuples (hashable, for caches)."""
     return tuple(tuple(row) for row in pattern_grid(pattern))
 
 
@@ -43,12 +45,20 @@ def offset_map(pattern: PatternLike, height: int, width: int,
     return grid[(i % g)[:, None], (j % g)[None, :]]
 
 
-@lru_cache(maxsize=256)
-def _cached_index(key, frames: int, height: int, width: int, window, inverse: bool, device: torch.device,
-                  batch: int = 1) -> torch.Tensor:
-    shift = offset_map(key, height, width, window)                       # (H, W)
+def source_frames(pattern: PatternLike, frames: int, height: int, width: int,
+                  window: Optional[Sequence[int]] = None, inverse: bool = False) -> torch.Tensor:
+    """(T, H, W) frame each output token is taken from: (t - s) mod T, or (t + s) mod T for the inverse."""
+    if frames < 1 or height < 1 or width < 1:
+        raise ValueError(f"x: need T, H, W >= 1, got T={frames}, H={height}, W={width}")
+    shift = offset_map(pattern, height, width, window)
     t = torch.arange(frames)[:, None, None]
-    src_t = (t + shift) % frames if inverse else (t - shift) % frames     # (T, H, W): source frame of each token
+    return (t + shift) % frames if inverse else (t - shift) % frames
+
+
+@lru_cache(maxsize=256)
+def _patch_shift_index(key, batch: int, frames: int, height: int, width: int, window, inverse: bool,
+                       device: torch.device) -> torch.Tensor:
+    src_t = source_frames(key, frames, height, width, window, inverse)
     spatial = torch.arange(height * width).view(1, height, width)
     index = (src_t * (height * width) + spatial).reshape(1, -1)
     index = index + torch.arange(batch)[:, None] * index.shape[1]          # the same permutation in every clip
@@ -56,13 +66,29 @@ def _cached_index(key, frames: int, height: int, width: int, window, inverse: bo
 
 
 def patch_shift_index(pattern: PatternLike, frames: int, height: int, width: int,
-                      window: Optional[Sequence[int]] = None, inverse: bool = False,
+                      window: Optional[Sequence[int]] = None, inverse: bool = False, batch: int = 1,
                       device: torch.device | str = "cpu") -> torch.Tensor:
-    """Flat source index over (T*H*W) tokens: output token k is input token index[k]. Cached."""
-    if frames < 1 or height < 1 or width < 1:
-        raise ValueError(f"x: need T, H, W >= 1, got T={frames}, H={height}, W={width}")
-    return _cached_index(_as_key(pattern), int(frames), int(height), int(width), _check_window(window),
-                         bool(inverse), torch.device(device))
+    """Flat source index over (B*T*H*W) tokens: output token k is input token index[k]. Cached."""
+    return _patch_shift_index(pattern_key(pattern), int(batch), int(frames), int(height), int(width),
+                              _check_window(window), bool(inverse), torch.device(device))
+
+
+def _gather_rows(x: torch.Tensor, index: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """out[r] = x[index[r]] for the rows (tokens) of a (N, C) tensor, as one index_select.
+
+    Rows are reinterpreted as the widest integer type that tiles them: index_select then moves whole 8-byte
+    words (bf16/fp16 rows gather ~1.4x faster than as 2-byte elements) and the result is bit-exact.
+    """
+    x = x.contiguous()
+    out = torch.empty((index.numel(), x.shape[1]), dtype=x.dtype, device=x.device) if out is None else out
+    row_bytes = x.shape[-1] * x.element_size()
+    word = x.dtype
+    if not (x.dtype.is_complex or x.dtype == torch.bool):
+        word = next(dt for dt in (torch.int64, torch.int32, torch.int16, torch.uint8)
+                    if row_bytes % torch.empty((), dtype=dt).element_size() == 0)
+    src, dst = (x, out) if word == x.dtype else (x.view(word), out.view(word))
+    torch.index_select(src, 0, index, out=dst)
+    return out
 
 
 class _TokenPermutation(torch.autograd.Function):
@@ -79,42 +105,71 @@ class _TokenPermutation(torch.autograd.Function):
         return _gather_rows(grad, inverse_index), None, None
 
 
-def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """out[r] = x[index[r]] for the rows (tokens) of a (N, C) tensor, as one index_select into a fresh output.
-
-    The rows are reinterpreted as the widest integer type that tiles them: index_select then moves whole 8-byte
-    words (bf16/fp16 rows gather ~1.4x faster than as 2-byte elements) and the result is bit-exact.
-    """
-    x = x.contiguous()
-    row_bytes = x.shape[-1] * x.element_size()
-    word = next(dt for dt in (torch.int64, torch.int32, torch.int16, torch.uint8)
-                if row_bytes % torch.empty((), dtype=dt).element_size() == 0)
-    if x.dtype.is_complex or x.dtype == torch.bool:
-        word = x.dtype
-    src = x.view(word) if word != x.dtype else x
-    out = torch.empty_like(x)
-    dst = out.view(word) if word != x.dtype else out
-    torch.index_select(src.view(x.shape[0], -1), 0, index, out=dst.view(x.shape[0], -1))
-    return out
+def permute_tokens(rows: torch.Tensor, index: torch.Tensor, inverse_index: torch.Tensor) -> torch.Tensor:
+    """Rows (N, C) reordered by a permutation ``index``; ``inverse_index`` (its inverse) serves the gradient."""
+    return _TokenPermutation.apply(rows, index, inverse_index)
 
 
 def patch_shift(x: torch.Tensor, pattern: PatternLike = "C", inverse: bool = False,
-                window: Optional[Sequence[int]] = None) -> torch.Tensor:
+                window: Optional[Sequence[int]] = None, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Temporal patch shift of tokens ``x`` (B, T, H, W, C).
 
     The token at spatial (i, j) of frame t becomes the token of frame (t - s) mod T with s = grid[i mod g][j mod g];
     ``inverse=True`` undoes it exactly. ``window=(wh, ww)`` tiles the pattern inside each window (Swin).
-    Works for any T >= 1 and any H, W.
+    Works for any T >= 1 and any H, W. ``out`` (contiguous, like ``x``) receives the result without a fresh
+    allocation, for inference loops where page faults of new buffers would cost more than the shift; it is not
+    differentiable.
     """
     if x.dim() != 5:
         raise ValueError(f"x: expected tokens of shape (B, T, H, W, C), got {tuple(x.shape)}")
     b, t, h, w, c = x.shape
-    key = _as_key(pattern)
-    win = _check_window(window)
-    fwd = _cached_index(key, t, h, w, win, bool(inverse), x.device, b)
-    bwd = _cached_index(key, t, h, w, win, not inverse, x.device, b)
-    out = _TokenPermutation.apply(x.reshape(b * t * h * w, c), fwd, bwd)
-    return out.view(b, t, h, w, c)
+    key, win = pattern_key(pattern), _check_window(window)
+    fwd = _patch_shift_index(key, b, t, h, w, win, bool(inverse), x.device)
+    rows = x.reshape(b * t * h * w, c)
+    if out is not None:
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise ValueError("out: not differentiable; call without out= when x requires grad")
+        if out.shape != x.shape or out.dtype != x.dtype or not out.is_contiguous():
+            raise ValueError(f"out: expected a contiguous {x.dtype} tensor of shape {tuple(x.shape)}")
+        _gather_rows(rows, fwd, out.view(b * t * h * w, c))
+        return out
+    bwd = _patch_shift_index(key, b, t, h, w, win, not inverse, x.device)
+    return permute_tokens(rows, fwd, bwd).view(b, t, h, w, c)
+
+
+def _shift_channels(x: torch.Tensor, fold: int, pad: str, adjoint: bool) -> torch.Tensor:
+    """Channel shift of x (B, T, ..., G, Cg) into one new tensor; ``adjoint`` gives its transpose (for backward)."""
+    out = torch.empty_like(x)
+    out[..., 2 * fold:] = x[..., 2 * fold:]
+    a, b = (slice(0, fold), slice(fold, 2 * fold))
+    if not adjoint:
+        # channels a from t-1, channels b from t+1
+        out[:, 1:, ..., a] = x[:, :-1, ..., a]
+        out[:, :-1, ..., b] = x[:, 1:, ..., b]
+        first, last = (x[:, :1, ..., a], x[:, -1:, ..., b]) if pad == "self" else (0, 0)
+        out[:, :1, ..., a] = first
+        out[:, -1:, ..., b] = last
+        return out
+    # transpose: gradients flow back one frame the other way; with pad="self" an end frame also keeps its own
+    out[:, :-1, ..., a] = x[:, 1:, ..., a]
+    out[:, 1:, ..., b] = x[:, :-1, ..., b]
+    out[:, -1:, ..., a] = 0
+    out[:, :1, ..., b] = 0
+    if pad == "self":
+        out[:, :1, ..., a] += x[:, :1, ..., a]
+        out[:, -1:, ..., b] += x[:, -1:, ..., b]
+    return out
+
+
+class _ChannelShift(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, fold, pad):
+        ctx.fold, ctx.pad = fold, pad
+        return _shift_channels(x, fold, pad, adjoint=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _shift_channels(grad.contiguous(), ctx.fold, ctx.pad, adjoint=True), None, None
 
 
 def channel_shift(x: torch.Tensor, fold_div: int = 8, pad: str = "zero", groups: int = 1) -> torch.Tensor:
@@ -133,16 +188,8 @@ def channel_shift(x: torch.Tensor, fold_div: int = 8, pad: str = "zero", groups:
     c = x.shape[-1]
     if groups < 1 or c % groups:
         raise ValueError(f"groups: {groups} does not divide the {c} channels")
-    cg = c // groups
-    fold = cg // fold_div
+    fold = (c // groups) // fold_div
     if fold == 0 or x.shape[1] == 1:
         return x
-    xg = x.reshape(*x.shape[:-1], groups, cg)
-    prev, nxt, rest = xg[..., :fold], xg[..., fold:2 * fold], xg[..., 2 * fold:]
-    if pad == "zero":
-        first, last = torch.zeros_like(prev[:, :1]), torch.zeros_like(nxt[:, :1])
-    else:
-        first, last = prev[:, :1], nxt[:, -1:]
-    from_prev = torch.cat([first, prev[:, :-1]], dim=1)
-    from_next = torch.cat([nxt[:, 1:], last], dim=1)
-    return torch.cat([from_prev, from_next, rest], dim=-1).reshape(x.shape)
+    xg = x.reshape(*x.shape[:-1], groups, c // groups)
+    return _ChannelShift.apply(xg, fold, pad).reshape(x.shape)

@@ -1,0 +1,15 @@
+"""Run the benchmarks and write their JSON reports to benchmarks/results/. `--quick` is a seconds-long smoke run."""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import core  # noqa: E402
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out-dir", default="benchmarks/results")
+    args = parser.parse_args()
+    core.main(quick=args.quick, out=str(Path(args.out_dir) / ("core_quick.json" if args.quick else "core.json")))
