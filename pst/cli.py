@@ -50,6 +50,35 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "synth":
+        from pst.data.synthetic import SynthConfig, generate
+
+        cfg = SynthConfig(pairs=args.pairs, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
+                          frames=args.frames, size=args.size, fps=args.fps, seed=args.seed)
+        summary = generate(args.out, cfg, workers=args.workers)
+        print(f"synthetic set in {args.out}: {summary['train']} train / {summary['val']} val videos, "
+              f"{len(summary['classes'])} classes ({cfg.pairs} time-reversed twin pairs)")
+    elif args.data_command == "fetch":
+        from pst.data.fetch import fetch
+
+        summary = fetch(args.name, args.root, mirror=args.mirror, retries=args.retries, backoff=args.backoff,
+                        progress=not args.quiet)
+        print(json.dumps(summary))
+    elif args.data_command == "prepare":
+        from pst.data.preprocess import prepare
+
+        summary = prepare(args.name, args.root, short_side=args.short_side, workers=args.workers,
+                          progress=not args.quiet)
+        print(json.dumps(summary))
+    elif args.data_command == "validate":
+        from pst.data.validate import validate
+
+        s = validate(args.root, args.list, out=args.out, progress=not args.quiet)
+        print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad -> {s['tsv']}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pst.models import MODEL_NAMES
     print("\n".join(MODEL_NAMES))
@@ -75,6 +104,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written")
     p.set_defaults(func=cmd_table)
 
+    data = sub.add_parser("data", help="datasets: synth, fetch, prepare, validate")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    p = dsub.add_parser("synth", help="write the embedded synthetic motion set (real H.264 mp4 + lists)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pairs", type=int, default=4, help="time-reversed twin pairs (classes = 2 x pairs, max 5)")
+    p.add_argument("--train-per-class", type=int, default=40)
+    p.add_argument("--val-per-class", type=int, default=12)
+    p.add_argument("--frames", type=int, default=24, help="frames per video")
+    p.add_argument("--size", type=int, default=64, help="frame side in pixels (even)")
+    p.add_argument("--fps", type=int, default=12)
+    p.add_argument("--workers", type=int, default=1)
+    p = dsub.add_parser("fetch", help="download a dataset into ROOT/raw (or list the licence-gated files to place)")
+    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"])
+    p.add_argument("--root", required=True)
+    p.add_argument("--mirror", help="base URL replacing the dataset's official host (a local mirror)")
+    p.add_argument("--retries", type=int, default=5)
+    p.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled each time")
+    p.add_argument("--quiet", action="store_true")
+    p = dsub.add_parser("prepare", help="extract, convert annotations to the internal lists, re-encode videos")
+    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"])
+    p.add_argument("--root", required=True)
+    p.add_argument("--short-side", type=int, help="re-encode short side (default: 320 for K400, 256 otherwise)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    p = dsub.add_parser("validate", help="decode every listed video; bad ones go to bad_videos.tsv")
+    p.add_argument("root")
+    p.add_argument("list")
+    p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
+    p.add_argument("--quiet", action="store_true")
+    data.set_defaults(func=cmd_data)
+
     p = sub.add_parser("models", help="list the registered video models")
     p.set_defaults(func=cmd_models)
     return parser
@@ -82,9 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pst.data.download import ChecksumError, DownloadError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ChecksumError, DownloadError) as err:
         print(f"pst {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,61 @@
+"""The one internal annotation format (mmaction2 style) that every dataset is converted to.
+
+Video lists: ``relative/path.mp4 label``. Frame-folder lists: ``relative/frame_dir num_frames label``.
+Classes: ``classes.txt``, one name a line, the class id is the line number (0-based).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from pst.io import write_text
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str                      # relative to the data root
+    label: int
+    num_frames: Optional[int] = None   # frame folders only
+
+    def line(self) -> str:
+        if self.num_frames is None:
+            return f"{self.path} {self.label}"
+        return f"{self.path} {self.num_frames} {self.label}"
+
+
+def read_list(path: str | Path) -> list[Entry]:
+    """Parse a list file; a malformed line stops with the file, the line number and the expected form."""
+    entries = []
+    for no, raw in enumerate(Path(path).read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            if len(parts) == 2:
+                entries.append(Entry(parts[0], int(parts[1])))
+            elif len(parts) == 3:
+                entries.append(Entry(parts[0], int(parts[2]), int(parts[1])))
+            else:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{path}:{no}: expected 'relative/path label' or 'frame_dir num_frames label', "
+                             f"got {raw!r}") from None
+    return entries
+
+
+def write_list(path: str | Path, entries: Iterable[Entry]) -> Path:
+    return write_text(path, "".join(e.line() + "\n" for e in entries))
+
+
+def read_classes(path: str | Path) -> list[str]:
+    return [ln.rstrip("\n") for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def write_classes(path: str | Path, names: Iterable[str]) -> Path:
+    names = list(names)
+    bad = [n for n in names if "\n" in n]
+    if bad:
+        raise ValueError(f"class names may not contain newlines: {bad[:3]}")
+    return write_text(path, "".join(n + "\n" for n in names))

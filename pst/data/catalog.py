@@ -1,0 +1,57 @@
+"""Per-dataset facts (../shared/datasets.md, implementation-facts.md): sources, licence-gated files, recipes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+K400 = "https://s3.amazonaws.com/kinetics/400"
+DIVING = "http://www.svcl.ucsd.edu/projects/resound"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    base_url: str = ""                       # what --mirror replaces
+    urls: tuple[str, ...] = ()               # files fetched directly
+    url_lists: tuple[str, ...] = ()          # files listing archive URLs (one a line)
+    manual_files: tuple[str, ...] = ()       # licence-gated: the user places these under raw/
+    sampling: str = "dense"                  # dense (K400) or uniform (SS, Diving48)
+    short_side: int = 320                    # re-encode target
+    test_views: tuple[int, int] = (3, 1)     # crops x clips
+    no_flip_labels: tuple[int, ...] = ()
+    flip_pairs: dict = field(default_factory=dict)
+    label_smoothing: float = 0.0
+    frames_dir: bool = False
+
+
+CATALOG = {
+    "kinetics400": DatasetInfo(
+        "kinetics400", 400, K400,
+        urls=tuple(f"{K400}/annotations/{s}.csv" for s in ("train", "val")),
+        url_lists=tuple(f"{K400}/{s}/k400_{s}_path.txt" for s in ("train", "val")),
+        sampling="dense", short_side=320, test_views=(3, 4)),
+    "sthv2": DatasetInfo(
+        "sthv2", 174,
+        manual_files=tuple(f"20bn-something-something-v2-{i:02d}" for i in range(20)) + (
+            "something-something-v2-labels.json", "something-something-v2-train.json",
+            "something-something-v2-validation.json", "something-something-v2-test.json"),
+        sampling="uniform", short_side=256, test_views=(3, 1), no_flip_labels=(86, 87, 93, 94, 166, 167),
+        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1),
+    "sthv1": DatasetInfo(
+        "sthv1", 174,
+        manual_files=("20bn-something-something-v1/", "something-something-v1-labels.csv",
+                      "something-something-v1-train.csv", "something-something-v1-validation.csv"),
+        sampling="uniform", short_side=256, test_views=(3, 1), no_flip_labels=(86, 87, 93, 94, 166, 167),
+        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1, frames_dir=True),
+    "diving48": DatasetInfo(
+        "diving48", 48, DIVING,
+        urls=(f"{DIVING}/Diving48_rgb.tar.gz", f"{DIVING}/Diving48_V2_train.json", f"{DIVING}/Diving48_V2_test.json",
+              f"{DIVING}/Diving48_vocab.json"),
+        sampling="uniform", short_side=256, test_views=(3, 1), label_smoothing=0.02),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in CATALOG:
+        raise ValueError(f"dataset: unknown {name!r}; choose one of {', '.join(CATALOG)} (or `pst data synth`)")
+    return CATALOG[name]

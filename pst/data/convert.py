@@ -1,0 +1,113 @@
+"""Official annotation formats -> the internal lists + classes (see annotations.py and ../shared/datasets.md)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from pst.data.annotations import Entry
+
+
+def index_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
+    """basename -> path relative to ``folder`` for every file with one of ``suffixes`` (layouts vary by copy)."""
+    out = {}
+    for dirpath, _, names in os.walk(folder):
+        for n in names:
+            if n.endswith(suffixes):
+                out.setdefault(n, os.path.relpath(os.path.join(dirpath, n), folder))
+    return out
+
+
+def k400_classes(train_csv: Path) -> list[str]:
+    with open(train_csv, newline="") as fh:
+        return sorted({row["label"] for row in csv.DictReader(fh)})
+
+
+def convert_k400(split_csv: Path, classes: list[str], videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
+    """K400 CSV (label,youtube_id,time_start,time_end,split[,is_cc]) -> entries; clips missing from this copy
+    (YouTube attrition) are returned, not fatal."""
+    ids = {c: i for i, c in enumerate(classes)}
+    entries, missing = [], []
+    with open(split_csv, newline="") as fh:
+        reader = csv.DictReader(fh)
+        need = {"label", "youtube_id", "time_start", "time_end"}
+        if not need <= set(reader.fieldnames or []):
+            raise ValueError(f"{split_csv}: expected columns {sorted(need)}, got {reader.fieldnames}")
+        for row in reader:
+            name = f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4"
+            if row["label"] not in ids:
+                raise ValueError(f"{split_csv}: label {row['label']!r} is not a training class")
+            if name in videos:
+                entries.append(Entry(videos[name], ids[row["label"]]))
+            else:
+                missing.append(name)
+    return entries, missing
+
+
+def _template_class(template: str) -> str:
+    return template.replace("[", "").replace("]", "")
+
+
+def sthv2_classes(labels_json: Path) -> list[str]:
+    labels = json.loads(Path(labels_json).read_text())
+    by_id = sorted((int(i), name) for name, i in labels.items())
+    if [i for i, _ in by_id] != list(range(len(by_id))):
+        raise ValueError(f"{labels_json}: ids are not 0..{len(by_id) - 1}")
+    return [name for _, name in by_id]
+
+
+def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
+    """SSv2 JSON list of {id, label, template, placeholders}; the class is the template without brackets."""
+    ids = {c: i for i, c in enumerate(classes)}
+    entries, missing = [], []
+    for item in json.loads(Path(split_json).read_text()):
+        cls = _template_class(item["template"])
+        if cls not in ids:
+            raise ValueError(f"{split_json}: template {item['template']!r} (id {item['id']}) not in the labels file")
+        name = f"{item['id']}.webm"
+        if name in videos:
+            entries.append(Entry(videos[name], ids[cls]))
+        else:
+            missing.append(name)
+    return entries, missing
+
+
+def sthv1_classes(labels_csv: Path) -> list[str]:
+    return [ln.strip() for ln in Path(labels_csv).read_text().splitlines() if ln.strip()]
+
+
+def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix: str) -> tuple[list[Entry], list[str]]:
+    """SSv1 'id;label text' lines -> frame-folder entries (dir, number of JPGs, label)."""
+    ids = {c: i for i, c in enumerate(classes)}
+    entries, missing = [], []
+    for no, line in enumerate(Path(split_csv).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        vid, _, label = line.partition(";")
+        if label.strip() not in ids:
+            raise ValueError(f"{split_csv}:{no}: label {label.strip()!r} is not in the labels file")
+        folder = frames_root / vid.strip()
+        n = len([f for f in os.listdir(folder) if f.endswith(".jpg")]) if folder.is_dir() else 0
+        if n:
+            entries.append(Entry(f"{prefix}/{vid.strip()}", ids[label.strip()], n))
+        else:
+            missing.append(vid.strip())
+    return entries, missing
+
+
+def diving48_classes(vocab_json: Path) -> list[str]:
+    vocab = json.loads(Path(vocab_json).read_text())
+    return [" ".join(v) if isinstance(v, list) else str(v) for v in vocab]
+
+
+def convert_diving48(split_json: Path, videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
+    """Diving48 V2 JSON list of {vid_name, label, start_frame, end_frame}."""
+    entries, missing = [], []
+    for item in json.loads(Path(split_json).read_text()):
+        name = f"{item['vid_name']}.mp4"
+        if name in videos:
+            entries.append(Entry(videos[name], int(item["label"])))
+        else:
+            missing.append(name)
+    return entries, missing

@@ -1,0 +1,111 @@
+"""A torch Dataset over internal lists: decord for videos, JPG folders for frame datasets (SSv1).
+
+Training: a video that cannot be read is replaced by another sample; its path is warned about and returned in the
+sample's ``failed`` list so the run can count it. Test: a sample holds every view of one video,
+(num_clips x crops, C, T, H, W), so evaluation can batch them; an unreadable video comes back with ``valid=False``.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pst.data.annotations import Entry, read_list
+from pst.data.sampling import Sampling, frame_indices
+
+
+def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None) -> torch.Tensor:
+    """uint8 frames (T, C, H, W) of a video via decord: all of them, or ``choose(num_frames)`` indices."""
+    import decord
+
+    vr = decord.VideoReader(str(path), num_threads=1)
+    n = len(vr)
+    if n == 0:
+        raise RuntimeError("no frames")
+    inds = np.arange(n) if choose is None else np.asarray(choose(n)).reshape(-1)
+    return torch.from_numpy(vr.get_batch(inds.tolist()).asnumpy()).permute(0, 3, 1, 2)
+
+
+def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jpg", start: int = 1) -> torch.Tensor:
+    """uint8 frames (T, C, H, W) of a JPG folder; file numbers are 1-based by default (SSv1's 00001.jpg)."""
+    from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+    cache: dict[int, torch.Tensor] = {}
+    out = []
+    for i in np.asarray(indices).reshape(-1).tolist():
+        if i not in cache:
+            cache[i] = decode_jpeg(read_file(str(Path(path) / tmpl.format(i + start))), mode=ImageReadMode.RGB)
+        out.append(cache[i])
+    return torch.stack(out)
+
+
+class VideoDataset(Dataset):
+    """Clips from the videos (or frame folders) of one list file.
+
+    ``transform``: training, ``(frames, label) -> (clip, label)``; test, ``frames -> views`` (see transforms).
+    """
+
+    def __init__(self, root: str | Path, list_file: str | Path, sampling: Sampling, transform: Callable,
+                 test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20):
+        self.root = Path(root)
+        self.entries: list[Entry] = read_list(list_file)
+        if not self.entries:
+            raise ValueError(f"{list_file}: no entries; is this the right list?")
+        self.sampling, self.transform, self.test = sampling, transform, test
+        self.frame_tmpl, self.frame_start, self.max_retries = frame_tmpl, frame_start, max_retries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def labels(self) -> list[int]:
+        return [e.label for e in self.entries]
+
+    def _read(self, entry: Entry, rng: np.random.Generator) -> torch.Tensor:
+        path = self.root / entry.path
+        if entry.num_frames is not None:
+            inds = frame_indices(entry.num_frames, self.sampling, self.test, rng)
+            return read_frame_dir(path, inds, self.frame_tmpl, self.frame_start)
+        return read_video(path, lambda n: frame_indices(n, self.sampling, self.test, rng))
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng(int(torch.randint(2**62, (1,))))
+        failed: list[str] = []
+        for _ in range(self.max_retries + 1):
+            entry = self.entries[index]
+            try:
+                frames = self._read(entry, rng)
+                break
+            except Exception as err:  # noqa: BLE001 - any decoder error means "unreadable video"
+                failed.append(entry.path)
+                if self.test:
+                    return {"clips": None, "label": entry.label, "index": index, "valid": False, "failed": failed,
+                            "error": f"{type(err).__name__}: {err}"}
+                warnings.warn(f"unreadable video {self.root / entry.path} ({type(err).__name__}: {err}); "
+                              "replaced by another sample", RuntimeWarning, stacklevel=2)
+                index = int(rng.integers(len(self.entries)))
+        else:
+            raise RuntimeError(f"{self.max_retries + 1} unreadable videos in a row under {self.root} "
+                               f"(last: {failed[-1]}); run `pst data validate` on this list")
+        if self.test:
+            t = self.sampling.clip_len
+            views = torch.cat([self.transform(frames[k * t:(k + 1) * t]) for k in range(self.sampling.num_clips)])
+            return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed}
+        clip, label = self.transform(frames, entry.label)
+        return {"clips": clip, "label": label, "index": index, "valid": True, "failed": failed}
+
+
+def collate(batch: list[dict]) -> dict:
+    """Stack the clips of valid samples; keep the indices and failures of all (for counting and reporting)."""
+    valid = [b for b in batch if b["valid"]]
+    return {
+        "clips": torch.stack([b["clips"] for b in valid]) if valid else None,
+        "label": torch.tensor([b["label"] for b in valid], dtype=torch.long),
+        "index": torch.tensor([b["index"] for b in valid], dtype=torch.long),
+        "invalid_index": [b["index"] for b in batch if not b["valid"]],
+        "failed": [p for b in batch for p in b["failed"]],
+    }
