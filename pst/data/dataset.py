@@ -32,15 +32,16 @@ def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] =
 
 def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jpg", start: int = 1) -> torch.Tensor:
     """uint8 frames (T, C, H, W) of a JPG folder; file numbers are 1-based by default (SSv1's 00001.jpg)."""
-    from torchvision.io import ImageReadMode, decode_jpeg, read_file
+    from PIL import Image
 
-    cache: dict[int, torch.Tensor] = {}
+    cache: dict[int, np.ndarray] = {}
     out = []
     for i in np.asarray(indices).reshape(-1).tolist():
         if i not in cache:
-            cache[i] = decode_jpeg(read_file(str(Path(path) / tmpl.format(i + start))), mode=ImageReadMode.RGB)
+            with Image.open(Path(path) / tmpl.format(i + start)) as img:
+                cache[i] = np.asarray(img.convert("RGB"))
         out.append(cache[i])
-    return torch.stack(out)
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
 
 
 class VideoDataset(Dataset):

@@ -55,6 +55,7 @@ def fetch(name: str, root: str | Path, mirror: Optional[str] = None, retries: in
     for list_url in info.url_lists:
         listing = download(_source(info, list_url, mirror), raw / _relative(info, list_url), retries, backoff,
                            progress=progress)
+        files.append(listing)
         for line in listing.read_text().splitlines():
             url = line.strip()
             if url:

@@ -93,6 +93,7 @@ class TrainTransform:
 @dataclass
 class TestTransform:
     """Short-side resize to ``short_side`` then ``crops`` (1 = centre, 3 = along the long side) of ``size``."""
+    __test__ = False      # not a pytest class, despite the name
     size: int = 224
     short_side: int = 224
     crops: int = 3

@@ -1,0 +1,203 @@
+"""Test fixtures for the data layer: a loopback HTTP server with Range support and tiny datasets in each
+dataset's real layout, made with real encoders (PyAV) at test time."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tarfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+
+from pst.data.synthetic import SynthConfig, render_clip, write_video
+
+
+class RangeHandler(SimpleHTTPRequestHandler):
+    """Static files with single byte ranges (206) and a switch that cuts a path's first transfer in half."""
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        server = self.server
+        server.requests.append((self.path, self.headers.get("Range")))
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = 0
+        rng = self.headers.get("Range")
+        if rng:
+            m = re.match(r"bytes=(\d+)-$", rng)
+            start = int(m.group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if self.path in server.cut_once:
+            server.cut_once.discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(body)
+
+
+class LocalServer:
+    def __init__(self, directory: Path):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(directory)))
+        self.httpd.requests = []
+        self.httpd.cut_once = set()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+TINY = SynthConfig(pairs=2, frames=10, size=32, fps=8)
+
+
+def tiny_video(path: Path, label: int = 0, seed: int = 0, size: int = 32, frames: int = 10, height: int = None):
+    cfg = SynthConfig(pairs=2, frames=frames, size=size, fps=8)
+    clip = render_clip(label, seed, cfg)
+    if height is not None:
+        clip = np.ascontiguousarray(clip[:, :height])
+    write_video(clip, path, cfg.fps)
+    return path
+
+
+def webm_video(path: Path, seed: int = 0):
+    """A VP9 webm, as Something-Something V2 ships."""
+    import av
+
+    clip = render_clip(0, seed, TINY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", format="webm") as c:
+        s = c.add_stream("libvpx-vp9", rate=12)
+        s.width, s.height, s.pix_fmt = clip.shape[2], clip.shape[1], "yuv420p"
+        for f in clip:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def make_tar(path: Path, files: dict[str, Path]):
+    with tarfile.open(path, "w:gz") as tf:
+        for name, src in files.items():
+            tf.add(src, arcname=name)
+    return path
+
+
+def kinetics_mirror(root: Path, work: Path) -> dict:
+    """ROOT/kinetics/400/... like the CVD mirror: annotations, path lists with official URLs, part archives."""
+    base = root / "kinetics" / "400"
+    labels = ["abseiling", "air drumming", "\"archery, indoor\""]
+    rows = {"train": [], "val": []}
+    clips = {"train": {}, "val": {}}
+    k = 0
+    for split, n in (("train", 4), ("val", 3)):
+        for i in range(n):
+            label = labels[i % 3].strip('"')
+            yid = f"yt{split}{i}-_x"
+            name = f"{yid}_{10 * i:06d}_{10 * i + 10:06d}.mp4"
+            rows[split].append({"label": label, "youtube_id": yid, "time_start": 10 * i, "time_end": 10 * i + 10,
+                                "split": split})
+            if not (split == "val" and i == 2):          # one clip lost to YouTube attrition
+                clips[split][f"{split}/{name}" if split == "val" else name] = tiny_video(
+                    work / f"{split}_{name}", i % 2, seed=k, height=24)
+            k += 1
+    (base / "annotations").mkdir(parents=True)
+    for split in ("train", "val"):
+        with open(base / "annotations" / f"{split}.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, ["label", "youtube_id", "time_start", "time_end", "split", "is_cc"])
+            w.writeheader()
+            for r in rows[split]:
+                w.writerow({**r, "is_cc": 0})
+        (base / split).mkdir()
+        make_tar(base / split / "part_0.tar.gz", clips[split])
+        (base / split / f"k400_{split}_path.txt").write_text(
+            f"https://s3.amazonaws.com/kinetics/400/{split}/part_0.tar.gz\n")
+    return {"base": base, "train": 4, "val": 2, "val_missing": 1}
+
+
+def diving48_mirror(root: Path, work: Path) -> dict:
+    base = root / "resound"
+    base.mkdir(parents=True)
+    vids = {f"rgb/clip{i}.mp4": tiny_video(work / f"dv{i}.mp4", i % 2, seed=100 + i) for i in range(4)}
+    make_tar(base / "Diving48_rgb.tar.gz", vids)
+    (base / "Diving48_vocab.json").write_text(json.dumps([["Back", "15som", "05Twis", "FREE"], ["Inward", "25som",
+                                                                                                "NoTwis", "PIKE"]]))
+    for split, ids in (("train", [0, 1, 2]), ("test", [3])):
+        (base / f"Diving48_V2_{split}.json").write_text(json.dumps(
+            [{"vid_name": f"clip{i}", "label": i % 2, "start_frame": 0, "end_frame": 9} for i in ids]))
+    return {"base": base}
+
+
+def place_sthv2(raw: Path, work: Path, parts: int = 20) -> dict:
+    raw.mkdir(parents=True, exist_ok=True)
+    labels = {"Pushing something from left to right": "0", "Holding something": "1"}
+    (raw / "something-something-v2-labels.json").write_text(json.dumps(labels))
+    items = {"train": [(1, "Pushing [something] from left to right"), (2, "Holding [something]")],
+             "validation": [(3, "Holding [something]")], "test": [(4, None)]}
+    vids = {}
+    for split, rows in items.items():
+        data = []
+        for vid, template in rows:
+            vids[f"20bn-something-something-v2/{vid}.webm"] = webm_video(work / f"{vid}.webm", seed=vid)
+            if template is not None:
+                data.append({"id": str(vid), "label": template.replace("[", "").replace("]", "").lower(),
+                             "template": template, "placeholders": ["something"]})
+            else:
+                data.append({"id": str(vid)})
+        (raw / f"something-something-v2-{split}.json").write_text(json.dumps(data))
+    blob = io.BytesIO()
+    with tarfile.open(fileobj=blob, mode="w:gz") as tf:
+        for name, src in vids.items():
+            tf.add(src, arcname=name)
+    data = blob.getvalue()
+    step = -(-len(data) // parts)
+    for i in range(parts):
+        (raw / f"20bn-something-something-v2-{i:02d}").write_bytes(data[i * step:(i + 1) * step])
+    return {"train": 2, "val": 1}
+
+
+def place_sthv1(raw: Path) -> dict:
+    from PIL import Image
+
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / "something-something-v1-labels.csv").write_text("Holding something\nPushing something from left to right\n")
+    (raw / "something-something-v1-train.csv").write_text("11;Holding something\n12;Pushing something from left to right\n")
+    (raw / "something-something-v1-validation.csv").write_text("13;Holding something\n")
+    for vid, n in ((11, 6), (12, 7), (13, 5)):
+        folder = raw / "20bn-something-something-v1" / str(vid)
+        folder.mkdir(parents=True)
+        for i in range(1, n + 1):     # 1-based, as the dataset ships; pixel value = frame number
+            Image.fromarray(np.full((24, 32, 3), 10 * i, dtype=np.uint8)).save(folder / f"{i:05d}.jpg", quality=100)
+    return {"train": 2, "val": 1}

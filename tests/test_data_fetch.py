@@ -1,0 +1,187 @@
+"""Download, safe extraction, conversion and preparation against a real HTTP server on 127.0.0.1."""
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+
+import pytest
+
+from fixtures_data import LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2, tiny_video
+from pst.data.annotations import read_classes, read_list
+from pst.data.dataset import read_video
+from pst.data.download import ChecksumError, DownloadError, download
+from pst.data.extract import UnsafeArchiveError, extract
+from pst.data.fetch import MissingFilesError, fetch
+from pst.data.preprocess import prepare
+
+
+def test_kinetics_fetch_extract_convert_prepare(tmp_path):
+    served = tmp_path / "served"
+    facts = kinetics_mirror(served, tmp_path / "work")
+    root = tmp_path / "k400"
+    with LocalServer(served) as srv:
+        summary = fetch("kinetics400", root, mirror=f"{srv.url}/kinetics/400", progress=False, backoff=0.01)
+        assert summary["files"] == 6                                 # 2 csv + 2 path lists + 2 archives
+        again = fetch("kinetics400", root, mirror=f"{srv.url}/kinetics/400", progress=False)   # verified, no GET
+        assert again["files"] == 6
+        assert not any("part_0" in p for p, _ in srv.httpd.requests[6:])
+    record = json.loads((root / "raw" / "train" / "checksums.json").read_text())
+    part = root / "raw" / "train" / "part_0.tar.gz"
+    assert record["part_0.tar.gz"]["sha256"] == hashlib.sha256(part.read_bytes()).hexdigest()
+    result = prepare("kinetics400", root, short_side=32, workers=2, progress=False)
+    assert result["train_videos"] == facts["train"] and result["val_videos"] == facts["val"]
+    assert result["val_missing"] == 1 and result["failed"] == 0
+    proc = root / "processed"
+    classes = read_classes(proc / "classes.txt")
+    assert classes == sorted(["abseiling", "air drumming", "archery, indoor"])
+    entries = read_list(proc / "train.txt")
+    assert {e.label for e in entries} == {0, 1, 2}
+    frames = read_video(proc / entries[0].path)
+    assert min(frames.shape[-2:]) == 32 and frames.shape[0] == 10          # short side re-encoded, fps kept
+    assert len((proc / "missing_val.txt").read_text().split()) == 1
+    # resumable: a second run re-encodes nothing and gives the same lists
+    before = (proc / "train.txt").read_bytes()
+    mtime = (proc / entries[0].path).stat().st_mtime_ns
+    prepare("kinetics400", root, short_side=32, progress=False)
+    assert (proc / "train.txt").read_bytes() == before and (proc / entries[0].path).stat().st_mtime_ns == mtime
+
+
+def test_diving48_end_to_end(tmp_path):
+    served = tmp_path / "served"
+    diving48_mirror(served, tmp_path / "work")
+    root = tmp_path / "d48"
+    with LocalServer(served) as srv:
+        fetch("diving48", root, mirror=f"{srv.url}/resound", progress=False)
+    s = prepare("diving48", root, short_side=32, progress=False)
+    assert (s["train_videos"], s["val_videos"], s["classes"]) == (3, 1, 2)
+    assert read_classes(root / "processed" / "classes.txt")[0] == "Back 15som 05Twis FREE"
+
+
+def test_sthv2_placed_parts_are_joined_and_converted(tmp_path):
+    root = tmp_path / "ss2"
+    place_sthv2(root / "raw", tmp_path / "work")
+    assert fetch("sthv2", root, progress=False)["manual"] is True
+    s = prepare("sthv2", root, short_side=32, progress=False)
+    assert (s["train_videos"], s["val_videos"]) == (2, 1)
+    entries = read_list(root / "processed" / "train.txt")
+    assert [e.label for e in entries] == [0, 1] and entries[0].path.endswith(".mp4")
+
+
+def test_sthv1_frame_folders(tmp_path):
+    root = tmp_path / "ss1"
+    place_sthv1(root / "raw")
+    s = prepare("sthv1", root, progress=False)
+    assert (s["train_videos"], s["val_videos"]) == (2, 1)
+    entries = read_list(root / "processed" / "train.txt")
+    assert entries[0].num_frames == 6 and entries[1].label == 1
+
+
+@pytest.mark.parametrize("name, some_file", [("sthv2", "20bn-something-something-v2-07"),
+                                             ("sthv1", "something-something-v1-train.csv")])
+def test_missing_licence_files_are_listed(tmp_path, name, some_file, env_with_venv):
+    root = tmp_path / name
+    with pytest.raises(MissingFilesError) as err:
+        fetch(name, root, progress=False)
+    assert str(root / "raw" / some_file) in str(err.value)
+    cli = subprocess.run(["pst", "data", "fetch", name, "--root", str(root)], capture_output=True, text=True,
+                         env=env_with_venv)
+    assert cli.returncode == 2 and some_file in cli.stderr and "licence" in cli.stderr
+
+
+def test_cut_transfer_resumes_with_range(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    payload = bytes(range(256)) * 4096
+    (served / "big.bin").write_bytes(payload)
+    with LocalServer(served) as srv:
+        srv.httpd.cut_once.add("/big.bin")
+        out = download(f"{srv.url}/big.bin", tmp_path / "dl" / "big.bin", backoff=0.01, progress=False)
+        ranges = [r for p, r in srv.httpd.requests if p == "/big.bin"]
+    assert out.read_bytes() == payload
+    assert ranges[0] is None and ranges[1] == f"bytes={len(payload) // 2}-"
+    assert not (tmp_path / "dl" / "big.bin.part").exists()
+
+
+def test_flipped_byte_gives_checksum_error_and_file_kept_aside(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "a.bin").write_bytes(b"x" * 10000)
+    dest = tmp_path / "dl" / "a.bin"
+    with LocalServer(served) as srv:
+        download(f"{srv.url}/a.bin", dest, progress=False)
+        data = bytearray(dest.read_bytes())
+        data[1234] ^= 0xFF
+        dest.write_bytes(bytes(data))
+        with pytest.raises(ChecksumError, match="a.bin"):
+            download(f"{srv.url}/a.bin", dest, progress=False)
+        assert not dest.exists() and (tmp_path / "dl" / "a.bin.bad").read_bytes() == bytes(data)
+        # the source changed after the first download: the new file is refused, not silently accepted
+        (served / "a.bin").write_bytes(b"y" * 10000)
+        with pytest.raises(ChecksumError):
+            download(f"{srv.url}/a.bin", dest, progress=False)
+
+
+def test_unreachable_and_missing_urls(tmp_path):
+    with LocalServer(tmp_path) as srv:
+        with pytest.raises(DownloadError, match="404"):
+            download(f"{srv.url}/nope.bin", tmp_path / "x.bin", progress=False)
+    with pytest.raises(DownloadError, match="tries"):
+        download("http://127.0.0.1:9/none", tmp_path / "y.bin", retries=1, backoff=0.01, progress=False)
+
+
+def _tar_with(path, member: tarfile.TarInfo, data: bytes = b""):
+    with tarfile.open(path, "w") as tf:
+        ok = tarfile.TarInfo("fine.txt")
+        ok.size = 2
+        tf.addfile(ok, io.BytesIO(b"ok"))
+        member.size = len(data) if member.isfile() else 0
+        tf.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+def _link(name, target, kind=tarfile.SYMTYPE):
+    m = tarfile.TarInfo(name)
+    m.type, m.linkname = kind, target
+    return m
+
+
+def _dev(name):
+    m = tarfile.TarInfo(name)
+    m.type, m.devmajor, m.devminor = tarfile.CHRTYPE, 1, 3
+    return m
+
+
+@pytest.mark.parametrize("member", [tarfile.TarInfo("../evil"), tarfile.TarInfo("/tmp/evil-abs"),
+                                    tarfile.TarInfo("a/../../evil"), _link("lnk", "../../outside"),
+                                    _link("lnk", "/etc/passwd"), _link("hard", "../evil", tarfile.LNKTYPE),
+                                    _dev("dev")])
+def test_unsafe_tar_refused_and_nothing_written(tmp_path, member):
+    archive = _tar_with(tmp_path / "bad.tar", member, b"evil" if member.isfile() else b"")
+    target = tmp_path / "out" / "inner"
+    before = set(p for p in tmp_path.rglob("*"))
+    with pytest.raises(UnsafeArchiveError, match="refused"):
+        extract(archive, target)
+    after = set(p for p in tmp_path.rglob("*"))
+    assert after - before <= {tmp_path / "out", target}
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "out" / "evil").exists()
+
+
+def test_validate_reports_bad_videos_without_crashing(tmp_path, env_with_venv):
+    good = tiny_video(tmp_path / "good.mp4")
+    data = good.read_bytes()
+    (tmp_path / "trunc.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    (tmp_path / "list.txt").write_text("good.mp4 0\ntrunc.mp4 1\nzero.mp4 1\n")
+    run = subprocess.run(["pst", "data", "validate", str(tmp_path), str(tmp_path / "list.txt"), "--quiet"],
+                         capture_output=True, text=True, env=env_with_venv)
+    assert run.returncode == 0, run.stderr
+    assert "3 videos" in run.stdout and "1 ok, 2 bad" in run.stdout
+    rows = (tmp_path / "bad_videos.tsv").read_text().splitlines()
+    assert rows[0] == "path\treason" and {r.split("\t")[0] for r in rows[1:]} == {"trunc.mp4", "zero.mp4"}
+
+
+def test_malformed_list_names_file_and_line(tmp_path):
+    (tmp_path / "l.txt").write_text("a.mp4 1\nb.mp4 one\n")
+    with pytest.raises(ValueError, match=r"l.txt:2"):
+        read_list(tmp_path / "l.txt")

@@ -1,0 +1,67 @@
+"""The video dataset over internal lists: clips, test views, frame folders, and unreadable videos."""
+import warnings
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from fixtures_data import place_sthv1
+from pst.data.dataset import VideoDataset, collate
+from pst.data.preprocess import prepare
+from pst.data.sampling import Sampling, frame_indices
+from pst.data.synthetic import SynthConfig, generate
+from pst.data.transforms import TestTransform, TrainTransform
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, SynthConfig(pairs=2, train_per_class=3, val_per_class=2, frames=16, size=32))
+    return root
+
+
+def test_train_clips_and_loader(synth):
+    ds = VideoDataset(synth, synth / "train.txt", Sampling("dense", 8, 1, 1), TrainTransform(size=24, short_side=32))
+    sample = ds[0]
+    assert sample["clips"].shape == (3, 8, 24, 24) and sample["valid"] and sample["failed"] == []
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
+    batch = next(iter(loader))
+    assert batch["clips"].shape == (4, 3, 8, 24, 24) and batch["label"].shape == (4,)
+
+
+def test_test_views_batch_all_views_of_a_video(synth):
+    ds = VideoDataset(synth, synth / "val.txt", Sampling("dense", 8, 1, 2), TestTransform(24, 32, 3), test=True)
+    s = ds[1]
+    assert s["clips"].shape == (6, 3, 8, 24, 24)                  # 2 clips x 3 crops
+    a, b = ds[1]["clips"], ds[1]["clips"]
+    assert torch.equal(a, b)                                       # test views are deterministic
+
+
+def test_unreadable_training_video_is_replaced_and_counted(synth, tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    lst = tmp_path / "list.txt"
+    good = (synth / "train.txt").read_text().splitlines()[0].split()[0]
+    lst.write_text(f"broken.mp4 0\n{synth / good} 1\n")
+    ds = VideoDataset("/", lst, Sampling("dense", 8), TrainTransform(size=24, short_side=32))
+    ds.root = tmp_path                                             # broken.mp4 relative; good one absolute
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = ds[0]
+    assert s["valid"] and s["failed"] == ["broken.mp4"] and s["label"] == 1
+    assert any("broken.mp4" in str(w.message) for w in caught)
+    test_ds = VideoDataset(tmp_path, lst, Sampling("dense", 8), TestTransform(24, 32, 1), test=True)
+    bad = test_ds[0]
+    assert bad["valid"] is False and "broken.mp4" in bad["failed"]
+    assert collate([bad])["invalid_index"] == [0]
+
+
+def test_frame_folders_read_one_based_jpgs(tmp_path):
+    root = tmp_path / "ss1"
+    place_sthv1(root / "raw")
+    prepare("sthv1", root, progress=False)
+    ds = VideoDataset(root / "processed", root / "processed" / "val.txt", Sampling("uniform", 5),
+                      TestTransform(16, 24, 1, mean=(0, 0, 0), std=(1, 1, 1)), test=True)
+    clip = ds[0]["clips"][0]
+    inds = frame_indices(5, Sampling("uniform", 5), test=True)[0]   # 0-based: [0, 1, 2, 2, 3]
+    values = clip[0, :, 8, 8].round().tolist()
+    assert values == [10.0 * (i + 1) for i in inds]                 # index i reads 0000{i+1}.jpg (1-based files)
