@@ -79,6 +79,31 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from pst.engine.config import load_recipe, resolve
+    from pst.engine.train import train
+
+    recipe = load_recipe(args.config) if args.config else {}
+    cfg = resolve(recipe, args.set)
+    summary = train(cfg, args.out)
+    final = summary.get("final") or {}
+    print(f"trained {summary['epochs']} epochs ({summary['steps']} steps) into {args.out}: "
+          f"val top-1 {final.get('val_top1')}, loss {final.get('loss')}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pst.engine.evaluate import evaluate_run
+
+    r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out,
+                     batch_videos=args.batch_videos, max_views=args.max_views, average=args.average,
+                     workers=args.workers, progress=not args.quiet)
+    print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
+          f"over {r['denominator']} videos ({r['videos_failed']} failed to decode)" if r["top1"] is not None else
+          f"no video could be evaluated ({r['videos_failed']} failed to decode)")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pst.models import MODEL_NAMES
     print("\n".join(MODEL_NAMES))
@@ -135,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
     p.add_argument("--quiet", action="store_true")
     data.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train one recipe into a run directory (resumes when restarted)")
+    p.add_argument("--config", help="recipe file (YAML or JSON); defaults fill what it leaves out")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.seed=1")
+    p.add_argument("--out", required=True, help="run directory")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="multi-crop x multi-clip test of a finished run")
+    p.add_argument("run_dir")
+    p.add_argument("--views", default="1x1", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SSv2)")
+    p.add_argument("--list", help="list file (default: the recipe's val list)")
+    p.add_argument("--out", help="output folder (default RUN_DIR/eval_CxK)")
+    p.add_argument("--batch-videos", type=int, default=1, help="videos per forward (all their views together)")
+    p.add_argument("--max-views", type=int, default=64, help="views per forward chunk (memory bound)")
+    p.add_argument("--average", choices=["prob", "score"], default="prob")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("models", help="list the registered video models")
     p.set_defaults(func=cmd_models)

@@ -73,8 +73,17 @@ class VideoDataset(Dataset):
             return read_frame_dir(path, inds, self.frame_tmpl, self.frame_start)
         return read_video(path, lambda n: frame_indices(n, self.sampling, self.test, rng))
 
-    def __getitem__(self, index: int) -> dict:
-        rng = np.random.default_rng(int(torch.randint(2**62, (1,))))
+    def __getitem__(self, index) -> dict:
+        """``index`` or ``(index, seed)``: with a seed every random choice of the sample (frames, crop, flip,
+        augmentation) is drawn from it, so a sample is the same whatever process or worker loads it."""
+        if isinstance(index, (tuple, list)):
+            index, seed = index
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return self._get(int(index), np.random.default_rng(seed))
+        return self._get(int(index), np.random.default_rng(int(torch.randint(2**62, (1,)))))
+
+    def _get(self, index: int, rng: np.random.Generator) -> dict:
         failed: list[str] = []
         for _ in range(self.max_retries + 1):
             entry = self.entries[index]

@@ -39,6 +39,9 @@ class SynthConfig:
     size: int = 64               # square frames (decord misreads 48-px-wide H.264, so not 48)
     fps: int = 12
     seed: int = 0
+    noise: float = 6.0           # std of per-frame pixel noise (0-255 scale)
+    distractors: int = 2         # at most this many moving distractors (at least 1 when > 0)
+    texture: bool = True         # smooth random texture behind (else a flat grey)
 
     def __post_init__(self):
         if not 1 <= self.pairs <= len(MOTIONS):
@@ -102,10 +105,11 @@ def render_clip(label: int, seed: int, cfg: SynthConfig) -> np.ndarray:
         3: lambda a: (cy0, cx0, r0 * 1.2, angle0 + speed * np.pi * a, 1.0),
         4: lambda a: (cy0, cx0, r0 * 1.2, angle0, a),
     }[pair]
-    background = _texture(rng, n)
+    background = _texture(rng, n) if cfg.texture else np.full((n, n, 3), 100.0)
+    count = rng.integers(1, cfg.distractors + 1) if cfg.distractors > 0 else 0
     distractors = [(rng.uniform(0, n, 2), rng.uniform(-0.5, 0.5, 2) * n, rng.uniform(0.04, 0.07) * n,
-                    rng.uniform(60, 255, 3)) for _ in range(rng.integers(1, 3))]
-    noise = rng.normal(0, 6, size=(t, n, n, 3))
+                    rng.uniform(60, 255, 3)) for _ in range(count)]
+    noise = rng.normal(0, cfg.noise, size=(t, n, n, 3)) if cfg.noise > 0 else np.zeros((t, n, n, 3))
     frames = np.empty((t, n, n, 3), dtype=np.uint8)
     for k, a in enumerate(tau):
         img = background.copy()

@@ -326,6 +326,11 @@ class PatchShiftSwin(nn.Module):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing per block (timm's name for it): less memory, one more forward."""
+        for layer in self.layers:
+            layer.use_checkpoint = enable
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> normalised last-stage tokens (B, T', H', W', C')."""
         if x.dim() != 5:

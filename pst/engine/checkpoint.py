@@ -1,0 +1,75 @@
+"""Checkpoints written atomically (temp file, fsync, rename) and loaded with ``weights_only=True``.
+
+A checkpoint holds model, optimizer, scheduler, grad scaler, RNG states and the sampler position, so restarting
+the same command continues exactly where the last one stopped. A file that fails to load is skipped (with a
+warning) for the one before it; a torn file cannot exist because only complete files are renamed into place.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from pst.io import atomic_path
+
+PATTERN = re.compile(r"ckpt_e(\d+)_s(\d+)\.pt$")
+
+
+def save(folder: Path, epoch: int, step: int, state: dict, keep: int = 2) -> Path:
+    path = Path(folder) / f"ckpt_e{epoch:04d}_s{step:08d}.pt"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    found = [p for p in Path(folder).glob("ckpt_e*_s*.pt") if PATTERN.search(p.name)]
+    return sorted(found, key=lambda p: tuple(int(v) for v in PATTERN.search(p.name).groups()))
+
+
+def load_latest(folder: Path) -> Optional[dict]:
+    """The newest checkpoint that loads; temp files left by a killed write are removed first."""
+    for stale in Path(folder).glob(".ckpt_*.tmp"):
+        stale.unlink(missing_ok=True)
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - an unreadable checkpoint: fall back to the previous one
+            warnings.warn(f"checkpoint {path} cannot be loaded ({err}); trying the previous one", RuntimeWarning)
+    return None
+
+
+def rng_state() -> dict:
+    import random
+
+    import numpy as np
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    import random
+
+    import numpy as np
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuples(state["python"]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x):
+    """weights_only loading returns lists where random/numpy states had tuples."""
+    if isinstance(x, list):
+        return tuple(_tuples(v) for v in x)
+    return x

@@ -1,0 +1,136 @@
+"""Training and evaluation engine: learning, recipes, parameter groups, schedule, evaluation with known outputs."""
+import csv
+import json
+import math
+
+import pytest
+import torch
+import yaml
+
+from engine_helpers import easy_set, tiny_recipe
+from pst.engine.config import accumulation, resolve
+from pst.engine.evaluate import accuracy, aggregate, evaluate_run, parse_views, predict, views_dataset
+from pst.engine.optim import lr_factor, param_groups
+from pst.engine.train import GlobalBatchSampler, build_model, train
+
+
+@pytest.fixture(scope="module")
+def easy(tmp_path_factory):
+    return easy_set(tmp_path_factory.mktemp("easy"))
+
+
+def test_tiny_model_learns_within_seconds(easy, tmp_path):
+    summary = train(tiny_recipe(easy), tmp_path / "run")
+    rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(rows) == 24 and rows[-1]["loss"] < rows[0]["loss"]
+    assert summary["final"]["val_top1"] >= 50.0, rows[-1]           # 4 classes: chance is 25 %
+    for key in ("lr", "loss", "val_top1", "val_top5", "clips_per_s", "epoch_seconds", "peak_memory_mb"):
+        assert rows[-1][key] is not None
+    env = json.loads((tmp_path / "run" / "env.json").read_text())
+    assert env["accumulation"] == 1 and env["world_size"] == 1 and env["device"] == "cpu"
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model"]["name"] == "deit_s_tsm"
+    # a finished run is not trained again; a different recipe in the same folder is refused
+    assert train(tiny_recipe(easy), tmp_path / "run") == summary
+    other = tiny_recipe(easy)
+    other["optim"]["lr"] = 5e-4
+    (tmp_path / "run" / "train.json").unlink()
+    with pytest.raises(ValueError, match="optim.lr"):
+        train(other, tmp_path / "run")
+
+
+def test_recipe_errors_name_the_key():
+    with pytest.raises(ValueError, match="train.global_batchh"):
+        resolve({"train": {"global_batchh": 8}})
+    with pytest.raises(ValueError, match="optim.lr"):
+        resolve({}, ["optim.lr=fast"])
+    cfg = resolve({}, ["optim.lr=3e-4", "model.kwargs.pattern=D"])
+    assert cfg["optim"]["lr"] == 3e-4 and cfg["model"]["kwargs"] == {"pattern": "D"}
+    with pytest.raises(ValueError, match="global_batch 64 is not a multiple"):
+        accumulation(resolve({"train": {"global_batch": 64, "batch_per_device": 6}}), 1)
+    assert accumulation(resolve({}), 1) == 8 and accumulation(resolve({}), 8) == 1
+
+
+def test_global_batch_sampler_is_world_size_invariant():
+    one = [b for b in GlobalBatchSampler(40, 8, world=1, rank=0, accum=2, seed=3, epoch=1)]
+    two = [GlobalBatchSampler(40, 8, world=2, rank=r, accum=1, seed=3, epoch=1) for r in range(2)]
+    merged = [b for pair in zip(*(list(s) for s in two)) for b in pair]
+    assert one == merged
+    resumed = list(GlobalBatchSampler(40, 8, 1, 0, 2, 3, 1, start_batch=2))
+    assert resumed == one[4:]
+    assert list(GlobalBatchSampler(40, 8, 1, 0, 2, 3, 2)) != one       # a new permutation every epoch
+
+
+def _names(groups):
+    return {n: (g["lr"], g["weight_decay"]) for g in groups for n in g["names"]}
+
+
+def test_official_param_groups_are_what_mmcv_ran():
+    model = build_model(resolve({"model": {"name": "pst_t", "kwargs": {"embed_dim": 16, "depths": [2, 2],
+                                                                        "num_heads": [2, 4]}}}), num_classes=5)
+    g = _names(param_groups(model, 1e-3, 0.02, "official", 0.1))
+    assert g["layers.0.blocks.0.norm1.weight"] == (1e-4, 0.02)                     # backbone wins over norm
+    assert g["layers.0.blocks.1.attn.relative_position_bias_table"] == (1e-3, 0.0)
+    assert g["patch_embed.proj.weight"] == (1e-4, 0.02)
+    assert g["head.weight"] == (1e-3, 0.02)
+    i = _names(param_groups(model, 1e-3, 0.02, "intended", 0.1))
+    assert i["layers.0.blocks.0.norm1.weight"] == (1e-4, 0.0)
+    assert i["layers.0.blocks.1.attn.relative_position_bias_table"] == (1e-4, 0.0)
+    assert i["layers.0.blocks.0.attn.qkv.weight"] == (1e-4, 0.02) and i["head.bias"] == (1e-3, 0.02)
+
+
+def test_schedule_warmup_then_cosine_by_epoch():
+    sched = resolve({"schedule": {"epochs": 30, "warmup_epochs": 2.5}})["schedule"]
+    spe = 10
+    assert lr_factor(0, spe, sched) == pytest.approx(0.1)
+    assert lr_factor(12, spe, sched) == pytest.approx((1 - 0.9 * (1 - 12 / 25)) * 0.5 * (1 + math.cos(math.pi / 30)))
+    assert lr_factor(25, spe, sched) == pytest.approx(0.5 * (1 + math.cos(math.pi * 2 / 30)))
+    assert lr_factor(39, spe, sched) == lr_factor(30, spe, sched)                 # stepped per epoch
+    assert lr_factor(300, spe, sched) == pytest.approx(0.0)
+
+
+def test_aggregation_and_metrics_known_values():
+    logits = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 0.0, 4.0]],
+                           [[0.0, 3.0, 0.0], [0.0, 3.0, 0.0]]])
+    prob = aggregate(logits, "prob")
+    expect0 = (torch.tensor([2.0, 0, 0]).softmax(0) + torch.tensor([0, 0, 4.0]).softmax(0)) / 2
+    torch.testing.assert_close(prob[0], expect0)
+    torch.testing.assert_close(aggregate(logits, "score")[0], torch.tensor([1.0, 0.0, 2.0]).softmax(0))
+    assert prob[0].argmax() == 2 and aggregate(logits, "score")[0].argmax() == 2
+    m = accuracy(torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]]),
+                 torch.tensor([0, 1, 1, 2]), 3)
+    assert m["top1"] == 50.0 and m["mean_class_accuracy"] == pytest.approx(100 * (1 + 0.5 + 0) / 3)
+    assert parse_views("3x4") == (3, 4)
+    with pytest.raises(ValueError, match="views"):
+        parse_views("2x1")
+
+
+def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_recipe(easy, ) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
+    # a model with known outputs: zero classifier weights, bias favouring class 1 -> every video predicted 1
+    state = torch.load(run / "final.pt", weights_only=True)
+    state["head.weight"].zero_()
+    state["head.bias"].copy_(torch.tensor([0.0, 5.0, 1.0, 0.0]))
+    torch.save(state, run / "final.pt")
+    good = (easy / "val.txt").read_text()
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    lst = tmp_path / "val_plus_broken.txt"
+    lst.write_text(good + f"{tmp_path / 'broken.mp4'} 2\n")
+    report = evaluate_run(run, views="3x2", list_file=str(lst), batch_videos=2, max_views=4)
+    labels = [int(line.split()[1]) for line in good.splitlines()]
+    assert report["views_per_video"] == 6 and report["videos_listed"] == len(labels) + 1
+    assert report["videos_failed"] == 1 and report["failed"] == [str(tmp_path / "broken.mp4")]
+    assert report["denominator"] == len(labels)
+    assert report["top1"] == pytest.approx(100 * labels.count(1) / len(labels))
+    assert report["top5"] == 100.0 and report["mean_class_accuracy"] == pytest.approx(25.0)
+    rows = list(csv.DictReader(open(run / "eval_3x2" / "predictions.csv")))
+    assert len(rows) == len(labels) and {r["pred"] for r in rows} == {"1"}
+    # every view goes through the model, in chunks of at most max_views
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    model = build_model(cfg, 4)
+    model.load_state_dict(state)
+    sizes = []
+    model.register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0]))
+    ds = views_dataset(cfg, easy / "val.txt", crops=3, clips=2)
+    res = predict(model, ds, torch.device("cpu"), batch_videos=3, max_views=4)
+    assert sum(sizes) == 6 * len(labels) and max(sizes) <= 4 and res["views"] == 6 * len(labels)
