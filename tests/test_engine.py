@@ -134,3 +134,33 @@ def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
     ds = views_dataset(cfg, easy / "val.txt", crops=3, clips=2)
     res = predict(model, ds, torch.device("cpu"), batch_videos=3, max_views=4)
     assert sum(sizes) == 6 * len(labels) and max(sizes) <= 4 and res["views"] == 6 * len(labels)
+
+
+def test_recipe_options_run_together(easy, tmp_path):
+    """Label smoothing, mixup, clipping, activation checkpointing, intended groups and bf16 autocast on CPU."""
+    r = tiny_recipe(easy, label_smoothing=0.1, mixup=0.2, grad_clip=1.0, activation_checkpointing=True, amp="bf16",
+                    global_batch=16, batch_per_device=8)
+    r["optim"]["groups"] = "intended"
+    r["schedule"] = {"epochs": 1, "warmup_epochs": 0.0}
+    r["model"]["name"] = "pst_t"
+    r["model"]["kwargs"] = {"embed_dim": 16, "depths": [2, 2], "num_heads": [2, 4], "window_size": [1, 4, 4],
+                            "patch_size": [2, 4, 4], "drop_path_rate": 0.1}
+    summary = train(r, tmp_path / "run")
+    row = summary["final"]
+    assert row["step"] == 96 // 16 and math.isfinite(row["loss"]) and row["val_videos"] == 32
+    env = json.loads((tmp_path / "run" / "env.json").read_text())
+    assert env["accumulation"] == 2 and env["amp"] == "torch.bfloat16"
+
+
+def test_evaluate_cli(easy, tmp_path, env_with_venv):
+    import subprocess
+    run = tmp_path / "run"
+    train(tiny_recipe(easy) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
+    out = subprocess.run(["pst", "evaluate", str(run), "--views", "3x2", "--batch-videos", "4", "--quiet"],
+                         capture_output=True, text=True, env=env_with_venv)
+    assert out.returncode == 0, out.stderr
+    assert "3x2 views: top-1" in out.stdout and "over 32 videos (0 failed to decode)" in out.stdout
+    assert json.loads((run / "eval_3x2" / "eval.json").read_text())["views_per_video"] == 6
+    bad = subprocess.run(["pst", "evaluate", str(tmp_path / "nothing")], capture_output=True, text=True,
+                         env=env_with_venv)
+    assert bad.returncode == 2 and "config.yaml" in bad.stderr

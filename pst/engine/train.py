@@ -238,6 +238,14 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
             "resumed_from": None if state is None else {"epoch": epoch, "batch": start_batch}}, indent=1) + "\n")
     progress = t_cfg["progress"] and ctx.is_main
     every_steps = t_cfg["checkpoint_every_steps"]
+    board = None
+    if t_cfg["tensorboard"] and ctx.is_main:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:
+            raise ValueError("train.tensorboard: install the tensorboard package (pip install tensorboard) "
+                             "or set train.tensorboard=false") from err
+        board = SummaryWriter(str(run_dir / "tensorboard"))
 
     def snapshot(e: int, next_batch: int) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -260,8 +268,9 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
             labels = batch["label"].to(ctx.device, non_blocking=True)
             mix = None
             if t_cfg["mixup"] > 0:
-                lam = float(np.random.default_rng(sample_seed(seed, e, -1 - i)).beta(t_cfg["mixup"], t_cfg["mixup"]))
-                perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + i)).to(ctx.device)
+                mix_rng = np.random.default_rng([seed, e, batch_no, k, ctx.rank, 1])   # replayable after resume
+                lam = float(mix_rng.beta(t_cfg["mixup"], t_cfg["mixup"]))
+                perm = torch.from_numpy(mix_rng.permutation(len(labels))).to(ctx.device)
                 clips, mix = lam * clips + (1 - lam) * clips[perm], (lam, perm)
             sync = net.no_sync() if ctx.world_size > 1 and k < accum - 1 else nullcontext()
             with sync:
@@ -308,6 +317,11 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
         partial = {"loss_sum": 0.0, "clips": 0, "failed": 0, "seconds": 0.0}
         if ctx.is_main:
             _write_metrics(run_dir, history)
+            if board is not None:
+                for key, value in row.items():
+                    if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                        board.add_scalar(key, value, e + 1)
+                board.flush()
             last = e + 1 == cfg["schedule"]["epochs"]
             if (e + 1) % t_cfg["checkpoint_every"] == 0 or last:
                 ckpt.save(ckpt_dir, e + 1, step, snapshot(e + 1, 0), t_cfg["keep_checkpoints"])
