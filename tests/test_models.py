@@ -114,3 +114,14 @@ def test_activation_checkpointing_same_gradients():
     b(x).sum().backward()
     for (n, p), q in zip(a.named_parameters(), b.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=n)
+
+
+def test_paper_sized_pst_t_as_the_issue_calls_it():
+    model = timm.create_model("pst_t", num_frames=16, pattern="B", num_classes=174)
+    assert model.head.out_features == 174 and model.num_frames == 16
+    blocks = [b for layer in model.layers for b in layer.blocks]
+    assert len(blocks) == 12 and [b.temporal for b in blocks[:2]] == ["channel", "patch"]
+    assert blocks[1].pattern == ((0, 1), (-1, 2)) and blocks[1].window == (1, 7, 7)
+    assert blocks[0].attn.relative_position_bias_table.shape == (31 * 169, 3)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 4, 64, 64)).shape == (1, 174)
