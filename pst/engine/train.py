@@ -129,16 +129,19 @@ def _diff(a: dict, b: dict, path: str = "") -> list[str]:
     return out
 
 
-def _prepare_run_dir(run_dir: Path, cfg: dict, ctx: Context) -> None:
+def _check_same_recipe(run_dir: Path, cfg: dict) -> None:
+    """A run directory belongs to one recipe: resuming or reusing it with another is refused."""
     saved = run_dir / "config.yaml"
     if saved.exists():
-        old = yaml.safe_load(saved.read_text())
-        changes = [c for c in _diff(old, cfg) if not c.startswith("train.progress")]
+        changes = [c for c in _diff(yaml.safe_load(saved.read_text()), cfg) if not c.startswith("train.progress")]
         if changes:
             raise ValueError(f"{run_dir} holds a run of another recipe ({'; '.join(changes[:5])}); "
                              "use a new run directory or the same recipe to resume")
-    elif ctx.is_main:
-        write_text(saved, yaml.safe_dump(cfg, sort_keys=False))
+
+
+def _prepare_run_dir(run_dir: Path, cfg: dict, ctx: Context) -> None:
+    if ctx.is_main and not (run_dir / "config.yaml").exists():
+        write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
 
 
 def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -163,10 +166,10 @@ def train(cfg: dict, run_dir: str | Path) -> dict:
     """Train (or resume) the recipe ``cfg`` in ``run_dir``. Returns the final summary."""
     cfg = resolve(cfg)
     run_dir = Path(run_dir)
+    _check_same_recipe(run_dir, cfg)
     if (run_dir / "train.json").exists() and (run_dir / "final.pt").exists():
         return json.loads((run_dir / "train.json").read_text())
-    t_cfg, d_cfg = cfg["train"], cfg["data"]
-    ctx = setup(t_cfg["amp"])
+    ctx = setup(cfg["train"]["amp"])
     try:
         return _train(cfg, run_dir, ctx)
     finally:

@@ -277,7 +277,10 @@ class PatchShiftSwin(nn.Module):
             raise ValueError(f"window_size: expected (t, h, w), got {window_size!r}")
         temporal_shift = not (isinstance(pattern, str) and pattern.lower() == "none")
         if temporal_shift:
-            pattern_grid(pattern)
+            try:
+                pattern_grid(pattern)
+            except ValueError as err:
+                raise ValueError(f"{err} (or 'none' for no temporal shift)") from None
             if window[0] != 1:
                 raise ValueError("pattern: temporal shifts need windows of one frame, window_size=(1, h, w); "
                                  "use pattern='none' for the 3D-window baseline")
@@ -351,7 +354,12 @@ def _create(pretrained=False, **kwargs) -> PatchShiftSwin:
     model = PatchShiftSwin(**kwargs)
     if pretrained and not checkpoint:
         import timm
-        name = {96: "swin_tiny_patch4_window7_224", 128: "swin_base_patch4_window7_224"}[model.patch_embed.proj.out_channels]
+        names = {96: "swin_tiny_patch4_window7_224", 128: "swin_base_patch4_window7_224"}
+        width = model.patch_embed.proj.out_channels
+        if width not in names:
+            raise ValueError(f"pretrained: ImageNet Swin weights exist for embed_dim 96 (T) and 128 (B), not {width}; "
+                             "pass checkpoint_2d=PATH for other widths")
+        name = names[width]
         checkpoint = timm.create_model(name, pretrained=True).state_dict()
     if checkpoint is not None:
         from pst.models.inflate import load_swin_2d
