@@ -15,8 +15,15 @@ import torch
 from pst.ops.patterns import PatternLike, pattern_grid
 
 
+@lru_cache(maxsize=64)
+def _named_key(name: str) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(row) for row in pattern_grid(name))
+
+
 def pattern_key(pattern: PatternLike) -> tuple[tuple[int, ...], ...]:
-    """A validated pattern as nested tuples (hashable, for caches)."""
+    """A validated pattern as nested tuples (hashable, for caches); names are validated once."""
+    if isinstance(pattern, str):
+        return _named_key(pattern)
     return tuple(tuple(row) for row in pattern_grid(pattern))
 
 
@@ -73,6 +80,9 @@ def patch_shift_index(pattern: PatternLike, frames: int, height: int, width: int
                               _check_window(window), bool(inverse), torch.device(device))
 
 
+_WORDS = (torch.int64, torch.int32, torch.int16, torch.uint8)
+
+
 def _gather_rows(x: torch.Tensor, index: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """out[r] = x[index[r]] for the rows (tokens) of a (N, C) tensor, as one index_select.
 
@@ -81,11 +91,10 @@ def _gather_rows(x: torch.Tensor, index: torch.Tensor, out: Optional[torch.Tenso
     """
     x = x.contiguous()
     out = torch.empty((index.numel(), x.shape[1]), dtype=x.dtype, device=x.device) if out is None else out
-    row_bytes = x.shape[-1] * x.element_size()
     word = x.dtype
     if not (x.dtype.is_complex or x.dtype == torch.bool):
-        word = next(dt for dt in (torch.int64, torch.int32, torch.int16, torch.uint8)
-                    if row_bytes % torch.empty((), dtype=dt).element_size() == 0)
+        row_bytes = x.shape[-1] * x.dtype.itemsize
+        word = next(dt for dt in _WORDS if row_bytes % dt.itemsize == 0)
     src, dst = (x, out) if word == x.dtype else (x.view(word), out.view(word))
     torch.index_select(src, 0, index, out=dst)
     return out
