@@ -104,6 +104,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pst.report.compare import compare, render
+
+    df = compare(args.rev_a, args.rev_b, args.table)
+    print(render(df, args.format, f"{args.table}: {args.rev_a} vs {args.rev_b}"), end="")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pst.models import MODEL_NAMES
     print("\n".join(MODEL_NAMES))
@@ -178,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="one result table at two git revisions, side by side with the difference")
+    p.add_argument("rev_a")
+    p.add_argument("rev_b")
+    p.add_argument("--table", default="flops", help="table name under results/tables (default: flops)")
+    p.add_argument("--format", choices=["md", "csv"], default="md")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("models", help="list the registered video models")
     p.set_defaults(func=cmd_models)
