@@ -190,6 +190,10 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
         torch.backends.cudnn.benchmark = False
     accum = accumulation(cfg, ctx.world_size)
     root = Path(d_cfg["root"])
+    for key in ("classes", "train_list", "val_list"):
+        if not resolve_path(root, d_cfg[key]).is_file():
+            raise FileNotFoundError(f"recipe data.{key}: {resolve_path(root, d_cfg[key])} not found; prepare the "
+                                    f"data first (`pst data synth --out {root}` or `pst data prepare`)")
     classes = read_classes(resolve_path(root, d_cfg["classes"]))
     s = d_cfg["sampling"]
     train_ds = VideoDataset(root, resolve_path(root, d_cfg["train_list"]),

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# A real single-node SLURM on this machine, for tests and for trying the slurm profile without a cluster.
+#   workflow/slurm/local-cluster.sh start DIR   install slurm-wlm + munge if missing (Debian, needs root), write
+#                                               DIR/slurm.conf, link it where srun finds it (/etc/slurm), start
+#                                               munged, slurmctld and slurmd, wait until the node is idle
+#   workflow/slurm/local-cluster.sh stop DIR    stop the daemons started from DIR
+# MinJobAge is large so that squeue still lists finished jobs (Snakemake's status command here: squeue).
+set -euo pipefail
+cmd=${1:?usage: local-cluster.sh start|stop DIR}
+dir=$(mkdir -p "${2:?usage: local-cluster.sh start|stop DIR}" && cd "$2" && pwd)
+
+stop() {
+    for pid in "$dir/slurmd.pid" "$dir/slurmctld.pid"; do
+        [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true
+    done
+    sleep 1
+}
+
+if [ "$cmd" = stop ]; then stop; exit 0; fi
+[ "$cmd" = start ] || { echo "unknown command $cmd (start|stop)" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "local-cluster.sh: starting slurmd needs root" >&2; exit 3; }
+
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq slurm-wlm munge >/dev/null
+fi
+
+# munge: one key, the daemon as the munge user
+if [ ! -s /etc/munge/munge.key ]; then
+    mkdir -p /etc/munge
+    dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
+    chown munge:munge /etc/munge/munge.key
+    chmod 400 /etc/munge/munge.key
+fi
+mkdir -p /run/munge && chown munge:munge /run/munge
+if ! munge -n >/dev/null 2>&1; then
+    runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1
+    for _ in $(seq 20); do munge -n >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
+host=$(hostname -s)
+cpus=$(nproc)
+mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))
+mkdir -p "$dir/state" "$dir/spool" "$dir/log"
+cat > "$dir/slurm.conf" <<CONF
+ClusterName=pst-local
+SlurmctldHost=$host
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+MinJobAge=86400
+ReturnToService=2
+SlurmctldPort=16817
+SlurmdPort=16818
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/none
+NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+CONF
+mkdir -p /etc/slurm
+ln -sfn "$dir/slurm.conf" /etc/slurm/slurm.conf     # where srun inside a job finds it
+export SLURM_CONF="$dir/slurm.conf"
+stop
+if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
+    echo "local-cluster.sh: a slurmctld/slurmd not started from $dir is running; stop it first" >&2
+    exit 4
+fi
+# daemons must not hold the caller's stdout/stderr open (a captured pipe would never reach EOF)
+slurmctld -f "$dir/slurm.conf" </dev/null >/dev/null 2>&1
+slurmd -f "$dir/slurm.conf" </dev/null >/dev/null 2>&1
+for _ in $(seq 60); do
+    state=$(timeout 5 sinfo -h -N -o %t 2>/dev/null | head -1 || true)
+    [ "$state" = idle ] && { echo "local SLURM up: node $host ($cpus CPUs), partition debug, conf $dir/slurm.conf"; exit 0; }
+    sleep 0.5
+done
+echo "local-cluster.sh: the node did not become idle; see $dir/log" >&2
+exit 1
