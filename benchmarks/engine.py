@@ -35,7 +35,7 @@ def main(quick: bool = False, out: str = "benchmarks/results/engine.json") -> di
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         generate(tmp / "synth", SynthConfig(train_per_class=8 if quick else 40, val_per_class=2), workers=2)
-        summary = train(recipe(tmp / "synth", 1 if quick else 2), tmp / "run")
+        train(recipe(tmp / "synth", 1 if quick else 2), tmp / "run")
         rows = json.loads((tmp / "run" / "metrics.json").read_text())
         cfg = yaml.safe_load((tmp / "run" / "config.yaml").read_text())
         model = build_model(cfg, None)

@@ -1,9 +1,11 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -20,3 +22,14 @@ def env_with_venv():
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def copy_workflow(dest: Path, flops_views: dict) -> dict:
+    """Snakefile + workflow/ into ``dest`` with a params.yaml whose FLOPs views are ``flops_views``."""
+    for name in ("Snakefile", "workflow"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["flops"]["views"] = flops_views
+    (dest / "params.yaml").write_text(yaml.safe_dump(params))
+    return params

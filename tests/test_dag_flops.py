@@ -1,25 +1,13 @@
 """The first DAG rules run for real: snakemake builds the FLOPs table from `pst flops` jobs, then does nothing."""
 import json
-import shutil
 import subprocess
 
-import yaml
-
-from conftest import ROOT
-
-
-def _workdir(tmp_path):
-    for name in ("Snakefile", "workflow"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["flops"]["views"] = {"deit_s_tps": [16, 224], "pst_t": [8, 112]}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return tmp_path
+from conftest import copy_workflow
 
 
 def test_snakemake_builds_flops_table_then_nothing_to_do(tmp_path, env_with_venv):
-    work = _workdir(tmp_path)
+    work = tmp_path
+    copy_workflow(work, {"deit_s_tps": [16, 224], "pst_t": [8, 112]})
     cmd = ["snakemake", "--cores", "2", "--profile", "workflow/profiles/default"]
     run = subprocess.run(cmd, cwd=work, env=env_with_venv, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]

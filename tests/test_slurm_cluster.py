@@ -1,13 +1,12 @@
 """The DAG through a real single-node SLURM (Debian's slurm-wlm + munge, started by workflow/slurm/local-cluster.sh),
 then one view changes and only its job and the table that depends on it are submitted again."""
 import os
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, copy_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +31,7 @@ def _jobs(env) -> dict[str, str]:
 
 
 def test_dag_runs_on_slurm_and_reruns_only_what_changed(cluster, tmp_path, env_with_venv):
-    for name in ("Snakefile", "workflow"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["flops"]["views"] = {"deit_s_tps": [4, 32], "pst_t": [4, 32]}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    params = copy_workflow(tmp_path, {"deit_s_tps": [4, 32], "pst_t": [4, 32]})
     env = {**env_with_venv, "SLURM_CONF": cluster["SLURM_CONF"]}
     cmd = ["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
            "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5"]
