@@ -11,15 +11,28 @@ from pst.io import write_text
 from pst.report.published import published_cost
 
 
+def metrics_view(df: pd.DataFrame) -> dict:
+    """{row key: {numeric column: value}}: the nested numbers `dvc metrics show/diff` can read (it skips lists).
+    The row key joins the text columns (e.g. the model name)."""
+    records = json.loads(df.to_json(orient="records"))
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    out = {}
+    for i, rec in enumerate(records):
+        key = "/".join(str(rec[c]) for c in text if rec[c] is not None) or str(i)
+        out[key] = {c: v for c, v in rec.items() if c not in text and isinstance(v, (int, float))}
+    return out
+
+
 def write_table(df: pd.DataFrame, stem: str | Path, title: str) -> list[Path]:
-    """Write ``stem``.md / .csv / .json; missing values print as n/a."""
+    """Write ``stem``.md / .csv / .json; missing values print as n/a. The JSON holds the rows (for
+    `pst compare`) and the same numbers keyed by row (for DVC metrics)."""
     stem = Path(stem)
     shown = df.astype(object).where(df.notna(), "n/a")
     md = f"# {title}\n\n{shown.to_markdown(index=False, floatfmt='.2f')}\n"
+    data = {"title": title, "rows": json.loads(df.to_json(orient="records")), "metrics": metrics_view(df)}
     return [write_text(stem.with_suffix(".md"), md),
             write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
-            write_text(stem.with_suffix(".json"), json.dumps(
-                {"title": title, "rows": json.loads(df.to_json(orient="records"))}, indent=1) + "\n")]
+            write_text(stem.with_suffix(".json"), json.dumps(data, indent=1) + "\n")]
 
 
 def paper_delta(ours: float, paper: float | None) -> float | None:
