@@ -88,12 +88,15 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
             "failed": failed, "views": views_seen, "seconds": elapsed}
 
 
-def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int) -> VideoDataset:
+def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
+                  short_side: Optional[int] = None) -> VideoDataset:
+    """Test-mode dataset of a recipe: ``clips`` x ``crops`` views of ``data.val.size``; the short side defaults to
+    ``data.test.short_side`` (or the crop size, so three crops cover the long side)."""
     d = cfg["data"]
     size = d["val"]["size"]
     sampling = Sampling(d["sampling"]["mode"], d["sampling"]["clip_len"], d["sampling"]["frame_interval"], clips)
-    return VideoDataset(d["root"], list_file, sampling, TestTransform(size, d["test"]["short_side"] or size, crops),
-                        test=True)
+    short = short_side or d["test"]["short_side"] or size
+    return VideoDataset(d["root"], list_file, sampling, TestTransform(size, short, crops), test=True)
 
 
 def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[str] = None,

@@ -38,11 +38,11 @@ import pst  # noqa: F401  (registers the models)
 from pst.data.annotations import read_classes
 from pst.data.dataset import VideoDataset, collate
 from pst.data.sampling import Sampling
-from pst.data.transforms import TestTransform, TrainTransform
+from pst.data.transforms import TrainTransform
 from pst.engine import checkpoint as ckpt
 from pst.engine.config import accumulation, resolve
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
-from pst.engine.evaluate import accuracy, predict
+from pst.engine.evaluate import accuracy, predict, views_dataset
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import atomic_path, write_text
 
@@ -82,6 +82,23 @@ class GlobalBatchSampler(Sampler):
             for k in range(self.accum):
                 part = chunk[(k * self.world + self.rank) * self.micro:(k * self.world + self.rank + 1) * self.micro]
                 yield [(i, sample_seed(self.seed, self.epoch, i)) for i in part]
+
+
+def train_dataset(cfg: dict) -> VideoDataset:
+    """The recipe's training set: one clip per video with the training transform."""
+    d, s, tr = cfg["data"], cfg["data"]["sampling"], cfg["data"]["train"]
+    transform = TrainTransform(size=tr["size"], short_side=tr["short_side"], area=tuple(tr["area"]), flip=tr["flip"],
+                               no_flip_labels=tuple(tr["no_flip_labels"]),
+                               flip_pairs={int(k): int(v) for k, v in tr["flip_pairs"].items()},
+                               randaugment=tuple(tr["randaugment"]) if tr["randaugment"] else None,
+                               erasing=tr["erasing"])
+    return VideoDataset(d["root"], resolve_path(d["root"], d["train_list"]),
+                        Sampling(s["mode"], s["clip_len"], s["frame_interval"], 1), transform)
+
+
+def _fresh_partial() -> dict:
+    """Running sums of the epoch in progress (kept in mid-epoch checkpoints)."""
+    return {"loss_sum": 0.0, "clips": 0, "failed": 0, "seconds": 0.0}
 
 
 def build_model(cfg: dict, num_classes: Optional[int], run_dir: Optional[Path] = None) -> torch.nn.Module:
@@ -195,20 +212,9 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
             raise FileNotFoundError(f"recipe data.{key}: {resolve_path(root, d_cfg[key])} not found; prepare the "
                                     f"data first (`pst data synth --out {root}` or `pst data prepare`)")
     classes = read_classes(resolve_path(root, d_cfg["classes"]))
-    s = d_cfg["sampling"]
-    train_ds = VideoDataset(root, resolve_path(root, d_cfg["train_list"]),
-                            Sampling(s["mode"], s["clip_len"], s["frame_interval"], 1),
-                            TrainTransform(size=d_cfg["train"]["size"], short_side=d_cfg["train"]["short_side"],
-                                           area=tuple(d_cfg["train"]["area"]), flip=d_cfg["train"]["flip"],
-                                           no_flip_labels=tuple(d_cfg["train"]["no_flip_labels"]),
-                                           flip_pairs={int(k): int(v) for k, v in d_cfg["train"]["flip_pairs"].items()},
-                                           randaugment=tuple(d_cfg["train"]["randaugment"])
-                                           if d_cfg["train"]["randaugment"] else None,
-                                           erasing=d_cfg["train"]["erasing"]))
+    train_ds = train_dataset(cfg)
     v = d_cfg["val"]
-    val_ds = VideoDataset(root, resolve_path(root, d_cfg["val_list"]),
-                          Sampling(s["mode"], s["clip_len"], s["frame_interval"], v["num_clips"]),
-                          TestTransform(v["size"], v["short_side"], v["crops"]), test=True)
+    val_ds = views_dataset(cfg, resolve_path(root, d_cfg["val_list"]), v["crops"], v["num_clips"], v["short_side"])
     if d_cfg["val_subset"] and d_cfg["val_subset"] < len(val_ds):
         keep = np.linspace(0, len(val_ds) - 1, d_cfg["val_subset"]).round().astype(int)
         val_ds.entries = [val_ds.entries[i] for i in keep]
@@ -231,9 +237,9 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
         scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"])
         epoch, start_batch, step, history = state["epoch"], state["next_batch"], state["step"], state["history"]
-        partial = state.get("partial", {"loss_sum": 0.0, "clips": 0, "failed": 0, "seconds": 0.0})
+        partial = state.get("partial", _fresh_partial())
     else:
-        partial = {"loss_sum": 0.0, "clips": 0, "failed": 0, "seconds": 0.0}
+        partial = _fresh_partial()
     if ctx.is_main:
         write_text(run_dir / "env.json", json.dumps({
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
@@ -321,7 +327,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
             m = accuracy(val["probs"], val["labels"], len(classes))
             row.update(val_top1=m["top1"], val_top5=m["top5"], val_videos=len(val["labels"]))
         history.append(row)
-        partial = {"loss_sum": 0.0, "clips": 0, "failed": 0, "seconds": 0.0}
+        partial = _fresh_partial()
         if ctx.is_main:
             _write_metrics(run_dir, history)
             if board is not None:
