@@ -105,7 +105,7 @@ def test_aggregation_and_metrics_known_values():
 
 def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
     run = tmp_path / "run"
-    train(tiny_recipe(easy, ) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
+    train(tiny_recipe(easy) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
     # a model with known outputs: zero classifier weights, bias favouring class 1 -> every video predicted 1
     state = torch.load(run / "final.pt", weights_only=True)
     state["head.weight"].zero_()

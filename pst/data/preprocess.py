@@ -67,17 +67,23 @@ def _reencode_job(job) -> Optional[tuple[str, str]]:
 
 def _convert(name: str, root: Path) -> tuple[Path, list[str], dict[str, list[Entry]], dict[str, list[str]]]:
     """Extract what is needed and convert the annotations. Returns (source dir, classes, entries, missing)."""
+    source, classes, out = _convert_splits(name, root)
+    return source, classes, {s: v[0] for s, v in out.items()}, {s: v[1] for s, v in out.items()}
+
+
+def _convert_splits(name: str, root: Path) -> tuple[Path, list[str], dict[str, tuple[list[Entry], list[str]]]]:
+    """Per dataset: (source dir, classes, {split: (entries, missing clips)})."""
     raw, ext = root / "raw", root / "extracted"
     if name == "kinetics400":
         for split in ("train", "val"):
             for archive in sorted((raw / split).glob("*.tar.gz")):
                 extract(archive, ext / split)
         classes = convert.k400_classes(raw / "annotations" / "train.csv")
-        lists, missing = {}, {}
+        out = {}
         for split in ("train", "val"):
             videos = {k: f"{split}/{v}" for k, v in convert.index_files(ext / split, (".mp4",)).items()}
-            lists[split], missing[split] = convert.convert_k400(raw / "annotations" / f"{split}.csv", classes, videos)
-        return ext, classes, lists, missing
+            out[split] = convert.convert_k400(raw / "annotations" / f"{split}.csv", classes, videos)
+        return ext, classes, out
     if name == "sthv2":
         parts = [raw / f"20bn-something-something-v2-{i:02d}" for i in range(20)]
         extract_parts(parts, ext, "20bn-something-something-v2")
@@ -85,20 +91,20 @@ def _convert(name: str, root: Path) -> tuple[Path, list[str], dict[str, list[Ent
         classes = convert.sthv2_classes(raw / "something-something-v2-labels.json")
         out = {s: convert.convert_sthv2(raw / f"something-something-v2-{f}.json", classes, videos)
                for s, f in (("train", "train"), ("val", "validation"))}
-        return ext, classes, {s: v[0] for s, v in out.items()}, {s: v[1] for s, v in out.items()}
+        return ext, classes, out
     if name == "sthv1":
         classes = convert.sthv1_classes(raw / "something-something-v1-labels.csv")
         frames = raw / "20bn-something-something-v1"
         out = {s: convert.convert_sthv1(raw / f"something-something-v1-{f}.csv", classes, frames, "frames")
                for s, f in (("train", "train"), ("val", "validation"))}
-        return raw, classes, {s: v[0] for s, v in out.items()}, {s: v[1] for s, v in out.items()}
+        return raw, classes, out
     if name == "diving48":
         extract(raw / "Diving48_rgb.tar.gz", ext)
         videos = convert.index_files(ext, (".mp4",))
         classes = convert.diving48_classes(raw / "Diving48_vocab.json")
         out = {s: convert.convert_diving48(raw / f"Diving48_V2_{f}.json", videos)
                for s, f in (("train", "train"), ("val", "test"))}
-        return ext, classes, {s: v[0] for s, v in out.items()}, {s: v[1] for s, v in out.items()}
+        return ext, classes, out
     raise ValueError(f"dataset: no preparation for {name!r}")
 
 
