@@ -1,4 +1,6 @@
-# Thin by design: load params.yaml, include the rule files, and name the artifacts of the study.
+# Thin by design: load params.yaml, check it, plan the study (pst.study), include the rule files.
+#   snakemake --cores all                          the synthetic study (default profile)
+#   snakemake --cores all --config profile=paper   the paper's study on the real datasets
 from snakemake.utils import validate
 
 
@@ -8,9 +10,22 @@ configfile: "params.yaml"
 validate(config, "workflow/schemas/params.schema.yaml")
 
 
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     input:
-        expand("results/tables/flops.{ext}", ext=["md", "csv", "json"]),
+        expand("results/tables/{table}.{ext}", table=[t.name for t in STUDY.tables], ext=["md", "csv", "json"]),
+        study_figures(),
+        "results/README.md",
+
+
+rule study:
+    # The profile's result tables and figures (what the DVC `study` stage runs; the FLOPs table is its own stage).
+    input:
+        expand("results/tables/{table}.{ext}", table=[t.name for t in STUDY.tables], ext=["md", "csv", "json"]),
+        study_figures(),

@@ -13,7 +13,7 @@ import time
 import timm
 import torch
 
-import pst  # noqa: F401
+import pst.models  # noqa: F401  (registers the models)
 from pst.io import write_text
 from pst.ops import patch_shift, pattern_grid
 

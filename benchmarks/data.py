@@ -19,7 +19,7 @@ import timm
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-import pst  # noqa: F401
+import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import Entry, write_list
 from pst.data.dataset import VideoDataset, collate
 from pst.data.sampling import Sampling, frame_indices

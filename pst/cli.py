@@ -47,6 +47,17 @@ def cmd_table(args: argparse.Namespace) -> int:
         df = flops_table(load_counts(args.inputs))
         for path in write_table(df, args.out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs paper"):
             print(path)
+    else:
+        from pst.engine.config import load_recipe
+        from pst.report.study_table import MissingRunsError, write
+
+        if not args.spec:
+            raise SystemExit("pst table study: --spec (the table's JSON spec from the workflow) is required")
+        try:
+            df = write(load_recipe(args.spec), args.inputs, args.out)
+        except MissingRunsError as err:
+            raise SystemExit(str(err)) from None
+        print(f"{args.out}.md/.csv/.json: {len(df)} rows")
     return 0
 
 
@@ -55,7 +66,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         from pst.data.synthetic import SynthConfig, generate
 
         cfg = SynthConfig(pairs=args.pairs, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-                          frames=args.frames, size=args.size, fps=args.fps, seed=args.seed)
+                          frames=args.frames, size=args.size, fps=args.fps, seed=args.seed,
+                          noise=args.noise, distractors=args.distractors, texture=args.texture)
         summary = generate(args.out, cfg, workers=args.workers)
         print(f"synthetic set in {args.out}: {summary['train']} train / {summary['val']} val videos, "
               f"{len(summary['classes'])} classes ({cfg.pairs} time-reversed twin pairs)")
@@ -85,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.config) if args.config else {}
     cfg = resolve(recipe, args.set)
-    summary = train(cfg, args.out)
+    summary = train(cfg, args.out, restart_on_change=args.restart_on_change)
     final = summary.get("final") or {}
     print(f"trained {summary['epochs']} epochs ({summary['steps']} steps) into {args.out}: "
           f"val top-1 {final.get('val_top1')}, loss {final.get('loss')}")
@@ -112,6 +124,68 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    """Save a timm ImageNet checkpoint's state dict (the paper's 2D init) where the recipes point."""
+    import timm
+    import torch
+
+    from pst.io import atomic_path
+
+    try:
+        state = timm.create_model(args.name, pretrained=True).state_dict()
+    except Exception as err:  # noqa: BLE001 - network, hub or name errors all end here
+        raise SystemExit(f"pretrained {args.name}: could not get the weights from the timm hub ({err}); "
+                         f"download them elsewhere and save the state dict to {args.out}") from None
+    with atomic_path(args.out) as tmp:
+        torch.save(state, tmp)
+    print(f"{args.name}: {len(state)} tensors -> {args.out}")
+    return 0
+
+
+def cmd_cam(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pst.data.annotations import read_list
+    from pst.report.cam import figure
+
+    names = args.name or [Path(r).parent.name for r in args.runs]
+    if len(names) != len(args.runs):
+        raise SystemExit(f"cam: {len(names)} --name for {len(args.runs)} runs; give one name per run or none")
+    videos = list(args.video or [])
+    if args.videos_from:
+        seen, root = set(), Path(args.videos_from).parent
+        for e in read_list(args.videos_from):
+            if e.label not in seen and len(seen) < args.count:
+                seen.add(e.label)
+                videos.append(root / e.path)
+    if not videos:
+        raise SystemExit("cam: no video; pass --video PATH or --videos-from LIST")
+    print(figure(dict(zip(names, args.runs)), videos, args.out, frames=args.frames))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pst.engine.config import load_recipe
+    from pst.report.plots import accuracy_vs_gflops, curves
+
+    spec = load_recipe(args.spec)
+    runs = {}
+    for row in spec["rows"]:
+        runs.setdefault(row["variant"], row["runs"])
+    out = f"{args.out_dir}/{spec['name']}"
+    paths = curves(runs, f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
+    paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
+    print("\n".join(map(str, paths)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pst.report.readme import write_readme
+
+    print(write_readme(args.out, args.tables, args.figures, args.profile))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pst.models import MODEL_NAMES
     print("\n".join(MODEL_NAMES))
@@ -132,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_flops)
 
     p = sub.add_parser("table", help="build a result table (md, csv, json) from per-job records")
-    p.add_argument("kind", choices=["flops"])
-    p.add_argument("inputs", nargs="+", help="records written by the jobs (e.g. `pst flops --json` files)")
+    p.add_argument("kind", choices=["flops", "study"])
+    p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
+                                             "at the paper's input)")
+    p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")
     p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written")
     p.set_defaults(func=cmd_table)
 
@@ -148,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=24, help="frames per video")
     p.add_argument("--size", type=int, default=64, help="frame side in pixels (even)")
     p.add_argument("--fps", type=int, default=12)
+    p.add_argument("--noise", type=float, default=6.0, help="std of per-frame pixel noise, 0-255 scale (default 6)")
+    p.add_argument("--distractors", type=int, default=2, help="at most this many moving distractors (default 2)")
+    p.add_argument("--texture", action=argparse.BooleanOptionalAction, default=True,
+                   help="smooth random texture behind the object (--no-texture: flat grey)")
     p.add_argument("--workers", type=int, default=1)
     p = dsub.add_parser("fetch", help="download a dataset into ROOT/raw (or list the licence-gated files to place)")
     p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"])
@@ -170,9 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train one recipe into a run directory (resumes when restarted)")
-    p.add_argument("--config", help="recipe file (YAML or JSON); defaults fill what it leaves out")
+    p.add_argument("--config", help="recipe file (YAML or JSON) or inline JSON; defaults fill what it leaves out")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.seed=1")
     p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--restart-on-change", action="store_true",
+                   help="if RUN_DIR holds a run of another recipe, delete it and start afresh (else refused)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="multi-crop x multi-clip test of a finished run")
@@ -193,6 +275,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", default="flops", help="table name under results/tables (default: flops)")
     p.add_argument("--format", choices=["md", "csv"], default="md")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("pretrained", help="save a timm ImageNet checkpoint (2D init) to a file")
+    p.add_argument("name", help="timm model name, e.g. deit_small_patch16_224")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_pretrained)
+
+    p = sub.add_parser("cam", help="GradCAM figure (supplement Fig. 2): frames, then each run's map overlaid")
+    p.add_argument("runs", nargs="+", help="finished run directories, one column each")
+    p.add_argument("--name", action="append", help="column title per run (default: the variant folder name)")
+    p.add_argument("--video", action="append", help="a video path (repeatable)")
+    p.add_argument("--videos-from", help="a list file: take the first video of --count different classes")
+    p.add_argument("--count", type=int, default=2)
+    p.add_argument("--frames", type=int, default=4, help="consecutive frames shown per video")
+    p.add_argument("--out", required=True, help="image file (.png or .svg)")
+    p.set_defaults(func=cmd_cam)
+
+    p = sub.add_parser("plot", help="training curves and accuracy vs GFLOPs of one study table (PNG + SVG)")
+    p.add_argument("--spec", required=True, help="the table's spec (JSON inline or a file), as for `pst table study`")
+    p.add_argument("--table", required=True, help="the table's .json")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="write results/README.md: tables, figures, environment")
+    p.add_argument("--out", required=True)
+    p.add_argument("--tables", nargs="+", required=True, help="table .md files")
+    p.add_argument("--figures", nargs="*", default=[], help="figure files (PNG shown, SVG linked)")
+    p.add_argument("--profile", required=True)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("models", help="list the registered video models")
     p.set_defaults(func=cmd_models)

@@ -24,12 +24,28 @@ def env_with_venv():
     return env
 
 
-def copy_workflow(dest: Path, flops_views: dict) -> dict:
-    """Snakefile + workflow/ into ``dest`` with a params.yaml whose FLOPs views are ``flops_views``."""
+def copy_workflow(dest: Path, flops_views: dict | None = None, edit=None) -> dict:
+    """Snakefile + workflow/ into ``dest`` with the project's params.yaml, its FLOPs views replaced by
+    ``flops_views`` and then passed through ``edit(params)`` when given."""
     for name in ("Snakefile", "workflow"):
         src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+        if not (dest / name).exists():
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["flops"]["views"] = flops_views
-    (dest / "params.yaml").write_text(yaml.safe_dump(params))
+    if flops_views is not None:
+        params["flops"]["views"] = flops_views
+    if edit is not None:
+        edit(params)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return params
+
+
+def micro_study(params: dict) -> None:
+    """Shrink the synthetic profile to seconds: 1 twin pair, a few videos, one epoch, two seeds, table 1 with the
+    2D and TPS rows, and one tiny FLOPs view."""
+    params["profiles"]["synthetic"].update(seeds=[0, 1], tables=["table1_deit"])
+    params["datasets"]["synthetic"]["synth"].update(pairs=1, train_per_class=8, val_per_class=4, frames=8)
+    params["tables"]["table1_deit"]["rows"] = {"deit_2d": "deit_s_2d", "deit_tps": "deit_s_tps"}
+    params["recipes"]["tiny_deit"]["schedule"] = {"epochs": 2, "warmup_epochs": 0.5}
+    params["recipes"]["tiny_deit"]["train"].update(global_batch=4, batch_per_device=4)
+    params["flops"]["views"] = {"deit_s_tps": [4, 32]}

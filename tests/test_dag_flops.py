@@ -8,7 +8,7 @@ from conftest import copy_workflow
 def test_snakemake_builds_flops_table_then_nothing_to_do(tmp_path, env_with_venv):
     work = tmp_path
     copy_workflow(work, {"deit_s_tps": [16, 224], "pst_t": [8, 112]})
-    cmd = ["snakemake", "--cores", "2", "--profile", "workflow/profiles/default"]
+    cmd = ["snakemake", "--cores", "2", "--profile", "workflow/profiles/default", "flops_table"]
     run = subprocess.run(cmd, cwd=work, env=env_with_venv, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     table = json.loads((work / "results/tables/flops.json").read_text())
@@ -24,7 +24,7 @@ def test_snakemake_builds_flops_table_then_nothing_to_do(tmp_path, env_with_venv
 
 def test_invalid_params_fail_before_any_job_naming_the_key(tmp_path, env_with_venv):
     copy_workflow(tmp_path, {"deit_s_tps": [16], "pst_t": [8, 112]})         # a view needs [frames, size]
-    run = subprocess.run(["snakemake", "--cores", "1"], cwd=tmp_path, env=env_with_venv, capture_output=True,
+    run = subprocess.run(["snakemake", "--cores", "1", "flops_table"], cwd=tmp_path, env=env_with_venv, capture_output=True,
                          text=True)
     assert run.returncode != 0
     assert "deit_s_tps" in run.stderr + run.stdout and "views" in run.stderr + run.stdout

@@ -3,10 +3,9 @@ reads, and a checkpoint goes to a local-directory remote and back."""
 import shutil
 import subprocess
 
-import torch
 import yaml
 
-from conftest import ROOT, copy_workflow
+from conftest import ROOT, copy_workflow, micro_study
 
 
 
@@ -21,13 +20,20 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
            "GIT_COMMITTER_EMAIL": "t@t"}
     repo = tmp_path / "repo"
     repo.mkdir()
-    params = copy_workflow(repo, {"deit_s_tps": [4, 32], "pst_t": [4, 32]})
-    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    params = copy_workflow(repo, {"deit_s_tps": [4, 32], "pst_t": [4, 32]}, edit=micro_study)
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    study = stages["stages"]["study"]                       # the micro study makes table 1 only
+    for key in ("outs", "metrics"):
+        study[key] = [o for o in study[key] if "table2b" not in str(o)]
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
     shutil.copytree(ROOT / "pst", repo / "pst", ignore=shutil.ignore_patterns("__pycache__"))
     _run(["git", "init", "-q"], repo, env)
     _run(["dvc", "init", "-q"], repo, env)
     _run(["dvc", "repro"], repo, env)
     assert (repo / "dvc.lock").exists() and (repo / "results/tables/flops.json").exists()
+    assert (repo / "results/tables/table1_deit.json").exists()
+    shown = _run(["dvc", "metrics", "show", "--md"], repo, env)
+    assert "results/tables/table1_deit.json" in shown and "top-1" in shown
     _run(["git", "add", "-A"], repo, env)
     _run(["git", "commit", "-qm", "first"], repo, env)
     assert "up to date" in _run(["dvc", "status"], repo, env)
@@ -37,12 +43,16 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     _run(["dvc", "repro"], repo, env)
     diff = _run(["dvc", "metrics", "diff", "--md"], repo, env)
     assert "metrics.pst_t.GFLOPs" in diff and "metrics.deit_s_tps.GFLOPs" not in diff   # only what changed
-    # a checkpoint in the DVC cache, pushed to a local remote, removed, pulled back
-    ckpt = repo / "results" / "runs" / "demo" / "final.pt"
-    ckpt.parent.mkdir(parents=True)
-    torch.save({"w": torch.arange(10.0)}, ckpt)
+    params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"           # a study parameter: the study stage changed
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    status = _run(["dvc", "status"], repo, env)
+    assert "study:" in status and "variants" in status
+    params["variants"]["deit_tps"]["kwargs"]["pattern"] = "C"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    # a run's checkpoint lives in the DVC cache: pushed to a local remote, removed with the cache, pulled back
+    ckpt = repo / "results" / "runs" / "synthetic" / "tiny_deit" / "deit_tps" / "seed1" / "final.pt"
     original = ckpt.read_bytes()
-    _run(["dvc", "add", str(ckpt.relative_to(repo))], repo, env)
+    assert len(original) > 1000 and "runs" in (repo / "results" / ".gitignore").read_text()
     _run(["dvc", "remote", "add", "-d", "local", str(tmp_path / "remote")], repo, env)
     _run(["dvc", "push"], repo, env)
     ckpt.unlink()

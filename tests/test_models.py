@@ -2,7 +2,7 @@ import pytest
 import timm
 import torch
 
-import pst  # noqa: F401  (registers the models)
+import pst.models  # noqa: F401  (registers the models)
 from pst.models import MODEL_NAMES
 
 TINY_DEIT = dict(img_size=32, patch_size=8, embed_dim=32, depth=4, num_heads=2, num_classes=5)

@@ -1,12 +1,13 @@
-"""The DAG through a real single-node SLURM (Debian's slurm-wlm + munge, started by workflow/slurm/local-cluster.sh),
-then one view changes and only its job and the table that depends on it are submitted again."""
+"""The study DAG through a real single-node SLURM (Debian's slurm-wlm + munge, started by
+workflow/slurm/local-cluster.sh), then one variant's option changes and only its runs and their table are submitted
+again."""
 import os
 import subprocess
 
 import pytest
 import yaml
 
-from conftest import ROOT, copy_workflow
+from conftest import ROOT, copy_workflow, micro_study
 
 pytestmark = pytest.mark.slow
 
@@ -30,22 +31,32 @@ def _jobs(env) -> dict[str, str]:
     return {line.split("|")[0]: line.split("|")[1] for line in out.splitlines() if line.strip()}
 
 
-def test_dag_runs_on_slurm_and_reruns_only_what_changed(cluster, tmp_path, env_with_venv):
-    params = copy_workflow(tmp_path, {"deit_s_tps": [4, 32], "pst_t": [4, 32]})
+def test_study_runs_on_slurm_and_reruns_only_what_changed(cluster, tmp_path, env_with_venv):
+    params = copy_workflow(tmp_path, edit=micro_study)
     env = {**env_with_venv, "SLURM_CONF": cluster["SLURM_CONF"]}
     cmd = ["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
            "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5"]
     before = _jobs(env)
     first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
-    submitted = {j: c for j, c in _jobs(env).items() if j not in before}
-    assert sorted(submitted.values()) == ["rule_flops_table", "rule_flops_wildcards_deit_s_tps_4_32",
-                                          "rule_flops_wildcards_pst_t_4_32"]
-    assert (tmp_path / "results" / "tables" / "flops.json").exists()
-    params["flops"]["views"]["pst_t"] = [8, 32]                     # one variant's parameter changes
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    submitted = sorted(c for j, c in _jobs(env).items() if j not in before)
+    runs = [f"synthetic_tiny_deit_{v}_{s}" for v in ("deit_2d", "deit_tps") for s in (0, 1)]
+    assert submitted == sorted(["rule_synth_wildcards_synthetic", "rule_flops_table",
+                                "rule_flops_wildcards_deit_s_tps_4_32", "rule_flops_wildcards_deit_s_2d_16_224",
+                                "rule_flops_wildcards_deit_s_tps_16_224", "rule_table_wildcards_table1_deit",
+                                "rule_plots_wildcards_table1_deit", "rule_cam_wildcards_table1_deit",
+                                "rule_results_readme"] +
+                               [f"rule_train_wildcards_{r}" for r in runs] +
+                               [f"rule_evaluate_wildcards_{r}_1x2" for r in runs]), submitted
+    assert (tmp_path / "results" / "tables" / "table1_deit.json").exists()
+    params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"       # one variant's option changes
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     before = _jobs(env)
     second = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
-    again = {j: c for j, c in _jobs(env).items() if j not in before}
-    assert sorted(again.values()) == ["rule_flops_table", "rule_flops_wildcards_pst_t_8_32"]
+    again = sorted(c for j, c in _jobs(env).items() if j not in before)
+    runs = [f"synthetic_tiny_deit_deit_tps_{s}" for s in (0, 1)]
+    assert again == sorted(["rule_table_wildcards_table1_deit", "rule_plots_wildcards_table1_deit",
+                            "rule_cam_wildcards_table1_deit", "rule_results_readme"] +
+                           [f"rule_train_wildcards_{r}" for r in runs] +
+                           [f"rule_evaluate_wildcards_{r}_1x2" for r in runs]), again

@@ -5,7 +5,7 @@ import torch
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 
-import pst  # noqa: F401
+import pst.models  # noqa: F401  (registers the models)
 from pst.models import load_deit_2d
 from pst.models.inflate import load_swin_2d
 

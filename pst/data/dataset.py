@@ -51,13 +51,17 @@ class VideoDataset(Dataset):
     """
 
     def __init__(self, root: str | Path, list_file: str | Path, sampling: Sampling, transform: Callable,
-                 test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20):
+                 test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20,
+                 cache: bool = False):
         self.root = Path(root)
         self.entries: list[Entry] = read_list(list_file)
         if not self.entries:
             raise ValueError(f"{list_file}: no entries; is this the right list?")
         self.sampling, self.transform, self.test = sampling, transform, test
         self.frame_tmpl, self.frame_start, self.max_retries = frame_tmpl, frame_start, max_retries
+        # cache: keep every decoded video in memory (per worker process). For small sets such as the synthetic one
+        # (49 MB), where decoding would otherwise cost as much as a tiny model's training step.
+        self.cache: Optional[dict[str, torch.Tensor]] = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -71,7 +75,12 @@ class VideoDataset(Dataset):
         if entry.num_frames is not None:
             inds = frame_indices(entry.num_frames, self.sampling, self.test, rng)
             return read_frame_dir(path, inds, self.frame_tmpl, self.frame_start)
-        return read_video(path, lambda n: frame_indices(n, self.sampling, self.test, rng))
+        if self.cache is None:
+            return read_video(path, lambda n: frame_indices(n, self.sampling, self.test, rng))
+        if entry.path not in self.cache:
+            self.cache[entry.path] = read_video(path)
+        frames = self.cache[entry.path]
+        return frames[torch.from_numpy(np.asarray(frame_indices(len(frames), self.sampling, self.test, rng)).reshape(-1))]
 
     def __getitem__(self, index) -> dict:
         """``index`` or ``(index, seed)``: with a seed every random choice of the sample (frames, crop, flip,

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
         "test": {"short_side": None},        # multi-view test: short side (None = the crop size, three crops)
         "val_subset": 0,                      # validation videos per epoch (0 = all)
         "workers": 2,
+        "cache_videos": False,               # keep decoded videos in memory (small sets only, e.g. synthetic)
     },
     "model": {"name": "deit_s_tps", "kwargs": {}, "checkpoint_2d": None},
     "optim": {"lr": 1e-3, "betas": [0.9, 0.999], "weight_decay": 0.02, "groups": "official",
@@ -112,6 +113,15 @@ def validate(cfg: dict) -> None:
 
 
 def load_recipe(path: str | Path) -> dict:
+    """A recipe file (YAML/JSON), or the recipe itself as inline JSON (how the workflow passes it)."""
+    if isinstance(path, str) and path.lstrip().startswith("{"):
+        try:
+            data = json.loads(path)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"recipe: inline JSON does not parse ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError("recipe: expected a mapping at the top level")
+        return data
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path}: no such file")

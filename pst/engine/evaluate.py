@@ -43,6 +43,17 @@ def aggregate(logits: torch.Tensor, average: str = "prob") -> torch.Tensor:
     raise ValueError(f"average: expected 'prob' or 'score', got {average!r}")
 
 
+def twin_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> Optional[float]:
+    """Top-1 (in %) between the two classes of each video's time-reversed twin pair (synthetic set: class 2k is
+    2k+1 played backwards). 50 is what a model blind to frame order gets."""
+    if len(labels) == 0:
+        return None
+    pair = (labels // 2) * 2
+    forward, backward = probs.gather(1, pair[:, None])[:, 0], probs.gather(1, pair[:, None] + 1)[:, 0]
+    pred = pair + (backward > forward).long()
+    return 100 * (pred == labels).float().mean().item()
+
+
 def accuracy(probs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
     """top-1, top-5 (in %) and mean class accuracy over the classes present."""
     if len(labels) == 0:
@@ -96,7 +107,8 @@ def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
     size = d["val"]["size"]
     sampling = Sampling(d["sampling"]["mode"], d["sampling"]["clip_len"], d["sampling"]["frame_interval"], clips)
     short = short_side or d["test"]["short_side"] or size
-    return VideoDataset(d["root"], list_file, sampling, TestTransform(size, short, crops), test=True)
+    return VideoDataset(d["root"], list_file, sampling, TestTransform(size, short, crops), test=True,
+                        cache=d["cache_videos"])
 
 
 def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[str] = None,
@@ -120,6 +132,8 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
     res = predict(model, ds, device, batch_videos, max_views, average, workers, progress=progress)
     num_classes = model.num_classes
     metrics = accuracy(res["probs"], res["labels"], num_classes)
+    if (Path(cfg["data"]["root"]) / "synth.json").is_file():          # twin classes: order-blindness shows here
+        metrics["twin_top1"] = twin_accuracy(res["probs"], res["labels"])
     out = Path(out) if out else run_dir / f"eval_{crops}x{clips}"
     rows = io.StringIO()
     w = csv.writer(rows)

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import time
 from contextlib import nullcontext
@@ -34,7 +35,7 @@ import yaml
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-import pst  # noqa: F401  (registers the models)
+import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import read_classes
 from pst.data.dataset import VideoDataset, collate
 from pst.data.sampling import Sampling
@@ -93,7 +94,7 @@ def train_dataset(cfg: dict) -> VideoDataset:
                                randaugment=tuple(tr["randaugment"]) if tr["randaugment"] else None,
                                erasing=tr["erasing"])
     return VideoDataset(d["root"], resolve_path(d["root"], d["train_list"]),
-                        Sampling(s["mode"], s["clip_len"], s["frame_interval"], 1), transform)
+                        Sampling(s["mode"], s["clip_len"], s["frame_interval"], 1), transform, cache=d["cache_videos"])
 
 
 def _fresh_partial() -> dict:
@@ -146,12 +147,16 @@ def _diff(a: dict, b: dict, path: str = "") -> list[str]:
     return out
 
 
-def _check_same_recipe(run_dir: Path, cfg: dict) -> None:
-    """A run directory belongs to one recipe: resuming or reusing it with another is refused."""
+def _check_same_recipe(run_dir: Path, cfg: dict, restart: bool = False) -> None:
+    """A run directory belongs to one recipe: resuming or reusing it with another is refused, or (``restart``,
+    what the workflow asks when a recipe changed) the old run's files are deleted and training starts afresh."""
     saved = run_dir / "config.yaml"
     if saved.exists():
         changes = [c for c in _diff(yaml.safe_load(saved.read_text()), cfg) if not c.startswith("train.progress")]
-        if changes:
+        if changes and restart and int(os.environ.get("RANK", "0")) == 0:
+            print(f"{run_dir}: recipe changed ({'; '.join(changes[:5])}); starting afresh", flush=True)
+            shutil.rmtree(run_dir)
+        elif changes and not restart:
             raise ValueError(f"{run_dir} holds a run of another recipe ({'; '.join(changes[:5])}); "
                              "use a new run directory or the same recipe to resume")
 
@@ -179,11 +184,11 @@ def _loss(logits, labels, smoothing: float, mix=None):
         (1 - lam) * F.cross_entropy(logits.float(), labels[perm], label_smoothing=smoothing)
 
 
-def train(cfg: dict, run_dir: str | Path) -> dict:
+def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> dict:
     """Train (or resume) the recipe ``cfg`` in ``run_dir``. Returns the final summary."""
     cfg = resolve(cfg)
     run_dir = Path(run_dir)
-    _check_same_recipe(run_dir, cfg)
+    _check_same_recipe(run_dir, cfg, restart_on_change)
     if (run_dir / "train.json").exists() and (run_dir / "final.pt").exists():
         return json.loads((run_dir / "train.json").read_text())
     ctx = setup(cfg["train"]["amp"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from timm.layers import resample_abs_pos_embed
+from timm.layers import resample_abs_pos_embed, trunc_normal_
 from timm.models import register_model
 from timm.models.vision_transformer import Attention, VisionTransformer
 
@@ -59,13 +59,17 @@ class VideoDeiT(VisionTransformer):
     """A ViT applied per frame to (B, C, T, H, W) clips; class-token features are averaged over time (TSN)."""
 
     def __init__(self, num_frames: int = 16, temporal: str = "tps", pattern="C", shift_back: bool = True,
-                 channel_pad: str = "zero", **kwargs):
+                 channel_pad: str = "zero", pos_init_std: float = 0.02, **kwargs):
         if temporal not in TEMPORAL_MODES:
             raise ValueError(f"temporal: unknown mode {temporal!r}; choose one of {TEMPORAL_MODES}")
         if num_frames < 1:
             raise ValueError(f"num_frames: must be >= 1, got {num_frames}")
         pattern_grid(pattern)  # validate early
         super().__init__(attn_layer=TemporalAttention, **kwargs)
+        if pos_init_std != 0.02:
+            # From scratch (the synthetic profile): a wider spread than timm's 0.02 lets the tokens' positions steer
+            # attention from step 0, which a patch shift needs to tell its mosaic's frames apart.
+            trunc_normal_(self.pos_embed, std=pos_init_std, a=-2 * pos_init_std, b=2 * pos_init_std)
         self.num_frames = num_frames
         self.temporal = temporal
         self.pattern = pattern

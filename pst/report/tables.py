@@ -23,11 +23,13 @@ def metrics_view(df: pd.DataFrame) -> dict:
     return out
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, title: str) -> list[Path]:
+def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.DataFrame | None = None) -> list[Path]:
     """Write ``stem``.md / .csv / .json; missing values print as n/a. The JSON holds the rows (for
-    `pst compare`) and the same numbers keyed by row (for DVC metrics)."""
+    `pst compare`) and the same numbers keyed by row (for DVC metrics); ``display`` (default ``df``) is what the
+    Markdown shows."""
     stem = Path(stem)
-    shown = df.astype(object).where(df.notna(), "n/a")
+    shown = df if display is None else display
+    shown = shown.astype(object).where(shown.notna(), "n/a")
     md = f"# {title}\n\n{shown.to_markdown(index=False, floatfmt='.2f')}\n"
     data = {"title": title, "rows": json.loads(df.to_json(orient="records")), "metrics": metrics_view(df)}
     return [write_text(stem.with_suffix(".md"), md),

@@ -27,3 +27,25 @@ rule flops_table:
         "results/logs/flops_table.log",
     shell:
         "pst table flops {input} --out results/tables/flops > {log} 2>&1"
+
+
+rule table:
+    # A study table: every run's evaluation (mean ± std over seeds) and the models' cost at the paper's input.
+    # `pst table study` refuses, naming them, if any evaluation is missing; it writes all three files or none.
+    input:
+        evals=lambda w: [f"{r.dir}/eval_{v}/eval.json" for t in [STUDY.table(w.table)]
+                         for r in STUDY.table_runs(t) for v in t.views],
+        flops=lambda w: STUDY.paper_flops(STUDY.table(w.table)),
+    output:
+        multiext("results/tables/{table}", ".md", ".csv", ".json"),
+    params:
+        spec=lambda w: json.dumps(STUDY.table_spec(STUDY.table(w.table))),
+    log:
+        "results/logs/tables/{table}.log",
+    benchmark:
+        "results/benchmarks/tables/{table}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "pst table study {input.flops} --spec {params.spec:q} --out results/tables/{wildcards.table} > {log} 2>&1"

@@ -1,0 +1,69 @@
+"""Workflow speed (issue: workflow, section 7), measured in one run and written to benchmarks/results/workflow.json:
+
+- plan: `snakemake -n` of the synthetic and of the paper profile (every dataset, variant, seed and view);
+- no-op: a real `snakemake --cores all` rerun of the synthetic study when everything is up to date (needs the study
+  built in the working tree, e.g. by `make reproduce`; otherwise reported as not measured);
+- full (``--full`` only, ~15 min on 2 cores): the synthetic study from scratch in a temporary copy of the workflow.
+
+Times are wall-clock seconds of the whole command, interpreter start included. Note for machines with the SLURM
+client tools installed but no controller running: the SLURM executor plugin probes `sacct`/`scontrol` when snakemake
+starts and waits for their time-outs (~9 s here); the JSON records whether those tools are on PATH.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    return time.perf_counter() - t0, out
+
+
+def main(quick: bool = False, out: str = "benchmarks/results/workflow.json", full: bool = False) -> dict:
+    report = {"slurm_tools_on_path": bool(shutil.which("sacct") or shutil.which("scontrol")), "cpus": os.cpu_count()}
+    for profile in ("synthetic", "paper"):
+        seconds, res = _timed(["snakemake", "-n", "--cores", "1", "--config", f"profile={profile}"], ROOT)
+        jobs = [ln.split() for ln in res.stdout.splitlines() if ln.strip().startswith("total")]
+        report[f"plan_{profile}_s"] = round(seconds, 2)
+        report[f"plan_{profile}_jobs"] = int(jobs[-1][1]) if jobs else 0
+    seconds, res = _timed(["snakemake", "-n", "--cores", "1"], ROOT)
+    if "Nothing to be done" in res.stdout + res.stderr:
+        seconds, res = _timed(["snakemake", "--cores", "all", "--profile", "workflow/profiles/default"], ROOT)
+        report["noop_synthetic_s"] = round(seconds, 2)
+    else:
+        report["noop_synthetic_s"] = None
+        report["noop_note"] = "the synthetic study is not built in this tree; run `make reproduce` first"
+    if full:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in ("Snakefile", "workflow", "params.yaml"):
+                src = ROOT / name
+                (shutil.copytree if src.is_dir() else shutil.copy)(src, Path(tmp) / name)
+            shutil.copytree(ROOT / "results" / "flops", Path(tmp) / "results" / "flops")
+            seconds, res = _timed(["snakemake", "--cores", "all", "--profile", "workflow/profiles/default"], Path(tmp))
+            report["full_synthetic_s"] = round(seconds, 1)
+            report["full_synthetic_ok"] = res.returncode == 0
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--full", action="store_true", help="also run the whole synthetic study from scratch")
+    p.add_argument("--out", default="benchmarks/results/workflow.json")
+    a = p.parse_args()
+    main(out=a.out, full=a.full)

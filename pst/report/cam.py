@@ -1,0 +1,140 @@
+"""GradCAM of the last stage, per frame (supplement Section 4, Fig. 2), with pytorch-grad-cam.
+
+The library wants activations laid out (N, C, h, w). Our models' last-stage tokens are per frame: DeiT gives
+(B·T, 1 + h·w, C) (class token first), PST gives (B, T', h, w, C). The reshape transforms below drop the class
+token and put the tokens back onto each frame's grid, so one map per frame comes out.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def deit_reshape(grid: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """(B·T, 1 + h·w, C) -> (B·T, C, h, w): class token dropped."""
+    def f(x: torch.Tensor) -> torch.Tensor:
+        bt, n, c = x.shape
+        return x[:, n - grid[0] * grid[1]:].reshape(bt, grid[0], grid[1], c).permute(0, 3, 1, 2)
+    return f
+
+
+def swin_reshape(x: torch.Tensor) -> torch.Tensor:
+    """(B, T', h, w, C) -> (B·T', C, h, w)."""
+    b, t, h, w, c = x.shape
+    return x.reshape(b * t, h, w, c).permute(0, 3, 1, 2)
+
+
+def target_layer(model: nn.Module) -> tuple[nn.Module, Optional[Callable]]:
+    """The last block's first norm and the reshape that puts its tokens on the frame grid."""
+    from pst.models import PatchShiftSwin, VideoDeiT
+
+    if isinstance(model, VideoDeiT):
+        return model.blocks[-1].norm1, deit_reshape(tuple(model.patch_embed.grid_size))
+    if isinstance(model, PatchShiftSwin):
+        return model.layers[-1].blocks[-1].norm1, swin_reshape
+    raise ValueError(f"cam: no target layer known for {type(model).__name__}; pass target and reshape")
+
+
+def frame_cams(model: nn.Module, clip: torch.Tensor, label: Optional[int] = None,
+               target: Optional[nn.Module] = None, reshape: Optional[Callable] = None) -> np.ndarray:
+    """(T_maps, H, W) GradCAM maps in [0, 1] for one clip (1, C, T, H, W) and class ``label`` (default: predicted).
+
+    T_maps is the number of temporal positions of the last stage (T for DeiT, T / temporal patch for PST).
+    """
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    if clip.dim() != 5 or clip.shape[0] != 1:
+        raise ValueError(f"clip: expected one clip (1, C, T, H, W), got {tuple(clip.shape)}")
+    if target is None:
+        target, reshape = target_layer(model)
+    model.eval()
+    # The library sizes its maps from the input's trailing dims (3 for a 5-D clip); it gets the frames as a batch
+    # (T, C, H, W) instead, and this wrapper puts the clip back together for the model.
+    with GradCAM(model=_FramesAsBatch(model), target_layers=[target], reshape_transform=reshape) as cam:
+        targets = None if label is None else [ClassifierOutputTarget(int(label))]
+        maps = cam(input_tensor=clip[0].transpose(0, 1), targets=targets)   # (T_maps, H, W), each scaled to [0, 1]
+    return np.asarray(maps, dtype=np.float32)
+
+
+class _FramesAsBatch(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model(frames.transpose(0, 1).unsqueeze(0))
+
+
+def load_run_model(run_dir: str | Path) -> tuple[nn.Module, dict]:
+    """A finished run's model with its final weights, and its recipe."""
+    from pst.engine.train import build_model, load_run_config
+
+    cfg = load_run_config(run_dir)
+    model = build_model(cfg, num_classes=None, run_dir=run_dir)
+    model.load_state_dict(torch.load(Path(run_dir) / "final.pt", map_location="cpu", weights_only=True))
+    return model.eval(), cfg
+
+
+def read_clip(cfg: dict, video: str | Path) -> tuple[torch.Tensor, np.ndarray]:
+    """The test clip of a video as the run sees it (centre crop, one clip) and its RGB frames for display."""
+    from pst.data.dataset import read_video
+    from pst.data.sampling import Sampling, frame_indices
+    from pst.data.transforms import TestTransform
+
+    d = cfg["data"]
+    s = Sampling(d["sampling"]["mode"], d["sampling"]["clip_len"], d["sampling"]["frame_interval"], 1)
+    frames = read_video(video, lambda n: frame_indices(n, s, True, np.random.default_rng(0)))
+    size = d["val"]["size"]
+    views = TestTransform(size, d["test"]["short_side"] or size, 1)(frames)     # (1, C, T, H, W), normalised
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1, 1) / 255
+    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1, 1) / 255
+    rgb = (views[0] * std + mean).clamp(0, 1).permute(1, 2, 3, 0).numpy()        # (T, H, W, 3)
+    return views, rgb
+
+
+def figure(runs: dict[str, str | Path], videos: list[str | Path], out: str | Path, frames: int = 4) -> Path:
+    """Supplement Fig. 2 layout: per video, ``frames`` consecutive frames (rows); the input, then each model's map
+    overlaid (columns). PNG (and SVG when ``out`` ends in .svg)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    from pst.io import atomic_path
+
+    models = {name: load_run_model(run) for name, run in runs.items()}
+    rows = []
+    for video in videos:
+        first_cfg = next(iter(models.values()))[1]
+        _, rgb = read_clip(first_cfg, video)
+        cols = [("input", rgb)]
+        for name, (model, cfg) in models.items():
+            clip, rgb_m = read_clip(cfg, video)
+            maps = frame_cams(model, clip)
+            per_frame = np.repeat(maps, rgb_m.shape[0] // len(maps), axis=0)       # PST: one map per 2 frames
+            cols.append((name, np.stack([show_cam_on_image(f, m, use_rgb=True) / 255.0
+                                         for f, m in zip(rgb_m, per_frame)])))
+        rows += [(Path(video).stem, k, cols) for k in range(min(frames, len(rgb)))]
+    fig, axes = plt.subplots(len(rows), len(rows[0][2]), figsize=(1.4 * len(rows[0][2]), 1.4 * len(rows)),
+                             squeeze=False)
+    for r, (video, k, cols) in enumerate(rows):
+        for c, (name, imgs) in enumerate(cols):
+            ax = axes[r][c]
+            ax.imshow(imgs[k])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"{video[:18]}\nframe {k}", fontsize=6)
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,66 @@
+"""Plots of a study table: training curves (loss and validation top-1 per epoch, one line per variant, the band
+is the spread over seeds) and accuracy vs GFLOPs of the table's rows. Each figure is written as PNG and SVG."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    from pst.io import atomic_path
+
+    out = []
+    for ext in ("png", "svg"):
+        path = stem.with_suffix(f".{ext}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=120)
+        out.append(path)
+    return out
+
+
+def curves(runs: dict[str, list[str]], stem: str | Path, title: str = "") -> list[Path]:
+    """``runs``: variant -> run directories (seeds). Reads each run's metrics.json."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for variant, dirs in runs.items():
+        hist = [json.loads((Path(d) / "metrics.json").read_text()) for d in dirs]
+        n = min(len(h) for h in hist)
+        epochs = np.arange(1, n + 1)
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "val_top1")):
+            v = np.array([[row[key] for row in h[:n]] for h in hist], dtype=float)
+            line, = ax.plot(epochs, v.mean(0), label=variant)
+            if len(hist) > 1:
+                ax.fill_between(epochs, v.min(0), v.max(0), color=line.get_color(), alpha=0.15)
+    ax_loss.set(xlabel="epoch", ylabel="training loss")
+    ax_acc.set(xlabel="epoch", ylabel="validation top-1 (%)")
+    ax_acc.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    paths = _save(fig, Path(stem))
+    plt.close(fig)
+    return paths
+
+
+def accuracy_vs_gflops(table_json: str | Path, stem: str | Path) -> list[Path]:
+    """Top-1 (mean, error bar = std over seeds) against GFLOPs per view of our input, one point per row."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = json.loads(Path(table_json).read_text())
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for row in table["rows"]:
+        ax.errorbar(row["GFLOPs"], row["top-1"], yerr=row.get("top-1 std") or 0, fmt="o", capsize=3)
+        ax.annotate(f"{row['model']} ({row['crops x clips']})", (row["GFLOPs"], row["top-1"]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set(xlabel="GFLOPs per view (our input)", ylabel="top-1 (%)")
+    ax.set_title(table["title"], fontsize=7)
+    fig.tight_layout()
+    paths = _save(fig, Path(stem))
+    plt.close(fig)
+    return paths

@@ -1,0 +1,168 @@
+"""The study DAG for real: params.yaml -> synth -> train -> evaluate -> tables (mean ± std over seeds, published numbers
+beside), incremental reruns, a killed run completed by a rerun, and a table that refuses when runs are missing."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from conftest import ROOT, copy_workflow, micro_study
+from pst.study import Run, Study, load
+
+SNAKEMAKE = ["snakemake", "--cores", "2", "--profile", "workflow/profiles/default"]
+
+
+def _params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_plan_synthetic_and_paper_profiles():
+    syn, paper = load(ROOT / "params.yaml"), load(ROOT / "params.yaml", "paper")
+    assert syn.profile == "synthetic" and len(syn.seeds) == 3
+    assert [t.name for t in syn.tables] == ["table1_deit", "table2b_patterns"]
+    t1 = syn.table("table1_deit")
+    assert (t1.dataset, t1.recipe, t1.views, t1.paper_dataset) == ("synthetic", "tiny_deit", ("1x2",), "kinetics400")
+    assert len(syn.runs) == 3 * 3 + 6 * 3
+    r = syn.recipe(Run("synthetic", "tiny_pst", "pst_A", 2))
+    assert r["model"] == {"name": "pst_t", "kwargs": {**_params()["recipes"]["tiny_pst"]["model"]["kwargs"],
+                                                       "pattern": "A", "channel_shift": False}}
+    assert r["train"]["seed"] == 2 and r["data"]["root"] == "data/synthetic" and "checkpoint_2d" not in r["model"]
+    # the paper profile: real datasets, ImageNet inits, official views, every main table
+    assert {t.dataset for t in paper.tables} == {"kinetics400", "sthv1", "sthv2", "diving48"}
+    assert paper.table("table1_deit").views == ("3x4",) and paper.table("main_sthv1").views == ("1x1", "3x1")
+    k = paper.recipe(Run("kinetics400", "deit_k400", "deit_tps", 0))
+    assert k["model"]["checkpoint_2d"] == "data/pretrained/deit_s_in1k.pt" and k["model"]["kwargs"]["pattern"] == "C"
+    assert "data/kinetics400/bad_videos.tsv" in paper.run_inputs(Run("kinetics400", "deit_k400", "deit_tps", 0))
+    spec = paper.table_spec(paper.table("main_sthv1"))
+    assert {(r["variant"], r["views"], r["published_row"]) for r in spec["rows"]} == {
+        ("pst_t", "1x1", "pst_t_in1k_1x1"), ("pst_t", "3x1", "pst_t_in1k_3x1"),
+        ("pst_b", "1x1", "pst_b_in21k_1x1"), ("pst_b", "3x1", "pst_b_in21k_3x1")}
+
+
+def test_plan_names_a_bad_reference():
+    p = _params()
+    p["tables"]["table1_deit"]["rows"]["deit_tpz"] = "deit_s_tps"
+    with pytest.raises(ValueError, match=r"tables.table1_deit.rows: variant 'deit_tpz'"):
+        Study(p)
+    with pytest.raises(ValueError, match="profile: 'papr'"):
+        Study(_params(), "papr")
+
+
+def test_paper_profile_plans_every_run_without_running(tmp_path, env_with_venv):
+    copy_workflow(tmp_path)
+    run = subprocess.run(["snakemake", "-n", "--cores", "1", "--config", "profile=paper"], cwd=tmp_path,
+                         env=env_with_venv, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.M))
+    paper = load(ROOT / "params.yaml", "paper")
+    assert int(counts["train"]) == len(paper.runs) == 16
+    assert int(counts["evaluate"]) == len(set(paper.evaluations())) == 20      # runs shared by tables run once
+    assert int(counts["table"]) == 6 and int(counts["fetch"]) == 4 and int(counts["pretrained"]) == 3
+    dry = subprocess.run(["snakemake", "results/runs/kinetics400/pst_k400/pst_b/seed0/final.pt", "-n", "-p",
+                          "--cores", "1", "--config", "profile=paper"], cwd=tmp_path,
+                         env=env_with_venv, capture_output=True, text=True, timeout=120)
+    assert "torchrun --standalone --nproc_per_node 8 -m pst.cli train" in dry.stdout   # 8 GPUs: torchrun in the job
+
+
+def _study_run(work, env, *extra, **kw):
+    return subprocess.run(SNAKEMAKE + list(extra), cwd=work, env=env, capture_output=True, text=True, timeout=600,
+                          **kw)
+
+
+def test_micro_study_tables_rerun_only_what_changed_and_missing_runs(tmp_path, env_with_venv):
+    params = copy_workflow(tmp_path, edit=micro_study)
+    first = _study_run(tmp_path, env_with_venv)
+    assert first.returncode == 0, first.stderr[-4000:]
+    table = json.loads((tmp_path / "results/tables/table1_deit.json").read_text())
+    rows = {r["model"]: r for r in table["rows"]}
+    assert set(rows) == {"deit_2d", "deit_tps"} and all(r["seeds"] == 2 for r in rows.values())
+    for r in rows.values():
+        assert 0 <= r["top-1"] <= 100 and r["top-1 std"] >= 0 and 0 <= r["twin top-1"] <= 100
+        assert r["GFLOPs @paper input"] == pytest.approx(73.58, abs=0.01) and r["params M @paper input"] == 21.82
+        assert r["input"] == "8x32²" and r["GFLOPs"] < 0.1
+    assert rows["deit_2d"]["top-1 paper"] == 73.0 and rows["deit_tps"]["top-1 paper"] == 75.3
+    assert rows["deit_2d"]["Δ top-1"] == pytest.approx(round(round(rows["deit_2d"]["top-1"], 1) - 73.0, 2))
+    md = (tmp_path / "results/tables/table1_deit.md").read_text()
+    assert "±" in md and "mean ± std over 2 seed(s)" in md
+    assert table["metrics"]["deit_tps/none (from scratch)/1x2/8x32²"]["top-1"] == rows["deit_tps"]["top-1"]
+    for seed in (0, 1):
+        run_dir = tmp_path / f"results/runs/synthetic/tiny_deit/deit_tps/seed{seed}"
+        assert (run_dir / "eval_1x2/predictions.csv").exists() and (run_dir / "metrics.csv").exists()
+        assert (tmp_path / f"results/logs/train/synthetic/tiny_deit/deit_tps/seed{seed}.log").exists()
+        assert (tmp_path / f"results/benchmarks/train/synthetic/tiny_deit/deit_tps/seed{seed}.tsv").exists()
+    assert not list(tmp_path.glob("results/**/*.part"))
+    for name in ("table1_deit_curves.png", "table1_deit_accuracy_vs_gflops.png", "table1_deit_cam.png"):
+        png = (tmp_path / "results/figures" / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
+    assert (tmp_path / "results/figures/table1_deit_curves.svg").read_text().lstrip().startswith("<?xml")
+    page = (tmp_path / "results/README.md").read_text()
+    assert "## Supplement Table 1" in page and "![table1_deit_cam](figures/table1_deit_cam.png)" in page
+    assert "| profile | synthetic |" in page and "| torch |" in page and "FLOPs and params per view" in page
+
+    nothing = _study_run(tmp_path, env_with_venv, "-n")
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
+
+    # one variant's option changes: only its runs, their tests and the table are planned again
+    params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    plan = _study_run(tmp_path, env_with_venv, "-n")
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", plan.stdout, re.M)
+    assert sorted(jobs) == sorted([("evaluate", f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}, "
+                                                f"views=1x2") for s in (0, 1)] +
+                                  [("train", f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}")
+                                   for s in (0, 1)] + [(rule, "table=table1_deit") for rule in ("table", "plots", "cam")]),\
+        plan.stdout[-3000:]
+
+    # a table whose runs are missing refuses, naming them, and writes nothing
+    spec = Study(params).table_spec(Study(params).table("table1_deit"))
+    (tmp_path / "results/runs/synthetic/tiny_deit/deit_2d/seed1/eval_1x2/eval.json").unlink()
+    (tmp_path / "results/runs/synthetic/tiny_deit/deit_tps/seed0/eval_1x2/eval.json").write_text("{trunc")
+    out = tmp_path / "results/tables/again"
+    run = subprocess.run(["pst", "table", "study", "results/flops/deit_s_2d_16x224.json", "--spec", json.dumps(spec),
+                          "--out", str(out)], cwd=tmp_path, env=env_with_venv,
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "2 of 4 evaluations missing or unreadable" in run.stderr
+    assert "deit_2d/seed1/eval_1x2/eval.json (missing)" in run.stderr and "deit_tps/seed0" in run.stderr
+    assert not list(out.parent.glob("again*"))
+
+
+def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
+    def slower(p):
+        micro_study(p)
+        p["profiles"]["synthetic"]["seeds"] = [0]
+        p["recipes"]["tiny_deit"]["schedule"]["epochs"] = 6
+        p["recipes"]["tiny_deit"]["train"]["checkpoint_every_steps"] = 1
+
+    copy_workflow(tmp_path, edit=slower)
+    proc = subprocess.Popen(SNAKEMAKE, cwd=tmp_path, env=env_with_venv, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpts = tmp_path / "results/runs/synthetic/tiny_deit/deit_tps/seed0/checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(ckpts.glob("*.pt")):
+        time.sleep(0.2)
+    assert list(ckpts.glob("*.pt")), "training never wrote a checkpoint"
+    os.killpg(proc.pid, signal.SIGKILL)                      # snakemake and every job it started, mid-training
+    proc.wait()
+    assert not (ckpts.parent / "final.pt").exists()
+    again = _study_run(tmp_path, env_with_venv)
+    assert again.returncode == 0, again.stderr[-4000:]
+    train = json.loads((ckpts.parent / "train.json").read_text())
+    assert train["resumed_from"] is not None                # it resumed from the killed run's checkpoint
+    rows = json.loads((tmp_path / "results/tables/table1_deit.json").read_text())["rows"]
+    assert {r["model"] for r in rows} == {"deit_2d", "deit_tps"} and all(r["seeds"] == 1 for r in rows)
+    assert not list(tmp_path.glob("results/**/*.part")) and not list(tmp_path.glob("results/**/.*.tmp*"))
+
+
+def test_published_rows_other_tables_and_per_dataset_values():
+    from pst.report.study_table import published_row
+
+    assert published_row("supp_table1_k400_deit", "deit_s_tps")["top1"] == 75.3
+    assert published_row("table2b_patterns", "table2e_attention/pst")["top1"] == 52.2      # another table's row
+    sth = published_row("table3_sthv1_sthv2", "pst_t_in1k_3x1", "sthv2")
+    assert (sth["top1"], sth["top5"], sth["flops_g"]) == (66.4, 90.2, 72)
+    assert published_row("diving48", "pst_t") == {"top1": None, "top5": None, "flops_g": None, "params_m": None}

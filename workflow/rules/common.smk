@@ -1,0 +1,27 @@
+# The study plan of the chosen profile, and the helpers the rules share.
+import json
+import os
+
+from pst.study import RUNS, Run, Study
+
+STUDY = Study(config, config.get("profile"))
+DATASETS = config["datasets"]
+SYNTH = [d for d, v in DATASETS.items() if v["source"] == "synth"] or ["__none__"]
+FETCHED = [d for d, v in DATASETS.items() if v["source"] == "fetch"] or ["__none__"]
+
+
+wildcard_constraints:
+    seed=r"\d+",
+    views=r"\d+x\d+",
+    synth="|".join(SYNTH),
+    fetched="|".join(FETCHED),
+    table="|".join(config["tables"]),
+
+
+def run_of(w) -> Run:
+    return Run(w.dataset, w.recipe, w.variant, int(w.seed))
+
+
+def job_resources(key):
+    """A recipe's training resources (params.yaml resources:), looked up per job."""
+    return lambda w: STUDY.resources(w.recipe)[key]
