@@ -29,6 +29,7 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     shutil.copytree(ROOT / "pst", repo / "pst", ignore=shutil.ignore_patterns("__pycache__"))
     _run(["git", "init", "-q"], repo, env)
     _run(["dvc", "init", "-q"], repo, env)
+    shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")      # the project's cache settings (hardlink)
     _run(["dvc", "repro"], repo, env)
     assert (repo / "dvc.lock").exists() and (repo / "results/tables/flops.json").exists()
     assert (repo / "results/tables/table1_deit.json").exists()

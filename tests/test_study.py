@@ -135,7 +135,7 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     def slower(p):
         micro_study(p)
         p["profiles"]["synthetic"]["seeds"] = [0]
-        p["recipes"]["tiny_deit"]["schedule"]["epochs"] = 6
+        p["recipes"]["tiny_deit"]["schedule"]["epochs"] = 40
         p["recipes"]["tiny_deit"]["train"]["checkpoint_every_steps"] = 1
 
     copy_workflow(tmp_path, edit=slower)
@@ -146,13 +146,15 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     while time.time() < deadline and not list(ckpts.glob("*.pt")):
         time.sleep(0.2)
     assert list(ckpts.glob("*.pt")), "training never wrote a checkpoint"
-    os.killpg(proc.pid, signal.SIGKILL)                      # snakemake and every job it started, mid-training
+    os.killpg(proc.pid, signal.SIGKILL)                      # snakemake and all its jobs, mid-training
     proc.wait()
-    assert not (ckpts.parent / "final.pt").exists()
+    assert not (ckpts.parent / "final.pt").exists()          # nothing half-written is taken as done
+    # a hard kill leaves Snakemake's lock (as a power loss would): unlock, then the same command again
+    assert _study_run(tmp_path, env_with_venv, "--unlock").returncode == 0
     again = _study_run(tmp_path, env_with_venv)
     assert again.returncode == 0, again.stderr[-4000:]
-    train = json.loads((ckpts.parent / "train.json").read_text())
-    assert train["resumed_from"] is not None                # it resumed from the killed run's checkpoint
+    env = json.loads((ckpts.parent / "env.json").read_text())
+    assert env["resumed_from"] is not None                  # it resumed from the killed run's checkpoint
     rows = json.loads((tmp_path / "results/tables/table1_deit.json").read_text())["rows"]
     assert {r["model"] for r in rows} == {"deit_2d", "deit_tps"} and all(r["seeds"] == 1 for r in rows)
     assert not list(tmp_path.glob("results/**/*.part")) and not list(tmp_path.glob("results/**/.*.tmp*"))

@@ -8,7 +8,7 @@ rule synth:
     params:
         args=lambda w: " ".join(
             f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else (f"--{k}" if v else f"--no-{k}")
-            for k, v in DATASETS[w.synth]["synth"].items()),
+            for k, v in sorted(DATASETS[w.synth]["synth"].items())),
     log:
         "results/logs/data/{synth}_synth.log",
     benchmark:
