@@ -23,8 +23,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+SLURM_TOOLS = ("sacct", "squeue", "scontrol", "sbatch", "sinfo", "srun", "scancel")
+
+
+def _path_without_slurm(tmp: Path) -> str:
+    """PATH entries with the SLURM client tools hidden (each directory mirrored by symlinks, minus those tools)."""
+    dirs = []
+    for i, d in enumerate(os.environ.get("PATH", "").split(os.pathsep)):
+        if not d or not Path(d).is_dir():
+            continue
+        if not any((Path(d) / t).exists() for t in SLURM_TOOLS):
+            dirs.append(d)
+            continue
+        mirror = tmp / f"bin{i}"
+        mirror.mkdir()
+        for f in Path(d).iterdir():
+            if f.name not in SLURM_TOOLS:
+                (mirror / f.name).symlink_to(f)
+        dirs.append(str(mirror))
+    return os.pathsep.join(dirs)
+
+
+def _timed(cmd: list[str], cwd: Path, path: str | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    path = os.environ.get("PATH", "") if path is None else path
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{path}")
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     return time.perf_counter() - t0, out
@@ -44,6 +66,17 @@ def main(quick: bool = False, out: str = "benchmarks/results/workflow.json", ful
     else:
         report["noop_synthetic_s"] = None
         report["noop_note"] = "the synthetic study is not built in this tree; run `make reproduce` first"
+    if report["slurm_tools_on_path"]:                    # the same without the plugin's probes
+        with tempfile.TemporaryDirectory() as tmp:
+            hidden = _path_without_slurm(Path(tmp))
+            for profile in ("synthetic", "paper"):
+                seconds, _ = _timed(["snakemake", "-n", "--cores", "1", "--config", f"profile={profile}"], ROOT,
+                                    hidden)
+                report[f"plan_{profile}_s_without_slurm_tools"] = round(seconds, 2)
+            if report["noop_synthetic_s"] is not None:
+                seconds, _ = _timed(["snakemake", "--cores", "all", "--profile", "workflow/profiles/default"],
+                                    ROOT, hidden)
+                report["noop_synthetic_s_without_slurm_tools"] = round(seconds, 2)
     if full:
         with tempfile.TemporaryDirectory() as tmp:
             for name in ("Snakefile", "workflow", "params.yaml"):
