@@ -163,3 +163,19 @@ def test_evaluate_cli(easy, tmp_path, env_with_venv):
     bad = subprocess.run(["pst", "evaluate", str(tmp_path / "nothing")], capture_output=True, text=True,
                          env=env_with_venv)
     assert bad.returncode == 2 and "config.yaml" in bad.stderr
+
+
+def test_changed_recipe_is_refused_or_restarted_afresh_and_the_video_cache_changes_nothing(easy, tmp_path):
+    r = tiny_recipe(easy)
+    r["schedule"] = {"epochs": 1, "warmup_epochs": 0.0}
+    r["model"]["kwargs"]["depth"] = 1
+    first = train(r, tmp_path / "run")
+    cached = train({**r, "data": {**r["data"], "cache_videos": True}}, tmp_path / "cached")
+    assert cached["final"]["loss"] == first["final"]["loss"]            # same clips, decoded once
+    changed = {**r, "optim": {**r["optim"], "lr": 5e-4}}
+    with pytest.raises(ValueError, match=r"another recipe \(optim.lr: 0.001 -> 0.0005\)"):
+        train(changed, tmp_path / "run")
+    again = train(changed, tmp_path / "run", restart_on_change=True)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["optim"]["lr"] == 5e-4
+    assert again["final"]["loss"] != first["final"]["loss"]
+    assert json.loads((tmp_path / "run" / "env.json").read_text())["resumed_from"] is None

@@ -147,7 +147,7 @@ def _diff(a: dict, b: dict, path: str = "") -> list[str]:
     return out
 
 
-def _check_same_recipe(run_dir: Path, cfg: dict, restart: bool = False) -> None:
+def _check_same_recipe(run_dir: Path, cfg: dict, restart: bool = False) -> bool:
     """A run directory belongs to one recipe: resuming or reusing it with another is refused, or (``restart``,
     what the workflow asks when a recipe changed) the old run's files are deleted and training starts afresh."""
     saved = run_dir / "config.yaml"
@@ -159,6 +159,8 @@ def _check_same_recipe(run_dir: Path, cfg: dict, restart: bool = False) -> None:
         elif changes and not restart:
             raise ValueError(f"{run_dir} holds a run of another recipe ({'; '.join(changes[:5])}); "
                              "use a new run directory or the same recipe to resume")
+        return bool(changes)
+    return False
 
 
 def _prepare_run_dir(run_dir: Path, cfg: dict, ctx: Context) -> None:
@@ -188,8 +190,8 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
     """Train (or resume) the recipe ``cfg`` in ``run_dir``. Returns the final summary."""
     cfg = resolve(cfg)
     run_dir = Path(run_dir)
-    _check_same_recipe(run_dir, cfg, restart_on_change)
-    if (run_dir / "train.json").exists() and (run_dir / "final.pt").exists():
+    changed = _check_same_recipe(run_dir, cfg, restart_on_change)    # other ranks: rank 0 deletes, then barrier
+    if not changed and (run_dir / "train.json").exists() and (run_dir / "final.pt").exists():
         return json.loads((run_dir / "train.json").read_text())
     ctx = setup(cfg["train"]["amp"])
     try:
