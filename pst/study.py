@@ -98,10 +98,6 @@ class Study:
     def runs(self) -> list[Run]:
         return list(dict.fromkeys(r for t in self.tables for r in self.table_runs(t)))
 
-    @property
-    def datasets(self) -> list[str]:
-        return list(dict.fromkeys(t.dataset for t in self.tables))
-
     def evaluations(self) -> list[str]:
         return [f"{r.dir}/eval_{v}/eval.json" for t in self.tables for r in self.table_runs(t) for v in t.views]
 

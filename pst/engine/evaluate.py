@@ -111,20 +111,28 @@ def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
                         cache=d["cache_videos"])
 
 
-def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[str] = None,
-                 out: Optional[str | Path] = None, batch_videos: int = 1, max_views: int = 64,
-                 average: str = "prob", workers: int = 0, progress: bool = False) -> dict:
-    """Evaluate a finished run (its final weights) and write eval.json + predictions.csv."""
-    from pst.engine.train import build_model, load_run_config, resolve_path
+def load_run_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A finished run's model with its final weights (on the CPU, eval mode), and its recipe."""
+    from pst.engine.train import build_model, load_run_config
 
-    run_dir = Path(run_dir)
-    crops, clips = parse_views(views)
     cfg = load_run_config(run_dir)
-    final = run_dir / "final.pt"
+    final = Path(run_dir) / "final.pt"
     if not final.is_file():
         raise FileNotFoundError(f"{final}: the run has not finished training; run `pst train` to completion first")
     model = build_model(cfg, num_classes=None, run_dir=run_dir)
     model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
+    return model.eval(), cfg
+
+
+def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[str] = None,
+                 out: Optional[str | Path] = None, batch_videos: int = 1, max_views: int = 64,
+                 average: str = "prob", workers: int = 0, progress: bool = False) -> dict:
+    """Evaluate a finished run (its final weights) and write eval.json + predictions.csv."""
+    from pst.engine.train import resolve_path
+
+    run_dir = Path(run_dir)
+    crops, clips = parse_views(views)
+    model, cfg = load_run_model(run_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     lst = resolve_path(cfg["data"]["root"], list_file or cfg["data"]["val_list"])

@@ -70,29 +70,18 @@ class _FramesAsBatch(nn.Module):
         return self.model(frames.transpose(0, 1).unsqueeze(0))
 
 
-def load_run_model(run_dir: str | Path) -> tuple[nn.Module, dict]:
-    """A finished run's model with its final weights, and its recipe."""
-    from pst.engine.train import build_model, load_run_config
-
-    cfg = load_run_config(run_dir)
-    model = build_model(cfg, num_classes=None, run_dir=run_dir)
-    model.load_state_dict(torch.load(Path(run_dir) / "final.pt", map_location="cpu", weights_only=True))
-    return model.eval(), cfg
-
-
 def read_clip(cfg: dict, video: str | Path) -> tuple[torch.Tensor, np.ndarray]:
     """The test clip of a video as the run sees it (centre crop, one clip) and its RGB frames for display."""
     from pst.data.dataset import read_video
     from pst.data.sampling import Sampling, frame_indices
-    from pst.data.transforms import TestTransform
+    from pst.data.transforms import MEAN, STD, TestTransform
 
     d = cfg["data"]
     s = Sampling(d["sampling"]["mode"], d["sampling"]["clip_len"], d["sampling"]["frame_interval"], 1)
     frames = read_video(video, lambda n: frame_indices(n, s, True, np.random.default_rng(0)))
     size = d["val"]["size"]
     views = TestTransform(size, d["test"]["short_side"] or size, 1)(frames)     # (1, C, T, H, W), normalised
-    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1, 1) / 255
-    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1, 1) / 255
+    mean, std = (torch.tensor(v).view(3, 1, 1, 1) / 255 for v in (MEAN, STD))
     rgb = (views[0] * std + mean).clamp(0, 1).permute(1, 2, 3, 0).numpy()        # (T, H, W, 3)
     return views, rgb
 
@@ -105,6 +94,7 @@ def figure(runs: dict[str, str | Path], videos: list[str | Path], out: str | Pat
     import matplotlib.pyplot as plt
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
+    from pst.engine.evaluate import load_run_model
     from pst.io import atomic_path
 
     models = {name: load_run_model(run) for name, run in runs.items()}

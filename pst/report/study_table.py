@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pst.report.published import published
-from pst.report.tables import paper_delta, write_table
+from pst.report.tables import load_counts, paper_delta, write_table
 
 
 class MissingRunsError(RuntimeError):
@@ -68,30 +68,31 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _run_cost(run: str, views: str) -> dict:
+def _run_cost(run: str) -> dict:
     """FLOPs/params of one view as the run was trained (frames, crop size and model options of its config)."""
-    import yaml
-
+    from pst.data.annotations import read_classes
+    from pst.engine.train import load_run_config, resolve_path
     from pst.report.flops import count
 
-    cfg = yaml.safe_load((Path(run) / "config.yaml").read_text())
-    frames, size = cfg["data"]["sampling"]["clip_len"], cfg["data"]["val"]["size"]
-    classes = len((Path(cfg["data"]["root"]) / cfg["data"]["classes"]).read_text().split("\n")) - 1
-    c = count(cfg["model"]["name"], frames, size, num_classes=classes, **cfg["model"]["kwargs"])
-    return {"frames": frames, "size": size, **c}
+    cfg = load_run_config(run)
+    d = cfg["data"]
+    classes = len(read_classes(resolve_path(d["root"], d["classes"])))
+    return count(cfg["model"]["name"], d["sampling"]["clip_len"], d["val"]["size"], num_classes=classes,
+                 **cfg["model"]["kwargs"])
 
 
 def build(spec: dict, paper_flops: list[str]) -> pd.DataFrame:
     found = collect(spec)
-    paper_cost = {}
-    for p in paper_flops:
-        rec = json.loads(Path(p).read_text())
-        paper_cost[rec["model"]] = rec
+    paper_cost = {rec["model"]: rec for rec in load_counts(paper_flops)}
+    costs: dict[str, dict] = {}                 # one count per run, shared by its rows of other views
     rows = []
     for row in spec["rows"]:
         recs = found[(row["variant"], row["views"])]
         pub = published_row(spec["published"], row["published_row"], spec.get("paper_dataset"))
-        cost = _run_cost(row["runs"][0], row["views"])
+        run = row["runs"][0]
+        if run not in costs:
+            costs[run] = _run_cost(run)
+        cost = costs[run]
         at_paper = paper_cost.get(row["model"], {})
         t1, t1s = _mean_std([r["top1"] for r in recs])
         t5, t5s = _mean_std([r["top5"] for r in recs])

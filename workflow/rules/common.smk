@@ -22,6 +22,11 @@ def run_of(w) -> Run:
     return Run(w.dataset, w.recipe, w.variant, int(w.seed))
 
 
+def table_spec_json(w) -> str:
+    """The spec of table `w.table` that `pst table study` and `pst plot` read (keys sorted: stable params)."""
+    return json.dumps(STUDY.table_spec(STUDY.table(w.table)), sort_keys=True)
+
+
 def job_resources(key):
     """A recipe's training resources (params.yaml resources:), looked up per job."""
     return lambda w: STUDY.resources(w.recipe)[key]

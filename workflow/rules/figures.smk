@@ -14,7 +14,7 @@ rule plots:
         multiext("results/figures/{table}_curves", ".png", ".svg"),
         multiext("results/figures/{table}_accuracy_vs_gflops", ".png", ".svg"),
     params:
-        spec=lambda w: json.dumps(STUDY.table_spec(STUDY.table(w.table)), sort_keys=True),
+        spec=table_spec_json,
     log:
         "results/logs/figures/{table}_plots.log",
     benchmark:

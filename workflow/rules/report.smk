@@ -39,7 +39,7 @@ rule table:
     output:
         multiext("results/tables/{table}", ".md", ".csv", ".json"),
     params:
-        spec=lambda w: json.dumps(STUDY.table_spec(STUDY.table(w.table)), sort_keys=True),
+        spec=table_spec_json,
     log:
         "results/logs/tables/{table}.log",
     benchmark:
