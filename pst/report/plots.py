@@ -15,7 +15,8 @@ def _save(fig, stem: Path) -> list[Path]:
     for ext in ("png", "svg"):
         path = stem.with_suffix(f".{ext}")
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=120)
+            # no creation date in the SVG: a regenerated figure of the same numbers is the same file
+            fig.savefig(tmp, format=ext, dpi=120, metadata={"Date": None} if ext == "svg" else None)
         out.append(path)
     return out
 
