@@ -67,7 +67,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
         cfg = SynthConfig(pairs=args.pairs, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
                           frames=args.frames, size=args.size, fps=args.fps, seed=args.seed,
-                          noise=args.noise, distractors=args.distractors, texture=args.texture)
+                          noise=args.noise, distractors=args.distractors, texture=args.texture,
+                          radius=tuple(args.radius))
         summary = generate(args.out, cfg, workers=args.workers)
         print(f"synthetic set in {args.out}: {summary['train']} train / {summary['val']} val videos, "
               f"{len(summary['classes'])} classes ({cfg.pairs} time-reversed twin pairs)")
@@ -228,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distractors", type=int, default=2, help="at most this many moving distractors (default 2)")
     p.add_argument("--texture", action=argparse.BooleanOptionalAction, default=True,
                    help="smooth random texture behind the object (--no-texture: flat grey)")
+    p.add_argument("--radius", type=float, nargs=2, default=[0.10, 0.16], metavar=("LOW", "HIGH"),
+                   help="object radius range as fractions of the frame side (default 0.10 0.16)")
     p.add_argument("--workers", type=int, default=1)
     p = dsub.add_parser("fetch", help="download a dataset into ROOT/raw (or list the licence-gated files to place)")
     p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"])

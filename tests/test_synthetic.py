@@ -59,3 +59,32 @@ def test_bad_config_names_field():
         SynthConfig(pairs=9)
     with pytest.raises(ValueError, match="size"):
         SynthConfig(size=33)
+    with pytest.raises(ValueError, match="radius"):
+        SynthConfig(radius=(0.3, 0.1))
+
+
+def test_radius_sets_the_object_size():
+    def object_pixels(radius):
+        cfg = SynthConfig(pairs=1, frames=4, size=64, noise=0.0, distractors=0, texture=False, radius=radius)
+        frame = render_clip(0, 5, cfg)[0].astype(int)
+        return int((np.abs(frame - 100).sum(-1) > 0).sum())   # flat grey background is 100
+
+    small, large = object_pixels((0.1, 0.1)), object_pixels((0.2, 0.2))
+    assert 3 < large / small < 5                              # area grows with the square of the radius
+
+
+def test_a_changed_config_renders_again_and_the_same_config_keeps_videos(tmp_path):
+    cfg = SynthConfig(pairs=1, train_per_class=1, val_per_class=1, frames=4, size=32, noise=0.0, distractors=0,
+                      texture=False)
+    generate(tmp_path, cfg)
+    video = tmp_path / "videos/train" / f"{cfg.classes[0]}_0000.mp4"
+    first = read_video(video).numpy()
+    stamp = video.stat().st_mtime_ns
+    generate(tmp_path, cfg)
+    assert video.stat().st_mtime_ns == stamp                  # same config: kept (an interrupted run resumes)
+    (tmp_path / "videos/train/stale.mp4").write_bytes(b"old")
+    generate(tmp_path, SynthConfig(**{**cfg.__dict__, "radius": (0.3, 0.3)}))
+    assert not (tmp_path / "videos/train/stale.mp4").exists()
+    def area(v):
+        return int((np.abs(v.astype(int) - 100) > 30).sum())
+    assert area(read_video(video).numpy()) > 2 * area(first)  # re-rendered with the larger object

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,12 +43,16 @@ class SynthConfig:
     noise: float = 6.0           # std of per-frame pixel noise (0-255 scale)
     distractors: int = 2         # at most this many moving distractors (at least 1 when > 0)
     texture: bool = True         # smooth random texture behind (else a flat grey)
+    radius: tuple = (0.10, 0.16)  # object radius range, as a fraction of the frame side
 
     def __post_init__(self):
         if not 1 <= self.pairs <= len(MOTIONS):
             raise ValueError(f"pairs: between 1 and {len(MOTIONS)}, got {self.pairs}")
         if self.size < 16 or self.size % 2:
             raise ValueError(f"size: an even number of pixels >= 16 (H.264 needs even sizes), got {self.size}")
+        object.__setattr__(self, "radius", tuple(self.radius))
+        if not (len(self.radius) == 2 and 0 < self.radius[0] <= self.radius[1] <= 0.5):
+            raise ValueError(f"radius: [low, high] fractions of the frame with 0 < low <= high <= 0.5, got {self.radius}")
         if self.frames < 2:
             raise ValueError(f"frames: at least 2 for a motion, got {self.frames}")
 
@@ -94,7 +99,7 @@ def render_clip(label: int, seed: int, cfg: SynthConfig) -> np.ndarray:
     shape = SHAPES[rng.integers(len(SHAPES))] if pair != 3 else ("square", "triangle", "bar", "cross")[rng.integers(4)]
     colour = rng.uniform(0, 255, 3)
     colour[rng.integers(3)] = rng.uniform(200, 255)      # one bright channel: visible on any background
-    r0 = rng.uniform(0.10, 0.16) * n
+    r0 = rng.uniform(cfg.radius[0], cfg.radius[1]) * n
     cy0, cx0 = rng.uniform(0.3, 0.7, 2) * n
     angle0 = rng.uniform(0, 2 * np.pi)
     lo, hi = 0.5 - speed / 2 * 0.7, 0.5 + speed / 2 * 0.7
@@ -156,8 +161,14 @@ def _make_one(args) -> str:
 
 
 def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1) -> dict:
-    """Write videos/, train.txt, val.txt, classes.txt and synth.json under ``out``; existing videos are kept."""
+    """Write videos/, train.txt, val.txt, classes.txt and synth.json under ``out``.
+
+    Videos already there are kept (an interrupted run resumes) only when they were rendered with this very config
+    (recorded in videos/config.json before the first video is written); otherwise they are removed and re-rendered,
+    so a changed parameter never leaves stale videos behind.
+    """
     out = Path(out)
+    _reset_if_config_changed(out / "videos", cfg)
     jobs, lists = [], {"train": [], "val": []}
     for split, per_class in (("train", cfg.train_per_class), ("val", cfg.val_per_class)):
         for label in range(2 * cfg.pairs):
@@ -178,6 +189,16 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
     summary = {"config": asdict(cfg), "classes": cfg.classes, "train": len(lists["train"]), "val": len(lists["val"])}
     write_text(out / "synth.json", json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _reset_if_config_changed(videos: Path, cfg: SynthConfig) -> None:
+    marker = videos / "config.json"
+    wanted = json.dumps(asdict(cfg), sort_keys=True)
+    if videos.exists() and (not marker.exists() or marker.read_text() != wanted):
+        print(f"{videos}: rendered with another config (or unknown); removing it and rendering again")
+        shutil.rmtree(videos)
+    if not marker.exists():
+        write_text(marker, wanted)
 
 
 def _check_decodable(path: Path) -> None:

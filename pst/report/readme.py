@@ -21,10 +21,12 @@ def _version(name: str) -> str:
 
 
 def _git() -> str:
+    """The code revision the results come from; results/ and dvc.lock are being written by this very run, so their
+    uncommitted state does not make the code dirty."""
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results", ":(exclude)dvc.lock"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown (no git)"
     if rev.returncode:

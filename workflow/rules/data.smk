@@ -7,7 +7,8 @@ rule synth:
         summary="data/{synth}/synth.json",
     params:
         args=lambda w: " ".join(
-            f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else (f"--{k}" if v else f"--no-{k}")
+            f"--{k}" if v is True else f"--no-{k}" if v is False
+            else f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in sorted(DATASETS[w.synth]["synth"].items())),
     log:
         "results/logs/data/{synth}_synth.log",
