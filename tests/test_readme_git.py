@@ -23,3 +23,5 @@ def test_revision_ignores_results_but_not_code(tmp_path, monkeypatch):
     assert _git() == clean
     (tmp_path / "code.py").write_text("a = 2\n")
     assert _git() == clean + " + uncommitted changes"
+    monkeypatch.chdir(tmp_path / "results")                   # run from a subfolder: the code is still seen
+    assert _git() == clean + " + uncommitted changes"
