@@ -9,13 +9,15 @@ import numpy as np
 
 
 def _save(fig, stem: Path) -> list[Path]:
+    import matplotlib
+
     from pst.io import atomic_path
 
     out = []
     for ext in ("png", "svg"):
         path = stem.with_suffix(f".{ext}")
-        with atomic_path(path) as tmp:
-            # no creation date in the SVG: a regenerated figure of the same numbers is the same file
+        # no creation date and fixed element ids in the SVG: a regenerated figure of the same numbers is the same file
+        with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "pst"}):
             fig.savefig(tmp, format=ext, dpi=120, metadata={"Date": None} if ext == "svg" else None)
         out.append(path)
     return out
