@@ -7,7 +7,9 @@
 
 Times are wall-clock seconds of the whole command, interpreter start included. Note for machines with the SLURM
 client tools installed but no controller running: the SLURM executor plugin probes `sacct`/`scontrol` when snakemake
-starts and waits for their time-outs (~9 s here); the JSON records whether those tools are on PATH.
+starts and waits for their time-outs (~9 s here); the JSON records whether those tools are on PATH and whether a
+controller answers (run it with a cluster up, e.g. `workflow/slurm/local-cluster.sh start DIR` and SLURM_CONF set,
+to measure that case: `--out benchmarks/results/workflow_slurm_up.json`).
 """
 from __future__ import annotations
 
@@ -52,8 +54,19 @@ def _timed(cmd: list[str], cwd: Path, path: str | None = None) -> tuple[float, s
     return time.perf_counter() - t0, out
 
 
+def _controller_up() -> bool:
+    """Whether a SLURM controller answers (SLURM_CONF honoured): with one up, the plugin's probes return at once."""
+    if not shutil.which("scontrol"):
+        return False
+    try:
+        return subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30).stdout.count("UP") > 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def main(quick: bool = False, out: str = "benchmarks/results/workflow.json", full: bool = False) -> dict:
-    report = {"slurm_tools_on_path": bool(shutil.which("sacct") or shutil.which("scontrol")), "cpus": os.cpu_count()}
+    report = {"slurm_tools_on_path": bool(shutil.which("sacct") or shutil.which("scontrol")),
+              "slurm_controller_up": _controller_up(), "cpus": os.cpu_count()}
     for profile in ("synthetic", "paper"):
         seconds, res = _timed(["snakemake", "-n", "--cores", "1", "--config", f"profile={profile}"], ROOT)
         jobs = [ln.split() for ln in res.stdout.splitlines() if ln.strip().startswith("total")]
