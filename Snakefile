@@ -19,7 +19,7 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
-        expand("results/tables/{table}.{ext}", table=[t.name for t in STUDY.tables], ext=["md", "csv", "json"]),
+        study_tables(),
         study_figures(),
         "results/README.md",
 
@@ -27,5 +27,5 @@ rule all:
 rule study:
     # The profile's result tables and figures (what the DVC `study` stage runs; the FLOPs table is its own stage).
     input:
-        expand("results/tables/{table}.{ext}", table=[t.name for t in STUDY.tables], ext=["md", "csv", "json"]),
+        study_tables(),
         study_figures(),

@@ -24,6 +24,11 @@ class Run:
         return f"{RUNS}/{self.dataset}/{self.recipe}/{self.variant}/seed{self.seed}"
 
 
+def eval_path(run_dir: str, views: str) -> str:
+    """Where `pst evaluate RUN --views V` writes its record (what a table reads)."""
+    return f"{run_dir}/eval_{views}/eval.json"
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -98,8 +103,11 @@ class Study:
     def runs(self) -> list[Run]:
         return list(dict.fromkeys(r for t in self.tables for r in self.table_runs(t)))
 
+    def table_evaluations(self, table: Table) -> list[str]:
+        return [eval_path(r.dir, v) for r in self.table_runs(table) for v in table.views]
+
     def evaluations(self) -> list[str]:
-        return [f"{r.dir}/eval_{v}/eval.json" for t in self.tables for r in self.table_runs(t) for v in t.views]
+        return [e for t in self.tables for e in self.table_evaluations(t)]
 
     def paper_flops(self, table: Table) -> list[str]:
         f, s = table.paper_input

@@ -89,18 +89,16 @@ def read_clip(cfg: dict, video: str | Path) -> tuple[torch.Tensor, np.ndarray]:
 def figure(runs: dict[str, str | Path], videos: list[str | Path], out: str | Path, frames: int = 4) -> Path:
     """Supplement Fig. 2 layout: per video, ``frames`` consecutive frames (rows); the input, then each model's map
     overlaid (columns). PNG (and SVG when ``out`` ends in .svg)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
     from pst.engine.evaluate import load_run_model
-    from pst.io import atomic_path
+    from pst.report.plots import pyplot, save_figure
 
+    plt = pyplot()
     models = {name: load_run_model(run) for name, run in runs.items()}
+    first_cfg = next(iter(models.values()))[1]
     rows = []
     for video in videos:
-        first_cfg = next(iter(models.values()))[1]
         _, rgb = read_clip(first_cfg, video)
         cols = [("input", rgb)]
         for name, (model, cfg) in models.items():
@@ -123,8 +121,6 @@ def figure(runs: dict[str, str | Path], videos: list[str | Path], out: str | Pat
             if c == 0:
                 ax.set_ylabel(f"{video[:18]}\nframe {k}", fontsize=6)
     fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=120)
+    out = save_figure(fig, out)
     plt.close(fig)
     return out

@@ -8,27 +8,35 @@ from pathlib import Path
 import numpy as np
 
 
-def _save(fig, stem: Path) -> list[Path]:
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (jobs have no display)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` atomically in the format of the suffix. SVGs carry no creation date and fixed element ids, so a
+    regenerated figure of the same numbers is the same file (no git diff)."""
     import matplotlib
 
     from pst.io import atomic_path
 
-    out = []
-    for ext in ("png", "svg"):
-        path = stem.with_suffix(f".{ext}")
-        # no creation date and fixed element ids in the SVG: a regenerated figure of the same numbers is the same file
-        with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "pst"}):
-            fig.savefig(tmp, format=ext, dpi=120, metadata={"Date": None} if ext == "svg" else None)
-        out.append(path)
-    return out
+    path = Path(path)
+    ext = path.suffix.lstrip(".") or "png"
+    with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "pst"}):
+        fig.savefig(tmp, format=ext, dpi=120, metadata={"Date": None} if ext == "svg" else None)
+    return path
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    return [save_figure(fig, stem.with_suffix(f".{ext}")) for ext in ("png", "svg")]
 
 
 def curves(runs: dict[str, list[str]], stem: str | Path, title: str = "") -> list[Path]:
     """``runs``: variant -> run directories (seeds). Reads each run's metrics.json."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     for variant, dirs in runs.items():
         hist = [json.loads((Path(d) / "metrics.json").read_text()) for d in dirs]
@@ -51,10 +59,7 @@ def curves(runs: dict[str, list[str]], stem: str | Path, title: str = "") -> lis
 
 def accuracy_vs_gflops(table_json: str | Path, stem: str | Path) -> list[Path]:
     """Top-1 (mean, error bar = std over seeds) against GFLOPs per view of our input, one point per row."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     table = json.loads(Path(table_json).read_text())
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for row in table["rows"]:

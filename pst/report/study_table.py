@@ -14,14 +14,11 @@ import pandas as pd
 
 from pst.report.published import published
 from pst.report.tables import load_counts, paper_delta, write_table
+from pst.study import eval_path
 
 
 class MissingRunsError(RuntimeError):
     pass
-
-
-def _eval_path(run: str, views: str) -> Path:
-    return Path(run) / f"eval_{views}" / "eval.json"
 
 
 def collect(spec: dict) -> dict:
@@ -29,7 +26,7 @@ def collect(spec: dict) -> dict:
     found, missing = {}, []
     for row in spec["rows"]:
         for run in row["runs"]:
-            path = _eval_path(run, row["views"])
+            path = Path(eval_path(run, row["views"]))
             try:
                 rec = json.loads(path.read_text())
                 if rec.get("top1") is None:

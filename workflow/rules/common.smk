@@ -30,3 +30,8 @@ def table_spec_json(w) -> str:
 def job_resources(key):
     """A recipe's training resources (params.yaml resources:), looked up per job."""
     return lambda w: STUDY.resources(w.recipe)[key]
+
+
+def study_tables():
+    """Every file of the profile's result tables."""
+    return expand("results/tables/{table}.{ext}", table=[t.name for t in STUDY.tables], ext=["md", "csv", "json"])

@@ -33,8 +33,7 @@ rule table:
     # A study table: every run's evaluation (mean ± std over seeds) and the models' cost at the paper's input.
     # `pst table study` refuses, naming them, if any evaluation is missing; it writes all three files or none.
     input:
-        evals=lambda w: [f"{r.dir}/eval_{v}/eval.json" for t in [STUDY.table(w.table)]
-                         for r in STUDY.table_runs(t) for v in t.views],
+        evals=lambda w: STUDY.table_evaluations(STUDY.table(w.table)),
         flops=lambda w: STUDY.paper_flops(STUDY.table(w.table)),
     output:
         multiext("results/tables/{table}", ".md", ".csv", ".json"),

@@ -37,7 +37,7 @@ rule evaluate:
         "results/logs/evaluate/{dataset}/{recipe}/{variant}/seed{seed}_{views}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{recipe}/{variant}/seed{seed}_{views}.tsv"
-    threads: lambda w: STUDY.resources(w.recipe)["threads"]
+    threads: job_resources("threads")
     resources:
         mem_mb=job_resources("mem_mb"),
         runtime=job_resources("runtime"),
