@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 # The synthetic study end to end through DVC (which runs the Snakemake targets and records dvc.lock).
 reproduce: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro synth
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro study@synthetic
 
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q

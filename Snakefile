@@ -1,6 +1,8 @@
-# Thin by design: load params.yaml, check it, plan the study (pst.study), include the rule files.
-#   snakemake --cores all                          the synthetic study (default profile)
-#   snakemake --cores all --config profile=paper   the paper's study on the real datasets
+# Thin by design: load params.yaml, check it (structure here, every recipe in pst.study), include the rule files.
+#   snakemake --cores all                              the synthetic study (default profile)
+#   snakemake --cores all --config profile=paper       the paper's study on the real datasets
+#   snakemake --cores all --config profile=rehearsal   the paper's DAG on miniature real-format data (CI)
+# Every path comes from pst.layout; each profile writes under results/<profile>/.
 from snakemake.utils import validate
 
 
@@ -21,11 +23,13 @@ rule all:
     input:
         study_tables(),
         study_figures(),
-        "results/README.md",
+        L.metrics,
+        L.readme,
 
 
 rule study:
-    # The profile's result tables and figures (what the DVC `study` stage runs; the FLOPs table is its own stage).
+    # The profile's result tables, metrics and figures (what the DVC `study` stage runs).
     input:
         study_tables(),
         study_figures(),
+        L.metrics,

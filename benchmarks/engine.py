@@ -14,8 +14,9 @@ import torch
 import yaml
 
 from pst.data.synthetic import SynthConfig, generate
-from pst.engine.evaluate import predict, views_dataset
-from pst.engine.train import build_model, train
+from pst.engine.build import build_model, views_dataset
+from pst.engine.evaluate import predict
+from pst.engine.train import train
 from pst.io import write_text
 
 

@@ -18,7 +18,7 @@ def _model_kwargs(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise SystemExit(f"--set: expected KEY=VALUE (e.g. --set pattern=D), got {pair!r}")
+            raise ValueError(f"--set: expected KEY=VALUE (e.g. --set pattern=D), got {pair!r}")
         key, value = pair.split("=", 1)
         out[key] = _parse_value(value)
     return out
@@ -29,7 +29,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
     from pst.report.flops import count
 
     if args.model not in MODEL_NAMES:
-        raise SystemExit(f"model: unknown {args.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+        raise ValueError(f"model: unknown {args.model!r}; choose one of {', '.join(MODEL_NAMES)}")
     result = count(args.model, args.frames, args.size, num_classes=args.classes, **_model_kwargs(args.set))
     if args.json:
         print(json.dumps(result))
@@ -47,16 +47,20 @@ def cmd_table(args: argparse.Namespace) -> int:
         df = flops_table(load_counts(args.inputs))
         for path in write_table(df, args.out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs paper"):
             print(path)
+    elif args.kind == "metrics":
+        from pst.report.tables import write_metrics
+
+        print(write_metrics(args.inputs, args.out))
     else:
         from pst.engine.config import load_recipe
         from pst.report.study_table import MissingRunsError, write
 
         if not args.spec:
-            raise SystemExit("pst table study: --spec (the table's JSON spec from the workflow) is required")
+            raise ValueError("--spec (the table's JSON spec from the workflow) is required")
         try:
             df = write(load_recipe(args.spec), args.inputs, args.out)
         except MissingRunsError as err:
-            raise SystemExit(str(err)) from None
+            raise ValueError(str(err)) from None
         print(f"{args.out}.md/.csv/.json: {len(df)} rows")
     return 0
 
@@ -87,8 +91,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     elif args.data_command == "validate":
         from pst.data.validate import validate
 
-        s = validate(args.root, args.list, out=args.out, progress=not args.quiet)
-        print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad -> {s['tsv']}")
+        s = validate(args.root, args.list, out=args.out, progress=not args.quiet, classes=args.classes)
+        print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad "
+              f"({s['partial']} partial) -> {s['tsv']}")
     return 0
 
 
@@ -96,12 +101,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pst.engine.config import load_recipe, resolve
     from pst.engine.train import train
 
+    from pst.engine.run import parse_execution_arg
+
     recipe = load_recipe(args.config) if args.config else {}
-    cfg = resolve(recipe, args.set)
+    cfg = resolve(recipe, (args.set or []) + parse_execution_arg(args.execution))
     summary = train(cfg, args.out, restart_on_change=args.restart_on_change)
     final = summary.get("final") or {}
     print(f"trained {summary['epochs']} epochs ({summary['steps']} steps) into {args.out}: "
           f"val top-1 {final.get('val_top1')}, loss {final.get('loss')}")
+    print(f"wrote {args.out}/final.pt, train.json, metrics.csv, config.yaml")
     return 0
 
 
@@ -114,13 +122,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
           f"over {r['denominator']} videos ({r['videos_failed']} failed to decode)" if r["top1"] is not None else
           f"no video could be evaluated ({r['videos_failed']} failed to decode)")
+    print(f"wrote {r['out']}/eval.json and {r['out']}/predictions.csv")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from pst.report.compare import compare, render
 
-    df = compare(args.rev_a, args.rev_b, args.table)
+    df = compare(args.rev_a, args.rev_b, args.table, profile=args.profile)
     print(render(df, args.format, f"{args.table}: {args.rev_a} vs {args.rev_b}"), end="")
     return 0
 
@@ -135,7 +144,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     try:
         state = timm.create_model(args.name, pretrained=True).state_dict()
     except Exception as err:  # noqa: BLE001 - network, hub or name errors all end here
-        raise SystemExit(f"pretrained {args.name}: could not get the weights from the timm hub ({err}); "
+        raise ValueError(f"pretrained {args.name}: could not get the weights from the timm hub ({err}); "
                          f"download them elsewhere and save the state dict to {args.out}") from None
     with atomic_path(args.out) as tmp:
         torch.save(state, tmp)
@@ -151,16 +160,16 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
     names = args.name or [Path(r).parent.name for r in args.runs]
     if len(names) != len(args.runs):
-        raise SystemExit(f"cam: {len(names)} --name for {len(args.runs)} runs; give one name per run or none")
+        raise ValueError(f"{len(names)} --name for {len(args.runs)} runs; give one name per run or none")
     videos = list(args.video or [])
     if args.videos_from:
         seen, root = set(), Path(args.videos_from).parent
         for e in read_list(args.videos_from):
             if e.label not in seen and len(seen) < args.count:
                 seen.add(e.label)
-                videos.append(root / e.path)
+                videos.append((root / e.path, e.num_frames))
     if not videos:
-        raise SystemExit("cam: no video; pass --video PATH or --videos-from LIST")
+        raise ValueError("no video; pass --video PATH or --videos-from LIST")
     print(figure(dict(zip(names, args.runs)), videos, args.out, frames=args.frames))
     return 0
 
@@ -187,6 +196,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from pst.report.cost import study_cost
+    from pst.study import load
+
+    df = study_cost(load(args.params, args.profile), args.tflops)
+    print(f"profile {args.profile}: FLOPs counted (multiply-adds; training = 3 x forward), GPU-hours at an assumed "
+          f"{args.tflops:g} TFLOP/s sustained per GPU, data loading not counted\n")
+    print(df.to_markdown(index=False))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pst.models import MODEL_NAMES
     print("\n".join(MODEL_NAMES))
@@ -195,23 +215,25 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pst", description="Temporal Patch Shift (ECCV 2022), reproduced.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also PST_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("flops", help="FLOPs and params of one view, counted on the meta device")
     p.add_argument("model")
-    p.add_argument("--frames", type=int, default=16, help="input frames of one view (default 16)")
-    p.add_argument("--size", type=int, default=224, help="crop size in pixels (default 224)")
-    p.add_argument("--classes", type=int, default=400, help="classifier size, counted in params (default 400)")
+    p.add_argument("--frames", type=_positive, default=16, help="input frames of one view (default 16)")
+    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels (default 224)")
+    p.add_argument("--classes", type=_positive, default=400, help="classifier size, counted in params (default 400)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
     p.add_argument("--json", action="store_true", help='print {"model", "frames", "size", "gflops", "params_m"}')
     p.set_defaults(func=cmd_flops)
 
     p = sub.add_parser("table", help="build a result table (md, csv, json) from per-job records")
-    p.add_argument("kind", choices=["flops", "study"])
+    p.add_argument("kind", choices=["flops", "study", "metrics"])
     p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
                                              "at the paper's input)")
     p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")
-    p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written")
+    p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written "
+                                                "(metrics: the JSON file that merges the tables' metrics)")
     p.set_defaults(func=cmd_table)
 
     data = sub.add_parser("data", help="datasets: synth, fetch, prepare, validate")
@@ -249,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root")
     p.add_argument("list")
     p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
+    p.add_argument("--classes", help="classes file the labels are checked against (default: classes.txt beside the list)")
     p.add_argument("--quiet", action="store_true")
     data.set_defaults(func=cmd_data)
 
@@ -256,8 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="recipe file (YAML or JSON) or inline JSON; defaults fill what it leaves out")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.seed=1")
     p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--execution", default="none", metavar="KEY=VALUE,...",
+                   help="execution settings (workers, caching, progress, checkpoint cadence, TensorBoard) over the "
+                        "recipe's; they never make it another run")
     p.add_argument("--restart-on-change", action="store_true",
-                   help="if RUN_DIR holds a run of another recipe, delete it and start afresh (else refused)")
+                   help="if RUN_DIR holds a run of another recipe, move it aside (a finished run is kept whole in "
+                        "RUN.archived/) and start afresh (else refused)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="multi-crop x multi-clip test of a finished run")
@@ -265,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", default="1x1", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SSv2)")
     p.add_argument("--list", help="list file (default: the recipe's val list)")
     p.add_argument("--out", help="output folder (default RUN_DIR/eval_CxK)")
-    p.add_argument("--batch-videos", type=int, default=1, help="videos per forward (all their views together)")
-    p.add_argument("--max-views", type=int, default=64, help="views per forward chunk (memory bound)")
+    p.add_argument("--batch-videos", type=_positive, default=1, help="videos per forward (all their views together)")
+    p.add_argument("--max-views", type=_positive, default=64, help="views per forward chunk (memory bound)")
     p.add_argument("--average", choices=["prob", "score"], default="prob")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -275,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="one result table at two git revisions, side by side with the difference")
     p.add_argument("rev_a")
     p.add_argument("rev_b")
-    p.add_argument("--table", default="flops", help="table name under results/tables (default: flops)")
+    p.add_argument("--table", default="flops", help="a study table of --profile, or flops (default: flops)")
+    p.add_argument("--profile", default="synthetic", help="the profile whose table it is (default: synthetic)")
     p.add_argument("--format", choices=["md", "csv"], default="md")
     p.set_defaults(func=cmd_compare)
 
@@ -289,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", action="append", help="column title per run (default: the variant folder name)")
     p.add_argument("--video", action="append", help="a video path (repeatable)")
     p.add_argument("--videos-from", help="a list file: take the first video of --count different classes")
-    p.add_argument("--count", type=int, default=2)
-    p.add_argument("--frames", type=int, default=4, help="consecutive frames shown per video")
+    p.add_argument("--count", type=_positive, default=2)
+    p.add_argument("--frames", type=_positive, default=4, help="consecutive frames shown per video")
     p.add_argument("--out", required=True, help="image file (.png or .svg)")
     p.set_defaults(func=cmd_cam)
 
@@ -300,26 +328,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("report", help="write results/README.md: tables, figures, environment")
+    p = sub.add_parser("report", help="write a profile's results page (README.md): tables, figures, environment")
     p.add_argument("--out", required=True)
     p.add_argument("--tables", nargs="+", required=True, help="table .md files")
     p.add_argument("--figures", nargs="*", default=[], help="figure files (PNG shown, SVG linked)")
     p.add_argument("--profile", required=True)
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("cost", help="what a profile's study costs per table (FLOPs, GPU-hours), from its recipes")
+    p.add_argument("--profile", default="paper", help="profile of params.yaml (default: paper)")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--tflops", type=float, default=25.0, help="sustained TFLOP/s per GPU assumed (default 25)")
+    p.set_defaults(func=cmd_cost)
+
     p = sub.add_parser("models", help="list the registered video models")
     p.set_defaults(func=cmd_models)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from pst.data.download import ChecksumError, DownloadError
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
+
+def _expected_errors() -> tuple:
+    """Failures a user can fix (bad input, missing or unwritable files, a busy run, a download that failed):
+    one line naming the file, key or fix; anything else is a bug and keeps its traceback."""
+    import yaml
+
+    from pst.data.download import ChecksumError, DownloadError
+    from pst.engine.run import RunLockedError
+
+    return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, RunLockedError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Expected failures print ``pst <command>: error: <what and the fix>`` and exit 2 (a preempted training 75,
+    retryable; Ctrl-C 130); ``--debug`` or PST_DEBUG=1 shows the traceback instead."""
+    import os
+
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("PST_DEBUG", "") not in ("", "0")
+    where = f"pst {args.command}" + (f" {args.data_command}" if args.command == "data" else "")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ChecksumError, DownloadError) as err:
-        print(f"pst {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{where}: interrupted (Ctrl-C); finished work is kept and a training resumes from its last "
+              "checkpoint: run the same command again", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - sorted into expected (one line) and unexpected (traceback) below
+        from pst.engine.run import Preempted
+
+        if debug:
+            raise
+        if isinstance(err, Preempted):
+            print(f"{where}: {err}", file=sys.stderr)
+            return Preempted.exit_code
+        if not isinstance(err, _expected_errors()):
+            raise
+        message = str(err) if not isinstance(err, OSError) or not err.filename else \
+            f"{err.filename}: {err.strerror or err}"
+        print(f"{where}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -6,10 +6,13 @@ drift apart. Pure Python, no torch: planning the whole paper study takes millise
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-RUNS = "results/runs"
+from pst.layout import Layout, eval_path, flops_record
+from pst.provenance import code_fingerprint
 
 
 @dataclass(frozen=True)
@@ -20,13 +23,9 @@ class Run:
     seed: int
 
     @property
-    def dir(self) -> str:
-        return f"{RUNS}/{self.dataset}/{self.recipe}/{self.variant}/seed{self.seed}"
-
-
-def eval_path(run_dir: str, views: str) -> str:
-    """Where `pst evaluate RUN --views V` writes its record (what a table reads)."""
-    return f"{run_dir}/eval_{views}/eval.json"
+    def key(self) -> str:
+        """dataset/recipe/variant: how params.yaml names a run (profiles.NAME.paper_input)."""
+        return f"{self.dataset}/{self.recipe}/{self.variant}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,18 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _dotted(over: dict) -> dict:
+    """{"train.global_batch": 2} -> {"train": {"global_batch": 2}} (a profile's overrides, one line each)."""
+    out: dict = {}
+    for key, value in (over or {}).items():
+        node = out
+        *parents, last = str(key).split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return out
+
+
 class Study:
     """One profile of params.yaml, resolved: which tables, on which data, with which recipes, views and seeds."""
 
@@ -61,6 +72,7 @@ class Study:
                              "(set it in params.yaml or with --config profile=NAME)")
         self.settings = config["profiles"][self.profile]
         self.seeds = list(self.settings["seeds"])
+        self.layout = Layout(self.profile, self.settings.get("data", "data"))
         self._check()
 
     def _check(self) -> None:
@@ -77,6 +89,64 @@ class Study:
             for v in t.rows:
                 if v not in cfg["variants"]:
                     raise ValueError(f"params.yaml tables.{name}.rows: variant {v!r} is not under variants:")
+        for ds in s.get("datasets", {}):
+            if ds not in cfg["datasets"]:
+                raise ValueError(f"params.yaml profiles.{self.profile}.datasets: {ds!r} is not under datasets:")
+        keys = {r.key for r in self.runs}
+        for key in s.get("paper_input", []):
+            if key not in keys:
+                raise ValueError(f"params.yaml profiles.{self.profile}.paper_input: {key!r} is not a run of this "
+                                 f"profile (dataset/recipe/variant); runs: {', '.join(sorted(keys))}")
+
+    def check_recipes(self, cache: str | Path | None = None) -> None:
+        """Refuse, before any job, what a job would refuse: every run's recipe through the trainer's own checks
+        (keys, values, the model built on the meta device), its batch on the job's devices, its test views.
+
+        ``cache``: a folder (Snakemake's .snakemake/) remembering plans that passed, keyed by every recipe, view
+        and resource and by the code that checks them; an unchanged plan is not checked again (no torch import)."""
+        from pst.engine.config import resolve
+
+        plan = []
+        for table in self.tables:
+            for run in self.table_runs(table):
+                try:
+                    cfg = resolve(self.recipe(run))
+                except ValueError as err:
+                    raise ValueError(f"{self._where(run)}: {err}") from None
+                plan.append((table.name, table.views, run.key, self.resources(run.recipe)["gpu"], cfg))
+        key = hashlib.sha256(json.dumps([plan, code_fingerprint("models", "ops", "engine/config.py")],
+                                        sort_keys=True, default=str).encode()).hexdigest()[:20]
+        stamp = Path(cache) / "pst-checked" / key if cache else None
+        if stamp is not None and stamp.exists():
+            return
+        self._check_plan(plan)
+        if stamp is not None:
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(self.profile + "\n")
+
+    def _where(self, run: Run) -> str:
+        return (f"params.yaml run {run.key} (recipes.{run.recipe} + variants.{run.variant} + "
+                f"profiles.{self.profile})")
+
+    def _check_plan(self, plan: list) -> None:
+        from pst.engine.config import accumulation, check_model, check_views
+
+        checked: set[str] = set()
+        for table, views, key, gpu, cfg in plan:
+            where = self._where(Run(*key.split("/"), seed=0))
+            try:
+                accumulation(cfg, max(1, gpu))
+                for v in views:
+                    try:
+                        check_views(cfg, v)
+                    except ValueError as err:
+                        raise ValueError(f"tables.{table}.views: {err}") from None
+                model = repr((cfg["model"], cfg["data"]["sampling"]["clip_len"], cfg["data"]["train"]["size"]))
+                if model not in checked:
+                    check_model(cfg)
+                    checked.add(model)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
 
     # ---- tables and runs
     def table(self, name: str) -> Table:
@@ -104,7 +174,7 @@ class Study:
         return list(dict.fromkeys(r for t in self.tables for r in self.table_runs(t)))
 
     def table_evaluations(self, table: Table) -> list[str]:
-        return [eval_path(r.dir, v) for r in self.table_runs(table) for v in table.views]
+        return [eval_path(self.run_dir(r), v) for r in self.table_runs(table) for v in table.views]
 
     def evaluations(self) -> list[str]:
         return [e for t in self.tables for e in self.table_evaluations(t)]
@@ -112,36 +182,53 @@ class Study:
     def paper_flops(self, table: Table) -> list[str]:
         f, s = table.paper_input
         models = dict.fromkeys(self.config["variants"][v]["model"] for v in table.rows)
-        return [f"results/flops/{m}_{f}x{s}.json" for m in models]
+        return [flops_record(m, f, s) for m in models]
 
     # ---- one run
-    def resources(self, recipe: str) -> dict:
-        """threads, mem_mb, runtime (minutes) and gpu of a recipe's training job (params.yaml resources:)."""
-        return {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, **self.config.get("resources", {}).get(recipe, {})}
+    def run_dir(self, run: Run) -> str:
+        return self.layout.run_dir(run.dataset, run.recipe, run.variant, run.seed)
 
-    def recipe(self, run: Run) -> dict:
-        """The engine recipe of one run: recipe <- variant's model and options <- data root, seed, 2D init."""
-        cfg = self.config
-        if run.variant not in cfg["variants"]:
-            raise ValueError(f"run {run.dir}: variant {run.variant!r} is not under params.yaml variants:")
-        variant = cfg["variants"][run.variant]
-        out = _merge(cfg["recipes"][run.recipe], {
-            "data": {"root": f"data/{run.dataset}"},
-            "model": {"name": variant["model"], "kwargs": variant.get("kwargs", {})},
-            "train": {"seed": run.seed}})
-        if self.pretrained and variant.get("pretrained"):
-            out["model"]["checkpoint_2d"] = self.pretrained_path(variant["pretrained"])
+    def dataset(self, name: str) -> dict:
+        """A dataset's settings on this profile: params.yaml datasets: <- profiles.NAME.datasets:."""
+        return _merge(self.config["datasets"][name], self.settings.get("datasets", {}).get(name, {}))
+
+    def resources(self, recipe: str) -> dict:
+        """threads, mem_mb, runtime (minutes) and gpu of a recipe's jobs (params.yaml resources:, then the
+        profile's resources: for every recipe)."""
+        return {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, **self.config.get("resources", {}).get(recipe, {}),
+                **self.settings.get("resources", {})}
+
+    def _overrides(self, run: Run) -> dict:
+        """What this profile changes in a run's recipe: its overrides, and its reduced input unless the run is
+        one the profile keeps at the paper's input."""
+        s = self.settings
+        out = _dotted(s.get("overrides", {}))
+        if run.key not in s.get("paper_input", []):
+            out = _merge(out, _dotted(s.get("reduced_input", {})))
         return out
 
-    def pretrained_path(self, key: str) -> str:
-        return f"data/pretrained/{key}.pt"
+    def recipe(self, run: Run) -> dict:
+        """The engine recipe of one run: recipe <- variant's model and options <- the profile's overrides <- data
+        root, seed, 2D init."""
+        cfg = self.config
+        if run.variant not in cfg["variants"]:
+            raise ValueError(f"run {self.run_dir(run)}: variant {run.variant!r} is not under params.yaml variants:")
+        variant = cfg["variants"][run.variant]
+        out = _merge(cfg["recipes"][run.recipe], {
+            "model": {"name": variant["model"], "kwargs": variant.get("kwargs", {})}})
+        out = _merge(out, self._overrides(run))
+        out = _merge(out, {"data": {"root": self.layout.lists_root(run.dataset, self.dataset(run.dataset)["source"])},
+                           "train": {"seed": run.seed}})
+        if self.pretrained and variant.get("pretrained"):
+            out["model"]["checkpoint_2d"] = self.layout.pretrained(variant["pretrained"])
+        return out
 
     def run_inputs(self, run: Run) -> list[str]:
         """Files a run's training needs: the dataset's lists (and validation report), and its 2D init if any."""
-        ds = self.config["datasets"][run.dataset]
-        files = [f"data/{run.dataset}/{n}" for n in ("train.txt", "val.txt", "classes.txt")]
-        if ds["source"] == "fetch":
-            files.append(f"data/{run.dataset}/bad_videos.tsv")
+        source = self.dataset(run.dataset)["source"]
+        files = self.layout.lists(run.dataset, source)
+        if source == "fetch":
+            files.append(self.layout.bad_videos(run.dataset))
         init = self.recipe(run)["model"].get("checkpoint_2d")
         return files + ([init] if init else [])
 
@@ -153,7 +240,7 @@ class Study:
                 "paper_dataset": table.paper_dataset, "dataset": table.dataset,
                 "rows": [{"variant": v, "model": variants[v]["model"], "views": view,
                           "published_row": None if key is None else str(key).replace("{views}", view),
-                          "runs": [r.dir for r in self.table_runs(table) if r.variant == v]}
+                          "runs": [self.run_dir(r) for r in self.table_runs(table) if r.variant == v]}
                          for v, key in table.rows.items() for view in table.views]}
 
 

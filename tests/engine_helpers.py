@@ -13,9 +13,12 @@ def easy_set(root: Path) -> Path:
     return root
 
 
-def tiny_recipe(root: Path, **train) -> dict:
+DENSE = {"mode": "dense", "clip_len": 4, "frame_interval": 2}     # several distinct test clips per video
+
+
+def tiny_recipe(root: Path, sampling: dict | None = None, **train) -> dict:
     return {
-        "data": {"root": str(root), "sampling": {"mode": "uniform", "clip_len": 8},
+        "data": {"root": str(root), "sampling": sampling or {"mode": "uniform", "clip_len": 8},
                  "train": {"size": 32, "short_side": 32, "area": [0.8, 1.0], "flip": 0.0},
                  "val": {"size": 32, "short_side": 32}, "workers": 0},
         "model": {"name": "deit_s_tsm",

@@ -147,25 +147,27 @@ def kinetics_mirror(root: Path, work: Path) -> dict:
     return {"base": base, "train": 4, "val": 2, "val_missing": 1}
 
 
-def diving48_mirror(root: Path, work: Path) -> dict:
+def diving48_mirror(root: Path, work: Path, train: int = 3, test: int = 1) -> dict:
     base = root / "resound"
     base.mkdir(parents=True)
-    vids = {f"rgb/clip{i}.mp4": tiny_video(work / f"dv{i}.mp4", i % 2, seed=100 + i) for i in range(4)}
+    vids = {f"rgb/clip{i}.mp4": tiny_video(work / f"dv{i}.mp4", i % 2, seed=100 + i) for i in range(train + test)}
     make_tar(base / "Diving48_rgb.tar.gz", vids)
     (base / "Diving48_vocab.json").write_text(json.dumps([["Back", "15som", "05Twis", "FREE"], ["Inward", "25som",
                                                                                                 "NoTwis", "PIKE"]]))
-    for split, ids in (("train", [0, 1, 2]), ("test", [3])):
+    for split, ids in (("train", list(range(train))), ("test", list(range(train, train + test)))):
         (base / f"Diving48_V2_{split}.json").write_text(json.dumps(
             [{"vid_name": f"clip{i}", "label": i % 2, "start_frame": 0, "end_frame": 9} for i in ids]))
     return {"base": base}
 
 
-def place_sthv2(raw: Path, work: Path, parts: int = 20) -> dict:
+def place_sthv2(raw: Path, work: Path, parts: int = 20, train: int = 2, val: int = 1) -> dict:
     raw.mkdir(parents=True, exist_ok=True)
     labels = {"Pushing something from left to right": "0", "Holding something": "1"}
     (raw / "something-something-v2-labels.json").write_text(json.dumps(labels))
-    items = {"train": [(1, "Pushing [something] from left to right"), (2, "Holding [something]")],
-             "validation": [(3, "Holding [something]")], "test": [(4, None)]}
+    templates = ["Pushing [something] from left to right", "Holding [something]"]
+    items = {"train": [(1 + i, templates[i % 2]) for i in range(train)],
+             "validation": [(1 + train + i, templates[(i + 1) % 2]) for i in range(val)],
+             "test": [(1 + train + val, None)]}
     vids = {}
     for split, rows in items.items():
         data = []
@@ -185,19 +187,22 @@ def place_sthv2(raw: Path, work: Path, parts: int = 20) -> dict:
     step = -(-len(data) // parts)
     for i in range(parts):
         (raw / f"20bn-something-something-v2-{i:02d}").write_bytes(data[i * step:(i + 1) * step])
-    return {"train": 2, "val": 1}
+    return {"train": train, "val": val}
 
 
-def place_sthv1(raw: Path) -> dict:
+def place_sthv1(raw: Path, train: int = 2, val: int = 1) -> dict:
     from PIL import Image
 
     raw.mkdir(parents=True, exist_ok=True)
-    (raw / "something-something-v1-labels.csv").write_text("Holding something\nPushing something from left to right\n")
-    (raw / "something-something-v1-train.csv").write_text("11;Holding something\n12;Pushing something from left to right\n")
-    (raw / "something-something-v1-validation.csv").write_text("13;Holding something\n")
-    for vid, n in ((11, 6), (12, 7), (13, 5)):
+    labels = ["Holding something", "Pushing something from left to right"]
+    (raw / "something-something-v1-labels.csv").write_text("".join(f"{c}\n" for c in labels))
+    ids = {"train": [11 + i for i in range(train)], "validation": [11 + train + i for i in range(val)]}
+    for split, vids in ids.items():
+        (raw / f"something-something-v1-{split}.csv").write_text("".join(f"{v};{labels[v % 2 == 0]}\n" for v in vids))
+    for vid in ids["train"] + ids["validation"]:
+        n = 5 + (vid - 10) % 3            # 6, 7, 5, ... frames
         folder = raw / "20bn-something-something-v1" / str(vid)
         folder.mkdir(parents=True)
         for i in range(1, n + 1):     # 1-based, as the dataset ships; pixel value = frame number
             Image.fromarray(np.full((24, 32, 3), 10 * i, dtype=np.uint8)).save(folder / f"{i:05d}.jpg", quality=100)
-    return {"train": 2, "val": 1}
+    return {"train": train, "val": val}

@@ -4,6 +4,8 @@ import subprocess
 
 import pytest
 
+from pst.layout import Layout
+
 
 def _git(repo, *args):
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
@@ -12,8 +14,9 @@ def _git(repo, *args):
 
 
 def _table(repo, name, rows):
-    (repo / "results" / "tables").mkdir(parents=True, exist_ok=True)
-    (repo / "results" / "tables" / f"{name}.json").write_text(json.dumps({"title": name, "rows": rows}))
+    path = repo / f"{Layout('synthetic').table(name)}.json"       # the default profile's table
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"title": name, "rows": rows}))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import subprocess
 import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
+from pst.layout import Layout
 
 
 
@@ -21,42 +22,39 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     repo = tmp_path / "repo"
     repo.mkdir()
     params = copy_workflow(repo, {"deit_s_tps": [4, 32], "pst_t": [4, 32]}, edit=micro_study)
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    study = stages["stages"]["study"]                       # the micro study makes table 1 only
-    for key in ("outs", "metrics"):
-        study[key] = [o for o in study[key] if "table2b" not in str(o)]
-    (repo / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")       # one study@<profile> stage per profile, unedited
     shutil.copytree(ROOT / "pst", repo / "pst", ignore=shutil.ignore_patterns("__pycache__"))
     _run(["git", "init", "-q"], repo, env)
     _run(["dvc", "init", "-q"], repo, env)
     shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")      # the project's cache settings (hardlink)
-    _run(["dvc", "repro"], repo, env)
-    assert (repo / "dvc.lock").exists() and (repo / "results/tables/flops.json").exists()
-    assert (repo / "results/tables/table1_deit.json").exists()
+    for stage in ("synth", "study@synthetic"):                 # what `make reproduce` runs
+        _run(["dvc", "repro", stage], repo, env)
+    assert (repo / "dvc.lock").exists() and (repo / "results/flops.json").exists()
+    assert (repo / "results/synthetic/tables/table1_deit.json").exists()
     shown = _run(["dvc", "metrics", "show", "--md"], repo, env)
-    assert "results/tables/table1_deit.json" in shown and "top-1" in shown
+    assert "results/synthetic/metrics.json" in shown and "table1_deit.deit_tps" in shown and "top-1" in shown
     _run(["git", "add", "-A"], repo, env)
     _run(["git", "commit", "-qm", "first"], repo, env)
-    assert "up to date" in _run(["dvc", "status"], repo, env)
+    assert "up to date" in _run(["dvc", "status", "synth", "study@synthetic"], repo, env)
     params["flops"]["views"]["pst_t"] = [8, 32]
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    assert "changed" in _run(["dvc", "status"], repo, env)
-    _run(["dvc", "repro"], repo, env)
+    assert "changed" in _run(["dvc", "status", "flops"], repo, env)
+    _run(["dvc", "repro", "flops"], repo, env)
     diff = _run(["dvc", "metrics", "diff", "--md"], repo, env)
     assert "metrics.pst_t.GFLOPs" in diff and "metrics.deit_s_tps.GFLOPs" not in diff   # only what changed
     params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"           # a study parameter: the study stage changed
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    status = _run(["dvc", "status"], repo, env)
-    assert "study:" in status and "variants" in status
+    status = _run(["dvc", "status", "study@synthetic"], repo, env)
+    assert "study@synthetic:" in status and "variants" in status
     params["variants"]["deit_tps"]["kwargs"]["pattern"] = "C"
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     # a run's checkpoint lives in the DVC cache: pushed to a local remote, removed with the cache, pulled back
-    ckpt = repo / "results" / "runs" / "synthetic" / "tiny_deit" / "deit_tps" / "seed1" / "final.pt"
+    ckpt = repo / Layout("synthetic").run_dir("synthetic", "tiny_deit", "deit_tps", 1) / "final.pt"
     original = ckpt.read_bytes()
-    assert len(original) > 1000 and "runs" in (repo / "results" / ".gitignore").read_text()
+    assert len(original) > 1000 and "runs" in (repo / "results" / "synthetic" / ".gitignore").read_text()
     _run(["dvc", "remote", "add", "-d", "local", str(tmp_path / "remote")], repo, env)
-    _run(["dvc", "push"], repo, env)
+    _run(["dvc", "push", "study@synthetic"], repo, env)      # a profile's runs (the others have none here)
     ckpt.unlink()
     shutil.rmtree(repo / ".dvc" / "cache")
-    _run(["dvc", "pull"], repo, env)
+    _run(["dvc", "pull", "study@synthetic"], repo, env)
     assert ckpt.read_bytes() == original

@@ -7,11 +7,12 @@ import pytest
 import torch
 import yaml
 
-from engine_helpers import easy_set, tiny_recipe
-from pst.engine.config import accumulation, resolve
-from pst.engine.evaluate import accuracy, aggregate, evaluate_run, parse_views, predict, views_dataset
+from engine_helpers import DENSE, easy_set, tiny_recipe
+from pst.engine.config import accumulation, parse_views, resolve
+from pst.engine.build import build_model, views_dataset
+from pst.engine.evaluate import accuracy, aggregate, evaluate_run, predict
 from pst.engine.optim import lr_factor, param_groups
-from pst.engine.train import GlobalBatchSampler, build_model, train
+from pst.engine.train import GlobalBatchSampler, train
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_aggregation_and_metrics_known_values():
 
 def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
     run = tmp_path / "run"
-    train(tiny_recipe(easy) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
+    train(tiny_recipe(easy, DENSE) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
     # a model with known outputs: zero classifier weights, bias favouring class 1 -> every video predicted 1
     state = torch.load(run / "final.pt", weights_only=True)
     state["head.weight"].zero_()
@@ -122,7 +123,7 @@ def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
     assert report["denominator"] == len(labels)
     assert report["top1"] == pytest.approx(100 * labels.count(1) / len(labels))
     assert report["top5"] == 100.0 and report["mean_class_accuracy"] == pytest.approx(25.0)
-    rows = list(csv.DictReader(open(run / "eval_3x2" / "predictions.csv")))
+    rows = list(csv.DictReader(open(run / "eval_3x2_val_plus_broken" / "predictions.csv")))   # its own folder
     assert len(rows) == len(labels) and {r["pred"] for r in rows} == {"1"}
     # every view goes through the model, in chunks of at most max_views
     cfg = yaml.safe_load((run / "config.yaml").read_text())
@@ -154,7 +155,7 @@ def test_recipe_options_run_together(easy, tmp_path):
 def test_evaluate_cli(easy, tmp_path, env_with_venv):
     import subprocess
     run = tmp_path / "run"
-    train(tiny_recipe(easy) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
+    train(tiny_recipe(easy, DENSE) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
     out = subprocess.run(["pst", "evaluate", str(run), "--views", "3x2", "--batch-videos", "4", "--quiet"],
                          capture_output=True, text=True, env=env_with_venv)
     assert out.returncode == 0, out.stderr
@@ -163,6 +164,12 @@ def test_evaluate_cli(easy, tmp_path, env_with_venv):
     bad = subprocess.run(["pst", "evaluate", str(tmp_path / "nothing")], capture_output=True, text=True,
                          env=env_with_venv)
     assert bad.returncode == 2 and "config.yaml" in bad.stderr
+    uniform = tmp_path / "uniform"
+    train(tiny_recipe(easy) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, uniform)
+    refused = subprocess.run(["pst", "evaluate", str(uniform), "--views", "3x4", "--quiet"], capture_output=True,
+                             text=True, env=env_with_venv)
+    assert refused.returncode == 2 and "identical copies; use 3x1" in refused.stderr      # not scored 4 times
+    assert not (uniform / "eval_3x4").exists()
 
 
 def test_changed_recipe_is_refused_or_restarted_afresh_and_the_video_cache_changes_nothing(easy, tmp_path):

@@ -1,7 +1,7 @@
 """results/README.md names the code revision: uncommitted results do not count as changed code."""
 import subprocess
 
-from pst.report.readme import _git
+from pst.provenance import git_revision as _git
 
 
 def _run(*cmd, cwd):

@@ -45,10 +45,10 @@ def test_study_runs_on_slurm_and_reruns_only_what_changed(cluster, tmp_path, env
                                 "rule_flops_wildcards_deit_s_tps_4_32", "rule_flops_wildcards_deit_s_2d_16_224",
                                 "rule_flops_wildcards_deit_s_tps_16_224", "rule_table_wildcards_table1_deit",
                                 "rule_plots_wildcards_table1_deit", "rule_cam_wildcards_table1_deit",
-                                "rule_results_readme"] +
+                                "rule_metrics", "rule_results_readme"] +
                                [f"rule_train_wildcards_{r}" for r in runs] +
-                               [f"rule_evaluate_wildcards_{r}_1x2" for r in runs]), submitted
-    assert (tmp_path / "results" / "tables" / "table1_deit.json").exists()
+                               [f"rule_evaluate_wildcards_{r}_1x1" for r in runs]), submitted
+    assert (tmp_path / "results" / "synthetic" / "tables" / "table1_deit.json").exists()
     params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"       # one variant's option changes
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     before = _jobs(env)
@@ -57,6 +57,6 @@ def test_study_runs_on_slurm_and_reruns_only_what_changed(cluster, tmp_path, env
     again = sorted(c for j, c in _jobs(env).items() if j not in before)
     runs = [f"synthetic_tiny_deit_deit_tps_{s}" for s in (0, 1)]
     assert again == sorted(["rule_table_wildcards_table1_deit", "rule_plots_wildcards_table1_deit",
-                            "rule_cam_wildcards_table1_deit", "rule_results_readme"] +
+                            "rule_cam_wildcards_table1_deit", "rule_metrics", "rule_results_readme"] +
                            [f"rule_train_wildcards_{r}" for r in runs] +
-                           [f"rule_evaluate_wildcards_{r}_1x2" for r in runs]), again
+                           [f"rule_evaluate_wildcards_{r}_1x1" for r in runs]), again

@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ def test_plan_synthetic_and_paper_profiles():
     assert syn.profile == "synthetic" and len(syn.seeds) == 3
     assert [t.name for t in syn.tables] == ["table1_deit", "table2b_patterns"]
     t1 = syn.table("table1_deit")
-    assert (t1.dataset, t1.recipe, t1.views, t1.paper_dataset) == ("synthetic", "tiny_deit", ("1x2",), "kinetics400")
+    assert (t1.dataset, t1.recipe, t1.views, t1.paper_dataset) == ("synthetic", "tiny_deit", ("1x1",), "kinetics400")
     assert len(syn.runs) == 3 * 3 + 6 * 3
     r = syn.recipe(Run("synthetic", "tiny_pst", "pst_A", 2))
     assert r["model"] == {"name": "pst_t", "kwargs": {**_params()["recipes"]["tiny_pst"]["model"]["kwargs"],
@@ -62,7 +63,7 @@ def test_paper_profile_plans_every_run_without_running(tmp_path, env_with_venv):
     assert int(counts["train"]) == len(paper.runs) == 16
     assert int(counts["evaluate"]) == len(set(paper.evaluations())) == 20      # runs shared by tables run once
     assert int(counts["table"]) == 6 and int(counts["fetch"]) == 4 and int(counts["pretrained"]) == 3
-    dry = subprocess.run(["snakemake", "results/runs/kinetics400/pst_k400/pst_b/seed0/final.pt", "-n", "-p",
+    dry = subprocess.run(["snakemake", "results/paper/runs/kinetics400/pst_k400/pst_b/seed0/final.pt", "-n", "-p",
                           "--cores", "1", "--config", "profile=paper"], cwd=tmp_path,
                          env=env_with_venv, capture_output=True, text=True, timeout=120)
     assert "torchrun --standalone --nproc_per_node 8 -m pst.cli train" in dry.stdout   # 8 GPUs: torchrun in the job
@@ -77,7 +78,7 @@ def test_micro_study_tables_rerun_only_what_changed_and_missing_runs(tmp_path, e
     params = copy_workflow(tmp_path, edit=micro_study)
     first = _study_run(tmp_path, env_with_venv)
     assert first.returncode == 0, first.stderr[-4000:]
-    table = json.loads((tmp_path / "results/tables/table1_deit.json").read_text())
+    table = json.loads((tmp_path / "results/synthetic/tables/table1_deit.json").read_text())
     rows = {r["model"]: r for r in table["rows"]}
     assert set(rows) == {"deit_2d", "deit_tps"} and all(r["seeds"] == 2 for r in rows.values())
     for r in rows.values():
@@ -86,25 +87,31 @@ def test_micro_study_tables_rerun_only_what_changed_and_missing_runs(tmp_path, e
         assert r["input"] == "8x32²" and r["GFLOPs"] < 0.1
     assert rows["deit_2d"]["top-1 paper"] == 73.0 and rows["deit_tps"]["top-1 paper"] == 75.3
     assert rows["deit_2d"]["Δ top-1"] == pytest.approx(round(round(rows["deit_2d"]["top-1"], 1) - 73.0, 2))
-    md = (tmp_path / "results/tables/table1_deit.md").read_text()
+    md = (tmp_path / "results/synthetic/tables/table1_deit.md").read_text()
     assert "±" in md and "mean ± std over 2 seed(s)" in md
-    assert table["metrics"]["deit_tps/none (from scratch)/1x2/8x32²"]["top-1"] == rows["deit_tps"]["top-1"]
+    assert table["metrics"]["deit_tps/none (from scratch)/1x1/8x32²"]["top-1"] == rows["deit_tps"]["top-1"]
     for seed in (0, 1):
-        run_dir = tmp_path / f"results/runs/synthetic/tiny_deit/deit_tps/seed{seed}"
-        assert (run_dir / "eval_1x2/predictions.csv").exists() and (run_dir / "metrics.csv").exists()
-        assert (tmp_path / f"results/logs/train/synthetic/tiny_deit/deit_tps/seed{seed}.log").exists()
-        assert (tmp_path / f"results/benchmarks/train/synthetic/tiny_deit/deit_tps/seed{seed}.tsv").exists()
+        run_dir = tmp_path / f"results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed{seed}"
+        assert (run_dir / "eval_1x1/predictions.csv").exists() and (run_dir / "metrics.csv").exists()
+        assert (tmp_path / f"results/synthetic/logs/train/synthetic/tiny_deit/deit_tps/seed{seed}.log").exists()
+        assert (tmp_path / f"results/synthetic/benchmarks/train/synthetic/tiny_deit/deit_tps/seed{seed}.tsv").exists()
     assert not list(tmp_path.glob("results/**/*.part"))
     for name in ("table1_deit_curves.png", "table1_deit_accuracy_vs_gflops.png", "table1_deit_cam.png"):
-        png = (tmp_path / "results/figures" / name).read_bytes()
+        png = (tmp_path / "results/synthetic/figures" / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
-    assert (tmp_path / "results/figures/table1_deit_curves.svg").read_text().lstrip().startswith("<?xml")
-    page = (tmp_path / "results/README.md").read_text()
+    assert (tmp_path / "results/synthetic/figures/table1_deit_curves.svg").read_text().lstrip().startswith("<?xml")
+    page = (tmp_path / "results/synthetic/README.md").read_text()
     assert "## Supplement Table 1" in page and "![table1_deit_cam](figures/table1_deit_cam.png)" in page
     assert "| profile | synthetic |" in page and "| torch |" in page and "FLOPs and params per view" in page
 
     nothing = _study_run(tmp_path, env_with_venv, "-n")
     assert "Nothing to be done" in nothing.stdout + nothing.stderr
+    # how a run is executed is not what it is: changing only execution settings reruns nothing
+    params["recipes"]["tiny_deit"]["data"]["workers"] = 1
+    params["recipes"]["tiny_deit"]["train"].update(keep_checkpoints=4, checkpoint_minutes=30, progress=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    nothing = _study_run(tmp_path, env_with_venv, "-n")
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr, nothing.stdout[-2000:]
 
     # one variant's option changes: only its runs, their tests and the table are planned again
     params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"
@@ -112,22 +119,22 @@ def test_micro_study_tables_rerun_only_what_changed_and_missing_runs(tmp_path, e
     plan = _study_run(tmp_path, env_with_venv, "-n")
     jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", plan.stdout, re.M)
     assert sorted(jobs) == sorted([("evaluate", f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}, "
-                                                f"views=1x2") for s in (0, 1)] +
+                                                f"views=1x1") for s in (0, 1)] +
                                   [("train", f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}")
                                    for s in (0, 1)] + [(rule, "table=table1_deit") for rule in ("table", "plots", "cam")]),\
         plan.stdout[-3000:]
 
     # a table whose runs are missing refuses, naming them, and writes nothing
     spec = Study(params).table_spec(Study(params).table("table1_deit"))
-    (tmp_path / "results/runs/synthetic/tiny_deit/deit_2d/seed1/eval_1x2/eval.json").unlink()
-    (tmp_path / "results/runs/synthetic/tiny_deit/deit_tps/seed0/eval_1x2/eval.json").write_text("{trunc")
-    out = tmp_path / "results/tables/again"
+    (tmp_path / "results/synthetic/runs/synthetic/tiny_deit/deit_2d/seed1/eval_1x1/eval.json").unlink()
+    (tmp_path / "results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed0/eval_1x1/eval.json").write_text("{trunc")
+    out = tmp_path / "results/synthetic/tables/again"
     run = subprocess.run(["pst", "table", "study", "results/flops/deit_s_2d_16x224.json", "--spec", json.dumps(spec),
                           "--out", str(out)], cwd=tmp_path, env=env_with_venv,
                          capture_output=True, text=True)
     assert run.returncode != 0
     assert "2 of 4 evaluations missing or unreadable" in run.stderr
-    assert "deit_2d/seed1/eval_1x2/eval.json (missing)" in run.stderr and "deit_tps/seed0" in run.stderr
+    assert "deit_2d/seed1/eval_1x1/eval.json (missing)" in run.stderr and "deit_tps/seed0" in run.stderr
     assert not list(out.parent.glob("again*"))
 
 
@@ -141,7 +148,7 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     copy_workflow(tmp_path, edit=slower)
     proc = subprocess.Popen(SNAKEMAKE, cwd=tmp_path, env=env_with_venv, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    ckpts = tmp_path / "results/runs/synthetic/tiny_deit/deit_tps/seed0/checkpoints"
+    ckpts = tmp_path / "results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed0/checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and not list(ckpts.glob("*.pt")):
         time.sleep(0.2)
@@ -155,7 +162,7 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     assert again.returncode == 0, again.stderr[-4000:]
     env = json.loads((ckpts.parent / "env.json").read_text())
     assert env["resumed_from"] is not None                  # it resumed from the killed run's checkpoint
-    rows = json.loads((tmp_path / "results/tables/table1_deit.json").read_text())["rows"]
+    rows = json.loads((tmp_path / "results/synthetic/tables/table1_deit.json").read_text())["rows"]
     assert {r["model"] for r in rows} == {"deit_2d", "deit_tps"} and all(r["seeds"] == 1 for r in rows)
     assert not list(tmp_path.glob("results/**/*.part")) and not list(tmp_path.glob("results/**/.*.tmp*"))
 
@@ -168,3 +175,50 @@ def test_published_rows_other_tables_and_per_dataset_values():
     sth = published_row("table3_sthv1_sthv2", "pst_t_in1k_3x1", "sthv2")
     assert (sth["top1"], sth["top5"], sth["flops_g"]) == (66.4, 90.2, 72)
     assert published_row("diving48", "pst_t") == {"top1": None, "top5": None, "flops_g": None, "params_m": None}
+
+
+def test_cost_of_the_paper_profile_counts_each_run_once():
+    from pst.report.cost import study_cost
+    from pst.report.flops import count
+
+    df = study_cost(load(ROOT / "params.yaml", "paper"), tflops=25).set_index("table")
+    gmacs = count("pst_t", 32, 224)["gflops"] + count("pst_b", 32, 224)["gflops"]
+    k400 = df.loc["main_kinetics400"]
+    assert k400["train PMAC"] == round(gmacs * (3 * 240_436 + 19_796) * 30 / 1e6, 1)     # 30 epochs + validation
+    assert k400["test PMAC"] == round(gmacs * 12 * 19_796 / 1e6, 2)                     # 3 crops x 4 clips
+    assert k400["GPU-hours @25 TFLOP/s"] == round(2 * (k400["train PMAC"] + k400["test PMAC"]) * 1e3 / 25 / 3600)
+    assert df.loc["main_sthv1", "runs"] == 1          # PST-T on SSv1 is Table 2(b)'s run: counted there
+    assert df.loc["table2b_patterns", "runs"] == 6
+
+
+def test_layout_owns_every_path_and_profiles_sit_side_by_side():
+    syn, reh = load(ROOT / "params.yaml"), load(ROOT / "params.yaml", "rehearsal")
+    run = Run("sthv1", "pst_sthv1", "pst_t", 0)
+    assert reh.run_dir(run) == "results/rehearsal/runs/sthv1/pst_sthv1/pst_t/seed0"
+    assert load(ROOT / "params.yaml", "paper").run_dir(run) == "results/paper/runs/sthv1/pst_sthv1/pst_t/seed0"
+    assert reh.recipe(run)["data"]["root"] == "data/rehearsal/sthv1/processed"      # where `pst data prepare` writes
+    assert reh.run_inputs(run)[-2:] == ["data/rehearsal/sthv1/bad_videos.tsv", "data/rehearsal/pretrained/swin_t_in1k.pt"]
+    assert syn.layout.table("table1_deit") == "results/synthetic/tables/table1_deit"
+    r = reh.recipe(run)                                    # a paper-input run keeps 224 px; the others are reduced
+    assert (r["data"]["train"]["size"], r["schedule"]["epochs"], r["train"]["global_batch"]) == (224, 1, 2)
+    small = reh.recipe(Run("sthv1", "pst_sthv1", "pst_A", 0))
+    assert small["data"]["train"]["size"] == 32 and small["data"]["sampling"] == {"mode": "uniform", "clip_len": 32}
+    assert reh.resources("pst_k400")["gpu"] == 0 and load(ROOT / "params.yaml", "paper").resources("pst_k400")["gpu"] == 8
+
+
+def test_dvc_stages_use_the_layouts_paths():
+    """dvc.yaml cannot import pst.layout, so this holds its templated paths to the layout's, for every profile."""
+    from pst.layout import FLOPS_TABLE, Layout
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    study = stages["study"]
+    assert study["foreach"] == "${profiles}"
+    names = lambda entries: [next(iter(e)) if isinstance(e, dict) else e for e in entries]    # noqa: E731
+    for profile in _params()["profiles"]:
+        lay = Layout(profile)
+        outs = [o.replace("${key}", profile) for o in names(study["do"]["outs"])]
+        assert outs == [f"{lay.results}/runs", str(Path(lay.table("x")).parent), lay.figures, lay.readme]
+        assert [m.replace("${key}", profile) for m in names(study["do"]["metrics"])] == [lay.metrics]
+        assert f"profile={profile}" in study["do"]["cmd"].replace("${key}", profile)
+    assert names(stages["flops"]["metrics"]) == [f"{FLOPS_TABLE}.json"]
+    assert names(stages["synth"]["outs"]) == [Layout("synthetic").dataset_dir("synthetic")]

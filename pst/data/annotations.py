@@ -24,8 +24,9 @@ class Entry:
         return f"{self.path} {self.num_frames} {self.label}"
 
 
-def read_list(path: str | Path) -> list[Entry]:
-    """Parse a list file; a malformed line stops with the file, the line number and the expected form."""
+def read_list(path: str | Path, num_classes: Optional[int] = None) -> list[Entry]:
+    """Parse a list file; a malformed line stops with the file, the line number and the expected form, and (with
+    ``num_classes``) so does a label outside 0..num_classes-1 — before any step, not at a random one."""
     entries = []
     for no, raw in enumerate(Path(path).read_text().splitlines(), 1):
         line = raw.strip()
@@ -42,6 +43,10 @@ def read_list(path: str | Path) -> list[Entry]:
         except ValueError:
             raise ValueError(f"{path}:{no}: expected 'relative/path label' or 'frame_dir num_frames label', "
                              f"got {raw!r}") from None
+        label = entries[-1].label
+        if num_classes is not None and not 0 <= label < num_classes:
+            raise ValueError(f"{path}:{no}: label {label} is outside 0..{num_classes - 1} (the classes file has "
+                             f"{num_classes} classes); fix the line or the classes file")
     return entries
 
 

@@ -44,6 +44,15 @@ def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jp
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
 
 
+def read_clips(path: str | Path, num_frames: Optional[int], sampling: Sampling, test: bool,
+               rng: Optional[np.random.Generator] = None, tmpl: str = "{:05d}.jpg", start: int = 1) -> torch.Tensor:
+    """uint8 frames (clips x T, C, H, W) that ``sampling`` takes from a video file, or from a frame folder of
+    ``num_frames`` JPGs (a frame-folder list entry) — one reader for the dataset and the figures."""
+    if num_frames is not None:
+        return read_frame_dir(path, frame_indices(num_frames, sampling, test, rng), tmpl, start)
+    return read_video(path, lambda n: frame_indices(n, sampling, test, rng))
+
+
 class VideoDataset(Dataset):
     """Clips from the videos (or frame folders) of one list file.
 
@@ -52,9 +61,9 @@ class VideoDataset(Dataset):
 
     def __init__(self, root: str | Path, list_file: str | Path, sampling: Sampling, transform: Callable,
                  test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20,
-                 cache: bool = False):
+                 cache: bool = False, num_classes: Optional[int] = None):
         self.root = Path(root)
-        self.entries: list[Entry] = read_list(list_file)
+        self.entries: list[Entry] = read_list(list_file, num_classes)
         if not self.entries:
             raise ValueError(f"{list_file}: no entries; is this the right list?")
         self.sampling, self.transform, self.test = sampling, transform, test
@@ -72,11 +81,8 @@ class VideoDataset(Dataset):
 
     def _read(self, entry: Entry, rng: np.random.Generator) -> torch.Tensor:
         path = self.root / entry.path
-        if entry.num_frames is not None:
-            inds = frame_indices(entry.num_frames, self.sampling, self.test, rng)
-            return read_frame_dir(path, inds, self.frame_tmpl, self.frame_start)
-        if self.cache is None:
-            return read_video(path, lambda n: frame_indices(n, self.sampling, self.test, rng))
+        if entry.num_frames is not None or self.cache is None:
+            return read_clips(path, entry.num_frames, self.sampling, self.test, rng, self.frame_tmpl, self.frame_start)
         if entry.path not in self.cache:
             self.cache[entry.path] = read_video(path)
         frames = self.cache[entry.path]

@@ -20,6 +20,7 @@ from pst.data.catalog import dataset_info
 from pst.data.extract import extract, extract_parts
 from pst.data.fetch import check_manual_files
 from pst.io import atomic_path, write_text
+from pst.layout import processed_dir
 
 
 def _even(v: float) -> int:
@@ -116,7 +117,7 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
         check_manual_files(info, root / "raw")
     short = short_side or info.short_side
     source, classes, lists, missing = _convert(name, root)
-    proc = root / "processed"
+    proc = processed_dir(root)
     proc.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str]] = []
     out_lists: dict[str, list[Entry]] = {}

@@ -7,13 +7,34 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from pst.data.annotations import Entry, read_list
+from pst.data.annotations import Entry, read_classes, read_list
 from pst.data.dataset import read_frame_dir
 from pst.io import write_text
 
 
+class PartialVideo(ValueError):
+    """A video that decodes fewer frames than its container claims (e.g. a truncated download)."""
+
+
+def decodable_frames(path: Path) -> tuple[int, int]:
+    """(frames PyAV actually decodes, frames the container claims; 0 if it claims none)."""
+    import av
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        claimed = stream.frames or 0
+        decoded = 0
+        try:
+            for _ in c.decode(stream):
+                decoded += 1
+        except av.error.FFmpegError:
+            pass                                    # a truncated stream ends here: what decoded so far counts
+    return decoded, claimed
+
+
 def check_entry(root: Path, entry: Entry, chunk: int = 64) -> None:
-    """Raise if any frame of the entry cannot be decoded."""
+    """Raise if any frame of the entry cannot be decoded, or (PartialVideo) if the video decodes fewer frames
+    than its container claims."""
     path = root / entry.path
     if entry.num_frames is not None:
         read_frame_dir(path, np.arange(entry.num_frames))
@@ -29,19 +50,28 @@ def check_entry(root: Path, entry: Entry, chunk: int = 64) -> None:
         raise ValueError("no frames")
     for start in range(0, len(vr), chunk):
         vr.get_batch(list(range(start, min(start + chunk, len(vr)))))
+    decoded, claimed = decodable_frames(path)
+    if claimed and decoded < claimed:
+        raise PartialVideo(f"partial: decodes {decoded} of the {claimed} frames its container claims")
 
 
 def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, classes: Optional[str | Path] = None) -> dict:
+    """Decode every entry of ``list_file`` (labels checked against ``classes``, default classes.txt beside the
+    list, before any decoding); undecodable and partial videos go to the TSV with their reason."""
     root, list_file = Path(root), Path(list_file)
-    entries = read_list(list_file)
-    bad = []
+    classes = Path(classes) if classes else list_file.parent / "classes.txt"
+    entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None)
+    bad, partial = [], 0
     for e in tqdm(entries, desc=f"validate {list_file.name}", disable=not progress):
         try:
             check_entry(root, e)
+        except PartialVideo as err:
+            partial += 1
+            bad.append((e.path, str(err)))
         except Exception as err:  # noqa: BLE001 - every decoder failure is a bad video, never a crash
             bad.append((e.path, f"{type(err).__name__}: {err}".replace("\t", " ").replace("\n", " ")[:300]))
     tsv = Path(out) if out else list_file.parent / "bad_videos.tsv"
     write_text(tsv, "path\treason\n" + "".join(f"{p}\t{r}\n" for p, r in bad))
-    return {"list": str(list_file), "videos": len(entries), "bad": len(bad), "ok": len(entries) - len(bad),
-            "tsv": str(tsv)}
+    return {"list": str(list_file), "videos": len(entries), "bad": len(bad), "partial": partial,
+            "ok": len(entries) - len(bad), "tsv": str(tsv)}

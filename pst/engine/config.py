@@ -32,7 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "schedule": {"epochs": 30, "warmup_epochs": 2.5, "warmup_ratio": 0.1, "by_epoch": True, "min_lr_ratio": 0.0},
     "train": {"global_batch": 64, "batch_per_device": 8, "grad_clip": None, "label_smoothing": 0.0,
               "mixup": 0.0, "amp": "auto", "activation_checkpointing": False, "seed": 0, "deterministic": False,
-              "checkpoint_every": 1, "checkpoint_every_steps": 0, "keep_checkpoints": 2, "tensorboard": False,
+              "checkpoint_every": 1, "checkpoint_every_steps": 0, "checkpoint_minutes": 0, "keep_checkpoints": 2,
+              "tensorboard": False,
               "progress": True},
 }
 
@@ -104,6 +105,8 @@ def validate(cfg: dict) -> None:
             ("optim.backbone_lr_mult", o["backbone_lr_mult"], _number(o["backbone_lr_mult"])),
             ("optim.groups", o["groups"], o["groups"] in ("official", "intended", "flat")),
             ("train.amp", t["amp"], t["amp"] in ("auto", "bf16", "fp16", "off")),
+            ("train.checkpoint_minutes", t["checkpoint_minutes"], _number(t["checkpoint_minutes"])
+             and t["checkpoint_minutes"] >= 0),
             ("train.mixup", t["mixup"], _number(t["mixup"]) and 0 <= t["mixup"]),
             ("train.label_smoothing", t["label_smoothing"], _number(t["label_smoothing"])
              and 0 <= t["label_smoothing"] < 1),
@@ -126,10 +129,89 @@ def load_recipe(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path}: no such file")
     text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"recipe {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}{at} "
+                         f"({problem}); fix the file") from None
     if not isinstance(data, dict):
         raise ValueError(f"recipe {path}: expected a mapping at the top level")
     return data
+
+
+def parse_views(text: str) -> tuple[int, int]:
+    """"3x4" -> (3 crops, 4 clips)."""
+    try:
+        crops, clips = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--views: expected CROPSxCLIPS such as 3x4 or 1x1, got {text!r}") from None
+    if crops not in (1, 3) or clips < 1:
+        raise ValueError(f"--views: crops must be 1 or 3 and clips >= 1, got {text!r}")
+    return crops, clips
+
+
+def check_views(cfg: dict, views: str) -> tuple[int, int]:
+    """The test views a recipe can be evaluated with: uniform sampling covers the whole video with one clip, so
+    several clips would be identical copies (mmaction2's frame_uniform returns one); refused rather than scored."""
+    crops, clips = parse_views(views)
+    mode = cfg["data"]["sampling"]["mode"]
+    if mode == "uniform" and clips > 1:
+        raise ValueError(f"--views {views}: data.sampling.mode 'uniform' takes one clip over the whole video, so "
+                         f"{clips} clips would be {clips} identical copies; use {crops}x1")
+    return crops, clips
+
+
+def model_kwargs(cfg: dict, num_classes: int) -> dict:
+    """The model's constructor arguments from a recipe (frames and size from the data, then the recipe's options)."""
+    d, m = cfg["data"], cfg["model"]
+    kwargs = {"num_frames": d["sampling"]["clip_len"], "img_size": d["train"]["size"], "num_classes": num_classes,
+              **m["kwargs"]}
+    if m["checkpoint_2d"]:
+        kwargs["checkpoint_2d"] = m["checkpoint_2d"]
+    return kwargs
+
+
+def resolve_path(root: str | Path, path: str | Path) -> Path:
+    """A recipe's data path: relative to ``data.root`` unless absolute."""
+    p = Path(path)
+    return p if p.is_absolute() else Path(root) / p
+
+
+def create_model(cfg: dict, num_classes: int, meta: bool = False):
+    """The recipe's model, as every job builds it; an unknown model, an option the constructor does not take or
+    a value it refuses (a pattern that is not a square integer grid, the official bias's frame limit) is a
+    ValueError naming the model. ``meta``: on the meta device, without weights (no memory, no 2D init read)."""
+    import timm
+    import torch
+
+    import pst.models  # noqa: F401  (registers the models)
+
+    name = cfg["model"]["name"]
+    if name not in pst.models.MODEL_NAMES:
+        raise ValueError(f"recipe: model.name {name!r} is not a registered model; choose one of "
+                         f"{', '.join(pst.models.MODEL_NAMES)}")
+    kwargs = model_kwargs(cfg, num_classes)
+    if meta:
+        kwargs.pop("checkpoint_2d", None)
+    try:
+        if meta:
+            with torch.device("meta"):
+                return timm.create_model(name, **kwargs)
+        return timm.create_model(name, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"recipe: model {name} does not accept these options ({err}); check model.kwargs "
+                         "(and the variant's kwargs)") from None
+    except (ValueError, AssertionError, RuntimeError) as err:
+        raise ValueError(f"recipe: model {name} refuses its options: {err}") from None
+
+
+def check_model(cfg: dict) -> None:
+    """Build the recipe's model on the meta device: whatever the constructor refuses is refused at planning
+    time, by the same code a training job runs."""
+    create_model(cfg, num_classes=2, meta=True)
 
 
 def accumulation(cfg: dict, world_size: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -17,20 +18,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pst.data.dataset import VideoDataset, collate
-from pst.data.sampling import Sampling
-from pst.data.transforms import TestTransform
+from pst.engine.build import load_run_model, views_dataset
+from pst.engine.config import check_views, resolve_path
+from pst.engine.run import ignore_stop_signals, load_config, locked
 from pst.io import write_text
-
-
-def parse_views(text: str) -> tuple[int, int]:
-    """"3x4" -> (3 crops, 4 clips)."""
-    try:
-        crops, clips = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--views: expected CROPSxCLIPS such as 3x4 or 1x1, got {text!r}") from None
-    if crops not in (1, 3) or clips < 1:
-        raise ValueError(f"--views: crops must be 1 or 3 and clips >= 1, got {text!r}")
-    return crops, clips
+from pst.layout import eval_dir
+from pst.provenance import CODE, code_fingerprint, git_revision
 
 
 def aggregate(logits: torch.Tensor, average: str = "prob") -> torch.Tensor:
@@ -74,7 +67,7 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
     """Probabilities per decodable video; all views of a video go through the model together."""
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_videos, shuffle=False, num_workers=workers, collate_fn=collate,
-                        generator=torch.Generator().manual_seed(0))
+                        generator=torch.Generator().manual_seed(0), worker_init_fn=ignore_stop_signals)
     probs, labels, indices, failed = [], [], [], []
     views_seen, t0 = 0, time.perf_counter()
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
@@ -99,64 +92,57 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
             "failed": failed, "views": views_seen, "seconds": elapsed}
 
 
-def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
-                  short_side: Optional[int] = None) -> VideoDataset:
-    """Test-mode dataset of a recipe: ``clips`` x ``crops`` views of ``data.val.size``; the short side defaults to
-    ``data.test.short_side`` (or the crop size, so three crops cover the long side)."""
-    d = cfg["data"]
-    size = d["val"]["size"]
-    sampling = Sampling(d["sampling"]["mode"], d["sampling"]["clip_len"], d["sampling"]["frame_interval"], clips)
-    short = short_side or d["test"]["short_side"] or size
-    return VideoDataset(d["root"], list_file, sampling, TestTransform(size, short, crops), test=True,
-                        cache=d["cache_videos"])
-
-
-def load_run_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
-    """A finished run's model with its final weights (on the CPU, eval mode), and its recipe."""
-    from pst.engine.train import build_model, load_run_config
-
-    cfg = load_run_config(run_dir)
-    final = Path(run_dir) / "final.pt"
-    if not final.is_file():
-        raise FileNotFoundError(f"{final}: the run has not finished training; run `pst train` to completion first")
-    model = build_model(cfg, num_classes=None, run_dir=run_dir)
-    model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
-    return model.eval(), cfg
+def _writable(folder: Path) -> Path:
+    """Create ``folder`` and prove a file can be written there, before any compute."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out {folder}: cannot write there ({err.strerror or err}); choose a writable folder") \
+            from None
+    return folder
 
 
 def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[str] = None,
                  out: Optional[str | Path] = None, batch_videos: int = 1, max_views: int = 64,
                  average: str = "prob", workers: int = 0, progress: bool = False) -> dict:
-    """Evaluate a finished run (its final weights) and write eval.json + predictions.csv."""
-    from pst.engine.train import resolve_path
-
+    """Evaluate a finished run (its final weights) and write eval.json + predictions.csv into ``out``, by default
+    RUN/eval_CxK (its own validation list: what the tables read) or RUN/eval_CxK_<list> for another list, so one
+    evaluation never overwrites another. The run is read under a shared lock (not while it trains), the output
+    folder written under an exclusive one; ``out`` is checked writable before the model is even loaded."""
     run_dir = Path(run_dir)
-    crops, clips = parse_views(views)
-    model, cfg = load_run_model(run_dir)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    lst = resolve_path(cfg["data"]["root"], list_file or cfg["data"]["val_list"])
-    ds = views_dataset(cfg, lst, crops, clips)
-    res = predict(model, ds, device, batch_videos, max_views, average, workers, progress=progress)
-    num_classes = model.num_classes
-    metrics = accuracy(res["probs"], res["labels"], num_classes)
-    if (Path(cfg["data"]["root"]) / "synth.json").is_file():          # twin classes: order-blindness shows here
-        metrics["twin_top1"] = twin_accuracy(res["probs"], res["labels"])
-    out = Path(out) if out else run_dir / f"eval_{crops}x{clips}"
-    rows = io.StringIO()
-    w = csv.writer(rows)
-    w.writerow(["index", "path", "label", "pred", "prob", "top5"])
-    for p, y, i in zip(res["probs"], res["labels"].tolist(), res["indices"].tolist()):
-        top5 = p.topk(min(5, len(p))).indices.tolist()
-        w.writerow([i, ds.entries[i].path, y, top5[0], f"{p[top5[0]].item():.6f}", " ".join(map(str, top5))])
-    write_text(out / "predictions.csv", rows.getvalue())
-    n_ok = len(res["labels"])
-    report = {"run": str(run_dir), "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
-              "views_per_video": crops * clips, "average": average, **metrics,
-              "videos_listed": len(ds), "videos_evaluated": n_ok, "videos_failed": len(res["failed"]),
-              "failed": [p for _, p in res["failed"]], "denominator": n_ok,
-              "top1_counting_failed_as_wrong": None if not len(ds) else
-              (metrics["top1"] or 0) * n_ok / len(ds),
-              "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None}
-    write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
+    cfg = load_config(run_dir)
+    crops, clips = check_views(cfg, views)
+    own = resolve_path(cfg["data"]["root"], cfg["data"]["val_list"])
+    lst = resolve_path(cfg["data"]["root"], list_file) if list_file else own
+    other = Path(lst).resolve() != Path(own).resolve()
+    out = _writable(Path(out) if out else Path(eval_dir(run_dir, f"{crops}x{clips}", lst.stem if other else None)))
+    with locked(run_dir, "pst evaluate", shared=True), locked(out, f"pst evaluate {run_dir} --views {views}"):
+        model, cfg = load_run_model(run_dir)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(device)
+        ds = views_dataset(cfg, lst, crops, clips)
+        res = predict(model, ds, device, batch_videos, max_views, average, workers, progress=progress)
+        metrics = accuracy(res["probs"], res["labels"], model.num_classes)
+        if (Path(cfg["data"]["root"]) / "synth.json").is_file():      # twin classes: order-blindness shows here
+            metrics["twin_top1"] = twin_accuracy(res["probs"], res["labels"])
+        rows = io.StringIO()
+        w = csv.writer(rows)
+        w.writerow(["index", "path", "label", "pred", "prob", "top5"])
+        for p, y, i in zip(res["probs"], res["labels"].tolist(), res["indices"].tolist()):
+            top5 = p.topk(min(5, len(p))).indices.tolist()
+            w.writerow([i, ds.entries[i].path, y, top5[0], f"{p[top5[0]].item():.6f}", " ".join(map(str, top5))])
+        write_text(out / "predictions.csv", rows.getvalue())
+        n_ok = len(res["labels"])
+        report = {"run": str(run_dir), "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
+                  "views_per_video": crops * clips, "average": average, **metrics,
+                  "videos_listed": len(ds), "videos_evaluated": n_ok, "videos_failed": len(res["failed"]),
+                  "failed": [p for _, p in res["failed"]], "denominator": n_ok,
+                  "top1_counting_failed_as_wrong": None if not len(ds) else
+                  (metrics["top1"] or 0) * n_ok / len(ds),
+                  "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,
+                  "code": {"git": git_revision(), "fingerprint": code_fingerprint(*CODE["evaluate"])},
+                  "out": str(out)}
+        write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
     return report

@@ -1,7 +1,7 @@
 """`pst train`: one loop for CPU, one GPU and torchrun, writing everything into one run directory.
 
 RUN_DIR/
-  config.yaml      the resolved recipe (a restart with another recipe is refused)
+  config.yaml      the resolved recipe (another recipe is refused or moved aside; see pst.engine.run)
   env.json         versions, device, world size, accumulation used, git revision
   checkpoints/     ckpt_e{epoch}_s{step}.pt: model, optimizer, scheduler, scaler, RNG, sampler position
   metrics.csv/json one row per epoch: loss, lr, val top-1/5, clips/s, epoch time, peak memory, unreadable videos
@@ -20,8 +20,6 @@ import json
 import os
 import platform
 import resource
-import shutil
-import subprocess
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -31,26 +29,23 @@ import numpy as np
 import timm
 import torch
 import torch.nn.functional as F
-import yaml
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import read_classes
-from pst.data.dataset import VideoDataset, collate
-from pst.data.sampling import Sampling
-from pst.data.transforms import TrainTransform
+from pst.data.dataset import collate
 from pst.engine import checkpoint as ckpt
-from pst.engine.config import accumulation, resolve
+from pst.engine.build import build_model, train_dataset, views_dataset
+from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
-from pst.engine.evaluate import accuracy, predict, views_dataset
+from pst.engine.run import (Preempted, StopSignals, ignore_stop_signals, load_config, locked, move_aside,
+                            recipe_changes, write_config)
+from pst.engine.evaluate import accuracy, predict
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import atomic_path, write_text
-
-
-def resolve_path(root: str | Path, path: str | Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else Path(root) / p
+from pst.layout import final_weights
+from pst.provenance import git_revision
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -85,87 +80,15 @@ class GlobalBatchSampler(Sampler):
                 yield [(i, sample_seed(self.seed, self.epoch, i)) for i in part]
 
 
-def train_dataset(cfg: dict) -> VideoDataset:
-    """The recipe's training set: one clip per video with the training transform."""
-    d, s, tr = cfg["data"], cfg["data"]["sampling"], cfg["data"]["train"]
-    transform = TrainTransform(size=tr["size"], short_side=tr["short_side"], area=tuple(tr["area"]), flip=tr["flip"],
-                               no_flip_labels=tuple(tr["no_flip_labels"]),
-                               flip_pairs={int(k): int(v) for k, v in tr["flip_pairs"].items()},
-                               randaugment=tuple(tr["randaugment"]) if tr["randaugment"] else None,
-                               erasing=tr["erasing"])
-    return VideoDataset(d["root"], resolve_path(d["root"], d["train_list"]),
-                        Sampling(s["mode"], s["clip_len"], s["frame_interval"], 1), transform, cache=d["cache_videos"])
-
-
 def _fresh_partial() -> dict:
     """Running sums of the epoch in progress (kept in mid-epoch checkpoints)."""
     return {"loss_sum": 0.0, "clips": 0, "failed": 0, "seconds": 0.0}
-
-
-def build_model(cfg: dict, num_classes: Optional[int], run_dir: Optional[Path] = None) -> torch.nn.Module:
-    d, m = cfg["data"], cfg["model"]
-    if num_classes is None:
-        num_classes = len(read_classes(resolve_path(d["root"], d["classes"])))
-    kwargs = {"num_frames": d["sampling"]["clip_len"], "img_size": d["train"]["size"], "num_classes": num_classes,
-              **m["kwargs"]}
-    if m["checkpoint_2d"]:
-        kwargs["checkpoint_2d"] = m["checkpoint_2d"]
-    model = timm.create_model(m["name"], **kwargs)
-    if cfg["train"]["activation_checkpointing"]:
-        model.set_grad_checkpointing(True)
-    return model
-
-
-def load_run_config(run_dir: Path) -> dict:
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a run directory (no config.yaml); train into it first")
-    return yaml.safe_load(path.read_text())
-
-
-def _git_revision() -> Optional[str]:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _diff(a: dict, b: dict, path: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            out += _diff(a[k], b[k], f"{path}{k}.")
-        elif a.get(k) != b.get(k):
-            out.append(f"{path}{k}: {a.get(k)!r} -> {b.get(k)!r}")
-    return out
-
-
-def _check_same_recipe(run_dir: Path, cfg: dict, restart: bool = False) -> bool:
-    """A run directory belongs to one recipe: resuming or reusing it with another is refused, or (``restart``,
-    what the workflow asks when a recipe changed) the old run's files are deleted and training starts afresh."""
-    saved = run_dir / "config.yaml"
-    if saved.exists():
-        changes = [c for c in _diff(yaml.safe_load(saved.read_text()), cfg) if not c.startswith("train.progress")]
-        if changes and restart and int(os.environ.get("RANK", "0")) == 0:
-            print(f"{run_dir}: recipe changed ({'; '.join(changes[:5])}); starting afresh", flush=True)
-            shutil.rmtree(run_dir)
-        elif changes and not restart:
-            raise ValueError(f"{run_dir} holds a run of another recipe ({'; '.join(changes[:5])}); "
-                             "use a new run directory or the same recipe to resume")
-        return bool(changes)
-    return False
-
-
-def _prepare_run_dir(run_dir: Path, cfg: dict, ctx: Context) -> None:
-    if ctx.is_main and not (run_dir / "config.yaml").exists():
-        write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
 
 
 def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -187,24 +110,40 @@ def _loss(logits, labels, smoothing: float, mix=None):
 
 
 def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> dict:
-    """Train (or resume) the recipe ``cfg`` in ``run_dir``. Returns the final summary."""
+    """Train (or resume) the recipe ``cfg`` in ``run_dir``. Returns the final summary.
+
+    A run folder holds one recipe (its identity, pst.engine.run): the same one resumes; execution settings may
+    change and are recorded; another recipe is refused, or with ``restart_on_change`` the old run is moved aside
+    (a finished one whole, to RUN.archived/) and training starts afresh. One process writes a run at a time."""
     cfg = resolve(cfg)
     run_dir = Path(run_dir)
-    changed = _check_same_recipe(run_dir, cfg, restart_on_change)    # other ranks: rank 0 deletes, then barrier
-    if not changed and (run_dir / "train.json").exists() and (run_dir / "final.pt").exists():
-        return json.loads((run_dir / "train.json").read_text())
-    ctx = setup(cfg["train"]["amp"])
-    try:
-        return _train(cfg, run_dir, ctx)
-    finally:
-        teardown()
+    main = int(os.environ.get("RANK", "0")) == 0
+    with locked(run_dir, "pst train") if main else nullcontext():
+        changes = recipe_changes(run_dir, cfg)
+        if changes and not restart_on_change:
+            raise ValueError(f"{run_dir} holds a run of another recipe ({'; '.join(changes[:5])}); train into "
+                             "another --out, or pass --restart-on-change to start afresh there (a finished run is "
+                             "moved aside to RUN.archived/, never deleted)")
+        if changes and main:
+            aside = move_aside(run_dir, "; ".join(changes))
+            print(f"{run_dir}: recipe changed ({'; '.join(changes[:5])}); " + (
+                f"the finished run was moved to {aside}; " if aside else "stale checkpoints discarded; ") +
+                "starting afresh", flush=True)
+        if not changes and (run_dir / "train.json").exists() and Path(final_weights(run_dir)).exists():
+            if main and (run_dir / "config.yaml").exists() and load_config(run_dir) != cfg:
+                write_config(run_dir, cfg)            # same run, new execution settings: recorded
+            print(f"{run_dir}: already trained (final.pt); nothing to do", flush=True)
+            return json.loads((run_dir / "train.json").read_text())
+        ctx = setup(cfg["train"]["amp"])
+        try:
+            with StopSignals() as stop:
+                return _train(cfg, run_dir, ctx, stop)
+        finally:
+            teardown()
 
 
-def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
+def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     t_cfg, d_cfg = cfg["train"], cfg["data"]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _prepare_run_dir(run_dir, cfg, ctx)
-    barrier()
     seed = t_cfg["seed"]
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -234,6 +173,16 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
     if ctx.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index]
                                                         if ctx.device.type == "cuda" else None)
+    if t_cfg["tensorboard"] and ctx.is_main:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:
+            raise ValueError("train.tensorboard: install the tensorboard package (pip install tensorboard) "
+                             "or set train.tensorboard=false") from err
+    if ctx.is_main:                      # every check has passed: only now does the run folder exist
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(run_dir, cfg)
+    barrier()
     ckpt_dir = run_dir / "checkpoints"
     state = ckpt.load_latest(ckpt_dir)
     epoch, start_batch, step, history = 0, 0, 0, []
@@ -253,19 +202,14 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
             "pst": pst.__version__, "device": str(ctx.device),
             "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else platform.processor(),
             "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": accum,
-            "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype), "git": _git_revision(),
+            "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype), "git": git_revision(),
             "train_videos": len(train_ds), "val_videos": len(val_ds), "steps_per_epoch": steps_per_epoch,
             "resumed_from": None if state is None else {"epoch": epoch, "batch": start_batch}}, indent=1) + "\n")
     progress = t_cfg["progress"] and ctx.is_main
     every_steps = t_cfg["checkpoint_every_steps"]
-    board = None
-    if t_cfg["tensorboard"] and ctx.is_main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as err:
-            raise ValueError("train.tensorboard: install the tensorboard package (pip install tensorboard) "
-                             "or set train.tensorboard=false") from err
-        board = SummaryWriter(str(run_dir / "tensorboard"))
+    every_minutes = t_cfg["checkpoint_minutes"]
+    last_save = time.monotonic()
+    board = SummaryWriter(str(run_dir / "tensorboard")) if t_cfg["tensorboard"] and ctx.is_main else None
 
     def snapshot(e: int, next_batch: int) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -276,7 +220,8 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
         sampler = GlobalBatchSampler(len(train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, accum,
                                      seed, e, start_batch if e == epoch else 0)
         loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=d_cfg["workers"], collate_fn=collate,
-                            generator=torch.Generator().manual_seed(seed + e), pin_memory=ctx.device.type == "cuda")
+                            generator=torch.Generator().manual_seed(seed + e), pin_memory=ctx.device.type == "cuda",
+                            worker_init_fn=ignore_stop_signals)
         net.train()
         t0 = time.perf_counter()
         batch_no = sampler.start
@@ -311,12 +256,23 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
                 batch_no += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-                if every_steps and step % every_steps == 0 and batch_no < sampler.batches:
+                # a checkpoint at this step boundary: every N steps, every N minutes, or asked by a signal
+                # (all ranks agree: the main rank's clock and any rank's signal decide)
+                due = bool(every_steps and step % every_steps == 0 and batch_no < sampler.batches)
+                timed = bool(every_minutes and ctx.is_main and time.monotonic() - last_save >= 60 * every_minutes)
+                flags = torch.tensor([float(stop.received is not None), float(timed)], dtype=torch.float64)
+                stopping, timed = (bool(v) for v in (all_reduce_sum(flags) if ctx.world_size > 1 else flags) > 0)
+                if due or timed or stopping:
                     partial["seconds"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     if ctx.is_main:
                         ckpt.save(ckpt_dir, e, step, snapshot(e, batch_no), t_cfg["keep_checkpoints"])
+                    last_save = time.monotonic()
                     barrier()
+                if stopping:
+                    bar.close()
+                    raise Preempted(f"{run_dir}: stopped by {stop.received or 'a signal on another rank'} at epoch "
+                                    f"{e + 1}, step {step} (checkpoint saved); rerun the same command to resume")
         bar.close()
         partial["seconds"] += time.perf_counter() - t0
         totals = all_reduce_sum(torch.tensor([partial["loss_sum"], partial["clips"], partial["failed"]],
@@ -345,12 +301,13 @@ def _train(cfg: dict, run_dir: Path, ctx: Context) -> dict:
             last = e + 1 == cfg["schedule"]["epochs"]
             if (e + 1) % t_cfg["checkpoint_every"] == 0 or last:
                 ckpt.save(ckpt_dir, e + 1, step, snapshot(e + 1, 0), t_cfg["keep_checkpoints"])
+                last_save = time.monotonic()
         barrier()
         start_batch = 0
     summary = {"epochs": cfg["schedule"]["epochs"], "steps": step, "final": history[-1] if history else None,
                "world_size": ctx.world_size, "accumulation": accum}
     if ctx.is_main:
-        with atomic_path(run_dir / "final.pt") as tmp:
+        with atomic_path(final_weights(run_dir)) as tmp:
             torch.save(model.state_dict(), tmp)
         write_text(run_dir / "train.json", json.dumps(summary, indent=1) + "\n")
     barrier()

@@ -70,39 +70,39 @@ class _FramesAsBatch(nn.Module):
         return self.model(frames.transpose(0, 1).unsqueeze(0))
 
 
-def read_clip(cfg: dict, video: str | Path) -> tuple[torch.Tensor, np.ndarray]:
-    """The test clip of a video as the run sees it (centre crop, one clip) and its RGB frames for display."""
-    from pst.data.dataset import read_video
-    from pst.data.sampling import Sampling, frame_indices
-    from pst.data.transforms import MEAN, STD, TestTransform
+def read_clip(cfg: dict, video: str | Path, num_frames: Optional[int] = None) -> tuple[torch.Tensor, np.ndarray]:
+    """The test clip of a video (or of a frame folder of ``num_frames`` JPGs) as the run sees it (centre crop, one
+    clip) and its RGB frames for display."""
+    from pst.data.dataset import read_clips
+    from pst.data.transforms import MEAN, STD
+    from pst.engine.build import sampling, test_transform
 
-    d = cfg["data"]
-    s = Sampling(d["sampling"]["mode"], d["sampling"]["clip_len"], d["sampling"]["frame_interval"], 1)
-    frames = read_video(video, lambda n: frame_indices(n, s, True, np.random.default_rng(0)))
-    size = d["val"]["size"]
-    views = TestTransform(size, d["test"]["short_side"] or size, 1)(frames)     # (1, C, T, H, W), normalised
+    frames = read_clips(video, num_frames, sampling(cfg), True, np.random.default_rng(0))
+    views = test_transform(cfg, crops=1)(frames)                                  # (1, C, T, H, W), normalised
     mean, std = (torch.tensor(v).view(3, 1, 1, 1) / 255 for v in (MEAN, STD))
     rgb = (views[0] * std + mean).clamp(0, 1).permute(1, 2, 3, 0).numpy()        # (T, H, W, 3)
     return views, rgb
 
 
-def figure(runs: dict[str, str | Path], videos: list[str | Path], out: str | Path, frames: int = 4) -> Path:
+def figure(runs: dict[str, str | Path], videos: list, out: str | Path, frames: int = 4) -> Path:
     """Supplement Fig. 2 layout: per video, ``frames`` consecutive frames (rows); the input, then each model's map
-    overlaid (columns). PNG (and SVG when ``out`` ends in .svg)."""
+    overlaid (columns). PNG (and SVG when ``out`` ends in .svg). A video is a path, or (frame folder, number of
+    frames) as a frame-folder list names it."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
-    from pst.engine.evaluate import load_run_model
+    from pst.engine.build import load_run_model
     from pst.report.plots import pyplot, save_figure
 
     plt = pyplot()
     models = {name: load_run_model(run) for name, run in runs.items()}
     first_cfg = next(iter(models.values()))[1]
     rows = []
-    for video in videos:
-        _, rgb = read_clip(first_cfg, video)
+    for item in videos:
+        video, num_frames = item if isinstance(item, tuple) else (item, None)
+        _, rgb = read_clip(first_cfg, video, num_frames)
         cols = [("input", rgb)]
         for name, (model, cfg) in models.items():
-            clip, rgb_m = read_clip(cfg, video)
+            clip, rgb_m = read_clip(cfg, video, num_frames)
             maps = frame_cams(model, clip)
             per_frame = np.repeat(maps, rgb_m.shape[0] // len(maps), axis=0)       # PST: one map per 2 frames
             cols.append((name, np.stack([show_cam_on_image(f, m, use_rgb=True) / 255.0

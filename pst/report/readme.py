@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 
 from pst.io import write_text
+from pst.provenance import git_revision
 
 PACKAGES = ("torch", "torchvision", "timm", "decord", "av", "snakemake", "snakemake-executor-plugin-slurm", "dvc",
             "pandas", "tabulate", "grad-cam", "matplotlib")
@@ -18,20 +18,6 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _git() -> str:
-    """The code revision the results come from; results/ and dvc.lock are being written by this very run, so their
-    uncommitted state does not make the code dirty."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                ":(top,exclude)results", ":(top,exclude)dvc.lock"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git)"
-    if rev.returncode:
-        return "unknown (not a git checkout)"
-    return rev.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
 
 
 def _device() -> str:
@@ -51,7 +37,7 @@ def _device() -> str:
 
 
 def environment(profile: str) -> dict:
-    return {"profile": profile, "git revision": _git(), "device": _device(),
+    return {"profile": profile, "git revision": git_revision(), "device": _device(),
             "python": platform.python_version(), **{p: _version(p) for p in PACKAGES}}
 
 

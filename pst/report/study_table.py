@@ -14,7 +14,8 @@ import pandas as pd
 
 from pst.report.published import published
 from pst.report.tables import load_counts, paper_delta, write_table
-from pst.study import eval_path
+from pst.layout import eval_path
+from pst.provenance import CODE, code_fingerprint
 
 
 class MissingRunsError(RuntimeError):
@@ -68,18 +69,25 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 def _run_cost(run: str) -> dict:
     """FLOPs/params of one view as the run was trained (frames, crop size and model options of its config)."""
     from pst.data.annotations import read_classes
-    from pst.engine.train import load_run_config, resolve_path
+    from pst.engine.config import resolve_path
+    from pst.engine.run import load_config
     from pst.report.flops import count
 
-    cfg = load_run_config(run)
+    cfg = load_config(run)
     d = cfg["data"]
     classes = len(read_classes(resolve_path(d["root"], d["classes"])))
     return count(cfg["model"]["name"], d["sampling"]["clip_len"], d["val"]["size"], num_classes=classes,
                  **cfg["model"]["kwargs"])
 
 
-def build(spec: dict, paper_flops: list[str]) -> pd.DataFrame:
-    found = collect(spec)
+def code_of(found: dict) -> dict:
+    """The code a table came from: this report code, and every evaluation code fingerprint its records name."""
+    evals = sorted({(r.get("code") or {}).get("fingerprint") or "unrecorded" for recs in found.values() for r in recs})
+    return {"report": code_fingerprint(*CODE["report"]), "evaluate": evals}
+
+
+def build(spec: dict, paper_flops: list[str], found: dict | None = None) -> pd.DataFrame:
+    found = collect(spec) if found is None else found
     paper_cost = {rec["model"]: rec for rec in load_counts(paper_flops)}
     costs: dict[str, dict] = {}                 # one count per run, shared by its rows of other views
     rows = []
@@ -123,8 +131,9 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write(spec: dict, paper_flops: list[str], out: str | Path) -> pd.DataFrame:
-    df = build(spec, paper_flops)
+    found = collect(spec)
+    df = build(spec, paper_flops, found)
     seeds = max(df["seeds"]) if len(df) else 0
     title = f"{spec['title']} — profile {spec['profile']}, mean ± std over {seeds} seed(s)"
-    write_table(df, out, title, display=display(df))
+    write_table(df, out, title, display=display(df), extra={"code": code_of(found)})
     return df

@@ -23,18 +23,31 @@ def metrics_view(df: pd.DataFrame) -> dict:
     return out
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.DataFrame | None = None) -> list[Path]:
+def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.DataFrame | None = None,
+                extra: dict | None = None) -> list[Path]:
     """Write ``stem``.md / .csv / .json; missing values print as n/a. The JSON holds the rows (for
     `pst compare`) and the same numbers keyed by row (for DVC metrics); ``display`` (default ``df``) is what the
-    Markdown shows."""
+    Markdown shows; ``extra`` goes into the JSON as it is (e.g. the code the numbers came from)."""
     stem = Path(stem)
     shown = df if display is None else display
     shown = shown.astype(object).where(shown.notna(), "n/a")
     md = f"# {title}\n\n{shown.to_markdown(index=False, floatfmt='.2f')}\n"
-    data = {"title": title, "rows": json.loads(df.to_json(orient="records")), "metrics": metrics_view(df)}
+    data = {"title": title, "rows": json.loads(df.to_json(orient="records")), "metrics": metrics_view(df),
+            **(extra or {})}
     return [write_text(stem.with_suffix(".md"), md),
             write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
             write_text(stem.with_suffix(".json"), json.dumps(data, indent=1) + "\n")]
+
+
+def write_metrics(tables: Iterable[str | Path], out: str | Path) -> Path:
+    """One metrics file for a profile, {table name: its metrics view}: what `dvc metrics show/diff` reads."""
+    merged = {}
+    for t in tables:
+        try:
+            merged[Path(t).stem] = json.loads(Path(t).read_text())["metrics"]
+        except (OSError, json.JSONDecodeError, KeyError) as err:
+            raise ValueError(f"{t}: not a table written by `pst table` ({err}); rerun its table job") from err
+    return write_text(out, json.dumps(merged, indent=1, sort_keys=True) + "\n")
 
 
 def paper_delta(ours: float, paper: float | None) -> float | None:

@@ -1,13 +1,20 @@
-# The study plan of the chosen profile, and the helpers the rules share.
+# The study plan of the chosen profile, its paths (pst.layout), and the helpers the rules share.
 import json
 import os
 
-from pst.study import RUNS, Run, Study
+from pst.layout import FLOPS_DIR, FLOPS_TABLE, eval_dir, final_weights, flops_record
+from pst.engine.run import execution_arg, identity
+from pst.provenance import CODE as CODE_PARTS, code_fingerprint
+from pst.study import Run, Study
 
 STUDY = Study(config, config.get("profile"))
-DATASETS = config["datasets"]
-SYNTH = [d for d, v in DATASETS.items() if v["source"] == "synth"] or ["__none__"]
-FETCHED = [d for d, v in DATASETS.items() if v["source"] == "fetch"] or ["__none__"]
+STUDY.check_recipes(cache=".snakemake")   # what a job would refuse, refused before any job (cached per plan)
+L = STUDY.layout
+SOURCES = {d: STUDY.dataset(d)["source"] for d in config["datasets"]}
+SYNTH = [d for d, s in SOURCES.items() if s == "synth"] or ["__none__"]
+FETCHED = [d for d, s in SOURCES.items() if s == "fetch"] or ["__none__"]
+# Rules that carry their code's fingerprint as a param rerun when that code changes (training never does).
+CODE = {kind: code_fingerprint(*parts) for kind, parts in CODE_PARTS.items()}
 
 
 wildcard_constraints:
@@ -22,16 +29,24 @@ def run_of(w) -> Run:
     return Run(w.dataset, w.recipe, w.variant, int(w.seed))
 
 
+def run_dir(w) -> str:
+    return STUDY.run_dir(run_of(w))
+
+
+RUN_DIR = L.run_dir("{dataset}", "{recipe}", "{variant}", "{seed}")
+RUN_NAME = "{dataset}/{recipe}/{variant}/seed{seed}"     # logs and benchmarks of one run
+
+
 def table_spec_json(w) -> str:
     """The spec of table `w.table` that `pst table study` and `pst plot` read (keys sorted: stable params)."""
     return json.dumps(STUDY.table_spec(STUDY.table(w.table)), sort_keys=True)
 
 
 def job_resources(key):
-    """A recipe's training resources (params.yaml resources:), looked up per job."""
+    """A recipe's training resources (params.yaml resources:, then the profile's), looked up per job."""
     return lambda w: STUDY.resources(w.recipe)[key]
 
 
 def study_tables():
     """Every file of the profile's result tables."""
-    return expand("results/tables/{table}.{ext}", table=[t.name for t in STUDY.tables], ext=["md", "csv", "json"])
+    return [f"{L.table(t.name)}.{ext}" for t in STUDY.tables for ext in ("md", "csv", "json")]

@@ -1,91 +1,97 @@
 # Data rules: synth (embedded set) or fetch -> prepare -> validate (real sets), and the paper's 2D inits.
+# Paths from pst.layout: the profile's data folder holds <dataset>/raw, <dataset>/processed and pretrained/.
 
 
 rule synth:
     output:
-        lists=multiext("data/{synth}/", "train.txt", "val.txt", "classes.txt"),
-        summary="data/{synth}/synth.json",
+        lists=L.lists("{synth}", "synth"),
+        summary=L.dataset_dir("{synth}") + "/synth.json",
     params:
+        out=lambda w: L.dataset_dir(w.synth),
         args=lambda w: " ".join(
             f"--{k}" if v is True else f"--no-{k}" if v is False
             else f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in sorted(DATASETS[w.synth]["synth"].items())),
+            for k, v in sorted(STUDY.dataset(w.synth)["synth"].items())),
     log:
-        "results/logs/data/{synth}_synth.log",
+        L.log("data/{synth}_synth"),
     benchmark:
-        "results/benchmarks/data/{synth}_synth.tsv"
+        L.benchmark("data/{synth}_synth")
     threads: 2
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
-        "pst data synth --out data/{wildcards.synth} {params.args} --workers {threads} > {log} 2>&1"
+        "pst data synth --out {params.out} {params.args} --workers {threads} > {log} 2>&1"
 
 
 rule fetch:
     output:
-        "data/{fetched}/raw/fetched.json",
+        L.fetched("{fetched}"),
     params:
-        mirror=lambda w: f"--mirror {DATASETS[w.fetched]['mirror']}" if DATASETS[w.fetched].get("mirror") else "",
+        root=lambda w: L.dataset_dir(w.fetched),
+        mirror=lambda w: f"--mirror {STUDY.dataset(w.fetched)['mirror']}" if STUDY.dataset(w.fetched).get("mirror") else "",
     log:
-        "results/logs/data/{fetched}_fetch.log",
+        L.log("data/{fetched}_fetch"),
     benchmark:
-        "results/benchmarks/data/{fetched}_fetch.tsv"
+        L.benchmark("data/{fetched}_fetch")
     resources:
         mem_mb=2000,
         runtime=24 * 60,
     shell:
-        "pst data fetch {wildcards.fetched} --root data/{wildcards.fetched} {params.mirror} --quiet "
+        "pst data fetch {wildcards.fetched} --root {params.root} {params.mirror} --quiet "
         "> {output}.part 2> {log} && mv {output}.part {output}"
 
 
 rule prepare:
     input:
-        "data/{fetched}/raw/fetched.json",
+        L.fetched("{fetched}"),
     output:
-        multiext("data/{fetched}/", "train.txt", "val.txt", "classes.txt"),
+        L.lists("{fetched}", "fetch"),
     params:
-        short_side=lambda w: DATASETS[w.fetched].get("short_side", 256),
+        root=lambda w: L.dataset_dir(w.fetched),
+        short_side=lambda w: STUDY.dataset(w.fetched).get("short_side", 256),
     log:
-        "results/logs/data/{fetched}_prepare.log",
+        L.log("data/{fetched}_prepare"),
     benchmark:
-        "results/benchmarks/data/{fetched}_prepare.tsv"
+        L.benchmark("data/{fetched}_prepare")
     threads: 8
     resources:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
-        "pst data prepare {wildcards.fetched} --root data/{wildcards.fetched} --short-side {params.short_side} "
+        "pst data prepare {wildcards.fetched} --root {params.root} --short-side {params.short_side} "
         "--workers {threads} --quiet > {log} 2>&1"
 
 
 rule validate:
     input:
-        "data/{fetched}/train.txt",
-        "data/{fetched}/val.txt",
+        train=L.lists_root("{fetched}", "fetch") + "/train.txt",
+        val=L.lists_root("{fetched}", "fetch") + "/val.txt",
     output:
-        "data/{fetched}/bad_videos.tsv",
+        L.bad_videos("{fetched}"),
+    params:
+        root=lambda w: L.lists_root(w.fetched, "fetch"),
     log:
-        "results/logs/data/{fetched}_validate.log",
+        L.log("data/{fetched}_validate"),
     benchmark:
-        "results/benchmarks/data/{fetched}_validate.tsv"
+        L.benchmark("data/{fetched}_validate")
     resources:
         mem_mb=4000,
         runtime=12 * 60,
     shell:
-        "(pst data validate data/{wildcards.fetched} data/{wildcards.fetched}/train.txt --out {output}.train --quiet && "
-        " pst data validate data/{wildcards.fetched} data/{wildcards.fetched}/val.txt --out {output}.val --quiet && "
+        "(pst data validate {params.root} {input.train} --out {output}.train --quiet && "
+        " pst data validate {params.root} {input.val} --out {output}.val --quiet && "
         " cat {output}.train > {output}.part && tail -n +2 {output}.val >> {output}.part && "
         " rm {output}.train {output}.val && mv {output}.part {output}) > {log} 2>&1"
 
 
 rule pretrained:
     output:
-        "data/pretrained/{key}.pt",
+        L.pretrained("{key}"),
     params:
         name=lambda w: config["pretrained"][w.key],
     log:
-        "results/logs/data/pretrained_{key}.log",
+        L.log("data/pretrained_{key}"),
     resources:
         mem_mb=4000,
         runtime=30,

@@ -1,45 +1,47 @@
-# Figures and the results page: plots and GradCAM per study table, then results/README.md.
+# Figures and the results page: plots and GradCAM per study table, then the profile's README.md.
 
 
 def table_finals(w, seeds=None):
     t = STUDY.table(w.table)
-    return [f"{r.dir}/final.pt" for r in STUDY.table_runs(t) if seeds is None or r.seed in seeds]
+    return [final_weights(STUDY.run_dir(r)) for r in STUDY.table_runs(t) if seeds is None or r.seed in seeds]
 
 
 rule plots:
     input:
-        table="results/tables/{table}.json",
+        table=L.table("{table}") + ".json",
         finals=table_finals,
     output:
-        multiext("results/figures/{table}_curves", ".png", ".svg"),
-        multiext("results/figures/{table}_accuracy_vs_gflops", ".png", ".svg"),
+        multiext(L.figures + "/{table}_curves", ".png", ".svg"),
+        multiext(L.figures + "/{table}_accuracy_vs_gflops", ".png", ".svg"),
     params:
         spec=table_spec_json,
+        code=CODE["report"],
     log:
-        "results/logs/figures/{table}_plots.log",
+        L.log("figures/{table}_plots"),
     benchmark:
-        "results/benchmarks/figures/{table}_plots.tsv"
+        L.benchmark("figures/{table}_plots")
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
-        "pst plot --spec {params.spec:q} --table {input.table} --out-dir results/figures > {log} 2>&1"
+        "pst plot --spec {params.spec:q} --table {input.table} --out-dir " + L.figures + " > {log} 2>&1"
 
 
 rule cam:
     # GradCAM of the first seed's run of every row, on the first validation video of two classes.
     input:
         finals=lambda w: table_finals(w, seeds=STUDY.seeds[:1]),
-        videos=lambda w: f"data/{STUDY.table(w.table).dataset}/val.txt",
+        videos=lambda w: STUDY.recipe(STUDY.table_runs(STUDY.table(w.table))[0])["data"]["root"] + "/val.txt",
     output:
-        "results/figures/{table}_cam.png",
+        L.figures + "/{table}_cam.png",
     params:
         runs=lambda w, input: " ".join(os.path.dirname(f) for f in input.finals),
         names=lambda w: " ".join(f"--name {v}" for v in STUDY.table(w.table).rows),
+        code=CODE["report"],
     log:
-        "results/logs/figures/{table}_cam.log",
+        L.log("figures/{table}_cam"),
     benchmark:
-        "results/benchmarks/figures/{table}_cam.tsv"
+        L.benchmark("figures/{table}_cam")
     resources:
         mem_mb=4000,
         runtime=20,
@@ -48,21 +50,22 @@ rule cam:
 
 
 def study_figures():
-    return [f"results/figures/{t.name}_{kind}.{ext}" for t in STUDY.tables
+    return [L.figure(t.name, kind, ext) for t in STUDY.tables
             for kind, exts in (("curves", ("png", "svg")), ("accuracy_vs_gflops", ("png", "svg")), ("cam", ("png",)))
             for ext in exts]
 
 
 rule results_readme:
     input:
-        tables=[f"results/tables/{t.name}.md" for t in STUDY.tables] + ["results/tables/flops.md"],
+        tables=[f"{L.table(t.name)}.md" for t in STUDY.tables] + [f"{FLOPS_TABLE}.md"],
         figures=study_figures(),
     output:
-        "results/README.md",
+        L.readme,
     params:
         profile=STUDY.profile,
+        code=CODE["report"],
     log:
-        "results/logs/results_readme.log",
+        L.log("results_readme"),
     shell:
         "pst report --out {output} --tables {input.tables} --figures {input.figures} --profile {params.profile} "
         "> {log} 2>&1"

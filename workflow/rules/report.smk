@@ -1,15 +1,16 @@
-# Report rules: each is wiring around one `pst` command.
+# Report rules: each is wiring around one `pst` command. FLOPs records and their table are shared by every
+# profile (a model's cost does not depend on it); study tables and metrics are the profile's.
 
 FLOPS_VIEWS = config["flops"]["views"]
 
 
 rule flops:
     output:
-        "results/flops/{model}_{frames}x{size}.json",
+        flops_record("{model}", "{frames}", "{size}"),
+    params:
+        code=CODE["flops"],
     log:
-        "results/logs/flops/{model}_{frames}x{size}.log",
-    benchmark:
-        "results/benchmarks/flops/{model}_{frames}x{size}.tsv"
+        f"{FLOPS_DIR}/logs/{{model}}_{{frames}}x{{size}}.log",
     resources:
         mem_mb=2000,
         runtime=5,
@@ -20,13 +21,15 @@ rule flops:
 
 rule flops_table:
     input:
-        [f"results/flops/{m}_{f}x{s}.json" for m, (f, s) in FLOPS_VIEWS.items()],
+        [flops_record(m, f, s) for m, (f, s) in FLOPS_VIEWS.items()],
     output:
-        multiext("results/tables/flops", ".md", ".csv", ".json"),
+        multiext(FLOPS_TABLE, ".md", ".csv", ".json"),
+    params:
+        code=CODE["report"],
     log:
-        "results/logs/flops_table.log",
+        f"{FLOPS_DIR}/logs/flops_table.log",
     shell:
-        "pst table flops {input} --out results/tables/flops > {log} 2>&1"
+        "pst table flops {input} --out {FLOPS_TABLE} > {log} 2>&1"
 
 
 rule table:
@@ -36,15 +39,31 @@ rule table:
         evals=lambda w: STUDY.table_evaluations(STUDY.table(w.table)),
         flops=lambda w: STUDY.paper_flops(STUDY.table(w.table)),
     output:
-        multiext("results/tables/{table}", ".md", ".csv", ".json"),
+        multiext(L.table("{table}"), ".md", ".csv", ".json"),
     params:
         spec=table_spec_json,
+        out=lambda w: L.table(w.table),
+        code=CODE["report"],
     log:
-        "results/logs/tables/{table}.log",
+        L.log("tables/{table}"),
     benchmark:
-        "results/benchmarks/tables/{table}.tsv"
+        L.benchmark("tables/{table}")
     resources:
         mem_mb=4000,
         runtime=10,
     shell:
-        "pst table study {input.flops} --spec {params.spec:q} --out results/tables/{wildcards.table} > {log} 2>&1"
+        "pst table study {input.flops} --spec {params.spec:q} --out {params.out} > {log} 2>&1"
+
+
+rule metrics:
+    # Every table's numbers in one file per profile, what `dvc metrics show/diff` reads.
+    input:
+        [f"{L.table(t.name)}.json" for t in STUDY.tables],
+    output:
+        L.metrics,
+    params:
+        code=CODE["report"],
+    log:
+        L.log("metrics"),
+    shell:
+        "pst table metrics {input} --out {output} > {log} 2>&1"

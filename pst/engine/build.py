@@ -1,0 +1,77 @@
+"""Builders from a recipe, shared by `pst train`, `pst evaluate` and the figures (as PySlowFast's models/build.py
+and datasets/loader.py serve its train and test tools): the model, the sampling, the training set, the test
+views, and a finished run's model. One place decides how a recipe becomes each of them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from pst.data.annotations import read_classes
+from pst.data.dataset import VideoDataset
+from pst.data.sampling import Sampling
+from pst.data.transforms import TestTransform, TrainTransform
+from pst.engine.config import create_model, resolve_path
+from pst.engine.run import load_config
+from pst.layout import final_weights
+
+
+def class_count(cfg: dict) -> int:
+    """The class count of the recipe's classes file (what labels are checked against)."""
+    d = cfg["data"]
+    return len(read_classes(resolve_path(d["root"], d["classes"])))
+
+
+def build_model(cfg: dict, num_classes: Optional[int], run_dir: Optional[Path] = None) -> torch.nn.Module:
+    model = create_model(cfg, class_count(cfg) if num_classes is None else num_classes)
+    if cfg["train"]["activation_checkpointing"]:
+        model.set_grad_checkpointing(True)
+    return model
+
+
+def sampling(cfg: dict, clips: int = 1) -> Sampling:
+    """The recipe's frame sampling with ``clips`` clips per video (test views along time)."""
+    s = cfg["data"]["sampling"]
+    return Sampling(s["mode"], s["clip_len"], s["frame_interval"], clips)
+
+
+def test_transform(cfg: dict, crops: int, short_side: Optional[int] = None) -> TestTransform:
+    """``crops`` test crops of ``data.val.size``; the short side defaults to ``data.test.short_side`` (or the crop
+    size, so three crops cover the long side)."""
+    d = cfg["data"]
+    size = d["val"]["size"]
+    return TestTransform(size, short_side or d["test"]["short_side"] or size, crops)
+
+
+def train_dataset(cfg: dict) -> VideoDataset:
+    """The recipe's training set: one clip per video with the training transform."""
+    d, tr = cfg["data"], cfg["data"]["train"]
+    transform = TrainTransform(size=tr["size"], short_side=tr["short_side"], area=tuple(tr["area"]), flip=tr["flip"],
+                               no_flip_labels=tuple(tr["no_flip_labels"]),
+                               flip_pairs={int(k): int(v) for k, v in tr["flip_pairs"].items()},
+                               randaugment=tuple(tr["randaugment"]) if tr["randaugment"] else None,
+                               erasing=tr["erasing"])
+    return VideoDataset(d["root"], resolve_path(d["root"], d["train_list"]), sampling(cfg), transform,
+                        cache=d["cache_videos"], num_classes=class_count(cfg))
+
+
+def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
+                  short_side: Optional[int] = None) -> VideoDataset:
+    """Test-mode dataset of a recipe: ``clips`` x ``crops`` views of ``data.val.size``; the short side defaults to
+    ``data.test.short_side`` (or the crop size, so three crops cover the long side)."""
+    d = cfg["data"]
+    return VideoDataset(d["root"], list_file, sampling(cfg, clips), test_transform(cfg, crops, short_side),
+                        test=True, cache=d["cache_videos"], num_classes=class_count(cfg))
+
+
+def load_run_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A finished run's model with its final weights (on the CPU, eval mode), and its recipe."""
+    cfg = load_config(run_dir)
+    final = Path(final_weights(run_dir))
+    if not final.is_file():
+        raise FileNotFoundError(f"{final}: the run has not finished training; run `pst train` to completion first")
+    model = build_model(cfg, None, run_dir=run_dir)
+    model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
+    return model.eval(), cfg

@@ -1,0 +1,186 @@
+"""A run folder and what may happen to it: its recipe split into identity and execution settings, its one-writer
+lock, and the move aside of a finished run whose recipe changed. Torch-free; `pst train` and `pst evaluate` both
+use it.
+
+A run is identified by what changes its result (data, sampling, transforms, model, optimisation, schedule, seed,
+precision, the global batch); how it is executed (loader workers, video caching, progress bars, checkpoint cadence
+and retention, TensorBoard) is recorded in its config.yaml but never makes it another run.
+"""
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import yaml
+
+from pst.io import write_text
+from pst.layout import archive_dir, final_weights
+
+EXECUTION = ("data.workers", "data.cache_videos", "train.progress", "train.keep_checkpoints",
+             "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_minutes",
+             "train.tensorboard")
+
+
+def _get(cfg: dict, dotted: str):
+    node = cfg
+    for k in dotted.split("."):
+        if not isinstance(node, dict) or k not in node:
+            return None
+        node = node[k]
+    return node
+
+
+def identity(cfg: dict) -> dict:
+    """The recipe without its execution settings: what names the run (and what reruns it in the workflow)."""
+    out = copy.deepcopy(cfg)
+    for dotted in EXECUTION:
+        *parents, last = dotted.split(".")
+        node = out
+        for k in parents:
+            node = node.get(k, {})
+        node.pop(last, None)
+    return out
+
+
+def execution(cfg: dict) -> dict:
+    """{dotted key: value} of the execution settings a recipe sets."""
+    return {k: v for k in EXECUTION if (v := _get(cfg, k)) is not None}
+
+
+def execution_arg(cfg: dict) -> str:
+    """The execution settings as one shell-safe word, ``key=value,key=value`` (what `pst train --execution`
+    takes): how the workflow hands them to a job without making them a rerun trigger."""
+    import json
+
+    return ",".join(f"{k}={json.dumps(v)}" for k, v in execution(cfg).items()) or "none"
+
+
+def parse_execution_arg(text: str) -> list[str]:
+    """``key=value,...`` -> ``--set`` overrides; only execution keys are accepted."""
+    if text in ("", "none"):
+        return []
+    items = text.split(",")
+    for item in items:
+        key = item.split("=", 1)[0]
+        if "=" not in item or key not in EXECUTION:
+            raise ValueError(f"--execution: {item!r} is not KEY=VALUE with KEY one of {', '.join(EXECUTION)}")
+    return items
+
+
+def diff(a: dict, b: dict, path: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            out += diff(a[k], b[k], f"{path}{k}.")
+        elif a.get(k) != b.get(k):
+            out.append(f"{path}{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    return out
+
+
+def load_config(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a run directory (no config.yaml); train into it first")
+    return yaml.safe_load(path.read_text())
+
+
+def write_config(run_dir: str | Path, cfg: dict) -> Path:
+    return write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+
+
+def recipe_changes(run_dir: str | Path, cfg: dict) -> list[str]:
+    """How ``cfg`` differs from the run already in ``run_dir`` in what identifies a run ([] if none is there)."""
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.exists():
+        return []
+    return diff(identity(yaml.safe_load(saved.read_text())), identity(cfg))
+
+
+def move_aside(run_dir: str | Path, reason: str) -> Path | None:
+    """Make room for a new recipe in ``run_dir``: a finished run (final weights written) is moved to its archive
+    folder with everything in it, evaluations included, never deleted; an unfinished one only had stale
+    checkpoints and is discarded. Returns where the finished run went."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return None
+    if not Path(final_weights(run_dir)).exists():
+        shutil.rmtree(run_dir)
+        return None
+    target = Path(archive_dir(run_dir, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(run_dir, target)
+    write_text(target / "ARCHIVED.txt", f"moved aside from {run_dir} at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {reason}\n")
+    return target
+
+
+class Preempted(RuntimeError):
+    """Training stopped on SIGTERM / SIGUSR1 (SLURM's time limit or preemption) after saving a checkpoint."""
+
+    exit_code = 75                       # EX_TEMPFAIL: try again (the workflow's retries, SLURM's requeue)
+
+
+class StopSignals:
+    """SIGTERM and SIGUSR1 ask training to stop at the next step boundary (the handler only sets a flag)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.received: Optional[str] = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """DataLoader worker_init_fn: SLURM signals every process of a job; a loader worker that died of it would
+    crash the step the main process is about to finish and checkpoint."""
+    for sig in StopSignals.SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+class RunLockedError(RuntimeError):
+    """Another process writes this run folder."""
+
+
+@contextmanager
+def locked(folder: str | Path, what: str, shared: bool = False) -> Iterator[None]:
+    """One writer per run or evaluation: a lock on ``FOLDER.lock`` beside the folder (so a start that fails its
+    checks leaves the folder untouched; the small lock file stays, git- and DVC-ignored). Training takes it
+    exclusively; evaluations take their run's shared (several may read one run, none while it trains) and their
+    own folder's exclusively. A second writer refuses at once, naming the holder."""
+    path = Path(f"{folder}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            raise RunLockedError(f"{folder} is in use by {holder}; wait for it to finish (or stop it), then run "
+                                 "the command again") from None
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

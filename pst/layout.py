@@ -1,0 +1,121 @@
+"""Every path of the study, in one place (as showyourwork's paths.py): datasets, 2D inits, runs, evaluations,
+FLOPs records, tables, figures, logs and the results page, per profile.
+
+`pst data prepare`, `pst train/evaluate`, the report code, the Snakemake rules, `pst.study` and dvc.yaml's stages
+take their paths from here, so no two places can disagree. Torch-free: the planner imports it.
+
+    data/<profile data>/<dataset>/raw/              downloads or placed files (fetched.json when complete)
+                                  processed/        the internal lists (train.txt, val.txt, classes.txt), videos/
+                                  bad_videos.tsv    what `pst data validate` found
+    data/<profile data>/pretrained/<key>.pt         2D ImageNet inits
+    results/<profile>/runs/<dataset>/<recipe>/<variant>/seed<seed>/   one run; eval_<C>x<K>/ inside it
+                     .../seed<seed>.archived/<stamp>/                   a finished run moved aside (recipe changed)
+    results/<profile>/tables/<table>.{md,csv,json}, figures/, metrics.json, README.md, logs/, benchmarks/
+    results/flops/<model>_<frames>x<size>.json      FLOPs records, shared by every profile (a model's cost)
+    results/flops.{md,csv,json}                     the FLOPs table
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = "results"
+FLOPS_DIR = f"{RESULTS}/flops"
+FLOPS_TABLE = f"{RESULTS}/flops"          # + .md/.csv/.json
+PROCESSED = "processed"                   # a fetched dataset's lists and videos, under its folder
+LISTS = ("train.txt", "val.txt", "classes.txt")
+
+
+def processed_dir(dataset_dir: str | Path) -> Path:
+    """Where `pst data prepare` writes a fetched dataset's lists and re-encoded videos."""
+    return Path(dataset_dir) / PROCESSED
+
+
+def final_weights(run_dir: str | Path) -> str:
+    """A finished run's weights, written last: its existence is what "the run is done" means."""
+    return f"{run_dir}/final.pt"
+
+
+def archive_dir(run_dir: str | Path, stamp: str) -> str:
+    """Where a finished run goes, whole, when its folder is needed for another recipe (never deleted):
+    ``<run>.archived/<UTC stamp>/`` beside it, so it stays with the profile's runs (and in the DVC cache)."""
+    return f"{run_dir}.archived/{stamp}"
+
+
+def eval_dir(run_dir: str | Path, views: str, list_name: str | None = None) -> str:
+    """The folder of a run's evaluation at ``views``: on its own validation list (what a table reads), or on
+    another list (``list_name``, its file stem), which gets a folder of its own."""
+    return f"{run_dir}/eval_{views}" + (f"_{list_name}" if list_name else "")
+
+
+def eval_path(run_dir: str | Path, views: str) -> str:
+    return f"{eval_dir(run_dir, views)}/eval.json"
+
+
+def flops_record(model: str, frames, size) -> str:
+    return f"{FLOPS_DIR}/{model}_{frames}x{size}.json"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of one profile. ``data`` is the profile's data folder (``data`` unless the profile says)."""
+
+    profile: str
+    data: str = "data"
+
+    # ---- data
+    def dataset_dir(self, dataset: str) -> str:
+        return f"{self.data}/{dataset}"
+
+    def raw_dir(self, dataset: str) -> str:
+        return f"{self.dataset_dir(dataset)}/raw"
+
+    def fetched(self, dataset: str) -> str:
+        return f"{self.raw_dir(dataset)}/fetched.json"
+
+    def lists_root(self, dataset: str, source: str) -> str:
+        """The folder a dataset's lists are in and their paths are relative to (a recipe's data.root)."""
+        return self.dataset_dir(dataset) if source == "synth" else f"{self.dataset_dir(dataset)}/{PROCESSED}"
+
+    def lists(self, dataset: str, source: str) -> list[str]:
+        return [f"{self.lists_root(dataset, source)}/{n}" for n in LISTS]
+
+    def bad_videos(self, dataset: str) -> str:
+        return f"{self.dataset_dir(dataset)}/bad_videos.tsv"
+
+    def pretrained(self, key: str) -> str:
+        return f"{self.data}/pretrained/{key}.pt"
+
+    # ---- results of this profile
+    @property
+    def results(self) -> str:
+        return f"{RESULTS}/{self.profile}"
+
+    def run_dir(self, dataset: str, recipe: str, variant: str, seed) -> str:
+        return f"{self.results}/runs/{dataset}/{recipe}/{variant}/seed{seed}"
+
+    def table(self, name: str) -> str:
+        """A table's path without suffix (.md, .csv and .json are written)."""
+        return f"{self.results}/tables/{name}"
+
+    @property
+    def figures(self) -> str:
+        return f"{self.results}/figures"
+
+    def figure(self, table: str, kind: str, ext: str) -> str:
+        return f"{self.figures}/{table}_{kind}.{ext}"
+
+    @property
+    def metrics(self) -> str:
+        """Every table's metrics in one file, for `dvc metrics show/diff`."""
+        return f"{self.results}/metrics.json"
+
+    @property
+    def readme(self) -> str:
+        return f"{self.results}/README.md"
+
+    def log(self, name: str) -> str:
+        return f"{self.results}/logs/{name}.log"
+
+    def benchmark(self, name: str) -> str:
+        return f"{self.results}/benchmarks/{name}.tsv"

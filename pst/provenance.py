@@ -1,0 +1,45 @@
+"""Where a result came from: the git revision of the code and a content fingerprint of the package's source.
+
+The revision names the commit (results/ and dvc.lock are written by the very run that records it, so their state
+does not count as changed code); the fingerprint is a hash of source files, the same for the same code on any
+clone, so it can sit in a committed table without breaking byte-for-byte regeneration. Torch-free.
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+PACKAGE = Path(__file__).parent
+# The code each kind of result is computed by. Training is left out on purpose: a run reruns only when its recipe
+# changes, while evaluations, FLOPs, tables and figures follow the code (the rules carry these fingerprints).
+CODE = {"evaluate": ("engine", "data", "models", "ops", "layout.py"),
+        "flops": ("models", "ops", "report/flops.py"),
+        "report": ("report", "layout.py", "study.py")}
+
+
+def git_revision(cwd: str | Path | None = None) -> str:
+    """Short HEAD of the repository at ``cwd`` (default: the working directory), "+ uncommitted changes" when code
+    outside results/ and dvc.lock differs from it."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=cwd)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                ":(top,exclude)results", ":(top,exclude)dvc.lock"], capture_output=True, text=True,
+                               timeout=10, cwd=cwd)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    if rev.returncode:
+        return "unknown (not a git checkout)"
+    return rev.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
+
+
+def code_fingerprint(*parts: str) -> str:
+    """sha256 (16 hex digits) of the package's source files under ``parts`` (e.g. "engine", "report/flops.py"; all
+    of it when none): a rule that carries it in its params reruns when the code that computes its output changes."""
+    h = hashlib.sha256()
+    for part in parts or (".",):
+        target = (PACKAGE / part).resolve()
+        for f in sorted(target.rglob("*.py")) if target.is_dir() else [target]:
+            h.update(str(f.relative_to(PACKAGE)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]

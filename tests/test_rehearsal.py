@@ -1,0 +1,126 @@
+"""The rehearsal: the paper profile's DAG, unchanged — fetch -> prepare -> validate -> pretrained -> train ->
+evaluate -> flops -> tables -> figures -> results page — on miniature data in each dataset's original distribution
+format, through `dvc repro` (which runs Snakemake). Kinetics-400 (annotation CSVs, path lists, part_N.tar.gz) and
+Diving48 (JSON + tar) are served on loopback through the real fetch with --mirror; Something-Something V1 (CSV +
+00001.jpg folders) and V2 (JSON + VP9 webm in 20 archive parts) are placed by hand, as their licence requires; the
+2D inits are timm-layout checkpoints of random weights where `pst pretrained` would have downloaded them.
+Then: a second run does nothing, and changing one variant replans exactly its jobs."""
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+import timm
+import torch
+import yaml
+
+from conftest import ROOT, copy_workflow
+from fixtures_data import LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2
+from pst.layout import Layout, eval_path
+from pst.study import Study
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]   # ~12 min on 2 cores
+PROFILE = "rehearsal"
+
+
+def _run(cmd, cwd, env, timeout=1500):
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{' '.join(cmd)}\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+    return out.stdout + out.stderr
+
+
+def _write_inits(repo, layout: Layout, params: dict) -> None:
+    """Random weights in timm's own layout (what `pst pretrained NAME` saves), one per 2D init of the paper."""
+    for key, name in params["pretrained"].items():
+        torch.manual_seed(0)
+        path = repo / layout.pretrained(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(timm.create_model(name, pretrained=False).state_dict(), path)
+
+
+def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
+    env = {**env_with_venv, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    repo, served, work = tmp_path / "repo", tmp_path / "served", tmp_path / "work"
+    repo.mkdir()
+    kinetics_mirror(served, work)                                   # 4 train / 2 val clips (+1 lost to attrition)
+    diving48_mirror(served, work, train=4, test=1)                 # 1 test video: PST-B at 224² is the slowest run
+    with LocalServer(served) as srv:
+        def mirrors(p):
+            p["profiles"][PROFILE]["datasets"]["kinetics400"]["mirror"] = f"{srv.url}/kinetics/400"
+            p["profiles"][PROFILE]["datasets"]["diving48"]["mirror"] = f"{srv.url}/resound"
+
+        params = copy_workflow(repo, edit=mirrors)
+        for name in ("dvc.yaml", ".dvcignore"):
+            shutil.copy(ROOT / name, repo / name)
+        shutil.copytree(ROOT / "pst", repo / "pst", ignore=shutil.ignore_patterns("__pycache__"))
+        study = Study(params, PROFILE)
+        layout = study.layout
+        place_sthv1(repo / layout.raw_dir("sthv1"), train=4, val=2)
+        place_sthv2(repo / layout.raw_dir("sthv2"), work, train=4, val=2)
+        _write_inits(repo, layout, params)
+        _run(["git", "init", "-q"], repo, env)
+        _run(["dvc", "init", "-q"], repo, env)
+        shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
+        t0 = time.perf_counter()
+        _run(["dvc", "repro", f"study@{PROFILE}"], repo, env)
+        took = time.perf_counter() - t0
+        print(f"\nrehearsal: dvc repro study@{PROFILE} took {took:.0f} s")
+        requested = [p for p, _ in srv.httpd.requests]
+    # the real fetch went through the mirror, and recorded what it got
+    assert "/kinetics/400/train/part_0.tar.gz" in requested and "/resound/Diving48_rgb.tar.gz" in requested
+    for ds in ("kinetics400", "diving48"):
+        assert (repo / layout.fetched(ds)).exists() and list((repo / layout.raw_dir(ds)).rglob("checksums.json"))
+    assert len((repo / layout.lists_root("kinetics400", "fetch") / "missing_val.txt").read_text().split()) == 1
+    for ds in ("kinetics400", "sthv1", "sthv2", "diving48"):
+        assert (repo / layout.bad_videos(ds)).read_text() == "path\treason\n"           # validated: none bad
+    # every table of the paper profile, every row filled; its evaluations at the paper's views
+    assert [t.name for t in study.tables] == load_tables(ROOT, "paper")
+    for table in study.tables:
+        data = json.loads((repo / f"{layout.table(table.name)}.json").read_text())
+        assert len(data["rows"]) == len(table.rows) * len(table.views), table.name
+        for row in data["rows"]:
+            assert row["top-1"] is not None and row["seeds"] == 1 and row["GFLOPs @paper input"] > 50, (table.name, row)
+        for run in study.table_runs(table):
+            for views in table.views:
+                rec = json.loads((repo / eval_path(study.run_dir(run), views)).read_text())
+                assert rec["views"] == views and rec["code"]["fingerprint"]
+                assert rec["videos_evaluated"] == (1 if run.dataset == "diving48" else 2) == rec["videos_listed"]
+    assert {t.name: t.views for t in study.tables}["main_kinetics400"] == ("3x4",)
+    # one run of each model family at the paper's input, from its 2D init
+    for key, frames in (("kinetics400/deit_k400/deit_tps", 16), ("sthv1/pst_sthv1/pst_t", 32),
+                        ("diving48/pst_diving48/pst_b", 32)):
+        run = next(r for r in study.runs if r.key == key)
+        cfg = yaml.safe_load((repo / study.run_dir(run) / "config.yaml").read_text())
+        assert (cfg["data"]["train"]["size"], cfg["data"]["sampling"]["clip_len"]) == (224, frames)
+        assert cfg["model"]["checkpoint_2d"] == layout.pretrained(params["variants"][run.variant]["pretrained"])
+    deit = next(r for r in study.runs if r.key == "kinetics400/deit_k400/deit_tps")
+    init = torch.load(repo / layout.pretrained("deit_s_in1k"), weights_only=True)["blocks.0.mlp.fc1.weight"]
+    final = torch.load(repo / study.run_dir(deit) / "final.pt", weights_only=True)["blocks.0.mlp.fc1.weight"]
+    assert 0 < (final - init).abs().max() < 0.01        # trained 2 steps from the loaded init (a fresh one: ~0.1 away)
+    page = (repo / layout.readme).read_text()
+    assert "Table 4: Kinetics-400" in page and "| profile | rehearsal |" in page
+    metrics = json.loads((repo / layout.metrics).read_text())
+    assert set(metrics) == {t.name for t in study.tables}
+    assert not (repo / "results" / "synthetic").exists() and not (repo / "results" / "paper").exists()
+
+    # a second run does nothing
+    assert "didn't change" in _run(["dvc", "repro", f"study@{PROFILE}"], repo, env)
+    snake = ["snakemake", "-n", "--cores", "2", "--config", f"profile={PROFILE}"]
+    assert "Nothing to be done" in _run(snake, repo, env)
+    # one variant changes: exactly its run, its evaluation, its table and what is drawn from it are planned again
+    params["variants"]["pst_C"]["kwargs"]["pattern"] = "D"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    plan = _run(snake, repo, env)
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1], re.M))
+    jobs.pop("total")
+    assert jobs == {"train": "1", "evaluate": "1", "table": "1", "plots": "1", "cam": "1", "metrics": "1",
+                    "results_readme": "1", "all": "1"}, plan[-2000:]
+    assert "variant=pst_C" in plan and "table=table2b_patterns" in plan
+    assert "study@rehearsal" in _run(["dvc", "status", f"study@{PROFILE}"], repo, env)
+
+
+def load_tables(root, profile):
+    return yaml.safe_load((root / "params.yaml").read_text())["profiles"][profile]["tables"]

@@ -1,0 +1,241 @@
+"""Nothing finished is lost: run identity vs execution settings, finished runs moved aside (never deleted), a failed
+start leaves no trace, SIGTERM checkpoints and exits retryably (resume bit-identical), one writer per run,
+evaluations in their own folders, labels checked before any step, partial videos reported, one-line errors."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import av
+import pytest
+import torch
+import yaml
+
+from engine_helpers import easy_set, tiny_recipe
+from pst.data.validate import validate
+from pst.engine.run import execution, identity
+from pst.engine.train import train
+from pst.layout import eval_dir, final_weights
+
+TIMING = {"clips_per_s", "epoch_seconds", "peak_memory_mb"}
+
+
+@pytest.fixture(scope="module")
+def easy(tmp_path_factory):
+    return easy_set(tmp_path_factory.mktemp("easy"))
+
+
+def _short(easy, **train_kw):
+    r = tiny_recipe(easy, **train_kw)
+    r["schedule"] = {"epochs": 1, "warmup_epochs": 0.0}
+    r["model"]["kwargs"]["depth"] = 1
+    return r
+
+
+def _pst(args, env, **kw):
+    return subprocess.run(["pst", *args], capture_output=True, text=True, env=env, timeout=300, **kw)
+
+
+def test_execution_settings_never_make_another_run(easy, tmp_path):
+    r = _short(easy)
+    run = tmp_path / "run"
+    train(r, run)
+    final = run / "final.pt"
+    stamp = final.stat().st_mtime_ns
+    faster = {**r, "data": {**r["data"], "workers": 1, "cache_videos": True},
+              "train": {**r["train"], "keep_checkpoints": 5, "checkpoint_every_steps": 2, "tensorboard": False}}
+    assert identity(faster) == identity(r) and execution(faster)["data.workers"] == 1
+    train(faster, run)                                             # no restart, no refusal: the same run
+    assert final.stat().st_mtime_ns == stamp
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["workers"] == 1 and saved["train"]["keep_checkpoints"] == 5     # recorded
+
+
+def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, tmp_path, env_with_venv):
+    r = _short(easy)
+    run = tmp_path / "run"
+    first = train(r, run)
+    out = _pst(["evaluate", str(run), "--views", "1x1", "--quiet"], env_with_venv)
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {eval_dir(run, '1x1')}/eval.json" in out.stdout
+    weights = (run / "final.pt").read_bytes()
+    changed = {**r, "optim": {**r["optim"], "lr": 5e-4}}
+    with pytest.raises(ValueError, match=r"another recipe \(optim.lr: 0.001 -> 0.0005\).*--restart-on-change"):
+        train(changed, run)
+    again = train(changed, run, restart_on_change=True)
+    assert again["final"]["loss"] != first["final"]["loss"]
+    archived = list((tmp_path / "run.archived").iterdir())
+    assert len(archived) == 1                                           # kept whole, never deleted
+    old = archived[0]
+    assert (old / "final.pt").read_bytes() == weights and (old / "eval_1x1" / "eval.json").exists()
+    assert "optim.lr: 0.001 -> 0.0005" in (old / "ARCHIVED.txt").read_text()
+    assert yaml.safe_load((run / "config.yaml").read_text())["optim"]["lr"] == 5e-4
+
+
+def test_a_failed_start_leaves_no_trace(easy, tmp_path, env_with_venv):
+    r = _short(easy)
+    recipe = tmp_path / "recipe.yaml"
+    bad = {**r, "model": {**r["model"], "name": "deit_s_tps", "kwargs": {**r["model"]["kwargs"], "pattern": "E"}}}
+    recipe.write_text(yaml.safe_dump(bad))
+    run = tmp_path / "run"
+    out = _pst(["train", "--config", str(recipe), "--out", str(run)], env_with_venv)
+    assert out.returncode == 2 and "unknown pattern 'E'" in out.stderr and "Traceback" not in out.stderr
+    assert not run.exists()                                          # no config.yaml to block the corrected command
+    recipe.write_text(yaml.safe_dump({**bad, "model": {**bad["model"], "kwargs": {**bad["model"]["kwargs"],
+                                                                                   "pattern": "C"}}}))
+    out = _pst(["train", "--config", str(recipe), "--out", str(run)], env_with_venv)
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {run}/final.pt" in out.stdout
+
+
+def _metrics(run):
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in json.loads((run / "metrics.json").read_text())]
+
+
+def test_sigterm_checkpoints_and_exits_retryably_then_resume_is_exact(easy, tmp_path, env_with_venv):
+    r = tiny_recipe(easy, deterministic=True)
+    r["schedule"] = {"epochs": 4, "warmup_epochs": 0.5}
+    r["data"]["workers"] = 1                      # a loader worker gets the signal too, as under SLURM
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(r))
+    cmd = ["pst", "train", "--config", str(recipe), "--out"]
+    ref = subprocess.run(cmd + [str(tmp_path / "ref")], capture_output=True, text=True, env=env_with_venv, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    run = tmp_path / "stopped"
+    proc = subprocess.Popen(cmd + [str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_with_venv, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "config.yaml").exists():     # training has started
+        time.sleep(0.05)
+    time.sleep(1.0)                                                           # mid-run (no checkpoint cadence)
+    os.killpg(proc.pid, signal.SIGTERM)                                       # every process of the job
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-2000:]                                 # retryable (EX_TEMPFAIL)
+    assert re.search(r"stopped by SIGTERM at epoch \d, step \d+ \(checkpoint saved\); rerun the same command to "
+                     "resume", err), err[-2000:]
+    assert "Traceback" not in err and not (run / "final.pt").exists()
+    done = subprocess.run(cmd + [str(run)], capture_output=True, text=True, env=env_with_venv, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a = torch.load(tmp_path / "ref" / "final.pt", weights_only=True)
+    b = torch.load(run / "final.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _metrics(tmp_path / "ref") == _metrics(run)
+    assert json.loads((run / "env.json").read_text())["resumed_from"] is not None
+
+
+def test_checkpoints_on_a_time_cadence_mid_epoch(easy, tmp_path):
+    r = _short(easy, checkpoint_minutes=1e-5, keep_checkpoints=100)       # due at every step boundary
+    train(r, tmp_path / "run")
+    mid = list((tmp_path / "run" / "checkpoints").glob("ckpt_e0000_*.pt"))     # inside epoch 1, not at its end
+    assert len(mid) == 96 // 8                                               # one per optimizer step
+
+
+def test_one_writer_per_run(easy, tmp_path, env_with_venv):
+    r = tiny_recipe(easy)
+    r["schedule"] = {"epochs": 20, "warmup_epochs": 0.5}
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(r))
+    run = tmp_path / "run"
+    first = subprocess.Popen(["pst", "train", "--config", str(recipe), "--out", str(run)], env=env_with_venv,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (run / "config.yaml").exists():
+            time.sleep(0.05)
+        second = _pst(["train", "--config", str(recipe), "--out", str(run), "--set", "train.seed=1"], env_with_venv)
+        assert second.returncode == 2
+        assert f"{run} is in use by pst train (pid {first.pid}" in second.stderr
+        assert yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"] == 0   # untouched
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=120)
+    assert first.returncode == 75
+
+
+def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_path, env_with_venv):
+    run = tmp_path / "run"
+    train(_short(easy), run)
+    other = tmp_path / "other.txt"
+    other.write_text("".join((easy / "val.txt").read_text().splitlines(True)[:4]))
+    own = _pst(["evaluate", str(run), "--quiet"], env_with_venv)
+    assert own.returncode == 0, own.stderr
+    kept = (run / "eval_1x1" / "eval.json").read_bytes()
+    out = _pst(["evaluate", str(run), "--list", str(other), "--quiet"], env_with_venv)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((run / "eval_1x1_other" / "eval.json").read_text())["videos_listed"] == 4
+    assert (run / "eval_1x1" / "eval.json").read_bytes() == kept                 # the table's record untouched
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    t0 = time.perf_counter()
+    bad = _pst(["evaluate", str(run), "--out", str(blocker / "sub")], env_with_venv)
+    assert bad.returncode == 2 and f"--out {blocker / 'sub'}: cannot write there" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_labels_are_checked_against_the_classes_before_any_step(easy, tmp_path, env_with_venv):
+    lst = tmp_path / "train.txt"
+    lines = (easy / "train.txt").read_text().splitlines()
+    lst.write_text("\n".join(lines[:5] + [lines[5].rsplit(" ", 1)[0] + " 4"] + lines[6:]) + "\n")   # 4 classes: 0..3
+    r = _short(easy)
+    r["data"]["train_list"] = str(lst)
+    with pytest.raises(ValueError, match=rf"{lst}:6: label 4 is outside 0..3 \(the classes file has 4 classes\)"):
+        train(r, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    out = _pst(["data", "validate", str(easy), str(lst), "--classes", str(easy / "classes.txt"),
+                "--out", str(tmp_path / "bad.tsv")], env_with_venv)
+    assert out.returncode == 2 and f"{lst}:6: label 4 is outside 0..3" in out.stderr
+
+
+def test_validate_reports_a_truncated_video_that_decodes_fewer_frames(tmp_path):
+    """A download cut at a packet boundary: its index (moov, in front with faststart) still claims 16 frames,
+    decord opens it and decodes the 10 that are there without a complaint."""
+    from pst.data.synthetic import SynthConfig, render_clip
+
+    path = tmp_path / "videos" / "cut.mp4"
+    path.parent.mkdir()
+    with av.open(str(path), mode="w", format="mp4", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=8, options={"threads": "1"})
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        for frame in render_clip(0, 3, SynthConfig(pairs=2, frames=16, size=64, fps=8)):
+            for p in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with av.open(str(path)) as c:
+        starts = sorted(p.pos for p in c.demux(video=0) if p.pos is not None and p.pos >= 0)
+    path.write_bytes(path.read_bytes()[:starts[10]])
+    (tmp_path / "list.txt").write_text("videos/cut.mp4 0\n")
+    (tmp_path / "classes.txt").write_text("a\n")
+    s = validate(tmp_path, tmp_path / "list.txt", progress=False)
+    assert s["partial"] == 1 and s["bad"] == 1
+    reason = (tmp_path / "bad_videos.tsv").read_text().splitlines()[1]
+    assert "partial: decodes 10 of the 16 frames its container claims" in reason
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["flops", "deit_s_tpz"], "model: unknown 'deit_s_tpz'"),
+    (["flops", "deit_s_tps", "--frames", "0"], "argument --frames: must be >= 1"),
+    (["evaluate", "nowhere", "--max-views", "0"], "argument --max-views: must be >= 1"),
+    (["train", "--config", "{bad json", "--out", "x"], "recipe: inline JSON does not parse"),
+])
+def test_everyday_mistakes_are_one_line(args, expected, tmp_path, env_with_venv):
+    out = _pst(args, env_with_venv, cwd=tmp_path)
+    assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert len([ln for ln in out.stderr.splitlines() if "error" in ln]) == 1
+
+
+def test_recipe_yaml_syntax_error_and_model_option_typo(easy, tmp_path, env_with_venv):
+    broken = tmp_path / "recipe.yaml"
+    broken.write_text("data: {root: [unclosed\n")
+    out = _pst(["train", "--config", str(broken), "--out", str(tmp_path / "run")], env_with_venv)
+    assert out.returncode == 2 and out.stderr.startswith("pst train: error:") and "Traceback" not in out.stderr
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(yaml.safe_dump(_short(easy)))
+    typo = _pst(["train", "--config", str(ok), "--out", str(tmp_path / "run"), "--set", "model.kwargs.patern=C"],
+                env_with_venv)
+    assert typo.returncode == 2 and "does not accept these options" in typo.stderr and "patern" in typo.stderr
+    assert not (tmp_path / "run").exists()
+    debug = _pst(["--debug", "train", "--config", str(broken), "--out", str(tmp_path / "run")], env_with_venv)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
