@@ -68,16 +68,17 @@ def _controller_up() -> bool:
 def main(quick: bool = False, out: str = "benchmarks/results/workflow.json", full: bool = False) -> dict:
     report = {"slurm_tools_on_path": bool(shutil.which("sacct") or shutil.which("scontrol")),
               "slurm_controller_up": _controller_up(), "cpus": os.cpu_count()}
-    for profile in ("synthetic", "paper", "rehearsal"):
-        # cold: every recipe checked (the model built on the meta device: torch imported); warm: that plan passed
-        # before and is remembered in .snakemake/pst-checked/, as on every rerun of an unchanged study
-        shutil.rmtree(ROOT / ".snakemake" / "pst-checked", ignore_errors=True)
-        for kind in ("cold", "warm"):
+    # cold: every recipe checked (the models built on the meta device: torch imported); warm: the plan passed before
+    # and is remembered in .snakemake/pst-checked/, as on every rerun of an unchanged study
+    shutil.rmtree(ROOT / ".snakemake" / "pst-checked", ignore_errors=True)
+    for kind in ("cold", "warm"):
+        for profile in ("synthetic", "paper", "rehearsal"):
             seconds, res = _timed(["snakemake", "-n", "--cores", "1", "--config", f"profile={profile}"], ROOT)
             report[f"plan_{profile}_{kind}_s"] = round(seconds, 2)
-        jobs = [ln.split() for ln in res.stdout.splitlines() if ln.strip().startswith("total")]
+            jobs = [ln.split() for ln in res.stdout.splitlines() if ln.strip().startswith("total")]
+            report[f"plan_{profile}_jobs"] = int(jobs[-1][1]) if jobs else 0
+    for profile in ("synthetic", "paper", "rehearsal"):
         report[f"plan_{profile}_s"] = report[f"plan_{profile}_warm_s"]
-        report[f"plan_{profile}_jobs"] = int(jobs[-1][1]) if jobs else 0
     seconds, res = _timed(["snakemake", "-n", "--cores", "1"], ROOT)
     if "Nothing to be done" in res.stdout + res.stderr:
         seconds, res = _timed(["snakemake", "--cores", "all", "--profile", "workflow/profiles/default"], ROOT)
@@ -88,7 +89,7 @@ def main(quick: bool = False, out: str = "benchmarks/results/workflow.json", ful
     if report["slurm_tools_on_path"]:                    # the same without the plugin's probes
         with tempfile.TemporaryDirectory() as tmp:
             hidden = _path_without_slurm(Path(tmp))
-            for profile in ("synthetic", "paper"):
+            for profile in ("synthetic", "paper", "rehearsal"):
                 seconds, _ = _timed(["snakemake", "-n", "--cores", "1", "--config", f"profile={profile}"], ROOT,
                                     hidden)
                 report[f"plan_{profile}_s_without_slurm_tools"] = round(seconds, 2)
