@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pst.engine.config import set_dotted
 from pst.layout import Layout, eval_path, flops_record
 from pst.provenance import code_fingerprint
 
@@ -53,11 +54,7 @@ def _dotted(over: dict) -> dict:
     """{"train.global_batch": 2} -> {"train": {"global_batch": 2}} (a profile's overrides, one line each)."""
     out: dict = {}
     for key, value in (over or {}).items():
-        node = out
-        *parents, last = str(key).split(".")
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[last] = value
+        set_dotted(out, str(key), value)
     return out
 
 
@@ -113,8 +110,9 @@ class Study:
                     cfg = resolve(self.recipe(run))
                 except ValueError as err:
                     raise ValueError(f"{self._where(run)}: {err}") from None
-                plan.append((table.name, table.views, run.key, self.resources(run.recipe)["gpu"], cfg))
-        key = hashlib.sha256(json.dumps([plan, code_fingerprint("models", "ops", "engine/config.py")],
+                plan.append((table, run, self.resources(run.recipe)["gpu"], cfg))
+        keyed = [(t.name, t.views, r.key, gpu, cfg) for t, r, gpu, cfg in plan]
+        key = hashlib.sha256(json.dumps([keyed, code_fingerprint("models", "ops", "engine/config.py")],
                                         sort_keys=True, default=str).encode()).hexdigest()[:20]
         stamp = Path(cache) / "pst-checked" / key if cache else None
         if stamp is not None and stamp.exists():
@@ -132,21 +130,20 @@ class Study:
         from pst.engine.config import accumulation, check_model, check_views
 
         checked: set[str] = set()
-        for table, views, key, gpu, cfg in plan:
-            where = self._where(Run(*key.split("/"), seed=0))
+        for table, run, gpu, cfg in plan:
             try:
                 accumulation(cfg, max(1, gpu))
-                for v in views:
+                for v in table.views:
                     try:
                         check_views(cfg, v)
                     except ValueError as err:
-                        raise ValueError(f"tables.{table}.views: {err}") from None
+                        raise ValueError(f"tables.{table.name}.views: {err}") from None
                 model = repr((cfg["model"], cfg["data"]["sampling"]["clip_len"], cfg["data"]["train"]["size"]))
                 if model not in checked:
                     check_model(cfg)
                     checked.add(model)
             except ValueError as err:
-                raise ValueError(f"{where}: {err}") from None
+                raise ValueError(f"{self._where(run)}: {err}") from None
 
     # ---- tables and runs
     def table(self, name: str) -> Table:

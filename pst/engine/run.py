@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -59,8 +60,6 @@ def execution(cfg: dict) -> dict:
 def execution_arg(cfg: dict) -> str:
     """The execution settings as one shell-safe word, ``key=value,key=value`` (what `pst train --execution`
     takes): how the workflow hands them to a job without making them a rerun trigger."""
-    import json
-
     return ",".join(f"{k}={json.dumps(v)}" for k, v in execution(cfg).items()) or "none"
 
 
@@ -118,7 +117,8 @@ def move_aside(run_dir: str | Path, reason: str) -> Path | None:
     target = Path(archive_dir(run_dir, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(run_dir, target)
-    write_text(target / "ARCHIVED.txt", f"moved aside from {run_dir} at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {reason}\n")
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    write_text(target / "ARCHIVED.txt", f"moved aside from {run_dir} at {when}: {reason}\n")
     return target
 
 
