@@ -19,6 +19,21 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/figures.smk"
 
 
+# On a cluster these run where snakemake runs, not through the queue: each is seconds of work (queueing would cost
+# more), or a download (compute nodes often have no internet). Run locally, the directive changes nothing.
+localrules:
+    all,
+    study,
+    fetch,
+    pretrained,
+    flops,
+    flops_table,
+    table,
+    metrics,
+    plots,
+    results_readme,
+
+
 rule all:
     input:
         study_tables(),

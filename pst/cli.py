@@ -91,7 +91,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     elif args.data_command == "validate":
         from pst.data.validate import validate
 
-        s = validate(args.root, args.list, out=args.out, progress=not args.quiet, classes=args.classes)
+        s = validate(args.root, args.list, out=args.out, progress=not args.quiet, classes=args.classes,
+                     modality=args.modality, frame_template=args.frame_template, frame_start=args.frame_start)
         print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad "
               f"({s['partial']} partial) -> {s['tsv']}")
     return 0
@@ -120,7 +121,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                      batch_videos=args.batch_videos, max_views=args.max_views, average=args.average,
                      workers=args.workers, progress=not args.quiet)
     print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
-          f"over {r['denominator']} videos ({r['videos_failed']} failed to decode)" if r["top1"] is not None else
+          f"over {r['denominator']} videos ({r['videos_failed']} failed to decode, {r['videos_partial']} partial)"
+          if r["top1"] is not None else
           f"no video could be evaluated ({r['videos_failed']} failed to decode)")
     print(f"wrote {r['out']}/eval.json and {r['out']}/predictions.csv")
     return 0
@@ -156,6 +158,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pst.data.annotations import read_list
+    from pst.engine.run import load_config
     from pst.report.cam import figure
 
     names = args.name or [Path(r).parent.name for r in args.runs]
@@ -164,7 +167,8 @@ def cmd_cam(args: argparse.Namespace) -> int:
     videos = list(args.video or [])
     if args.videos_from:
         seen, root = set(), Path(args.videos_from).parent
-        for e in read_list(args.videos_from):
+        modality = load_config(args.runs[0])["data"]["modality"]       # the list is of the runs' dataset
+        for e in read_list(args.videos_from, modality=modality):
             if e.label not in seen and len(seen) < args.count:
                 seen.add(e.label)
                 videos.append((root / e.path, e.num_frames))
@@ -204,6 +208,15 @@ def cmd_cost(args: argparse.Namespace) -> int:
     print(f"profile {args.profile}: FLOPs counted (multiply-adds; training = 3 x forward), GPU-hours at an assumed "
           f"{args.tflops:g} TFLOP/s sustained per GPU, data loading not counted\n")
     print(df.to_markdown(index=False))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pst.status import format_status, study_status
+    from pst.study import load
+
+    status = study_status(load(args.params, args.profile))
+    print(json.dumps(status, indent=1) if args.json else format_status(status))
     return 0
 
 
@@ -272,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("list")
     p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
     p.add_argument("--classes", help="classes file the labels are checked against (default: classes.txt beside the list)")
+    p.add_argument("--modality", choices=["video", "frames"], default="video",
+                   help="what the list names: video files ('path label') or frame folders ('dir num_frames label')")
+    p.add_argument("--frame-template", default="{:05d}.jpg",
+                   help="frame folders: file name of a frame (default {:05d}.jpg, SSv1; mmaction2: img_{:05d}.jpg)")
+    p.add_argument("--frame-start", type=int, default=1, help="frame folders: number of the first file (default 1)")
     p.add_argument("--quiet", action="store_true")
     data.set_defaults(func=cmd_data)
 
@@ -340,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--tflops", type=float, default=25.0, help="sustained TFLOP/s per GPU assumed (default 25)")
     p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("status", help="each table's runs of a profile: done, running (epoch, ETA), failed (the "
+                       "log's last error), missing; and the runs moved aside")
+    p.add_argument("--profile", help="profile of params.yaml (default: params.yaml's profile)")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--json", action="store_true", help="the same as JSON")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("models", help="list the registered video models")
     p.set_defaults(func=cmd_models)

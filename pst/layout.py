@@ -91,8 +91,17 @@ class Layout:
     def results(self) -> str:
         return f"{RESULTS}/{self.profile}"
 
+    @staticmethod
+    def run_name(dataset: str, recipe: str, variant: str, seed) -> str:
+        """A run's name: its folder under runs/, and its logs' and benchmarks' names."""
+        return f"{dataset}/{recipe}/{variant}/seed{seed}"
+
     def run_dir(self, dataset: str, recipe: str, variant: str, seed) -> str:
-        return f"{self.results}/runs/{dataset}/{recipe}/{variant}/seed{seed}"
+        return f"{self.results}/runs/{self.run_name(dataset, recipe, variant, seed)}"
+
+    def train_log(self, dataset: str, recipe: str, variant: str, seed) -> str:
+        """The log of a run's training job (what `pst status` reads for a failed run's last error)."""
+        return self.log("train/" + self.run_name(dataset, recipe, variant, seed))
 
     def table(self, name: str) -> str:
         """A table's path without suffix (.md, .csv and .json are written)."""

@@ -189,6 +189,21 @@ class Study:
         """A dataset's settings on this profile: params.yaml datasets: <- profiles.NAME.datasets:."""
         return _merge(self.config["datasets"][name], self.settings.get("datasets", {}).get(name, {}))
 
+    def frames(self, name: str) -> dict:
+        """How a dataset's lists are read (recipe data keys): its modality, and for frame folders the file
+        template and start index (the catalog's, e.g. SSv1's 00001.jpg, unless params.yaml's dataset sets them,
+        e.g. ``frame_template: img_{:05d}.jpg`` for folders extracted by mmaction2's tools)."""
+        from pst.data.catalog import CATALOG
+
+        ds = self.dataset(name)
+        info = CATALOG.get(name) if ds["source"] == "fetch" else None
+        modality = ds.get("modality", info.modality if info else "video")
+        if modality == "video":
+            return {"modality": "video"}
+        return {"modality": modality, "frame_template": ds.get("frame_template", info.frame_template if info else
+                                                               "{:05d}.jpg"),
+                "frame_start": ds.get("frame_start", info.frame_start if info else 1)}
+
     def resources(self, recipe: str) -> dict:
         """threads, mem_mb, runtime (minutes) and gpu of a recipe's jobs (params.yaml resources:, then the
         profile's resources: for every recipe)."""
@@ -214,8 +229,10 @@ class Study:
         out = _merge(cfg["recipes"][run.recipe], {
             "model": {"name": variant["model"], "kwargs": variant.get("kwargs", {})}})
         out = _merge(out, self._overrides(run))
-        out = _merge(out, {"data": {"root": self.layout.lists_root(run.dataset, self.dataset(run.dataset)["source"])},
-                           "train": {"seed": run.seed}})
+        frames = self.frames(run.dataset)
+        data = {"root": self.layout.lists_root(run.dataset, self.dataset(run.dataset)["source"]),
+                **(frames if frames["modality"] != "video" else {})}     # videos: the defaults (no new params)
+        out = _merge(out, {"data": data, "train": {"seed": run.seed}})
         if self.pretrained and variant.get("pretrained"):
             out["model"]["checkpoint_2d"] = self.layout.pretrained(variant["pretrained"])
         return out

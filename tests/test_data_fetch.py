@@ -73,7 +73,7 @@ def test_sthv1_frame_folders(tmp_path):
     place_sthv1(root / "raw")
     s = prepare("sthv1", root, progress=False)
     assert (s["train_videos"], s["val_videos"]) == (2, 1)
-    entries = read_list(root / "processed" / "train.txt")
+    entries = read_list(root / "processed" / "train.txt", modality="frames")
     assert entries[0].num_frames == 6 and entries[1].label == 1
 
 

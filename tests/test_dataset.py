@@ -60,7 +60,7 @@ def test_frame_folders_read_one_based_jpgs(tmp_path):
     place_sthv1(root / "raw")
     prepare("sthv1", root, progress=False)
     ds = VideoDataset(root / "processed", root / "processed" / "val.txt", Sampling("uniform", 5),
-                      TestTransform(16, 24, 1, mean=(0, 0, 0), std=(1, 1, 1)), test=True)
+                      TestTransform(16, 24, 1, mean=(0, 0, 0), std=(1, 1, 1)), test=True, modality="frames")
     clip = ds[0]["clips"][0]
     inds = frame_indices(5, Sampling("uniform", 5), test=True)[0]   # 0-based: [0, 1, 2, 2, 3]
     values = clip[0, :, 8, 8].round().tolist()

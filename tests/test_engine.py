@@ -159,7 +159,7 @@ def test_evaluate_cli(easy, tmp_path, env_with_venv):
     out = subprocess.run(["pst", "evaluate", str(run), "--views", "3x2", "--batch-videos", "4", "--quiet"],
                          capture_output=True, text=True, env=env_with_venv)
     assert out.returncode == 0, out.stderr
-    assert "3x2 views: top-1" in out.stdout and "over 32 videos (0 failed to decode)" in out.stdout
+    assert "3x2 views: top-1" in out.stdout and "over 32 videos (0 failed to decode, 0 partial)" in out.stdout
     assert json.loads((run / "eval_3x2" / "eval.json").read_text())["views_per_video"] == 6
     bad = subprocess.run(["pst", "evaluate", str(tmp_path / "nothing")], capture_output=True, text=True,
                          env=env_with_venv)

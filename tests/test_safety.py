@@ -16,6 +16,7 @@ import yaml
 from engine_helpers import easy_set, tiny_recipe
 from pst.data.validate import validate
 from pst.engine.run import execution, identity
+from pst.engine.evaluate import evaluate_run
 from pst.engine.train import train
 from pst.layout import eval_dir, final_weights
 
@@ -188,13 +189,12 @@ def test_labels_are_checked_against_the_classes_before_any_step(easy, tmp_path, 
     assert out.returncode == 2 and f"{lst}:6: label 4 is outside 0..3" in out.stderr
 
 
-def test_validate_reports_a_truncated_video_that_decodes_fewer_frames(tmp_path):
+def _truncated_video(path):
     """A download cut at a packet boundary: its index (moov, in front with faststart) still claims 16 frames,
-    decord opens it and decodes the 10 that are there without a complaint."""
+    decord opens it as a 10-frame video without a complaint."""
     from pst.data.synthetic import SynthConfig, render_clip
 
-    path = tmp_path / "videos" / "cut.mp4"
-    path.parent.mkdir()
+    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "faststart"}) as c:
         s = c.add_stream("libx264", rate=8, options={"threads": "1"})
         s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
@@ -206,12 +206,28 @@ def test_validate_reports_a_truncated_video_that_decodes_fewer_frames(tmp_path):
     with av.open(str(path)) as c:
         starts = sorted(p.pos for p in c.demux(video=0) if p.pos is not None and p.pos >= 0)
     path.write_bytes(path.read_bytes()[:starts[10]])
-    (tmp_path / "list.txt").write_text("videos/cut.mp4 0\n")
-    (tmp_path / "classes.txt").write_text("a\n")
-    s = validate(tmp_path, tmp_path / "list.txt", progress=False)
+    return path
+
+
+def test_a_truncated_video_is_reported_by_validate_and_counted_by_training_and_test(easy, tmp_path):
+    cut = _truncated_video(tmp_path / "videos" / "cut.mp4")
+    (tmp_path / "list.txt").write_text(f"{cut} 0\n")
+    s = validate(tmp_path, tmp_path / "list.txt", progress=False, classes=easy / "classes.txt")
     assert s["partial"] == 1 and s["bad"] == 1
     reason = (tmp_path / "bad_videos.tsv").read_text().splitlines()[1]
     assert "partial: decodes 10 of the 16 frames its container claims" in reason
+    # used as it is (10 frames) but counted: in every training epoch's row and in the evaluation
+    lines = (easy / "train.txt").read_text().splitlines()[:7] + [f"{cut} 0"]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    r = _short(easy)
+    r["data"]["train_list"] = str(tmp_path / "train.txt")
+    r["data"]["val_list"] = str(tmp_path / "list.txt")
+    r["train"]["global_batch"] = 8
+    train(r, tmp_path / "run")
+    row = json.loads((tmp_path / "run" / "metrics.json").read_text())[-1]
+    assert row["partial_videos"] == 1 and row["unreadable_videos"] == 0
+    report = evaluate_run(tmp_path / "run", views="1x1")
+    assert report["videos_partial"] == 1 and report["partial"] == [str(cut)] and report["videos_evaluated"] == 1
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -24,9 +24,17 @@ class Entry:
         return f"{self.path} {self.num_frames} {self.label}"
 
 
-def read_list(path: str | Path, num_classes: Optional[int] = None) -> list[Entry]:
-    """Parse a list file; a malformed line stops with the file, the line number and the expected form, and (with
-    ``num_classes``) so does a label outside 0..num_classes-1 — before any step, not at a random one."""
+MODALITIES = {"video": "relative/path.mp4 label", "frames": "relative/frame_dir num_frames label"}
+
+
+def read_list(path: str | Path, num_classes: Optional[int] = None, modality: str = "video") -> list[Entry]:
+    """Parse a list file of the dataset's declared ``modality`` (video files or frame folders, never guessed from
+    the columns: ``test.mp4 0 3`` is not a frame folder of a video list). A line that does not fit stops with the
+    file, the line number and the expected form, and (with ``num_classes``) so does a label outside
+    0..num_classes-1 — before any step, not at a random one."""
+    if modality not in MODALITIES:
+        raise ValueError(f"data.modality: expected one of {', '.join(MODALITIES)}, got {modality!r}")
+    columns = 2 if modality == "video" else 3
     entries = []
     for no, raw in enumerate(Path(path).read_text().splitlines(), 1):
         line = raw.strip()
@@ -34,15 +42,15 @@ def read_list(path: str | Path, num_classes: Optional[int] = None) -> list[Entry
             continue
         parts = line.split()
         try:
-            if len(parts) == 2:
-                entries.append(Entry(parts[0], int(parts[1])))
-            elif len(parts) == 3:
-                entries.append(Entry(parts[0], int(parts[2]), int(parts[1])))
-            else:
+            if len(parts) != columns:
+                raise ValueError
+            numbers = [int(v) for v in parts[1:]]
+            if modality == "frames" and numbers[0] < 1:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"{path}:{no}: expected 'relative/path label' or 'frame_dir num_frames label', "
-                             f"got {raw!r}") from None
+            raise ValueError(f"{path}:{no}: expected '{MODALITIES[modality]}' (a list of {modality}), got {raw!r}; "
+                             "fix the line, or declare the other modality (data.modality)") from None
+        entries.append(Entry(parts[0], numbers[-1], numbers[0] if modality == "frames" else None))
         label = entries[-1].label
         if num_classes is not None and not 0 <= label < num_classes:
             raise ValueError(f"{path}:{no}: label {label} is outside 0..{num_classes - 1} (the classes file has "

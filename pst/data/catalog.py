@@ -21,7 +21,9 @@ class DatasetInfo:
     no_flip_labels: tuple[int, ...] = ()
     flip_pairs: dict = field(default_factory=dict)
     label_smoothing: float = 0.0
-    frames_dir: bool = False
+    modality: str = "video"                  # video files, or frame folders (SSv1's JPGs)
+    frame_template: str = "{:05d}.jpg"       # frame folders: file name of frame i + frame_start (SSv1: 00001.jpg;
+    frame_start: int = 1                     # mmaction2's own extraction: img_{:05d}.jpg, from 1)
     clips: tuple[int, int] = (0, 0)          # train / val clips of a full copy (for cost estimates, pst cost)
 
 
@@ -43,7 +45,7 @@ CATALOG = {
         manual_files=("20bn-something-something-v1/", "something-something-v1-labels.csv",
                       "something-something-v1-train.csv", "something-something-v1-validation.csv"),
         sampling="uniform", short_side=256, test_views=(3, 1), no_flip_labels=(86, 87, 93, 94, 166, 167),
-        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1, frames_dir=True, clips=(86_017, 11_522)),
+        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1, modality="frames", clips=(86_017, 11_522)),
     "diving48": DatasetInfo(
         "diving48", 48, DIVING,
         urls=(f"{DIVING}/Diving48_rgb.tar.gz", f"{DIVING}/Diving48_V2_train.json", f"{DIVING}/Diving48_V2_test.json",

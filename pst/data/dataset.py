@@ -1,7 +1,8 @@
 """A torch Dataset over internal lists: decord for videos, JPG folders for frame datasets (SSv1).
 
 Training: a video that cannot be read is replaced by another sample; its path is warned about and returned in the
-sample's ``failed`` list so the run can count it. Test: a sample holds every view of one video,
+sample's ``failed`` list so the run can count it. A partial video (fewer frames than its container claims: a
+truncated download) is used as it is and returned in ``partial``, so training and test count it too. Test: a sample holds every view of one video,
 (num_clips x crops, C, T, H, W), so evaluation can batch them; an unreadable video comes back with ``valid=False``.
 """
 from __future__ import annotations
@@ -18,8 +19,18 @@ from pst.data.annotations import Entry, read_list
 from pst.data.sampling import Sampling, frame_indices
 
 
-def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None) -> torch.Tensor:
-    """uint8 frames (T, C, H, W) of a video via decord: all of them, or ``choose(num_frames)`` indices."""
+def claimed_frames(path: str | Path) -> int:
+    """Frames a video's container index claims (0 where it claims none, as WebM often does): a header read."""
+    import av
+
+    with av.open(str(path)) as c:
+        return c.streams.video[0].frames or 0
+
+
+def decode_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None) -> tuple[torch.Tensor, bool]:
+    """uint8 frames (T, C, H, W) of a video via decord (all of them, or ``choose(num_frames)`` indices), and
+    whether it is partial: decord sees only the frames that are there (a truncated download of 16 frames opens as
+    10), so a video shorter than its container claims would otherwise train and test silently."""
     import decord
 
     vr = decord.VideoReader(str(path), num_threads=1)
@@ -27,7 +38,13 @@ def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] =
     if n == 0:
         raise RuntimeError("no frames")
     inds = np.arange(n) if choose is None else np.asarray(choose(n)).reshape(-1)
-    return torch.from_numpy(vr.get_batch(inds.tolist()).asnumpy()).permute(0, 3, 1, 2)
+    frames = torch.from_numpy(vr.get_batch(inds.tolist()).asnumpy()).permute(0, 3, 1, 2)
+    return frames, 0 < n < claimed_frames(path)
+
+
+def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None) -> torch.Tensor:
+    """uint8 frames (T, C, H, W) of a video via decord: all of them, or ``choose(num_frames)`` indices."""
+    return decode_video(path, choose)[0]
 
 
 def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jpg", start: int = 1) -> torch.Tensor:
@@ -45,12 +62,14 @@ def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jp
 
 
 def read_clips(path: str | Path, num_frames: Optional[int], sampling: Sampling, test: bool,
-               rng: Optional[np.random.Generator] = None, tmpl: str = "{:05d}.jpg", start: int = 1) -> torch.Tensor:
+               rng: Optional[np.random.Generator] = None, tmpl: str = "{:05d}.jpg",
+               start: int = 1) -> tuple[torch.Tensor, bool]:
     """uint8 frames (clips x T, C, H, W) that ``sampling`` takes from a video file, or from a frame folder of
-    ``num_frames`` JPGs (a frame-folder list entry) — one reader for the dataset and the figures."""
+    ``num_frames`` JPGs (a frame-folder list entry), and whether the video is partial (see decode_video) — one
+    reader for the dataset and the figures."""
     if num_frames is not None:
-        return read_frame_dir(path, frame_indices(num_frames, sampling, test, rng), tmpl, start)
-    return read_video(path, lambda n: frame_indices(n, sampling, test, rng))
+        return read_frame_dir(path, frame_indices(num_frames, sampling, test, rng), tmpl, start), False
+    return decode_video(path, lambda n: frame_indices(n, sampling, test, rng))
 
 
 class VideoDataset(Dataset):
@@ -61,16 +80,16 @@ class VideoDataset(Dataset):
 
     def __init__(self, root: str | Path, list_file: str | Path, sampling: Sampling, transform: Callable,
                  test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20,
-                 cache: bool = False, num_classes: Optional[int] = None):
+                 cache: bool = False, num_classes: Optional[int] = None, modality: str = "video"):
         self.root = Path(root)
-        self.entries: list[Entry] = read_list(list_file, num_classes)
+        self.entries: list[Entry] = read_list(list_file, num_classes, modality)
         if not self.entries:
             raise ValueError(f"{list_file}: no entries; is this the right list?")
         self.sampling, self.transform, self.test = sampling, transform, test
         self.frame_tmpl, self.frame_start, self.max_retries = frame_tmpl, frame_start, max_retries
         # cache: keep every decoded video in memory (per worker process). For small sets such as the synthetic one
         # (49 MB), where decoding would otherwise cost as much as a tiny model's training step.
-        self.cache: Optional[dict[str, torch.Tensor]] = {} if cache else None
+        self.cache: Optional[dict[str, tuple[torch.Tensor, bool]]] = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -79,14 +98,15 @@ class VideoDataset(Dataset):
     def labels(self) -> list[int]:
         return [e.label for e in self.entries]
 
-    def _read(self, entry: Entry, rng: np.random.Generator) -> torch.Tensor:
+    def _read(self, entry: Entry, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
         path = self.root / entry.path
         if entry.num_frames is not None or self.cache is None:
             return read_clips(path, entry.num_frames, self.sampling, self.test, rng, self.frame_tmpl, self.frame_start)
         if entry.path not in self.cache:
-            self.cache[entry.path] = read_video(path)
-        frames = self.cache[entry.path]
-        return frames[torch.from_numpy(np.asarray(frame_indices(len(frames), self.sampling, self.test, rng)).reshape(-1))]
+            self.cache[entry.path] = decode_video(path)
+        frames, partial = self.cache[entry.path]
+        inds = np.asarray(frame_indices(len(frames), self.sampling, self.test, rng)).reshape(-1)
+        return frames[torch.from_numpy(inds)], partial
 
     def __getitem__(self, index) -> dict:
         """``index`` or ``(index, seed)``: with a seed every random choice of the sample (frames, crop, flip,
@@ -103,25 +123,27 @@ class VideoDataset(Dataset):
         for _ in range(self.max_retries + 1):
             entry = self.entries[index]
             try:
-                frames = self._read(entry, rng)
+                frames, partial = self._read(entry, rng)
                 break
             except Exception as err:  # noqa: BLE001 - any decoder error means "unreadable video"
                 failed.append(entry.path)
                 if self.test:
                     return {"clips": None, "label": entry.label, "index": index, "valid": False, "failed": failed,
-                            "error": f"{type(err).__name__}: {err}"}
+                            "partial": [], "error": f"{type(err).__name__}: {err}"}
                 warnings.warn(f"unreadable video {self.root / entry.path} ({type(err).__name__}: {err}); "
                               "replaced by another sample", RuntimeWarning, stacklevel=2)
                 index = int(rng.integers(len(self.entries)))
         else:
             raise RuntimeError(f"{self.max_retries + 1} unreadable videos in a row under {self.root} "
                                f"(last: {failed[-1]}); run `pst data validate` on this list")
+        short = [entry.path] if partial else []
         if self.test:
             t = self.sampling.clip_len
             views = torch.cat([self.transform(frames[k * t:(k + 1) * t]) for k in range(self.sampling.num_clips)])
-            return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed}
+            return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed,
+                    "partial": short}
         clip, label = self.transform(frames, entry.label)
-        return {"clips": clip, "label": label, "index": index, "valid": True, "failed": failed}
+        return {"clips": clip, "label": label, "index": index, "valid": True, "failed": failed, "partial": short}
 
 
 def collate(batch: list[dict]) -> dict:
@@ -133,4 +155,5 @@ def collate(batch: list[dict]) -> dict:
         "index": torch.tensor([b["index"] for b in valid], dtype=torch.long),
         "invalid_index": [b["index"] for b in batch if not b["valid"]],
         "failed": [p for b in batch for p in b["failed"]],
+        "partial": [p for b in batch for p in b["partial"]],
     }

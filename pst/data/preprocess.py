@@ -121,7 +121,7 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
     proc.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str]] = []
     out_lists: dict[str, list[Entry]] = {}
-    if info.frames_dir:
+    if info.modality == "frames":
         link = proc / "frames"
         if not link.exists():
             os.symlink(os.path.relpath(source / "20bn-something-something-v1", proc), link)

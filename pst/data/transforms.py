@@ -3,12 +3,16 @@
 Every random choice is drawn once per clip, so all frames of a clip get the same crop, flip and augmentation.
 Test views: a short-side resize, then three crops along the long side (mmaction2's ThreeCrop: left/top,
 right/bottom at twice the half-step, centre) or one centre crop, for every temporal clip.
+
+The short-side resize is mmcv's by default (``data.resize: mmcv``, what the official code ran), torchvision's as an
+option. The random resized crop of training keeps torchvision's resize (antialiased) in both: an augmentation.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -26,11 +30,35 @@ def normalize(frames: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
     return ((x - m) / s).permute(1, 0, 2, 3).contiguous()
 
 
-def resize_short(frames: torch.Tensor, short: int) -> torch.Tensor:
+RESIZE = ("mmcv", "torchvision")
+
+
+def short_side_size(h: int, w: int, short: int, method: str = "mmcv") -> tuple[int, int]:
+    """(h, w) after a short-side resize to ``short``: mmcv's ``Resize(scale=(-1, short))`` rounds the long side to
+    nearest, ``int(w * short / h + 0.5)`` (340x256 -> 298x224); torchvision rounds it down (297x224)."""
+    if method not in RESIZE:
+        raise ValueError(f"data.resize: expected one of {', '.join(RESIZE)}, got {method!r}")
+    scale = short / min(h, w)
+    if method == "mmcv":
+        return int(h * scale + 0.5), int(w * scale + 0.5)
+    return (short, int(w * scale)) if h <= w else (int(h * scale), short)
+
+
+def resize_short(frames: torch.Tensor, short: int, method: str = "mmcv") -> torch.Tensor:
+    """uint8 (T, C, H, W) with the short side resized to ``short``. "mmcv" is what the official code ran (mmcv 1.x
+    imresize: cv2 bilinear, no antialiasing, on the uint8 frames, sizes rounded to nearest); "torchvision" is
+    torchvision's antialiased resize with the long side rounded down."""
     h, w = frames.shape[-2:]
-    if min(h, w) == short:
+    size = short_side_size(h, w, short, method)
+    if size == (h, w):
         return frames
-    return TF.resize(frames, short, antialias=True)
+    if method == "torchvision":
+        return TF.resize(frames, short, antialias=True)
+    import cv2
+
+    hwc = frames.permute(0, 2, 3, 1).contiguous().numpy()
+    out = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for f in hwc])
+    return torch.from_numpy(out.reshape(len(hwc), size[0], size[1], -1)).permute(0, 3, 1, 2)
 
 
 def three_crop_offsets(h: int, w: int, size: int) -> list[tuple[int, int]]:
@@ -63,6 +91,7 @@ class TrainTransform:
     flip_pairs: dict[int, int] = field(default_factory=dict)
     randaugment: Optional[tuple[int, int]] = None     # (num_ops, magnitude), (2, 9) for the SS recipe
     erasing: float = 0.0                               # probability, 0.25 for the SS recipe
+    resize: str = "mmcv"                               # the short-side resize (see resize_short)
     mean: tuple[float, ...] = MEAN
     std: tuple[float, ...] = STD
 
@@ -75,7 +104,7 @@ class TrainTransform:
 
     def __call__(self, frames: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
         if self.short_side:
-            frames = resize_short(frames, self.short_side)
+            frames = resize_short(frames, self.short_side, self.resize)
         frames = self._crop(frames)
         if float(torch.rand(())) < self.flip:
             if self._pairs and label in self._pairs:
@@ -97,6 +126,7 @@ class TestTransform:
     size: int = 224
     short_side: int = 224
     crops: int = 3
+    resize: str = "mmcv"
     mean: tuple[float, ...] = MEAN
     std: tuple[float, ...] = STD
 
@@ -108,7 +138,7 @@ class TestTransform:
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 (T, C, H, W) -> (crops, C, T, size, size)."""
-        frames = resize_short(frames, self.short_side)
+        frames = resize_short(frames, self.short_side, self.resize)
         h, w = frames.shape[-2:]
         offsets = three_crop_offsets(h, w, self.size) if self.crops == 3 else [center_crop_offset(h, w, self.size)]
         return torch.stack([normalize(frames[..., t:t + self.size, l:l + self.size], self.mean, self.std)

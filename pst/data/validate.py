@@ -8,7 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pst.data.annotations import Entry, read_classes, read_list
-from pst.data.dataset import read_frame_dir
+from pst.data.dataset import claimed_frames, read_frame_dir
 from pst.io import write_text
 
 
@@ -22,22 +22,22 @@ def decodable_frames(path: Path) -> tuple[int, int]:
 
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
-        claimed = stream.frames or 0
         decoded = 0
         try:
             for _ in c.decode(stream):
                 decoded += 1
         except av.error.FFmpegError:
             pass                                    # a truncated stream ends here: what decoded so far counts
-    return decoded, claimed
+    return decoded, claimed_frames(path)
 
 
-def check_entry(root: Path, entry: Entry, chunk: int = 64) -> None:
+def check_entry(root: Path, entry: Entry, chunk: int = 64, frame_template: str = "{:05d}.jpg",
+                frame_start: int = 1) -> None:
     """Raise if any frame of the entry cannot be decoded, or (PartialVideo) if the video decodes fewer frames
     than its container claims."""
     path = root / entry.path
     if entry.num_frames is not None:
-        read_frame_dir(path, np.arange(entry.num_frames))
+        read_frame_dir(path, np.arange(entry.num_frames), frame_template, frame_start)
         return
     if not path.is_file():
         raise FileNotFoundError("missing file")
@@ -56,16 +56,18 @@ def check_entry(root: Path, entry: Entry, chunk: int = 64) -> None:
 
 
 def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] = None,
-             progress: bool = True, classes: Optional[str | Path] = None) -> dict:
-    """Decode every entry of ``list_file`` (labels checked against ``classes``, default classes.txt beside the
-    list, before any decoding); undecodable and partial videos go to the TSV with their reason."""
+             progress: bool = True, classes: Optional[str | Path] = None, modality: str = "video",
+             frame_template: str = "{:05d}.jpg", frame_start: int = 1) -> dict:
+    """Decode every entry of ``list_file``, a list of ``modality`` (labels checked against ``classes``, default
+    classes.txt beside the list, before any decoding); undecodable and partial videos go to the TSV with their
+    reason. Frame folders are read as the recipes read them (``frame_template`` from ``frame_start``)."""
     root, list_file = Path(root), Path(list_file)
     classes = Path(classes) if classes else list_file.parent / "classes.txt"
-    entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None)
+    entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None, modality)
     bad, partial = [], 0
     for e in tqdm(entries, desc=f"validate {list_file.name}", disable=not progress):
         try:
-            check_entry(root, e)
+            check_entry(root, e, frame_template=frame_template, frame_start=frame_start)
         except PartialVideo as err:
             partial += 1
             bad.append((e.path, str(err)))

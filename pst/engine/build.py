@@ -42,7 +42,12 @@ def test_transform(cfg: dict, crops: int, short_side: Optional[int] = None) -> T
     size, so three crops cover the long side)."""
     d = cfg["data"]
     size = d["val"]["size"]
-    return TestTransform(size, short_side or d["test"]["short_side"] or size, crops)
+    return TestTransform(size, short_side or d["test"]["short_side"] or size, crops, resize=d["resize"])
+
+
+def _frames(d: dict) -> dict:
+    """How the recipe's lists are read: videos, or frame folders named by a template from a start index."""
+    return {"modality": d["modality"], "frame_tmpl": d["frame_template"], "frame_start": d["frame_start"]}
 
 
 def train_dataset(cfg: dict) -> VideoDataset:
@@ -52,9 +57,9 @@ def train_dataset(cfg: dict) -> VideoDataset:
                                no_flip_labels=tuple(tr["no_flip_labels"]),
                                flip_pairs={int(k): int(v) for k, v in tr["flip_pairs"].items()},
                                randaugment=tuple(tr["randaugment"]) if tr["randaugment"] else None,
-                               erasing=tr["erasing"])
+                               erasing=tr["erasing"], resize=d["resize"])
     return VideoDataset(d["root"], resolve_path(d["root"], d["train_list"]), sampling(cfg), transform,
-                        cache=d["cache_videos"], num_classes=class_count(cfg))
+                        cache=d["cache_videos"], num_classes=class_count(cfg), **_frames(d))
 
 
 def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
@@ -63,7 +68,7 @@ def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
     ``data.test.short_side`` (or the crop size, so three crops cover the long side)."""
     d = cfg["data"]
     return VideoDataset(d["root"], list_file, sampling(cfg, clips), test_transform(cfg, crops, short_side),
-                        test=True, cache=d["cache_videos"], num_classes=class_count(cfg))
+                        test=True, cache=d["cache_videos"], num_classes=class_count(cfg), **_frames(d))
 
 
 def load_run_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:

@@ -17,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
         "train_list": "train.txt",           # relative to root unless absolute
         "val_list": "val.txt",
         "classes": "classes.txt",
+        "modality": "video",                 # list lines: "path label" (video) or "dir num_frames label" (frames)
+        "frame_template": "{:05d}.jpg",      # frame folders: frame i is frame_template.format(i + frame_start)
+        "frame_start": 1,                    # (SSv1: 00001.jpg; mmaction2's extraction: img_{:05d}.jpg from 1)
+        "resize": "mmcv",                    # short-side resize: mmcv (what the official code ran) | torchvision
         "sampling": {"mode": "dense", "clip_len": 8, "frame_interval": 1},
         "train": {"size": 56, "short_side": 64, "area": [0.08, 1.0], "flip": 0.5, "no_flip_labels": [],
                   "flip_pairs": {}, "randaugment": None, "erasing": 0.0},
@@ -92,9 +96,21 @@ def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> d
     return merged
 
 
+def _template(text) -> bool:
+    """A frame-file template that formats an index (e.g. "{:05d}.jpg", "img_{:05d}.jpg")."""
+    try:
+        return isinstance(text, str) and text.format(1) != text.format(2)
+    except (IndexError, KeyError, ValueError):
+        return False
+
+
 def validate(cfg: dict) -> None:
-    t, s, o = cfg["train"], cfg["schedule"], cfg["optim"]
+    t, s, o, d = cfg["train"], cfg["schedule"], cfg["optim"], cfg["data"]
     for key, value, ok in (
+            ("data.modality", d["modality"], d["modality"] in ("video", "frames")),
+            ("data.resize", d["resize"], d["resize"] in ("mmcv", "torchvision")),
+            ("data.frame_template", d["frame_template"], _template(d["frame_template"])),
+            ("data.frame_start", d["frame_start"], isinstance(d["frame_start"], int) and d["frame_start"] >= 0),
             ("train.global_batch", t["global_batch"], isinstance(t["global_batch"], int) and t["global_batch"] > 0),
             ("train.batch_per_device", t["batch_per_device"],
              isinstance(t["batch_per_device"], int) and t["batch_per_device"] > 0),

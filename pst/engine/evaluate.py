@@ -1,7 +1,8 @@
 """Multi-crop x multi-clip testing: every view of a video in one batched forward (chunked when memory requires),
 softmax probabilities averaged per video (or logits averaged), top-1 / top-5 / mean class accuracy.
 
-Videos that fail to decode are listed and counted; the denominator of every metric is stated in eval.json.
+Videos that fail to decode are listed and counted; the denominator of every metric is stated in eval.json. Partial
+videos (fewer frames than their container claims) are evaluated on what is there, and listed and counted too.
 """
 from __future__ import annotations
 
@@ -68,10 +69,11 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_videos, shuffle=False, num_workers=workers, collate_fn=collate,
                         generator=torch.Generator().manual_seed(0), worker_init_fn=ignore_stop_signals)
-    probs, labels, indices, failed = [], [], [], []
+    probs, labels, indices, failed, partial = [], [], [], [], []
     views_seen, t0 = 0, time.perf_counter()
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
         failed += [(i, dataset.entries[i].path) for i in batch["invalid_index"]]
+        partial += batch["partial"]
         if batch["clips"] is None:
             continue
         clips = batch["clips"].to(device, non_blocking=True)          # (videos, views, C, T, H, W)
@@ -89,7 +91,7 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
     return {"probs": torch.cat(probs) if probs else torch.empty(0, 0),
             "labels": torch.cat(labels) if labels else torch.empty(0, dtype=torch.long),
             "indices": torch.cat(indices) if indices else torch.empty(0, dtype=torch.long),
-            "failed": failed, "views": views_seen, "seconds": elapsed}
+            "failed": failed, "partial": partial, "views": views_seen, "seconds": elapsed}
 
 
 def _writable(folder: Path) -> Path:
@@ -138,7 +140,8 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
         report = {"run": str(run_dir), "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
                   "views_per_video": crops * clips, "average": average, **metrics,
                   "videos_listed": len(ds), "videos_evaluated": n_ok, "videos_failed": len(res["failed"]),
-                  "failed": [p for _, p in res["failed"]], "denominator": n_ok,
+                  "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
+                  "partial": res["partial"], "denominator": n_ok,
                   "top1_counting_failed_as_wrong": None if not len(ds) else
                   (metrics["top1"] or 0) * n_ok / len(ds),
                   "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,

@@ -86,10 +86,13 @@ def diff(a: dict, b: dict, path: str = "") -> list[str]:
 
 
 def load_config(run_dir: str | Path) -> dict:
+    """A run's recipe, resolved again: a key the recipe gained after the run was made reads as its default."""
+    from pst.engine.config import resolve
+
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml); train into it first")
-    return yaml.safe_load(path.read_text())
+    return resolve(yaml.safe_load(path.read_text()))
 
 
 def write_config(run_dir: str | Path, cfg: dict) -> Path:
@@ -98,10 +101,9 @@ def write_config(run_dir: str | Path, cfg: dict) -> Path:
 
 def recipe_changes(run_dir: str | Path, cfg: dict) -> list[str]:
     """How ``cfg`` differs from the run already in ``run_dir`` in what identifies a run ([] if none is there)."""
-    saved = Path(run_dir) / "config.yaml"
-    if not saved.exists():
+    if not (Path(run_dir) / "config.yaml").exists():
         return []
-    return diff(identity(yaml.safe_load(saved.read_text())), identity(cfg))
+    return diff(identity(load_config(run_dir)), identity(cfg))
 
 
 def move_aside(run_dir: str | Path, reason: str) -> Path | None:
@@ -120,6 +122,14 @@ def move_aside(run_dir: str | Path, reason: str) -> Path | None:
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     write_text(target / "ARCHIVED.txt", f"moved aside from {run_dir} at {when}: {reason}\n")
     return target
+
+
+def log_line(run_dir: str | Path, message: str) -> None:
+    """Print one line of a run's history and append it, time-stamped, to RUN/train.log: the run's own log keeps
+    every attempt (start, resume, stop, epochs), where the workflow's job log is replaced at each retry."""
+    print(message, flush=True)
+    with open(Path(run_dir) / "train.log", "a") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {message}\n")
 
 
 class Preempted(RuntimeError):
@@ -156,6 +166,29 @@ def ignore_stop_signals(worker_id: int = 0) -> None:
     crash the step the main process is about to finish and checkpoint."""
     for sig in StopSignals.SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+
+
+def lock_holder(folder: str | Path) -> Optional[str]:
+    """Who holds ``folder``'s lock now ("pst train (pid ..)", "an evaluation"), or None: a probe that takes and
+    drops the lock without waiting and creates nothing (what `pst status` calls running)."""
+    path = Path(f"{folder}.lock")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            pass
+        try:                                 # shared holders (evaluations) let another shared lock in
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return "an evaluation"
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)
 
 
 class RunLockedError(RuntimeError):

@@ -3,8 +3,10 @@
 RUN_DIR/
   config.yaml      the resolved recipe (another recipe is refused or moved aside; see pst.engine.run)
   env.json         versions, device, world size, accumulation used, git revision
+  train.log        every attempt's start / resume / stop, time-stamped (appended: kept across retries)
   checkpoints/     ckpt_e{epoch}_s{step}.pt: model, optimizer, scheduler, scaler, RNG, sampler position
-  metrics.csv/json one row per epoch: loss, lr, val top-1/5, clips/s, epoch time, peak memory, unreadable videos
+  metrics.csv/json one row per epoch: loss, lr, val top-1/5, clips/s, epoch time, peak memory, unreadable and
+                   partial videos (samples drawn)
   final.pt         the final weights (weights only), written last with train.json
 
 Data order does not depend on the number of processes: every epoch is one seeded permutation cut into global
@@ -39,7 +41,7 @@ from pst.engine import checkpoint as ckpt
 from pst.engine.build import build_model, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
-from pst.engine.run import (Preempted, StopSignals, ignore_stop_signals, load_config, locked, move_aside,
+from pst.engine.run import (Preempted, StopSignals, ignore_stop_signals, load_config, locked, log_line, move_aside,
                             recipe_changes, write_config)
 from pst.engine.evaluate import accuracy, predict
 from pst.engine.optim import build_optimizer, build_scheduler
@@ -80,9 +82,9 @@ class GlobalBatchSampler(Sampler):
                 yield [(i, sample_seed(self.seed, self.epoch, i)) for i in part]
 
 
-def _fresh_partial() -> dict:
+def _fresh_sums() -> dict:
     """Running sums of the epoch in progress (kept in mid-epoch checkpoints)."""
-    return {"loss_sum": 0.0, "clips": 0, "failed": 0, "seconds": 0.0}
+    return {"loss_sum": 0.0, "clips": 0, "failed": 0, "partial": 0, "seconds": 0.0}
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -193,9 +195,14 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
         scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"])
         epoch, start_batch, step, history = state["epoch"], state["next_batch"], state["step"], state["history"]
-        partial = state.get("partial", _fresh_partial())
+        sums = {**_fresh_sums(), **state.get("sums", state.get("partial", {}))}
     else:
-        partial = _fresh_partial()
+        sums = _fresh_sums()
+    if ctx.is_main:
+        log_line(run_dir, f"{run_dir}: " + ("starting afresh" if state is None else
+                 f"resuming at epoch {epoch + 1}, step {step} (batch {start_batch} of the epoch)") +
+                 f"; {cfg['schedule']['epochs']} epochs of {steps_per_epoch} steps, {ctx.world_size} process(es) x "
+                 f"{accum} accumulation")
     if ctx.is_main:
         write_text(run_dir / "env.json", json.dumps({
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
@@ -214,7 +221,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     def snapshot(e: int, next_batch: int) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
-                "epoch": e, "next_batch": next_batch, "step": step, "history": history, "partial": dict(partial)}
+                "epoch": e, "next_batch": next_batch, "step": step, "history": history, "sums": dict(sums)}
 
     for e in range(epoch, cfg["schedule"]["epochs"]):
         sampler = GlobalBatchSampler(len(train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, accum,
@@ -228,7 +235,8 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
         bar = tqdm(total=len(sampler) // accum, desc=f"epoch {e + 1}", disable=not progress, leave=False)
         for i, batch in enumerate(loader):
             k = i % accum
-            partial["failed"] += len(batch["failed"])
+            sums["failed"] += len(batch["failed"])
+            sums["partial"] += len(batch["partial"])
             clips = batch["clips"].to(ctx.device, non_blocking=True)
             labels = batch["label"].to(ctx.device, non_blocking=True)
             mix = None
@@ -242,8 +250,8 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                 with ctx.autocast():
                     loss = _loss(net(clips), labels, t_cfg["label_smoothing"], mix)
                 scaler.scale(loss / accum).backward()
-            partial["loss_sum"] += loss.item() * len(labels)
-            partial["clips"] += len(labels)
+            sums["loss_sum"] += loss.item() * len(labels)
+            sums["clips"] += len(labels)
             if k == accum - 1:
                 if t_cfg["grad_clip"]:
                     scaler.unscale_(optimizer)
@@ -263,7 +271,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                 flags = torch.tensor([float(stop.received is not None), float(timed)], dtype=torch.float64)
                 stopping, timed = (bool(v) for v in (all_reduce_sum(flags) if ctx.world_size > 1 else flags) > 0)
                 if due or timed or stopping:
-                    partial["seconds"] += time.perf_counter() - t0
+                    sums["seconds"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     if ctx.is_main:
                         ckpt.save(ckpt_dir, e, step, snapshot(e, batch_no), t_cfg["keep_checkpoints"])
@@ -271,11 +279,14 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                     barrier()
                 if stopping:
                     bar.close()
-                    raise Preempted(f"{run_dir}: stopped by {stop.received or 'a signal on another rank'} at epoch "
-                                    f"{e + 1}, step {step} (checkpoint saved); rerun the same command to resume")
+                    message = (f"{run_dir}: stopped by {stop.received or 'a signal on another rank'} at epoch "
+                               f"{e + 1}, step {step} (checkpoint saved); rerun the same command to resume")
+                    if ctx.is_main:
+                        log_line(run_dir, message)
+                    raise Preempted(message)
         bar.close()
-        partial["seconds"] += time.perf_counter() - t0
-        totals = all_reduce_sum(torch.tensor([partial["loss_sum"], partial["clips"], partial["failed"]],
+        sums["seconds"] += time.perf_counter() - t0
+        totals = all_reduce_sum(torch.tensor([sums["loss_sum"], sums["clips"], sums["failed"], sums["partial"]],
                                              dtype=torch.float64))
         val = predict(model, val_ds, ctx.device, batch_videos=max(1, t_cfg["batch_per_device"]),
                       workers=d_cfg["workers"], autocast=ctx.autocast()) if ctx.is_main else None
@@ -283,14 +294,14 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                "lr_max": max(g["lr"] for g in optimizer.param_groups),
                "loss": totals[0].item() / max(totals[1].item(), 1),
                "val_top1": None, "val_top5": None, "val_videos": None,
-               "clips_per_s": totals[1].item() / partial["seconds"] if partial["seconds"] else None,
-               "epoch_seconds": partial["seconds"], "peak_memory_mb": _peak_memory_mb(ctx.device),
-               "unreadable_videos": int(totals[2].item())}
+               "clips_per_s": totals[1].item() / sums["seconds"] if sums["seconds"] else None,
+               "epoch_seconds": sums["seconds"], "peak_memory_mb": _peak_memory_mb(ctx.device),
+               "unreadable_videos": int(totals[2].item()), "partial_videos": int(totals[3].item())}
         if val is not None:
             m = accuracy(val["probs"], val["labels"], len(classes))
             row.update(val_top1=m["top1"], val_top5=m["top5"], val_videos=len(val["labels"]))
         history.append(row)
-        partial = _fresh_partial()
+        sums = _fresh_sums()
         if ctx.is_main:
             _write_metrics(run_dir, history)
             if board is not None:

@@ -34,7 +34,7 @@ def run_dir(w) -> str:
 
 
 RUN_DIR = L.run_dir("{dataset}", "{recipe}", "{variant}", "{seed}")
-RUN_NAME = "{dataset}/{recipe}/{variant}/seed{seed}"     # logs and benchmarks of one run
+RUN_NAME = L.run_name("{dataset}", "{recipe}", "{variant}", "{seed}")     # logs and benchmarks of one run
 
 
 def table_spec_json(w) -> str:

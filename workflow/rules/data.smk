@@ -71,6 +71,8 @@ rule validate:
         L.bad_videos("{fetched}"),
     params:
         root=lambda w: L.lists_root(w.fetched, "fetch"),
+        frames=lambda w: "--modality {modality} --frame-template '{frame_template}' --frame-start {frame_start}".format(
+            **{"frame_template": "{:05d}.jpg", "frame_start": 1, **STUDY.frames(w.fetched)}),
     log:
         L.log("data/{fetched}_validate"),
     benchmark:
@@ -79,8 +81,8 @@ rule validate:
         mem_mb=4000,
         runtime=12 * 60,
     shell:
-        "(pst data validate {params.root} {input.train} --out {output}.train --quiet && "
-        " pst data validate {params.root} {input.val} --out {output}.val --quiet && "
+        "(pst data validate {params.root} {input.train} {params.frames} --out {output}.train --quiet && "
+        " pst data validate {params.root} {input.val} {params.frames} --out {output}.val --quiet && "
         " cat {output}.train > {output}.part && tail -n +2 {output}.val >> {output}.part && "
         " rm {output}.train {output}.val && mv {output}.part {output}) > {log} 2>&1"
 

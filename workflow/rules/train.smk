@@ -2,7 +2,8 @@
 # The recipe's identity travels as params, so changing it reruns exactly the runs it belongs to (the old run is
 # moved aside by `--restart-on-change`, a finished one kept whole); its execution settings (workers, caching,
 # progress, checkpoint cadence, TensorBoard) travel as a resource, which Snakemake never reruns for. A killed or
-# preempted job resumes from its last checkpoint.
+# preempted job resumes from its last checkpoint. Snakemake replaces a job's log at each attempt; the run's own
+# RUN/train.log keeps every attempt's start, resume and stop.
 
 
 rule train:
@@ -16,7 +17,7 @@ rule train:
         launch=lambda w, resources: (f"torchrun --standalone --nproc_per_node {resources.gpu} -m pst.cli"
                                      if resources.gpu > 1 else "pst"),
     log:
-        L.log("train/" + RUN_NAME),
+        L.train_log("{dataset}", "{recipe}", "{variant}", "{seed}"),
     benchmark:
         L.benchmark("train/" + RUN_NAME)
     threads: job_resources("threads")
