@@ -142,15 +142,17 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     import torch
 
     from pst.io import atomic_path
+    from pst.weights_2d import PAPER_2D
 
+    name = PAPER_2D.get(args.name, args.name)          # one of our models: the paper's 2D weights of it
     try:
-        state = timm.create_model(args.name, pretrained=True).state_dict()
+        state = timm.create_model(name, pretrained=True).state_dict()
     except Exception as err:  # noqa: BLE001 - network, hub or name errors all end here
-        raise ValueError(f"pretrained {args.name}: could not get the weights from the timm hub ({err}); "
+        raise ValueError(f"pretrained {name}: could not get the weights from the timm hub ({err}); "
                          f"download them elsewhere and save the state dict to {args.out}") from None
     with atomic_path(args.out) as tmp:
         torch.save(state, tmp)
-    print(f"{args.name}: {len(state)} tensors -> {args.out}")
+    print(f"{name}: {len(state)} tensors -> {args.out}")
     return 0
 
 
@@ -326,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("pretrained", help="save a timm ImageNet checkpoint (2D init) to a file")
-    p.add_argument("name", help="timm model name, e.g. deit_small_patch16_224")
+    p.add_argument("name", help="timm name with tag (e.g. swin_base_patch4_window7_224.ms_in22k), or one of our "
+                                "models (pst_b): the paper's 2D weights of it")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_pretrained)
 

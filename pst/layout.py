@@ -7,7 +7,7 @@ take their paths from here, so no two places can disagree. Torch-free: the plann
     data/<profile data>/<dataset>/raw/              downloads or placed files (fetched.json when complete)
                                   processed/        the internal lists (train.txt, val.txt, classes.txt), videos/
                                   bad_videos.tsv    what `pst data validate` found
-    data/<profile data>/pretrained/<key>.pt         2D ImageNet inits
+    data/<profile data>/pretrained/<timm name>.pt   2D ImageNet inits (pst.weights_2d names them)
     results/<profile>/runs/<dataset>/<recipe>/<variant>/seed<seed>/   one run; eval_<C>x<K>/ inside it
                      .../seed<seed>.archived/<stamp>/                   a finished run moved aside (recipe changed)
     results/<profile>/tables/<table>.{md,csv,json}, figures/, metrics.json, README.md, logs/, benchmarks/
@@ -83,8 +83,9 @@ class Layout:
     def bad_videos(self, dataset: str) -> str:
         return f"{self.dataset_dir(dataset)}/bad_videos.tsv"
 
-    def pretrained(self, key: str) -> str:
-        return f"{self.data}/pretrained/{key}.pt"
+    def pretrained(self, weights: str) -> str:
+        """Where the 2D weights of timm name ``weights`` (e.g. deit_small_patch16_224.fb_in1k) are saved."""
+        return f"{self.data}/pretrained/{weights}.pt"
 
     # ---- results of this profile
     @property

@@ -14,6 +14,7 @@ from pathlib import Path
 from pst.engine.config import set_dotted
 from pst.layout import Layout, eval_path, flops_record
 from pst.provenance import code_fingerprint
+from pst.weights_2d import weights_2d
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class Study:
                 **(frames if frames["modality"] != "video" else {})}     # videos: the defaults (no new params)
         out = _merge(out, {"data": data, "train": {"seed": run.seed}})
         if self.pretrained and variant.get("pretrained"):
-            out["model"]["checkpoint_2d"] = self.layout.pretrained(variant["pretrained"])
+            out["model"]["checkpoint_2d"] = self.layout.pretrained(weights_2d(variant["model"]))
         return out
 
     def run_inputs(self, run: Run) -> list[str]:

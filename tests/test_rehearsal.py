@@ -20,6 +20,7 @@ from conftest import ROOT, copy_workflow
 from fixtures_data import LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2
 from pst.layout import Layout, eval_path
 from pst.study import Study
+from pst.weights_2d import weights_2d
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]   # ~12 min on 2 cores
 PROFILE = "rehearsal"
@@ -33,9 +34,9 @@ def _run(cmd, cwd, env, timeout=1500):
 
 def _write_inits(repo, layout: Layout, params: dict) -> None:
     """Random weights in timm's own layout (what `pst pretrained NAME` saves), one per 2D init of the paper."""
-    for key, name in params["pretrained"].items():
+    for name in sorted({weights_2d(v["model"]) for v in params["variants"].values() if v.get("pretrained")}):
         torch.manual_seed(0)
-        path = repo / layout.pretrained(key)
+        path = repo / layout.pretrained(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(timm.create_model(name, pretrained=False).state_dict(), path)
 
@@ -95,9 +96,10 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
         run = next(r for r in study.runs if r.key == key)
         cfg = yaml.safe_load((repo / study.run_dir(run) / "config.yaml").read_text())
         assert (cfg["data"]["train"]["size"], cfg["data"]["sampling"]["clip_len"]) == (224, frames)
-        assert cfg["model"]["checkpoint_2d"] == layout.pretrained(params["variants"][run.variant]["pretrained"])
+        assert cfg["model"]["checkpoint_2d"] == layout.pretrained(weights_2d(params["variants"][run.variant]["model"]))
     deit = next(r for r in study.runs if r.key == "kinetics400/deit_k400/deit_tps")
-    init = torch.load(repo / layout.pretrained("deit_s_in1k"), weights_only=True)["blocks.0.mlp.fc1.weight"]
+    init = torch.load(repo / layout.pretrained("deit_small_patch16_224.fb_in1k"),
+                      weights_only=True)["blocks.0.mlp.fc1.weight"]
     final = torch.load(repo / study.run_dir(deit) / "final.pt", weights_only=True)["blocks.0.mlp.fc1.weight"]
     assert 0 < (final - init).abs().max() < 0.01        # trained 2 steps from the loaded init (a fresh one: ~0.1 away)
     page = (repo / layout.readme).read_text()

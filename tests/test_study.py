@@ -27,7 +27,7 @@ def test_plan_synthetic_and_paper_profiles():
     assert [t.name for t in syn.tables] == ["table1_deit", "table2b_patterns"]
     t1 = syn.table("table1_deit")
     assert (t1.dataset, t1.recipe, t1.views, t1.paper_dataset) == ("synthetic", "tiny_deit", ("1x1",), "kinetics400")
-    assert len(syn.runs) == 3 * 3 + 6 * 3
+    assert len(syn.runs) == 3 * 3 + 6 * 3 + 2 * 3              # table1_deit_code adds the two q/k/v variants
     r = syn.recipe(Run("synthetic", "tiny_pst", "pst_A", 2))
     assert r["model"] == {"name": "pst_t", "kwargs": {**_params()["recipes"]["tiny_pst"]["model"]["kwargs"],
                                                        "pattern": "A", "channel_shift": False}}
@@ -36,7 +36,7 @@ def test_plan_synthetic_and_paper_profiles():
     assert {t.dataset for t in paper.tables} == {"kinetics400", "sthv1", "sthv2", "diving48"}
     assert paper.table("table1_deit").views == ("3x4",) and paper.table("main_sthv1").views == ("1x1", "3x1")
     k = paper.recipe(Run("kinetics400", "deit_k400", "deit_tps", 0))
-    assert k["model"]["checkpoint_2d"] == "data/pretrained/deit_s_in1k.pt" and k["model"]["kwargs"]["pattern"] == "C"
+    assert k["model"]["checkpoint_2d"] == "data/pretrained/deit_small_patch16_224.fb_in1k.pt" and k["model"]["kwargs"]["pattern"] == "C"
     assert "data/kinetics400/bad_videos.tsv" in paper.run_inputs(Run("kinetics400", "deit_k400", "deit_tps", 0))
     spec = paper.table_spec(paper.table("main_sthv1"))
     assert {(r["variant"], r["views"], r["published_row"]) for r in spec["rows"]} == {
@@ -197,7 +197,8 @@ def test_layout_owns_every_path_and_profiles_sit_side_by_side():
     assert reh.run_dir(run) == "results/rehearsal/runs/sthv1/pst_sthv1/pst_t/seed0"
     assert load(ROOT / "params.yaml", "paper").run_dir(run) == "results/paper/runs/sthv1/pst_sthv1/pst_t/seed0"
     assert reh.recipe(run)["data"]["root"] == "data/rehearsal/sthv1/processed"      # where `pst data prepare` writes
-    assert reh.run_inputs(run)[-2:] == ["data/rehearsal/sthv1/bad_videos.tsv", "data/rehearsal/pretrained/swin_t_in1k.pt"]
+    assert reh.run_inputs(run)[-2:] == ["data/rehearsal/sthv1/bad_videos.tsv",
+                                        "data/rehearsal/pretrained/swin_tiny_patch4_window7_224.ms_in1k.pt"]
     assert syn.layout.table("table1_deit") == "results/synthetic/tables/table1_deit"
     r = reh.recipe(run)                                    # a paper-input run keeps 224 px; the others are reduced
     assert (r["data"]["train"]["size"], r["schedule"]["epochs"], r["train"]["global_batch"]) == (224, 1, 2)

@@ -93,3 +93,46 @@ def test_pst_from_2d_checkpoint_runs_and_bias_resized(tmp_path):
     video = timm.create_model("pst_t", num_classes=3, num_frames=8, checkpoint_2d=str(path), **SWIN)
     assert video.layers[0].blocks[1].attn.relative_position_bias_table.shape == (31 * 169, 2)
     assert video(torch.randn(1, 3, 8, 56, 56)).shape == (1, 3)
+
+
+def test_each_model_names_the_papers_2d_weights_in_its_timm_pretrained_cfg():
+    """IN-1K DeiT-S and Swin-T, IN-21K Swin-B (the paper), not timm's default Swin-B tag (22K fine-tuned on 1K)."""
+    from timm.models import get_pretrained_cfg
+
+    want = {"deit_s_2d": "deit_small_patch16_224.fb_in1k", "deit_s_tps": "deit_small_patch16_224.fb_in1k",
+            "pst_t": "swin_tiny_patch4_window7_224.ms_in1k", "swin_t_2d": "swin_tiny_patch4_window7_224.ms_in1k",
+            "pst_b": "swin_base_patch4_window7_224.ms_in22k"}
+    for model, weights in want.items():
+        cfg = get_pretrained_cfg(model)
+        assert cfg.hf_hub_id == f"timm/{weights}", model
+    assert get_pretrained_cfg("pst_b").num_classes == 21841
+    built = timm.create_model("pst_b", num_frames=4, depths=(2, 2), num_heads=(4, 8))     # no download
+    assert built.pretrained_cfg["tag"] == "ms_in22k" and built.num_classes == 400
+
+
+def test_local_2d_weights_load_through_timms_builder_and_the_models_filter(tmp_path):
+    """`checkpoint_2d=PATH` is timm's pretrained_cfg_overlay=dict(file=PATH) with the model's checkpoint filter:
+    the same weights either way, from a file in timm's own Swin layout."""
+    src = SwinTransformer(img_size=56, patch_size=4, window_size=7, num_classes=1000, **SWIN)
+    path = tmp_path / "swin_tiny.pth"
+    torch.save(src.state_dict(), path)
+    ours = timm.create_model("pst_t", num_classes=3, num_frames=8, checkpoint_2d=str(path), **SWIN)
+    timms = timm.create_model("pst_t", pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), num_classes=3,
+                              num_frames=8, **SWIN)
+    a, b = ours.state_dict(), timms.state_dict()
+    for k in a:
+        if not k.startswith("head."):                         # the 3-class heads are fresh (a new classifier)
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    torch.testing.assert_close(a["patch_embed.proj.weight"].sum(2), src.state_dict()["patch_embed.proj.weight"])
+    with pytest.raises(ValueError, match=r"checkpoint .*other.pth: keys not in PatchShiftSwin"):
+        torch.save({"model": {"not.a.swin.weight": torch.zeros(3)}}, tmp_path / "other.pth")
+        timm.create_model("pst_t", num_frames=8, checkpoint_2d=str(tmp_path / "other.pth"), **SWIN)
+
+
+def test_the_swin_model_does_not_import_the_video_checkpoint_loader():
+    """One direction only: inflate (official video checkpoints) uses swin's filter; swin never imports inflate."""
+    import subprocess
+    import sys
+
+    probe = "import sys, pst.models; print('pst.models.inflate' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"

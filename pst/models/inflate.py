@@ -1,31 +1,12 @@
-"""Inflating 2D ImageNet Swin weights into PST, and loading video checkpoints of the official code.
-
-Swin-2D -> PST (as the official code does): the patch embedding is repeated over the temporal patch and divided by
-its length; each 2D relative-position table is repeated over the temporal axis of the 3-D table.
+"""Loading video checkpoints of the official code into PST, and 2D Swin weights into a built model (the 2D -> video
+conversion itself is `pst.models.swin.checkpoint_filter_fn`, which timm's builder also uses).
 """
 from __future__ import annotations
 
-import re
-
 import torch
-import torch.nn.functional as F
 
-from pst.models.swin import PatchShiftSwin
+from pst.models.swin import _DERIVED, PatchShiftSwin, checkpoint_filter_fn
 from pst.models.weights import StateLike, load_state_dict_file
-
-_DERIVED = ("relative_position_index", "attn_mask")
-
-
-def _from_timm_layout(state: dict) -> dict:
-    """timm's Swin puts each patch merge at the start of the next stage and names the head head.fc."""
-    if "layers.0.downsample.reduction.weight" in state or not any(".downsample." in k for k in state):
-        return state
-    out = {}
-    for k, v in state.items():
-        m = re.match(r"layers\.(\d+)\.downsample\.(.*)", k)
-        k = f"layers.{int(m.group(1)) - 1}.downsample.{m.group(2)}" if m else k
-        out[k.replace("head.fc.", "head.")] = v
-    return out
 
 
 def _check_unexpected(model, state, source) -> list[str]:
@@ -37,31 +18,12 @@ def _check_unexpected(model, state, source) -> list[str]:
 
 
 def load_swin_2d(model: PatchShiftSwin, source: StateLike) -> list[str]:
-    """Load a 2D Swin ImageNet checkpoint (original Microsoft or timm layout) into a PST model. Returns missing keys."""
-    state = _from_timm_layout({k: v for k, v in load_state_dict_file(source).items()
-                               if not any(d in k for d in _DERIVED)})
-    own = model.state_dict()
-    pt = model.patch_embed.patch_size[0]
-    w = state.get("patch_embed.proj.weight")
-    if w is not None and w.dim() == 4:
-        state["patch_embed.proj.weight"] = w.unsqueeze(2).repeat(1, 1, pt, 1, 1) / pt
-    for k in [k for k in state if k.endswith("relative_position_bias_table")]:
-        if k not in own:
-            continue
-        table = state[k]
-        heads = table.shape[1]
-        target = own[k].shape
-        et, eh, ew = model.get_submodule(k.rsplit(".", 1)[0]).extent
-        side = int(round(table.shape[0] ** 0.5))
-        if side * side == table.shape[0] and (side, side) != (2 * eh - 1, 2 * ew - 1):
-            table = F.interpolate(table.T.reshape(1, heads, side, side), size=(2 * eh - 1, 2 * ew - 1),
-                                  mode="bicubic", align_corners=False).reshape(heads, -1).T
-        if table.shape[0] * (2 * et - 1) == target[0]:
-            table = table.repeat(2 * et - 1, 1)
-        state[k] = table
-    for k in ("head.weight", "head.bias"):
-        if k in state and state[k].shape != own[k].shape:
-            del state[k]
+    """Load a 2D Swin ImageNet checkpoint (original Microsoft or timm layout) into a built PST model (what
+    ``checkpoint_2d=`` does at build time, through the same filter). Returns missing keys."""
+    try:
+        state = checkpoint_filter_fn(load_state_dict_file(source), model)
+    except ValueError as err:
+        raise ValueError(f"{source if isinstance(source, str) else 'checkpoint'}: {err}") from None
     return _check_unexpected(model, state, source)
 
 

@@ -12,16 +12,19 @@ frame-dependent index exactly (query at frame t against the key coordinates of f
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, trunc_normal_
-from timm.models import register_model
+from timm.models import generate_default_cfgs, register_model
 from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
+from pst.models.weights import build_video_model
+from pst.weights_2d import pretrained_cfg, weights_2d
 from pst.ops import channel_shift, offset_map, pattern_grid, pattern_key, permute_tokens
 
 Window = tuple[int, int, int]
@@ -355,24 +358,57 @@ class PatchShiftSwin(nn.Module):
         return self.head(self.head_drop(self.forward_features(x).mean(dim=(1, 2, 3))))
 
 
-def _create(pretrained=False, **kwargs) -> PatchShiftSwin:
-    for k in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(k, None)
-    checkpoint = kwargs.pop("checkpoint_2d", None)
-    model = PatchShiftSwin(**kwargs)
-    if pretrained and not checkpoint:
-        import timm
-        names = {96: "swin_tiny_patch4_window7_224", 128: "swin_base_patch4_window7_224"}
-        width = model.patch_embed.proj.out_channels
-        if width not in names:
-            raise ValueError(f"pretrained: ImageNet Swin weights exist for embed_dim 96 (T) and 128 (B), not {width}; "
-                             "pass checkpoint_2d=PATH for other widths")
-        name = names[width]
-        checkpoint = timm.create_model(name, pretrained=True).state_dict()
-    if checkpoint is not None:
-        from pst.models.inflate import load_swin_2d
-        load_swin_2d(model, checkpoint)
-    return model
+_DERIVED = ("relative_position_index", "attn_mask")
+
+
+def _from_timm_layout(state: dict) -> dict:
+    """timm's Swin puts each patch merge at the start of the next stage and names the head head.fc."""
+    if "layers.0.downsample.reduction.weight" in state or not any(".downsample." in k for k in state):
+        return state
+    out = {}
+    for k, v in state.items():
+        m = re.match(r"layers\.(\d+)\.downsample\.(.*)", k)
+        k = f"layers.{int(m.group(1)) - 1}.downsample.{m.group(2)}" if m else k
+        out[k.replace("head.fc.", "head.")] = v
+    return out
+
+
+def checkpoint_filter_fn(state_dict: dict, model: "PatchShiftSwin") -> dict:
+    """A 2D Swin ImageNet checkpoint (Microsoft's or timm's layout) as this video model's weights, what the
+    official code does (timm's builder calls it, as for timm's own Swin): the patch embedding repeated over the
+    temporal patch and divided by its length; each 2D relative-position table resized to the window and repeated
+    over the temporal offsets of the 3-D table; a classifier of another class count dropped. Keys the model does
+    not have are refused: the file is not a Swin of this width and depth."""
+    state = _from_timm_layout({k: v for k, v in state_dict.items() if not any(d in k for d in _DERIVED)})
+    own = model.state_dict()
+    unexpected = [k for k in state if k not in own]
+    if unexpected:
+        raise ValueError(f"checkpoint: keys not in {type(model).__name__}: {unexpected[:5]}; is it a Swin of the "
+                         "same width and depths?")
+    pt = model.patch_embed.patch_size[0]
+    w = state.get("patch_embed.proj.weight")
+    if w is not None and w.dim() == 4:
+        state["patch_embed.proj.weight"] = w.unsqueeze(2).repeat(1, 1, pt, 1, 1) / pt
+    for k in [k for k in state if k.endswith("relative_position_bias_table")]:
+        table = state[k]
+        heads = table.shape[1]
+        et, eh, ew = model.get_submodule(k.rsplit(".", 1)[0]).extent
+        side = int(round(table.shape[0] ** 0.5))
+        if side * side == table.shape[0] and (side, side) != (2 * eh - 1, 2 * ew - 1):
+            table = F.interpolate(table.T.reshape(1, heads, side, side), size=(2 * eh - 1, 2 * ew - 1),
+                                  mode="bicubic", align_corners=False).reshape(heads, -1).T
+        if table.shape[0] * (2 * et - 1) == own[k].shape[0]:
+            table = table.repeat(2 * et - 1, 1)
+        state[k] = table
+    for k in ("head.weight", "head.bias"):
+        if k in state and state[k].shape != own[k].shape:
+            del state[k]
+    return state
+
+
+# timm's pretrained_cfg of each model: the paper's 2D weights (pst.weights_2d), inflated by checkpoint_filter_fn.
+default_cfgs = generate_default_cfgs({f"{m}.{weights_2d(m).split('.')[1]}": pretrained_cfg(m, "mit")
+                                      for m in ("pst_t", "pst_b", "swin_t_2d", "swin3d_t")})
 
 
 SWIN_T = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
@@ -382,22 +418,25 @@ SWIN_B = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
 @register_model
 def pst_t(pretrained=False, **kwargs) -> PatchShiftSwin:
     """PST-T: Swin-T, temporal patch 2, window (1, 7, 7), channel shift / pattern-C patch shift alternating."""
-    return _create(pretrained, **{**SWIN_T, **kwargs})
+    return build_video_model(PatchShiftSwin, "pst_t", pretrained, checkpoint_filter_fn, {**SWIN_T, "num_classes": 400}, **kwargs)
 
 
 @register_model
 def pst_b(pretrained=False, **kwargs) -> PatchShiftSwin:
     """PST-B: Swin-B, otherwise as PST-T."""
-    return _create(pretrained, **{**SWIN_B, "drop_path_rate": 0.3, **kwargs})
+    return build_video_model(PatchShiftSwin, "pst_b", pretrained, checkpoint_filter_fn,
+                 {**SWIN_B, "drop_path_rate": 0.3, "num_classes": 400}, **kwargs)
 
 
 @register_model
 def swin_t_2d(pretrained=False, **kwargs) -> PatchShiftSwin:
     """The 2D Swin-T baseline: PST-T without any temporal shift (Table 2(e) 'average pooling')."""
-    return _create(pretrained, **{**SWIN_T, **kwargs, "pattern": "none"})
+    return build_video_model(PatchShiftSwin, "swin_t_2d", pretrained, checkpoint_filter_fn, {**SWIN_T, "num_classes": 400},
+                 **kwargs, pattern="none")
 
 
 @register_model
 def swin3d_t(pretrained=False, **kwargs) -> PatchShiftSwin:
     """Video-Swin-style 3D-window baseline, window (8, 7, 7): joint space-time attention, for efficiency."""
-    return _create(pretrained, **{**SWIN_T, "window_size": (8, 7, 7), **kwargs, "pattern": "none"})
+    return build_video_model(PatchShiftSwin, "swin3d_t", pretrained, checkpoint_filter_fn,
+                 {**SWIN_T, "window_size": (8, 7, 7), "num_classes": 400}, **kwargs, pattern="none")

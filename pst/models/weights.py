@@ -1,4 +1,5 @@
-"""Reading checkpoints from local files: safe (weights_only / safetensors) and format-tolerant."""
+"""Building a video model with its 2D weights (timm's builder and pretrained cfgs), and reading checkpoint files
+safely (weights_only / safetensors) and format-tolerantly."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,3 +36,25 @@ def load_state_dict_file(source: StateLike) -> dict[str, torch.Tensor]:
         while isinstance(state.get(key), Mapping):
             state = dict(state[key])
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def build_video_model(cls, variant: str, pretrained: bool, filter_fn, defaults: dict, **kwargs):
+    """timm's builder for a video model: ``pretrained`` loads the 2D weights its pretrained_cfg names through
+    ``filter_fn`` (the 2D -> video conversion); ``checkpoint_2d=PATH`` loads a local file the same way (timm's
+    ``pretrained_cfg_overlay=dict(file=PATH)``). One path for downloaded and local weights."""
+    from timm.models import build_model_with_cfg
+
+    path = kwargs.pop("checkpoint_2d", None)
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"checkpoint {path}: no such file; give the path of a local .pth or "
+                                    ".safetensors file")
+        pretrained = True
+        kwargs["pretrained_cfg_overlay"] = {**(kwargs.get("pretrained_cfg_overlay") or {}), "file": str(path)}
+    try:
+        return build_model_with_cfg(cls, variant, pretrained, pretrained_filter_fn=filter_fn,
+                                    pretrained_strict=False, **{**defaults, **kwargs})
+    except ValueError as err:
+        if path and str(err).startswith("checkpoint:"):
+            raise ValueError(f"checkpoint {path}:{str(err)[len('checkpoint:'):]}") from None
+        raise

@@ -1,11 +1,13 @@
 # The study plan of the chosen profile, its paths (pst.layout), and the helpers the rules share.
 import json
 import os
+import re
 
 from pst.layout import FLOPS_DIR, FLOPS_TABLE, eval_dir, final_weights, flops_record
 from pst.engine.run import execution_arg, identity
 from pst.provenance import CODE as CODE_PARTS, code_fingerprint
 from pst.study import Run, Study
+from pst.weights_2d import PAPER_2D
 
 STUDY = Study(config, config.get("profile"))
 STUDY.check_recipes(cache=".snakemake")   # what a job would refuse, refused before any job (cached per plan)
@@ -23,6 +25,7 @@ wildcard_constraints:
     synth="|".join(SYNTH),
     fetched="|".join(FETCHED),
     table="|".join(config["tables"]),
+    weights="|".join(re.escape(w) for w in sorted(set(PAPER_2D.values()))),
 
 
 def run_of(w) -> Run:

@@ -88,14 +88,13 @@ rule validate:
 
 
 rule pretrained:
+    # The 2D ImageNet weights a model starts from, by timm name (pst/weights_2d.py: the one list of them).
     output:
-        L.pretrained("{key}"),
-    params:
-        name=lambda w: config["pretrained"][w.key],
+        L.pretrained("{weights}"),
     log:
-        L.log("data/pretrained_{key}"),
+        L.log("data/pretrained_{weights}"),
     resources:
         mem_mb=4000,
         runtime=30,
     shell:
-        "pst pretrained {params.name} --out {output} > {log} 2>&1"
+        "pst pretrained {wildcards.weights} --out {output} > {log} 2>&1"
