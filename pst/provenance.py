@@ -13,7 +13,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent
 # The code each kind of result is computed by. Training is left out on purpose: a run reruns only when its recipe
 # changes, while evaluations, FLOPs, tables and figures follow the code (the rules carry these fingerprints).
-CODE = {"evaluate": ("engine", "data", "models", "ops", "layout.py"),
+CODE = {"synth": ("data/synthetic.py",),
+        "evaluate": ("engine", "data", "models", "ops", "layout.py"),
         "flops": ("models", "ops", "report/flops.py"),
         "report": ("report", "layout.py", "study.py")}
 

@@ -2,8 +2,9 @@
 answers in a fraction of a second while a study trains).
 
 Per table, each run is one of
-  done     final weights written (test top-1 of each evaluation found; "recipe changed" when params.yaml now
-           asks for another recipe: the next `snakemake` moves it aside and trains afresh)
+  done     final weights written (test top-1 of each evaluation found; "recipe or data changed" when params.yaml
+           now asks for another recipe, or its data were regenerated: the next `snakemake` moves it aside and trains
+           afresh)
   running  its folder's lock is held (epoch, last val top-1 and ETA from metrics.json)
   failed   neither, but its training log exists: the log's last error line, and where a rerun resumes
   missing  nothing yet
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from pst.engine.config import resolve
-from pst.engine.run import lock_holder, recipe_changes
+from pst.engine.run import data_changes, lock_holder, recipe_changes
 from pst.layout import eval_path, final_weights
 from pst.study import Run, Study
 
@@ -73,7 +74,7 @@ def run_status(study: Study, run: Run, views: tuple[str, ...]) -> dict:
         final = (_json(run_dir / "train.json") or {}).get("final") or {}
         evals = {v: (_json(Path(eval_path(run_dir, v))) or {}).get("top1") for v in views}
         out.update(state="done", val_top1=final.get("val_top1"), test_top1=evals,
-                   changed=recipe_changes(run_dir, recipe))
+                   changed=recipe_changes(run_dir, recipe) + data_changes(run_dir, recipe))
         if holder:
             out["busy"] = holder
     elif holder:
@@ -130,7 +131,7 @@ def format_status(status: dict) -> str:
                 tests = ", ".join(f"{v} {_pct(top)}" for v, top in r["test_top1"].items())
                 text = f"test top-1 {tests}; val {_pct(r['val_top1'])}"
                 if r["changed"]:
-                    text += f"; recipe changed ({'; '.join(r['changed'][:3])}): the next run moves it aside"
+                    text += f"; recipe or data changed ({'; '.join(r['changed'][:3])}): the next run moves it aside"
             elif r["state"] == "running":
                 text = (f"epoch {r['epoch']}/{r['epochs']}, val top-1 {_pct(r['val_top1'])}, "
                         f"ETA {_eta(r['eta_s'])} ({r['holder']})")

@@ -22,7 +22,8 @@ CLASSES = {"fb_in1k": 1000, "ms_in1k": 1000, "ms_in22k": 21841}     # of each so
 def weights_2d(model: str) -> str:
     """timm's name (architecture.tag) of the 2D weights ``model`` starts from."""
     if model not in PAPER_2D:
-        raise ValueError(f"model {model!r}: no 2D ImageNet weights are known for it; known: {', '.join(PAPER_2D)}")
+        raise ValueError(f"model {model!r} is not a registered model with 2D ImageNet weights; choose one of "
+                         f"{', '.join(PAPER_2D)}")
     return PAPER_2D[model]
 
 

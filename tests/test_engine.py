@@ -180,7 +180,7 @@ def test_changed_recipe_is_refused_or_restarted_afresh_and_the_video_cache_chang
     cached = train({**r, "data": {**r["data"], "cache_videos": True}}, tmp_path / "cached")
     assert cached["final"]["loss"] == first["final"]["loss"]            # same clips, decoded once
     changed = {**r, "optim": {**r["optim"], "lr": 5e-4}}
-    with pytest.raises(ValueError, match=r"another recipe \(optim.lr: 0.001 -> 0.0005\)"):
+    with pytest.raises(ValueError, match=r"another recipe or data \(optim.lr: 0.001 -> 0.0005\)"):
         train(changed, tmp_path / "run")
     again = train(changed, tmp_path / "run", restart_on_change=True)
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["optim"]["lr"] == 5e-4

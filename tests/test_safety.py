@@ -63,7 +63,7 @@ def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, 
     assert f"wrote {eval_dir(run, '1x1')}/eval.json" in out.stdout
     weights = (run / "final.pt").read_bytes()
     changed = {**r, "optim": {**r["optim"], "lr": 5e-4}}
-    with pytest.raises(ValueError, match=r"another recipe \(optim.lr: 0.001 -> 0.0005\).*--restart-on-change"):
+    with pytest.raises(ValueError, match=r"another recipe or data \(optim.lr: 0.001 -> 0.0005\).*--restart-on-change"):
         train(changed, run)
     again = train(changed, run, restart_on_change=True)
     assert again["final"]["loss"] != first["final"]["loss"]
@@ -255,3 +255,26 @@ def test_recipe_yaml_syntax_error_and_model_option_typo(easy, tmp_path, env_with
     assert not (tmp_path / "run").exists()
     debug = _pst(["--debug", "train", "--config", str(broken), "--out", str(tmp_path / "run")], env_with_venv)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_the_same_recipe_on_other_data_is_another_run(easy, tmp_path):
+    """Regenerated data (here: synth.json naming another encoder) under an unchanged recipe: the finished run is
+    refused, or moved aside whole and trained afresh; an unchanged set keeps it."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(easy, data)
+    r = _short(data)
+    run = tmp_path / "run"
+    train(r, run)
+    stamp = (run / "final.pt").stat().st_mtime_ns
+    train(r, run)                                                      # same data: nothing to do
+    assert (run / "final.pt").stat().st_mtime_ns == stamp
+    summary = json.loads((data / "synth.json").read_text())
+    (data / "synth.json").write_text(json.dumps({**summary, "encoder": {"crf": "23"}}))
+    with pytest.raises(ValueError, match=r"another recipe or data \(data: [0-9a-f]{16} -> [0-9a-f]{16}\)"):
+        train(r, run)
+    train(r, run, restart_on_change=True)
+    (old,) = (tmp_path / "run.archived").iterdir()
+    assert "data:" in (old / "ARCHIVED.txt").read_text() and (old / "final.pt").exists()
+    assert json.loads((run / "env.json").read_text())["data"] != json.loads((old / "env.json").read_text())["data"]

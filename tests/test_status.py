@@ -79,5 +79,5 @@ def test_status_reads_each_runs_state_from_its_folder_lock_and_log(tmp_path, mon
     text = out.stdout
     assert "torch imported: False" in text
     assert "table1_deit: 2 done, 1 running, 1 failed, 5 missing" in text
-    assert "recipe changed (optim.lr: 0.5 -> 0.001): the next run moves it aside" in text
+    assert "recipe or data changed (optim.lr: 0.5 -> 0.001): the next run moves it aside" in text
     assert f"{moved}: moved aside from" in text

@@ -128,8 +128,15 @@ def render_clip(label: int, seed: int, cfg: SynthConfig) -> np.ndarray:
     return frames[::-1].copy() if backwards else frames
 
 
+# x264's assembly kernels made the bitstream vary from run to run for identical frames in one process (14 of 64
+# 32-px clips over 6 encodings, decoded pixels up to 25/255 apart) although it ran on one thread; with its plain C
+# kernels (asm=0) none differ (tests/test_synthetic.py). swscale's RGB -> YUV conversion is not the cause: YUV
+# frames converted by numpy vary the same way under asm. Encoding a 32-px clip takes 6 ms instead of 2.
+X264 = {"crf": "18", "preset": "fast", "x264-params": "asm=0"}
+
+
 def write_video(frames: np.ndarray, path: str | Path, fps: int) -> None:
-    """H.264 mp4 (yuv420p, crf 18) through PyAV, written atomically."""
+    """H.264 mp4 (yuv420p, crf 18) through PyAV, written atomically; the same frames give the same bytes."""
     import av
 
     with atomic_path(path) as tmp:
@@ -137,8 +144,8 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int) -> None:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": "18", "preset": "fast"}
-            stream.codec_context.thread_count = 1        # deterministic bitstream
+            stream.options = dict(X264)
+            stream.codec_context.thread_count = 1
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)
@@ -164,8 +171,8 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
     """Write videos/, train.txt, val.txt, classes.txt and synth.json under ``out``.
 
     Videos already there are kept (an interrupted run resumes) only when they were rendered with this very config
-    (recorded in videos/config.json before the first video is written); otherwise they are removed and re-rendered,
-    so a changed parameter never leaves stale videos behind.
+    and encoder (recorded in videos/config.json before the first video is written); otherwise they are removed and
+    re-rendered, so a changed parameter never leaves stale videos behind.
     """
     out = Path(out)
     _reset_if_config_changed(out / "videos", cfg)
@@ -186,14 +193,15 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
     write_classes(out / "classes.txt", cfg.classes)
     write_list(out / "train.txt", lists["train"])
     write_list(out / "val.txt", lists["val"])
-    summary = {"config": asdict(cfg), "classes": cfg.classes, "train": len(lists["train"]), "val": len(lists["val"])}
+    summary = {"config": asdict(cfg), "encoder": X264, "classes": cfg.classes, "train": len(lists["train"]),
+               "val": len(lists["val"])}
     write_text(out / "synth.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 
 def _reset_if_config_changed(videos: Path, cfg: SynthConfig) -> None:
     marker = videos / "config.json"
-    wanted = json.dumps(asdict(cfg), sort_keys=True)
+    wanted = json.dumps({**asdict(cfg), "encoder": X264}, sort_keys=True)
     if videos.exists() and (not marker.exists() or marker.read_text() != wanted):
         print(f"{videos}: rendered with another config (or unknown); removing it and rendering again")
         shutil.rmtree(videos)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -104,6 +105,34 @@ def recipe_changes(run_dir: str | Path, cfg: dict) -> list[str]:
     if not (Path(run_dir) / "config.yaml").exists():
         return []
     return diff(identity(load_config(run_dir)), identity(cfg))
+
+
+def data_fingerprint(cfg: dict) -> Optional[str]:
+    """A run's data by content: its lists, classes and (synthetic set) synth.json, which names the generator's
+    config and encoder. The same recipe on regenerated or re-prepared data is another run. None while a file is
+    missing (training then stops on it with its own message)."""
+    from pst.engine.config import resolve_path
+
+    d = cfg["data"]
+    files = [resolve_path(d["root"], d[k]) for k in ("train_list", "val_list", "classes")]
+    if not all(f.is_file() for f in files):
+        return None
+    synth = Path(d["root"]) / "synth.json"
+    digest = hashlib.sha256()
+    for f in files + ([synth] if synth.is_file() else []):
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def data_changes(run_dir: str | Path, cfg: dict) -> list[str]:
+    """How the run's data differs from what it was trained on ([] if the same, or not recorded: runs made before
+    the fingerprint existed are kept as they are)."""
+    env = Path(run_dir) / "env.json"
+    now = data_fingerprint(cfg)
+    if not env.is_file() or now is None:
+        return []
+    before = json.loads(env.read_text()).get("data")
+    return [] if before in (None, now) else [f"data: {before} -> {now}"]
 
 
 def move_aside(run_dir: str | Path, reason: str) -> Path | None:

@@ -41,8 +41,8 @@ from pst.engine import checkpoint as ckpt
 from pst.engine.build import build_model, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
-from pst.engine.run import (Preempted, StopSignals, ignore_stop_signals, load_config, locked, log_line, move_aside,
-                            recipe_changes, write_config)
+from pst.engine.run import (Preempted, StopSignals, data_changes, data_fingerprint, ignore_stop_signals, load_config,
+                            locked, log_line, move_aside, recipe_changes, write_config)
 from pst.engine.evaluate import accuracy, predict
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import atomic_path, write_text
@@ -121,14 +121,14 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
     run_dir = Path(run_dir)
     main = int(os.environ.get("RANK", "0")) == 0
     with locked(run_dir, "pst train") if main else nullcontext():
-        changes = recipe_changes(run_dir, cfg)
+        changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
         if changes and not restart_on_change:
-            raise ValueError(f"{run_dir} holds a run of another recipe ({'; '.join(changes[:5])}); train into "
+            raise ValueError(f"{run_dir} holds a run of another recipe or data ({'; '.join(changes[:5])}); train into "
                              "another --out, or pass --restart-on-change to start afresh there (a finished run is "
                              "moved aside to RUN.archived/, never deleted)")
         if changes and main:
             aside = move_aside(run_dir, "; ".join(changes))
-            print(f"{run_dir}: recipe changed ({'; '.join(changes[:5])}); " + (
+            print(f"{run_dir}: recipe or data changed ({'; '.join(changes[:5])}); " + (
                 f"the finished run was moved to {aside}; " if aside else "stale checkpoints discarded; ") +
                 "starting afresh", flush=True)
         if not changes and (run_dir / "train.json").exists() and Path(final_weights(run_dir)).exists():
@@ -211,6 +211,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": accum,
             "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype), "git": git_revision(),
             "train_videos": len(train_ds), "val_videos": len(val_ds), "steps_per_epoch": steps_per_epoch,
+            "data": data_fingerprint(cfg),
             "resumed_from": None if state is None else {"epoch": epoch, "batch": start_batch}}, indent=1) + "\n")
     progress = t_cfg["progress"] and ctx.is_main
     every_steps = t_cfg["checkpoint_every_steps"]

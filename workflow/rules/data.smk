@@ -12,6 +12,7 @@ rule synth:
             f"--{k}" if v is True else f"--no-{k}" if v is False
             else f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in sorted(STUDY.dataset(w.synth)["synth"].items())),
+        code=CODE["synth"],            # a changed generator or encoder renders the set again
     log:
         L.log("data/{synth}_synth"),
     benchmark:
