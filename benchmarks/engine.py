@@ -18,6 +18,7 @@ from pst.engine.build import build_model, views_dataset
 from pst.engine.evaluate import predict
 from pst.engine.train import train
 from pst.io import write_text
+from pst.engine.checkpoint import load_weights
 
 
 def recipe(root: Path, epochs: int) -> dict:
@@ -40,7 +41,7 @@ def main(quick: bool = False, out: str = "benchmarks/results/engine.json") -> di
         rows = json.loads((tmp / "run" / "metrics.json").read_text())
         cfg = yaml.safe_load((tmp / "run" / "config.yaml").read_text())
         model = build_model(cfg, None)
-        model.load_state_dict(torch.load(tmp / "run" / "final.pt", weights_only=True))
+        model.load_state_dict(load_weights(tmp / "run" / "final.safetensors"))
         ds = views_dataset(cfg, tmp / "synth" / "val.txt", crops=3, clips=2)
         ds.entries = ds.entries[:8 if quick else 32]
         batched = predict(model, ds, torch.device("cpu"), batch_videos=4, max_views=64)

@@ -100,9 +100,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pst.engine.config import load_recipe, resolve
-    from pst.engine.train import train
-
     from pst.engine.run import parse_execution_arg
+    from pst.engine.train import train
+    from pst.layout import final_weights
 
     recipe = load_recipe(args.config) if args.config else {}
     cfg = resolve(recipe, (args.set or []) + parse_execution_arg(args.execution))
@@ -110,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = summary.get("final") or {}
     print(f"trained {summary['epochs']} epochs ({summary['steps']} steps) into {args.out}: "
           f"val top-1 {final.get('val_top1')}, loss {final.get('loss')}")
-    print(f"wrote {args.out}/final.pt, train.json, metrics.csv, config.yaml")
+    print(f"wrote {final_weights(args.out)}, train.json, metrics.csv, config.yaml")
     return 0
 
 
@@ -124,7 +124,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"over {r['denominator']} videos ({r['videos_failed']} failed to decode, {r['videos_partial']} partial)"
           if r["top1"] is not None else
           f"no video could be evaluated ({r['videos_failed']} failed to decode)")
-    print(f"wrote {r['out']}/eval.json and {r['out']}/predictions.csv")
+    speed = "n/a" if r["views_per_s"] is None else f"{r['views_per_s']:.1f}"
+    print(f"{speed} views/s; code {r['git']}; wrote {r['out']}/eval.json and {r['out']}/predictions.csv")
     return 0
 
 

@@ -8,7 +8,8 @@ take their paths from here, so no two places can disagree. Torch-free: the plann
                                   processed/        the internal lists (train.txt, val.txt, classes.txt), videos/
                                   bad_videos.tsv    what `pst data validate` found
     data/<profile data>/pretrained/<timm name>.pt   2D ImageNet inits (pst.weights_2d names them)
-    results/<profile>/runs/<dataset>/<recipe>/<variant>/seed<seed>/   one run; eval_<C>x<K>/ inside it
+    results/<profile>/runs/<dataset>/<recipe>/<variant>/seed<seed>/   one run (final.safetensors, config, metrics,
+                                                                      timing); eval_<C>x<K>/ inside it
                      .../seed<seed>.archived/<stamp>/                   a finished run moved aside (recipe changed)
     results/<profile>/tables/<table>.{md,csv,json}, figures/, metrics.json, README.md, logs/, benchmarks/
     results/flops/<model>_<frames>x<size>.json      FLOPs records, shared by every profile (a model's cost)
@@ -32,8 +33,19 @@ def processed_dir(dataset_dir: str | Path) -> Path:
 
 
 def final_weights(run_dir: str | Path) -> str:
-    """A finished run's weights, written last: its existence is what "the run is done" means."""
+    """A finished run's weights (safetensors), written last: its existence is what "the run is done" means."""
+    return f"{run_dir}/final.safetensors"
+
+
+def legacy_final_weights(run_dir: str | Path) -> str:
+    """Where runs finished before safetensors kept their weights (torch.save); adopted, never removed."""
     return f"{run_dir}/final.pt"
+
+
+def timing_file(run_dir: str | Path) -> str:
+    """A run's per-epoch seconds, clips/s and peak memory: an execution record (differs per execution), kept
+    beside the run but not versioned."""
+    return f"{run_dir}/timing.json"
 
 
 def archive_dir(run_dir: str | Path, stamp: str) -> str:

@@ -1,8 +1,10 @@
-"""Where a result came from: the git revision of the code and a content fingerprint of the package's source.
+"""Where a result came from: the revision of the code and a content fingerprint of the package's source.
 
-The revision names the commit (results/ and dvc.lock are written by the very run that records it, so their state
-does not count as changed code); the fingerprint is a hash of source files, the same for the same code on any
-clone, so it can sit in a committed table without breaking byte-for-byte regeneration. Torch-free.
+The revision is the last commit that changed the code (the package, the workflow, params.yaml, dvc.yaml,
+pyproject.toml), not HEAD: results/ and dvc.lock are written by the very run that records it and committed after
+it, and a commit of results, docs or tests changes no result, so a fresh clone names the same revision. The
+fingerprint is a hash of source files, the same for the same code on any clone, so it can sit in a committed
+table without breaking byte-for-byte regeneration. Torch-free.
 """
 from __future__ import annotations
 
@@ -19,19 +21,25 @@ CODE = {"synth": ("data/synthetic.py",),
         "report": ("report", "layout.py", "study.py")}
 
 
+# What counts as code for the revision (from the repository's top): what can change a result.
+CODE_PATHS = ("pst", "workflow", "Snakefile", "params.yaml", "dvc.yaml", "pyproject.toml")
+
+
 def git_revision(cwd: str | Path | None = None) -> str:
-    """Short HEAD of the repository at ``cwd`` (default: the working directory), "+ uncommitted changes" when code
-    outside results/ and dvc.lock differs from it."""
+    """Short hash of the last commit that changed the code of the repository at ``cwd`` (default: the working
+    directory), "+ uncommitted changes" when the code differs from it."""
+    paths = [f":(top){p}" for p in CODE_PATHS]
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=cwd)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                ":(top,exclude)results", ":(top,exclude)dvc.lock"], capture_output=True, text=True,
-                               timeout=10, cwd=cwd)
+        rev = subprocess.run(["git", "log", "-1", "--format=%h", "--", *paths], capture_output=True, text=True,
+                             timeout=10, cwd=cwd)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths],
+                               capture_output=True, text=True, timeout=10, cwd=cwd)
     except (OSError, subprocess.SubprocessError):
         return "unknown (no git)"
     if rev.returncode:
         return "unknown (not a git checkout)"
+    if not rev.stdout.strip():
+        return "unknown (no commit of the code)"
     return rev.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
 
 

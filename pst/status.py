@@ -5,7 +5,7 @@ Per table, each run is one of
   done     final weights written (test top-1 of each evaluation found; "recipe or data changed" when params.yaml
            now asks for another recipe, or its data were regenerated: the next `snakemake` moves it aside and trains
            afresh)
-  running  its folder's lock is held (epoch, last val top-1 and ETA from metrics.json)
+  running  its folder's lock is held (epoch, last val top-1 from metrics.json, ETA from timing.json)
   failed   neither, but its training log exists: the log's last error line, and where a rerun resumes
   missing  nothing yet
 and the finished runs moved aside when their recipe changed (RUN.archived/<stamp>/) are listed with the reason
@@ -20,7 +20,7 @@ from typing import Optional
 
 from pst.engine.config import resolve
 from pst.engine.run import data_changes, lock_holder, recipe_changes
-from pst.layout import eval_path, final_weights
+from pst.layout import eval_path, final_weights, legacy_final_weights, timing_file
 from pst.study import Run, Study
 
 CHECKPOINT = re.compile(r"ckpt_e(\d+)_s(\d+)\.pt$")
@@ -58,7 +58,7 @@ def _progress(run_dir: Path, epochs: int) -> dict:
     rows = _json(run_dir / "metrics.json") or []
     out = {"epoch": len(rows), "epochs": epochs, "val_top1": rows[-1].get("val_top1") if rows else None,
            "eta_s": None}
-    seconds = [r["epoch_seconds"] for r in rows if r.get("epoch_seconds")]
+    seconds = [r["epoch_seconds"] for r in _json(Path(timing_file(run_dir))) or [] if r.get("epoch_seconds")]
     if seconds:
         out["eta_s"] = sum(seconds) / len(seconds) * max(epochs - len(rows), 0)
     return out
@@ -70,7 +70,7 @@ def run_status(study: Study, run: Run, views: tuple[str, ...]) -> dict:
     epochs = recipe["schedule"]["epochs"]
     out: dict = {"run": str(run_dir), "variant": run.variant, "seed": run.seed}
     holder = lock_holder(run_dir)
-    if Path(final_weights(run_dir)).is_file():
+    if Path(final_weights(run_dir)).is_file() or Path(legacy_final_weights(run_dir)).is_file():
         final = (_json(run_dir / "train.json") or {}).get("final") or {}
         evals = {v: (_json(Path(eval_path(run_dir, v))) or {}).get("top1") for v in views}
         out.update(state="done", val_top1=final.get("val_top1"), test_top1=evals,

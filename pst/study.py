@@ -42,6 +42,8 @@ class Table:
     published: str | None
     rows: dict            # variant -> published row key ("{views}" filled per view)
     paper_input: tuple[int, int]
+    baseline: str | None  # the 2D row every temporal row is compared with (paired over seeds)
+    comparable: bool      # dataset, recipe, views and 2D init are the paper's: a Δ to its number means something
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -87,6 +89,9 @@ class Study:
             for v in t.rows:
                 if v not in cfg["variants"]:
                     raise ValueError(f"params.yaml tables.{name}.rows: variant {v!r} is not under variants:")
+            if t.baseline is not None and t.baseline not in t.rows:
+                raise ValueError(f"params.yaml tables.{name}.baseline: {t.baseline!r} is not one of its rows "
+                                 f"({', '.join(t.rows)})")
         for ds in s.get("datasets", {}):
             if ds not in cfg["datasets"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.datasets: {ds!r} is not under datasets:")
@@ -150,11 +155,15 @@ class Study:
     def table(self, name: str) -> Table:
         raw = self.config["tables"][name]
         s = self.settings
-        return Table(name=name, title=raw["title"], paper_dataset=raw["dataset"], dataset=s["map"].get(raw["dataset"], raw["dataset"]),
-                     recipe=s["recipe"].get(raw["recipe"], raw["recipe"]),
-                     views=tuple(dict.fromkeys(s["views"].get(v, v) for v in raw["views"])),
-                     pretrain=raw["pretrain"] if self.pretrained else "none (from scratch)",
-                     published=raw.get("published"), rows=dict(raw["rows"]), paper_input=tuple(raw["paper_input"]))
+        dataset = s["map"].get(raw["dataset"], raw["dataset"])
+        recipe = s["recipe"].get(raw["recipe"], raw["recipe"])
+        views = tuple(dict.fromkeys(s["views"].get(v, v) for v in raw["views"]))
+        comparable = (dataset == raw["dataset"] and recipe == raw["recipe"] and views == tuple(raw["views"])
+                      and self.pretrained and not s.get("overrides") and not s.get("reduced_input"))
+        return Table(name=name, title=raw["title"], paper_dataset=raw["dataset"], dataset=dataset, recipe=recipe,
+                     views=views, pretrain=raw["pretrain"] if self.pretrained else "none (from scratch)",
+                     published=raw.get("published"), rows=dict(raw["rows"]), paper_input=tuple(raw["paper_input"]),
+                     baseline=raw.get("baseline"), comparable=comparable)
 
     @property
     def tables(self) -> list[Table]:
@@ -252,7 +261,8 @@ class Study:
         variants = self.config["variants"]
         return {"name": table.name, "title": table.title, "published": table.published, "pretrain": table.pretrain,
                 "paper_input": list(table.paper_input), "profile": self.profile,
-                "paper_dataset": table.paper_dataset, "dataset": table.dataset,
+                "paper_dataset": table.paper_dataset, "dataset": table.dataset, "baseline": table.baseline,
+                "comparable": table.comparable, "seeds": self.seeds,
                 "rows": [{"variant": v, "model": variants[v]["model"], "views": view,
                           "published_row": None if key is None else str(key).replace("{views}", view),
                           "runs": [self.run_dir(r) for r in self.table_runs(table) if r.variant == v]}

@@ -14,6 +14,7 @@ PAPER_2D = {
     "pst_t": "swin_tiny_patch4_window7_224.ms_in1k",
     "swin_t_2d": "swin_tiny_patch4_window7_224.ms_in1k",
     "swin3d_t": "swin_tiny_patch4_window7_224.ms_in1k",
+    "swin_joint_t": "swin_tiny_patch4_window7_224.ms_in1k",
     "pst_b": "swin_base_patch4_window7_224.ms_in22k",
 }
 CLASSES = {"fb_in1k": 1000, "ms_in1k": 1000, "ms_in22k": 21841}     # of each source's classifier

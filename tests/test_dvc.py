@@ -24,18 +24,29 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     params = copy_workflow(repo, {"deit_s_tps": [4, 32], "pst_t": [4, 32]}, edit=micro_study)
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")       # one study@<profile> stage per profile, unedited
     shutil.copytree(ROOT / "pst", repo / "pst", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in (".gitignore", ".dvcignore"):                # what git and DVC leave out, as in the project
+        shutil.copy(ROOT / name, repo / name)
     _run(["git", "init", "-q"], repo, env)
     _run(["dvc", "init", "-q"], repo, env)
     shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")      # the project's cache settings (hardlink)
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-qm", "code"], repo, env)       # results name the code's commit (pst.provenance)
     for stage in ("synth", "study@synthetic"):                 # what `make reproduce` runs
         _run(["dvc", "repro", stage], repo, env)
     assert (repo / "dvc.lock").exists() and (repo / "results/flops.json").exists()
     assert (repo / "results/synthetic/tables/table1_deit.json").exists()
     shown = _run(["dvc", "metrics", "show", "--md"], repo, env)
-    assert "results/synthetic/metrics.json" in shown and "table1_deit.deit_tps" in shown and "top-1" in shown
+    assert "results/synthetic/metrics.json" in shown and "table1_deit.deit_tps.top1" in shown
     _run(["git", "add", "-A"], repo, env)
-    _run(["git", "commit", "-qm", "first"], repo, env)
+    _run(["git", "commit", "-qm", "results"], repo, env)
     assert "up to date" in _run(["dvc", "status", "synth", "study@synthetic"], repo, env)
+    # reproduce yourself: a fresh clone (no data, no runs, no DVC cache) running the same stages writes the same
+    # bytes: data, weights, metrics, evaluations (their hashes in dvc.lock), tables, figures and the results page
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    for stage in ("synth", "study@synthetic"):
+        _run(["dvc", "repro", stage], clone, env)
+    assert _run(["git", "status", "--porcelain"], clone, env) == "", _run(["git", "diff"], clone, env)[-3000:]
     params["flops"]["views"]["pst_t"] = [8, 32]
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     assert "changed" in _run(["dvc", "status", "flops"], repo, env)
@@ -49,9 +60,10 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     params["variants"]["deit_tps"]["kwargs"]["pattern"] = "C"
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     # a run's checkpoint lives in the DVC cache: pushed to a local remote, removed with the cache, pulled back
-    ckpt = repo / Layout("synthetic").run_dir("synthetic", "tiny_deit", "deit_tps", 1) / "final.pt"
+    ckpt = repo / Layout("synthetic").run_dir("synthetic", "tiny_deit", "deit_tps", 1) / "final.safetensors"
     original = ckpt.read_bytes()
-    assert len(original) > 1000 and "runs" in (repo / "results" / "synthetic" / ".gitignore").read_text()
+    assert len(original) > 1000
+    _run(["git", "check-ignore", "-q", str(ckpt.relative_to(repo))], repo, env)      # weights: DVC's, not git's
     _run(["dvc", "remote", "add", "-d", "local", str(tmp_path / "remote")], repo, env)
     _run(["dvc", "push", "study@synthetic"], repo, env)      # a profile's runs (the others have none here)
     ckpt.unlink()

@@ -2,6 +2,7 @@
 import csv
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from pst.engine.build import build_model, views_dataset
 from pst.engine.evaluate import accuracy, aggregate, evaluate_run, predict
 from pst.engine.optim import lr_factor, param_groups
 from pst.engine.train import GlobalBatchSampler, train
+from pst.engine.checkpoint import load_weights, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +27,14 @@ def test_tiny_model_learns_within_seconds(easy, tmp_path):
     rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(rows) == 24 and rows[-1]["loss"] < rows[0]["loss"]
     assert summary["final"]["val_top1"] >= 50.0, rows[-1]           # 4 classes: chance is 25 %
-    for key in ("lr", "loss", "val_top1", "val_top5", "clips_per_s", "epoch_seconds", "peak_memory_mb"):
+    for key in ("lr", "loss", "val_top1", "val_top5", "val_twin_top1"):
         assert rows[-1][key] is not None
+    timing = json.loads((tmp_path / "run" / "timing.json").read_text())      # execution record, not versioned
+    assert [t["epoch"] for t in timing] == list(range(1, 25)) and timing[-1]["epoch_seconds"] > 0
+    assert rows[-1]["lr"] > 0                                        # the lr the last epoch trained with, not 0
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "starting afresh" in log and re.search(r"epoch 24/24: loss [\d.]+, val top-1 [\d.]+ \(twin [\d.]+\), "
+                                                  r"lr [\d.e-]+, \d+ s, [\d.]+ clips/s, ETA 0 s", log), log[-600:]
     env = json.loads((tmp_path / "run" / "env.json").read_text())
     assert env["accumulation"] == 1 and env["world_size"] == 1 and env["device"] == "cpu"
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model"]["name"] == "deit_s_tsm"
@@ -108,10 +116,10 @@ def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
     run = tmp_path / "run"
     train(tiny_recipe(easy, DENSE) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
     # a model with known outputs: zero classifier weights, bias favouring class 1 -> every video predicted 1
-    state = torch.load(run / "final.pt", weights_only=True)
+    state = load_weights(run / "final.safetensors")
     state["head.weight"].zero_()
     state["head.bias"].copy_(torch.tensor([0.0, 5.0, 1.0, 0.0]))
-    torch.save(state, run / "final.pt")
+    save_weights(state, run / "final.safetensors")
     good = (easy / "val.txt").read_text()
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     lst = tmp_path / "val_plus_broken.txt"
@@ -185,4 +193,5 @@ def test_changed_recipe_is_refused_or_restarted_afresh_and_the_video_cache_chang
     again = train(changed, tmp_path / "run", restart_on_change=True)
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["optim"]["lr"] == 5e-4
     assert again["final"]["loss"] != first["final"]["loss"]
-    assert json.loads((tmp_path / "run" / "env.json").read_text())["resumed_from"] is None
+    log = (tmp_path / "run" / "train.log").read_text()           # afresh: the old run's log went with it
+    assert "starting afresh" in log and "resuming" not in log

@@ -1,4 +1,5 @@
-"""results/README.md names the code revision: uncommitted results do not count as changed code."""
+"""results/README.md names the code revision: the last commit that changed code; uncommitted or committed results,
+docs and tests do not count, so a fresh clone of a results commit names the same revision."""
 import subprocess
 
 from pst.provenance import git_revision as _git
@@ -8,20 +9,30 @@ def _run(*cmd, cwd):
     subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
 
 
-def test_revision_ignores_results_but_not_code(tmp_path, monkeypatch):
+def _commit(cwd, message):
+    _run("git", "add", ".", cwd=cwd)
+    _run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, cwd=cwd)
+
+
+def test_revision_names_the_last_code_commit(tmp_path, monkeypatch):
     _run("git", "init", "-q", cwd=tmp_path)
-    for name, text in (("code.py", "a = 1\n"), ("results/t.md", "old\n"), ("dvc.lock", "x\n")):
+    for name, text in (("pst/code.py", "a = 1\n"), ("results/t.md", "old\n"), ("dvc.lock", "x\n"),
+                       ("README.md", "docs\n")):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    _run("git", "add", ".", cwd=tmp_path)
-    _run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", cwd=tmp_path)
+    _commit(tmp_path, "init")
     monkeypatch.chdir(tmp_path)
     clean = _git()
     assert clean and "uncommitted" not in clean and "unknown" not in clean
     (tmp_path / "results/t.md").write_text("new\n")
     (tmp_path / "dvc.lock").write_text("y\n")
-    assert _git() == clean
-    (tmp_path / "code.py").write_text("a = 2\n")
+    (tmp_path / "README.md").write_text("more docs\n")
+    assert _git() == clean                                    # results and docs, uncommitted
+    _commit(tmp_path, "results")
+    assert _git() == clean                                    # ... and committed: still the code's commit
+    (tmp_path / "pst/code.py").write_text("a = 2\n")
     assert _git() == clean + " + uncommitted changes"
     monkeypatch.chdir(tmp_path / "results")                   # run from a subfolder: the code is still seen
     assert _git() == clean + " + uncommitted changes"
+    _commit(tmp_path, "code")
+    assert _git() not in (clean, clean + " + uncommitted changes")

@@ -21,6 +21,7 @@ from fixtures_data import LocalServer, diving48_mirror, kinetics_mirror, place_s
 from pst.layout import Layout, eval_path
 from pst.study import Study
 from pst.weights_2d import weights_2d
+from pst.engine.checkpoint import load_weights
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]   # ~12 min on 2 cores
 PROFILE = "rehearsal"
@@ -100,7 +101,7 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     deit = next(r for r in study.runs if r.key == "kinetics400/deit_k400/deit_tps")
     init = torch.load(repo / layout.pretrained("deit_small_patch16_224.fb_in1k"),
                       weights_only=True)["blocks.0.mlp.fc1.weight"]
-    final = torch.load(repo / study.run_dir(deit) / "final.pt", weights_only=True)["blocks.0.mlp.fc1.weight"]
+    final = load_weights(repo / study.run_dir(deit) / "final.safetensors")["blocks.0.mlp.fc1.weight"]
     assert 0 < (final - init).abs().max() < 0.01        # trained 2 steps from the loaded init (a fresh one: ~0.1 away)
     page = (repo / layout.readme).read_text()
     assert "Table 4: Kinetics-400" in page and "| profile | rehearsal |" in page

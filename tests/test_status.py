@@ -43,8 +43,9 @@ def test_status_reads_each_runs_state_from_its_folder_lock_and_log(tmp_path, mon
 
     running = Path(study.run_dir(run("deit_tsm", 0)))
     running.mkdir(parents=True)
-    (running / "metrics.json").write_text(json.dumps([{"epoch": 1, "val_top1": 40.0, "epoch_seconds": 30.0},
-                                                      {"epoch": 2, "val_top1": 55.0, "epoch_seconds": 30.0}]))
+    (running / "metrics.json").write_text(json.dumps([{"epoch": 1, "val_top1": 40.0}, {"epoch": 2, "val_top1": 55.0}]))
+    (running / "timing.json").write_text(json.dumps([{"epoch": 1, "epoch_seconds": 30.0},
+                                                     {"epoch": 2, "epoch_seconds": 30.0}]))
     failed = Path(study.run_dir(run("deit_tsm", 1)))
     (failed / "checkpoints").mkdir(parents=True)
     (failed / "checkpoints" / "ckpt_e0001_s00000012.pt").write_bytes(b"")

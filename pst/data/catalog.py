@@ -25,6 +25,7 @@ class DatasetInfo:
     frame_template: str = "{:05d}.jpg"       # frame folders: file name of frame i + frame_start (SSv1: 00001.jpg;
     frame_start: int = 1                     # mmaction2's own extraction: img_{:05d}.jpg, from 1)
     clips: tuple[int, int] = (0, 0)          # train / val clips of a full copy (for cost estimates, pst cost)
+    label: str = ""                          # how tables name it (K400, SSv1, ...)
 
 
 CATALOG = {
@@ -32,25 +33,28 @@ CATALOG = {
         "kinetics400", 400, K400,
         urls=tuple(f"{K400}/annotations/{s}.csv" for s in ("train", "val")),
         url_lists=tuple(f"{K400}/{s}/k400_{s}_path.txt" for s in ("train", "val")),
-        sampling="dense", short_side=320, test_views=(3, 4), clips=(240_436, 19_796)),   # mmaction2's copy
+        sampling="dense", short_side=320, test_views=(3, 4), clips=(240_436, 19_796), label="K400"),   # mmaction2's copy
     "sthv2": DatasetInfo(
         "sthv2", 174,
         manual_files=tuple(f"20bn-something-something-v2-{i:02d}" for i in range(20)) + (
             "something-something-v2-labels.json", "something-something-v2-train.json",
             "something-something-v2-validation.json", "something-something-v2-test.json"),
         sampling="uniform", short_side=256, test_views=(3, 1), no_flip_labels=(86, 87, 93, 94, 166, 167),
-        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1, clips=(168_913, 24_777)),
+        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1, clips=(168_913, 24_777),
+        label="SSv2"),
     "sthv1": DatasetInfo(
         "sthv1", 174,
         manual_files=("20bn-something-something-v1/", "something-something-v1-labels.csv",
                       "something-something-v1-train.csv", "something-something-v1-validation.csv"),
         sampling="uniform", short_side=256, test_views=(3, 1), no_flip_labels=(86, 87, 93, 94, 166, 167),
-        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1, modality="frames", clips=(86_017, 11_522)),
+        flip_pairs={86: 87, 93: 94, 166: 167}, label_smoothing=0.1, modality="frames", clips=(86_017, 11_522),
+        label="SSv1"),
     "diving48": DatasetInfo(
         "diving48", 48, DIVING,
         urls=(f"{DIVING}/Diving48_rgb.tar.gz", f"{DIVING}/Diving48_V2_train.json", f"{DIVING}/Diving48_V2_test.json",
               f"{DIVING}/Diving48_vocab.json"),
-        sampling="uniform", short_side=256, test_views=(3, 1), label_smoothing=0.02, clips=(15_027, 1_970)),
+        sampling="uniform", short_side=256, test_views=(3, 1), label_smoothing=0.02, clips=(15_027, 1_970),
+        label="Diving48"),
 }
 
 

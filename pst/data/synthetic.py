@@ -128,10 +128,13 @@ def render_clip(label: int, seed: int, cfg: SynthConfig) -> np.ndarray:
     return frames[::-1].copy() if backwards else frames
 
 
-# x264's assembly kernels made the bitstream vary from run to run for identical frames in one process (14 of 64
-# 32-px clips over 6 encodings, decoded pixels up to 25/255 apart) although it ran on one thread; with its plain C
-# kernels (asm=0) none differ (tests/test_synthetic.py). swscale's RGB -> YUV conversion is not the cause: YUV
-# frames converted by numpy vary the same way under asm. Encoding a 32-px clip takes 6 ms instead of 2.
+# Why asm=0: x264's AVX-512 kernels read heap memory that was never written, so identical frames gave different
+# bitstreams from run to run, intermittently (decoded pixels up to 25/255 apart) although x264 ran on one thread.
+# Shown on this machine kind (AVX-512): with glibc's MALLOC_PERTURB_ filling fresh heap memory with a fixed byte,
+# the AVX-512 encoder becomes repeatable and its output changes with the byte; restricted to kernels up to AVX2, or
+# with none, the output is repeatable whatever the heap holds. Plain C kernels (asm=0) are chosen over "up to AVX2"
+# because they give the same bytes on every CPU (the AVX2 and C paths differ from each other). 6 ms a 32-px clip
+# instead of 2. tests/test_synthetic.py generates the study's set under three heap fills at once.
 X264 = {"crf": "18", "preset": "fast", "x264-params": "asm=0"}
 
 

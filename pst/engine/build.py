@@ -13,9 +13,10 @@ from pst.data.annotations import read_classes
 from pst.data.dataset import VideoDataset
 from pst.data.sampling import Sampling
 from pst.data.transforms import TestTransform, TrainTransform
+from pst.engine.checkpoint import load_weights
 from pst.engine.config import create_model, resolve_path
 from pst.engine.run import load_config
-from pst.layout import final_weights
+from pst.layout import final_weights, legacy_final_weights
 
 
 def class_count(cfg: dict) -> int:
@@ -74,9 +75,10 @@ def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,
 def load_run_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     """A finished run's model with its final weights (on the CPU, eval mode), and its recipe."""
     cfg = load_config(run_dir)
-    final = Path(final_weights(run_dir))
-    if not final.is_file():
+    final, legacy = Path(final_weights(run_dir)), Path(legacy_final_weights(run_dir))
+    if not final.is_file() and not legacy.is_file():
         raise FileNotFoundError(f"{final}: the run has not finished training; run `pst train` to completion first")
     model = build_model(cfg, None, run_dir=run_dir)
-    model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
+    model.load_state_dict(load_weights(final) if final.is_file() else
+                          torch.load(legacy, map_location="cpu", weights_only=True))   # finished before safetensors
     return model.eval(), cfg

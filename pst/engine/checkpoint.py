@@ -1,8 +1,12 @@
-"""Checkpoints written atomically (temp file, fsync, rename) and loaded with ``weights_only=True``.
+"""Checkpoints written atomically (temp file, fsync, rename) and loaded with ``weights_only=True``; a finished
+run's weights as safetensors.
 
 A checkpoint holds model, optimizer, scheduler, grad scaler, RNG states and the sampler position, so restarting
 the same command continues exactly where the last one stopped. A file that fails to load is skipped (with a
 warning) for the one before it; a torn file cannot exist because only complete files are renamed into place.
+
+Final weights are safetensors, not torch.save: torch's zip names its records after the (temporary) file and adds a
+random serialization id, so the same weights saved twice differ; safetensors of the same tensors are the same bytes.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Optional
 import torch
 
 from pst.io import atomic_path
+from pst.layout import final_weights, legacy_final_weights
 
 PATTERN = re.compile(r"ckpt_e(\d+)_s(\d+)\.pt$")
 
@@ -73,3 +78,27 @@ def _tuples(x):
     if isinstance(x, list):
         return tuple(_tuples(v) for v in x)
     return x
+
+
+def save_weights(state: dict, path: str | Path) -> Path:
+    """A model's state dict as safetensors, atomically: the same tensors give the same bytes."""
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
+    return Path(path)
+
+
+def load_weights(path: str | Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path), device="cpu")
+
+
+def adopt_legacy_weights(run_dir: str | Path) -> Optional[Path]:
+    """A run finished before final weights were safetensors has ``final.pt`` (torch.save): write the same tensors
+    as the current final weights beside it (kept), so the run stays finished and is never trained again."""
+    old, new = Path(legacy_final_weights(run_dir)), Path(final_weights(run_dir))
+    if not old.is_file() or new.exists():
+        return None
+    return save_weights(torch.load(old, map_location="cpu", weights_only=True), new)

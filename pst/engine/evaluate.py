@@ -1,6 +1,10 @@
 """Multi-crop x multi-clip testing: every view of a video in one batched forward (chunked when memory requires),
 softmax probabilities averaged per video (or logits averaged), top-1 / top-5 / mean class accuracy.
 
+eval.json and predictions.csv are a function of the run's weights, the list, the views and the evaluation code
+(named by its content fingerprint): the same evaluation writes the same bytes. Speed and the git revision are
+printed (the job's log), not stored.
+
 Videos that fail to decode are listed and counted; the denominator of every metric is stated in eval.json. Partial
 videos (fewer frames than their container claims) are evaluated on what is there, and listed and counted too.
 """
@@ -144,8 +148,9 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
                   "partial": res["partial"], "denominator": n_ok,
                   "top1_counting_failed_as_wrong": None if not len(ds) else
                   (metrics["top1"] or 0) * n_ok / len(ds),
-                  "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,
-                  "code": {"git": git_revision(), "fingerprint": code_fingerprint(*CODE["evaluate"])},
+                  "code": {"fingerprint": code_fingerprint(*CODE["evaluate"])},
                   "out": str(out)}
         write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
-    return report
+    # how fast and by which commit: an execution record (the job's log), not part of the versioned result
+    return {**report, "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,
+            "git": git_revision()}

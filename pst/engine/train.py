@@ -1,13 +1,17 @@
 """`pst train`: one loop for CPU, one GPU and torchrun, writing everything into one run directory.
 
 RUN_DIR/
-  config.yaml      the resolved recipe (another recipe is refused or moved aside; see pst.engine.run)
-  env.json         versions, device, world size, accumulation used, git revision
-  train.log        every attempt's start / resume / stop, time-stamped (appended: kept across retries)
-  checkpoints/     ckpt_e{epoch}_s{step}.pt: model, optimizer, scheduler, scaler, RNG, sampler position
-  metrics.csv/json one row per epoch: loss, lr, val top-1/5, clips/s, epoch time, peak memory, unreadable and
-                   partial videos (samples drawn)
-  final.pt         the final weights (weights only), written last with train.json
+  config.yaml       the resolved recipe (another recipe is refused or moved aside; see pst.engine.run)
+  env.json          versions, device, world size, accumulation used, data fingerprint
+  metrics.csv/json  one row per epoch: loss, the lr the epoch trained with, val top-1/5 (and twin top-1 on the
+                    synthetic set), unreadable and partial videos (samples drawn)
+  final.safetensors the final weights, written last with train.json
+and execution records, kept beside them but not versioned (they differ from one execution to the next):
+  train.log         every attempt's start (code revision) / resume / epoch lines / stop, time-stamped (appended)
+  timing.json       per epoch: seconds, clips/s, peak memory
+  checkpoints/      ckpt_e{epoch}_s{step}.pt: model, optimizer, scheduler, scaler, RNG, sampler position
+The versioned files are a function of the recipe and the data: the same run on the same machine kind writes the
+same bytes (DVC hashes them; a fresh clone's `make reproduce` leaves dvc.lock unchanged).
 
 Data order does not depend on the number of processes: every epoch is one seeded permutation cut into global
 batches; device r of W takes slice r of each micro-step, and each sample draws its augmentation from its own
@@ -43,10 +47,10 @@ from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
 from pst.engine.run import (Preempted, StopSignals, data_changes, data_fingerprint, ignore_stop_signals, load_config,
                             locked, log_line, move_aside, recipe_changes, write_config)
-from pst.engine.evaluate import accuracy, predict
+from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
-from pst.io import atomic_path, write_text
-from pst.layout import final_weights
+from pst.io import write_text
+from pst.layout import final_weights, timing_file
 from pst.provenance import git_revision
 
 
@@ -83,8 +87,24 @@ class GlobalBatchSampler(Sampler):
 
 
 def _fresh_sums() -> dict:
-    """Running sums of the epoch in progress (kept in mid-epoch checkpoints)."""
-    return {"loss_sum": 0.0, "clips": 0, "failed": 0, "partial": 0, "seconds": 0.0}
+    """Running sums of the epoch in progress (kept in mid-epoch checkpoints); ``lr`` is the lr of its last step."""
+    return {"loss_sum": 0.0, "clips": 0, "failed": 0, "partial": 0, "seconds": 0.0, "lr": None, "lr_max": None}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def epoch_line(row: dict, timing: dict, epochs: int, eta_s: Optional[float]) -> str:
+    """One line per epoch for every log (progress bar or not): what `tail -f` on a cluster shows."""
+    val = "n/a" if row["val_top1"] is None else f"{row['val_top1']:.1f}"
+    if row.get("val_twin_top1") is not None:
+        val += f" (twin {row['val_twin_top1']:.1f})"
+    speed = f"{timing['clips_per_s']:.1f} clips/s" if timing["clips_per_s"] else "n/a clips/s"
+    return (f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, val top-1 {val}, lr {row['lr']:.3g}, "
+            f"{_duration(timing['epoch_seconds'])}, {speed}, ETA {'n/a' if eta_s is None else _duration(eta_s)}")
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -93,7 +113,7 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
+def _write_metrics(run_dir: Path, rows: list[dict], timings: list[dict]) -> None:
     buf = io.StringIO()
     fields = list(rows[0])
     w = csv.DictWriter(buf, fields)
@@ -101,6 +121,7 @@ def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
     w.writerows(rows)
     write_text(run_dir / "metrics.csv", buf.getvalue())
     write_text(run_dir / "metrics.json", json.dumps(rows, indent=1) + "\n")
+    write_text(timing_file(run_dir), json.dumps(timings, indent=1) + "\n")
 
 
 def _loss(logits, labels, smoothing: float, mix=None):
@@ -131,10 +152,12 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
             print(f"{run_dir}: recipe or data changed ({'; '.join(changes[:5])}); " + (
                 f"the finished run was moved to {aside}; " if aside else "stale checkpoints discarded; ") +
                 "starting afresh", flush=True)
+        if main:
+            ckpt.adopt_legacy_weights(run_dir)
         if not changes and (run_dir / "train.json").exists() and Path(final_weights(run_dir)).exists():
             if main and (run_dir / "config.yaml").exists() and load_config(run_dir) != cfg:
                 write_config(run_dir, cfg)            # same run, new execution settings: recorded
-            print(f"{run_dir}: already trained (final.pt); nothing to do", flush=True)
+            print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
             return json.loads((run_dir / "train.json").read_text())
         ctx = setup(cfg["train"]["amp"])
         try:
@@ -187,7 +210,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     barrier()
     ckpt_dir = run_dir / "checkpoints"
     state = ckpt.load_latest(ckpt_dir)
-    epoch, start_batch, step, history = 0, 0, 0, []
+    epoch, start_batch, step, history, timings = 0, 0, 0, [], []
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -195,24 +218,26 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
         scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"])
         epoch, start_batch, step, history = state["epoch"], state["next_batch"], state["step"], state["history"]
+        timings = state.get("timings", [])
         sums = {**_fresh_sums(), **state.get("sums", state.get("partial", {}))}
     else:
         sums = _fresh_sums()
+    epochs = cfg["schedule"]["epochs"]
     if ctx.is_main:
         log_line(run_dir, f"{run_dir}: " + ("starting afresh" if state is None else
                  f"resuming at epoch {epoch + 1}, step {step} (batch {start_batch} of the epoch)") +
-                 f"; {cfg['schedule']['epochs']} epochs of {steps_per_epoch} steps, {ctx.world_size} process(es) x "
-                 f"{accum} accumulation")
+                 f"; {epochs} epochs of {steps_per_epoch} steps, {ctx.world_size} process(es) x {accum} "
+                 f"accumulation on {ctx.device}; code {git_revision()}")
     if ctx.is_main:
         write_text(run_dir / "env.json", json.dumps({
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
             "pst": pst.__version__, "device": str(ctx.device),
             "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else platform.processor(),
             "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": accum,
-            "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype), "git": git_revision(),
+            "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype),
             "train_videos": len(train_ds), "val_videos": len(val_ds), "steps_per_epoch": steps_per_epoch,
-            "data": data_fingerprint(cfg),
-            "resumed_from": None if state is None else {"epoch": epoch, "batch": start_batch}}, indent=1) + "\n")
+            "data": data_fingerprint(cfg)}, indent=1) + "\n")
+    twins = (root / "synth.json").is_file()         # time-reversed twin classes: order-blindness shows here
     progress = t_cfg["progress"] and ctx.is_main
     every_steps = t_cfg["checkpoint_every_steps"]
     every_minutes = t_cfg["checkpoint_minutes"]
@@ -222,9 +247,10 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     def snapshot(e: int, next_batch: int) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
-                "epoch": e, "next_batch": next_batch, "step": step, "history": history, "sums": dict(sums)}
+                "epoch": e, "next_batch": next_batch, "step": step, "history": history, "timings": timings,
+                "sums": dict(sums)}
 
-    for e in range(epoch, cfg["schedule"]["epochs"]):
+    for e in range(epoch, epochs):
         sampler = GlobalBatchSampler(len(train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, accum,
                                      seed, e, start_batch if e == epoch else 0)
         loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=d_cfg["workers"], collate_fn=collate,
@@ -257,6 +283,8 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                 if t_cfg["grad_clip"]:
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t_cfg["grad_clip"])
+                sums["lr"] = optimizer.param_groups[0]["lr"]               # the lr this step trains with
+                sums["lr_max"] = max(g["lr"] for g in optimizer.param_groups)
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
@@ -291,36 +319,44 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                                              dtype=torch.float64))
         val = predict(model, val_ds, ctx.device, batch_videos=max(1, t_cfg["batch_per_device"]),
                       workers=d_cfg["workers"], autocast=ctx.autocast()) if ctx.is_main else None
-        row = {"epoch": e + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
-               "lr_max": max(g["lr"] for g in optimizer.param_groups),
+        row = {"epoch": e + 1, "step": step, "lr": sums["lr"], "lr_max": sums["lr_max"],
                "loss": totals[0].item() / max(totals[1].item(), 1),
                "val_top1": None, "val_top5": None, "val_videos": None,
-               "clips_per_s": totals[1].item() / sums["seconds"] if sums["seconds"] else None,
-               "epoch_seconds": sums["seconds"], "peak_memory_mb": _peak_memory_mb(ctx.device),
                "unreadable_videos": int(totals[2].item()), "partial_videos": int(totals[3].item())}
+        if twins:
+            row["val_twin_top1"] = None
+        timing = {"epoch": e + 1, "epoch_seconds": sums["seconds"],
+                  "clips_per_s": totals[1].item() / sums["seconds"] if sums["seconds"] else None,
+                  "peak_memory_mb": _peak_memory_mb(ctx.device)}
         if val is not None:
             m = accuracy(val["probs"], val["labels"], len(classes))
             row.update(val_top1=m["top1"], val_top5=m["top5"], val_videos=len(val["labels"]))
+            if twins:
+                row["val_twin_top1"] = twin_accuracy(val["probs"], val["labels"])
         history.append(row)
+        timings.append(timing)
         sums = _fresh_sums()
         if ctx.is_main:
-            _write_metrics(run_dir, history)
+            _write_metrics(run_dir, history, timings)
+            done = [t["epoch_seconds"] for t in timings if t["epoch_seconds"]]
+            eta = sum(done) / len(done) * (epochs - e - 1) if done else None
+            log_line(run_dir, epoch_line(row, timing, epochs, eta))
             if board is not None:
                 for key, value in row.items():
                     if isinstance(value, (int, float)) and key not in ("epoch", "step"):
                         board.add_scalar(key, value, e + 1)
                 board.flush()
-            last = e + 1 == cfg["schedule"]["epochs"]
+            last = e + 1 == epochs
             if (e + 1) % t_cfg["checkpoint_every"] == 0 or last:
                 ckpt.save(ckpt_dir, e + 1, step, snapshot(e + 1, 0), t_cfg["keep_checkpoints"])
                 last_save = time.monotonic()
         barrier()
         start_batch = 0
-    summary = {"epochs": cfg["schedule"]["epochs"], "steps": step, "final": history[-1] if history else None,
+    summary = {"epochs": epochs, "steps": step, "final": history[-1] if history else None,
                "world_size": ctx.world_size, "accumulation": accum}
     if ctx.is_main:
-        with atomic_path(final_weights(run_dir)) as tmp:
-            torch.save(model.state_dict(), tmp)
+        ckpt.save_weights(model.state_dict(), final_weights(run_dir))
         write_text(run_dir / "train.json", json.dumps(summary, indent=1) + "\n")
+        log_line(run_dir, f"{run_dir}: finished {epochs} epochs ({step} steps); wrote {final_weights(run_dir)}")
     barrier()
     return summary

@@ -1,10 +1,12 @@
 """PST (Patch Shift Transformer): a Swin Transformer with temporal patch shift, and a 3D-window baseline.
 
-One implementation serves three families, chosen by arguments:
+One implementation serves every attention type of the paper's Table 2(e), chosen by arguments:
 - PST-T / PST-B: window (1, 7, 7) so attention stays inside a frame; temporal mixing only from the shifts. Blocks
-  alternate a temporal channel shift (even index) and a temporal patch shift tiled in each window (odd index).
-- the plain 2D Swin baseline: ``pattern="none"`` (no shift at all).
-- the Video-Swin-style 3D-window baseline: ``window_size=(8, 7, 7)``, ``pattern="none"``.
+  alternate a temporal channel shift (even index) and a temporal patch shift tiled in each window (odd index);
+  ``channel_shift=False`` is the patch-only model, ``patch_shift=False`` the channel-only one.
+- the plain 2D Swin baseline (average pooling over time): ``pattern="none"`` (no shift at all).
+- 3D windows, ``pattern="none"``: Video Swin's local attention (``swin3d_t``: half the clip's temporal tokens per
+  window, 8 of 16 at 32 frames) and joint space-time attention (``swin_joint_t``: every temporal token).
 
 The relative position bias is a 3-D table. With a patch shift, a token that came from frame t - s is biased as
 being s frames away (the paper's meaning, ``bias="paper"``); ``bias="official"`` rebuilds the official code's
@@ -257,8 +259,9 @@ class PatchShiftSwin(nn.Module):
     """Video Swin backbone + I3D-style head (average pool, dropout, linear). Input (B, C, T, H, W).
 
     Paper switches (Table 2): ``pattern`` (A-D, a grid, or "none"), ``channel_shift`` (False = the patch-only model
-    of Table 2(a)-(d)), ``alternate`` (False = patch shift in every block), ``shift_back``, ``shifted_bias``,
-    ``tps_stages`` (stages with temporal shifts; Table 2(c)); ``bias`` ("paper" or "official").
+    of Table 2(a)-(d)), ``patch_shift`` (False = the channel-only model of Table 2(e)), ``alternate`` (False = patch
+    shift in every block), ``shift_back``, ``shifted_bias``, ``tps_stages`` (stages with temporal shifts; Table
+    2(c)); ``bias`` ("paper" or "official").
     """
 
     def __init__(self, num_frames: int = 32, num_classes: int = 400, img_size: int = 224,
@@ -266,8 +269,8 @@ class PatchShiftSwin(nn.Module):
                  depths: Sequence[int] = (2, 2, 6, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
                  window_size: Sequence[int] = (1, 7, 7), mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
-                 head_drop: float = 0.5, pattern="C", channel_shift: bool = True, alternate: bool = True,
-                 shift_back: bool = True, shifted_bias: bool = True, bias: str = "paper",
+                 head_drop: float = 0.5, pattern="C", channel_shift: bool = True, patch_shift: bool = True,
+                 alternate: bool = True, shift_back: bool = True, shifted_bias: bool = True, bias: str = "paper",
                  bias_frames: Optional[int] = None, channel_pad: str = "self",
                  tps_stages: Optional[Sequence[int]] = None, patch_norm: bool = True, use_checkpoint: bool = False,
                  bias_init_std: float = 0.02):
@@ -295,6 +298,11 @@ class PatchShiftSwin(nn.Module):
             raise ValueError(f"bias='official': {num_frames // patch_size[0]} temporal tokens exceed the table's "
                              f"{bias_frames} frames")
         stages = set(range(len(depths)) if tps_stages is None else tps_stages)
+        if not stages <= set(range(len(depths))):
+            raise ValueError(f"tps_stages {sorted(stages)}: the model has stages 0..{len(depths) - 1}")
+        if temporal_shift and not (channel_shift or patch_shift):
+            raise ValueError("channel_shift=False and patch_shift=False leave no temporal shift; use pattern='none' "
+                             "for the 2D model")
         self.patch_embed = PatchEmbed3D(tuple(patch_size), in_chans, embed_dim, patch_norm)
         self.pos_drop = nn.Dropout(drop_rate)
         n_blocks = sum(depths)
@@ -307,9 +315,9 @@ class PatchShiftSwin(nn.Module):
             for j in range(depth):
                 temporal = None
                 if temporal_shift and i in stages:
-                    if not alternate or j % 2 == 1:
+                    if patch_shift and (not alternate or j % 2 == 1):
                         temporal = "patch"
-                    elif channel_shift:
+                    elif channel_shift and j % 2 == 0:
                         temporal = "channel"
                 blocks.append(SwinBlock(
                     dim, heads, window, (0, 0, 0) if j % 2 == 0 else shift, bias_frames, temporal, pattern,
@@ -408,7 +416,7 @@ def checkpoint_filter_fn(state_dict: dict, model: "PatchShiftSwin") -> dict:
 
 # timm's pretrained_cfg of each model: the paper's 2D weights (pst.weights_2d), inflated by checkpoint_filter_fn.
 default_cfgs = generate_default_cfgs({f"{m}.{weights_2d(m).split('.')[1]}": pretrained_cfg(m, "mit")
-                                      for m in ("pst_t", "pst_b", "swin_t_2d", "swin3d_t")})
+                                      for m in ("pst_t", "pst_b", "swin_t_2d", "swin3d_t", "swin_joint_t")})
 
 
 SWIN_T = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
@@ -435,8 +443,27 @@ def swin_t_2d(pretrained=False, **kwargs) -> PatchShiftSwin:
                  **kwargs, pattern="none")
 
 
+def _window_3d(kwargs: dict, share: float) -> dict:
+    """A 3D-window baseline's window: the spatial part of ``window_size`` (default 7 x 7) and ``share`` of the
+    clip's temporal tokens (or ``temporal_window``), so one definition holds at 32 frames and on the tiny models."""
+    frames = kwargs.get("num_frames", 32)
+    tokens = -(-frames // tuple(kwargs.get("patch_size", (2, 4, 4)))[0])
+    spatial = tuple(kwargs.pop("window_size", (1, 7, 7)))[1:]
+    t = kwargs.pop("temporal_window", None) or max(1, int(tokens * share))
+    return {**kwargs, "window_size": (t, *spatial), "pattern": "none"}
+
+
 @register_model
 def swin3d_t(pretrained=False, **kwargs) -> PatchShiftSwin:
-    """Video-Swin-style 3D-window baseline, window (8, 7, 7): joint space-time attention, for efficiency."""
-    return build_video_model(PatchShiftSwin, "swin3d_t", pretrained, checkpoint_filter_fn,
-                 {**SWIN_T, "window_size": (8, 7, 7), "num_classes": 400}, **kwargs, pattern="none")
+    """Video Swin's local space-time attention (Table 2(e) 'local'): 3D windows over half the clip's temporal
+    tokens, (8, 7, 7) at 32 frames."""
+    return build_video_model(PatchShiftSwin, "swin3d_t", pretrained, checkpoint_filter_fn, {**SWIN_T, "num_classes": 400},
+                 **_window_3d(kwargs, 0.5))
+
+
+@register_model
+def swin_joint_t(pretrained=False, **kwargs) -> PatchShiftSwin:
+    """Joint space-time attention (Table 2(e) 'joint'): 3D windows over every temporal token, (16, 7, 7) at 32
+    frames."""
+    return build_video_model(PatchShiftSwin, "swin_joint_t", pretrained, checkpoint_filter_fn,
+                             {**SWIN_T, "num_classes": 400}, **_window_3d(kwargs, 1.0))

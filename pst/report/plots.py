@@ -64,7 +64,7 @@ def accuracy_vs_gflops(table_json: str | Path, stem: str | Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for row in table["rows"]:
         ax.errorbar(row["GFLOPs"], row["top-1"], yerr=row.get("top-1 std") or 0, fmt="o", capsize=3)
-        ax.annotate(f"{row['model']} ({row['crops x clips']})", (row["GFLOPs"], row["top-1"]), fontsize=7,
+        ax.annotate(f"{row['model']} ({row['views']})", (row["GFLOPs"], row["top-1"]), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
     ax.set(xlabel="GFLOPs per view (our input)", ylabel="top-1 (%)")
     ax.set_title(table["title"], fontsize=7)

@@ -25,4 +25,6 @@ def published_cost(model: str) -> tuple[float | None, float | None]:
         return pub["table2e_attention"]["rows"]["avgpool"]["flops_g"], None
     if model == "swin3d_t":
         return pub["table2e_attention"]["rows"]["local"]["flops_g"], None
+    if model == "swin_joint_t":
+        return pub["table2e_attention"]["rows"]["joint"]["flops_g"], None
     return None, None

@@ -1,5 +1,14 @@
-"""A study table (supplement Table 1, Table 2(b), the main tables): runs' test results, mean ± std over seeds,
-FLOPs/params of our view and of the paper's input, and the published numbers beside them with Δ.
+"""A study table (supplement Table 1, Table 2, the main tables): each row's test top-1 over seeds with its 95%
+interval, its paired difference to the table's 2D row over the same seeds, its cost at the paper's input, and the
+published number beside it.
+
+What a row may claim is decided here, once:
+- an interval over seeds (Student's t, 95%) wherever there are two seeds or more; a paired difference to the 2D row
+  whose interval contains 0 is printed as *unresolved*;
+- top-5 only where the dataset has more than 5 classes (on 4 classes it is always 100);
+- a Δ to the published number only where the profile runs the paper's dataset, recipe, views and 2D init
+  (``comparable``: the paper profile); elsewhere the published number is a labelled reference column.
+The Markdown is for people (about ten columns); the CSV and JSON keep every number, per seed included.
 
 Built only from finished artifacts (eval.json, config.yaml, `pst flops` records); a missing or unreadable run
 fails the whole table and names every such run, so a partial table is never written as done.
@@ -7,15 +16,16 @@ fails the whole table and names every such run, so a partial table is never writ
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
 import pandas as pd
 
-from pst.report.published import published
-from pst.report.tables import load_counts, paper_delta, write_table
 from pst.layout import eval_path
 from pst.provenance import CODE, code_fingerprint
+from pst.report.published import published
+from pst.report.tables import load_counts, paper_delta, write_table
 
 
 class MissingRunsError(RuntimeError):
@@ -23,10 +33,11 @@ class MissingRunsError(RuntimeError):
 
 
 def collect(spec: dict) -> dict:
-    """{(variant, views): [eval records]}; raises MissingRunsError listing every missing/unreadable evaluation."""
+    """{(variant, views): {seed: eval record}}; raises MissingRunsError listing every missing or unreadable
+    evaluation."""
     found, missing = {}, []
     for row in spec["rows"]:
-        for run in row["runs"]:
+        for seed, run in zip(spec["seeds"], row["runs"]):
             path = Path(eval_path(run, row["views"]))
             try:
                 rec = json.loads(path.read_text())
@@ -35,7 +46,7 @@ def collect(spec: dict) -> dict:
             except (OSError, ValueError) as err:
                 missing.append(f"{path} ({err.__class__.__name__}: {err})" if path.exists() else f"{path} (missing)")
                 continue
-            found.setdefault((row["variant"], row["views"]), []).append(rec)
+            found.setdefault((row["variant"], row["views"]), {})[seed] = rec
     if missing:
         raise MissingRunsError(f"table {spec['name']}: {len(missing)} of "
                                f"{sum(len(r['runs']) for r in spec['rows'])} evaluations missing or unreadable; "
@@ -59,15 +70,23 @@ def published_row(table: str | None, key: str | None, dataset_hint: str | None =
     return out
 
 
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+def interval(values: list[float]) -> dict:
+    """Mean, sample std and the 95% Student-t interval of the mean over seeds (None where undefined)."""
     values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    n = len(values)
+    out = {"mean": statistics.fmean(values) if n else None, "std": None, "low": None, "high": None, "n": n}
+    if n > 1:
+        from scipy.stats import t
+
+        out["std"] = statistics.stdev(values)
+        half = float(t.ppf(0.975, n - 1)) * out["std"] / math.sqrt(n)
+        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    return out
 
 
 def _run_cost(run: str) -> dict:
-    """FLOPs/params of one view as the run was trained (frames, crop size and model options of its config)."""
+    """FLOPs/params of one view as the run was trained (frames, crop size and model options of its config), and
+    its dataset's class count."""
     from pst.data.annotations import read_classes
     from pst.engine.config import resolve_path
     from pst.engine.run import load_config
@@ -76,20 +95,24 @@ def _run_cost(run: str) -> dict:
     cfg = load_config(run)
     d = cfg["data"]
     classes = len(read_classes(resolve_path(d["root"], d["classes"])))
-    return count(cfg["model"]["name"], d["sampling"]["clip_len"], d["val"]["size"], num_classes=classes,
+    cost = count(cfg["model"]["name"], d["sampling"]["clip_len"], d["val"]["size"], num_classes=classes,
                  **cfg["model"]["kwargs"])
+    return {**cost, "classes": classes}
 
 
 def code_of(found: dict) -> dict:
     """The code a table came from: this report code, and every evaluation code fingerprint its records name."""
-    evals = sorted({(r.get("code") or {}).get("fingerprint") or "unrecorded" for recs in found.values() for r in recs})
+    evals = sorted({(r.get("code") or {}).get("fingerprint") or "unrecorded"
+                    for recs in found.values() for r in recs.values()})
     return {"report": code_fingerprint(*CODE["report"]), "evaluate": evals}
 
 
 def build(spec: dict, paper_flops: list[str], found: dict | None = None) -> pd.DataFrame:
+    """Every number of the table, one row per (variant, views) in the table's order."""
     found = collect(spec) if found is None else found
     paper_cost = {rec["model"]: rec for rec in load_counts(paper_flops)}
     costs: dict[str, dict] = {}                 # one count per run, shared by its rows of other views
+    base = spec.get("baseline")
     rows = []
     for row in spec["rows"]:
         recs = found[(row["variant"], row["views"])]
@@ -99,41 +122,153 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None) -> pd.D
             costs[run] = _run_cost(run)
         cost = costs[run]
         at_paper = paper_cost.get(row["model"], {})
-        t1, t1s = _mean_std([r["top1"] for r in recs])
-        t5, t5s = _mean_std([r["top5"] for r in recs])
-        twin, twin_s = _mean_std([r.get("twin_top1") for r in recs])
-        rows.append({
-            "model": row["variant"], "pretrain": spec["pretrain"], "crops x clips": row["views"],
-            "input": f"{cost['frames']}x{cost['size']}²", "GFLOPs": round(cost["gflops"], 4),
-            "params M": round(cost["params_m"], 3),
+        top1 = interval([r["top1"] for r in recs.values()])
+        top5 = interval([r["top5"] for r in recs.values()])
+        twin = interval([r.get("twin_top1") for r in recs.values()])
+        out = {
+            "model": row["variant"], "views": row["views"], "pretrain": spec["pretrain"],
+            "input": f"{cost['frames']}x{cost['size']}²", "classes": cost["classes"],
+            "GFLOPs": round(cost["gflops"], 4), "params M": round(cost["params_m"], 3),
             "GFLOPs @paper input": None if not at_paper else round(at_paper["gflops"], 2),
             "params M @paper input": None if not at_paper else round(at_paper["params_m"], 2),
-            "seeds": len(recs), "top-1": t1, "top-1 std": t1s, "top-5": t5, "top-5 std": t5s,
-            "twin top-1": twin, "twin top-1 std": twin_s,
-            "top-1 paper": pub["top1"], "Δ top-1": None if t1 is None else paper_delta(t1, pub["top1"]),
-            "top-5 paper": pub["top5"], "Δ top-5": None if t5 is None else paper_delta(t5, pub["top5"]),
+            "seeds": top1["n"], "top-1": top1["mean"], "top-1 std": top1["std"],
+            "top-1 ci95 low": top1["low"], "top-1 ci95 high": top1["high"],
+            **{f"top-1 seed{s}": r["top1"] for s, r in recs.items()},
+            "top-5": top5["mean"], "top-5 std": top5["std"],
+            "twin top-1": twin["mean"], "twin top-1 std": twin["std"],
+            "twin top-1 ci95 low": twin["low"], "twin top-1 ci95 high": twin["high"]}
+        if base is not None:
+            ref = found[(base, row["views"])]
+            paired = [recs[s]["top1"] - ref[s]["top1"] for s in recs if s in ref]
+            diff = interval(paired) if row["variant"] != base else {"mean": None, "low": None, "high": None}
+            out.update({f"vs {base}": diff["mean"], f"vs {base} ci95 low": diff["low"],
+                        f"vs {base} ci95 high": diff["high"],
+                        f"vs {base} resolved": None if diff["low"] is None else bool(diff["low"] > 0 or diff["high"] < 0)})
+        comparable = bool(spec.get("comparable"))
+        out.update({
+            "paper dataset": spec.get("paper_dataset"),
+            "top-1 paper": pub["top1"],
+            "Δ top-1": paper_delta(top1["mean"], pub["top1"]) if comparable and top1["mean"] is not None else None,
+            "top-5 paper": pub["top5"],
+            "Δ top-5": paper_delta(top5["mean"], pub["top5"]) if comparable and top5["mean"] is not None else None,
             "GFLOPs paper": pub["flops_g"], "params M paper": pub["params_m"]})
+        rows.append(out)
     df = pd.DataFrame(rows)
     if df["twin top-1"].isna().all():
-        df = df.drop(columns=["twin top-1", "twin top-1 std"])
+        df = df.drop(columns=[c for c in df.columns if c.startswith("twin top-1")])
     return df
 
 
-def display(df: pd.DataFrame) -> pd.DataFrame:
-    """The Markdown view: 'mean ± std' per metric, one decimal as the paper prints."""
-    out = df.copy()
-    for col in ("top-1", "top-5", "twin top-1"):
-        if col in out:
-            out[col] = [None if pd.isna(m) else (f"{m:.1f} ± {s:.1f}" if n > 1 else f"{m:.1f}")
-                        for m, s, n in zip(out[col], out[f"{col} std"], out["seeds"])]
-            out = out.drop(columns=[f"{col} std"])
+def _num(v, fmt: str = ".1f", sign: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return format(v, ("+" if sign else "") + fmt)
+
+
+def _cost(g, p) -> str:
+    return "n/a" if g is None or pd.isna(g) else f"{_num(g, 'g')} G / {_num(p, 'g')} M"
+
+
+def dataset_label(name: str | None) -> str:
+    from pst.data.catalog import CATALOG
+
+    info = CATALOG.get(name or "")
+    return info.label if info and info.label else str(name)
+
+
+def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The Markdown view: what a reader compares, about ten columns (the rest is in the CSV and JSON)."""
+    base = spec.get("baseline")
+    f, s = spec["paper_input"]
+    comparable = bool(spec.get("comparable"))
+    top5 = bool((df["classes"] > 5).all())
+    paper = dataset_label(spec.get("paper_dataset"))
+    rows = []
+    for r in df.to_dict("records"):
+        many = r["seeds"] > 1
+        out = {"model": r["model"], "views": r["views"], "input": r["input"],
+               f"cost @{f}×{s}²": _cost(r["GFLOPs @paper input"], r["params M @paper input"]),
+               "top-1": f"{_num(r['top-1'])} ± {_num(r['top-1 std'])}" if many else _num(r["top-1"])}
+        if (df["seeds"] > 1).any():
+            out["95% CI"] = f"{_num(r['top-1 ci95 low'])} – {_num(r['top-1 ci95 high'])}" if many else "n/a"
+        if top5:
+            out["top-5"] = f"{_num(r['top-5'])} ± {_num(r['top-5 std'])}" if many else _num(r["top-5"])
+        if "twin top-1" in r:
+            out["twin top-1"] = f"{_num(r['twin top-1'])} ± {_num(r['twin top-1 std'])}" if many else \
+                _num(r["twin top-1"])
+        if base is not None:
+            if r["model"] == base:
+                text = "(2D row)"
+            elif r[f"vs {base} ci95 low"] is None or pd.isna(r[f"vs {base} ci95 low"]):
+                text = f"{_num(r[f'vs {base}'], sign=True)} (1 seed)"
+            else:
+                text = (f"{_num(r[f'vs {base}'], sign=True)} [{_num(r[f'vs {base} ci95 low'], sign=True)}, "
+                        f"{_num(r[f'vs {base} ci95 high'], sign=True)}]")
+                if not r[f"vs {base} resolved"]:
+                    text += " unresolved"
+            out[f"vs {base}"] = text
+        if comparable:
+            out["paper top-1"] = _num(r["top-1 paper"])
+            out["Δ top-1"] = _num(r["Δ top-1"], sign=True)
+            if top5:
+                out["paper top-5"] = _num(r["top-5 paper"])
+                out["Δ top-5"] = _num(r["Δ top-5"], sign=True)
+        else:
+            out[f"paper top-1 ({paper}, reference)"] = _num(r["top-1 paper"])
+        out["paper cost"] = _cost(r["GFLOPs paper"], r["params M paper"])
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def notes(df: pd.DataFrame, spec: dict) -> str:
+    """The line under the title: what the numbers are over, and what may be compared with what."""
+    seeds = ", ".join(str(s) for s in spec["seeds"])
+    parts = [f"profile `{spec['profile']}`", f"seeds {seeds}: mean ± std, 95% t-interval of the mean",
+             f"pretrain: {spec['pretrain']}"]
+    if spec.get("baseline"):
+        parts.append(f"*vs {spec['baseline']}*: paired difference over the same seeds with its 95% interval; "
+                     "*unresolved* when the interval contains 0")
+    if spec.get("comparable"):
+        parts.append("Δ: ours − the paper's (dataset, recipe, views and 2D init as published)")
+    else:
+        parts.append(f"the paper's numbers are on {dataset_label(spec.get('paper_dataset'))} with its own recipe: "
+                     "a reference, not a target (no Δ)")
+    if not (df["classes"] > 5).all():
+        parts.append(f"top-5 not shown: {int(df['classes'].min())} classes")
+    return "; ".join(parts) + "."
+
+
+def metrics(df: pd.DataFrame, spec: dict) -> dict:
+    """What `dvc metrics show/diff` reads, keyed like ``<variant>.top1`` (``<variant>.<views>.top1`` in tables of
+    several views): the mean, std and interval of top-1, twin top-1, top-5 where meaningful, the paired difference
+    to the 2D row and the Δ to the paper where comparable."""
+    base = spec.get("baseline")
+    several = len({r["views"] for r in spec["rows"]}) > 1
+    out: dict = {}
+    for r in df.to_dict("records"):
+        m = {"top1": r["top-1"], "top1_std": r["top-1 std"], "top1_ci_low": r["top-1 ci95 low"],
+             "top1_ci_high": r["top-1 ci95 high"]}
+        if r["classes"] > 5:
+            m["top5"] = r["top-5"]
+        if "twin top-1" in r:
+            m["twin_top1"] = r["twin top-1"]
+        if base is not None and r["model"] != base:
+            m.update(vs_2d=r[f"vs {base}"], vs_2d_ci_low=r[f"vs {base} ci95 low"],
+                     vs_2d_ci_high=r[f"vs {base} ci95 high"])
+        if spec.get("comparable"):
+            m["delta_paper_top1"] = r["Δ top-1"]
+        m = {k: round(v, 4) for k, v in m.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+        if several:
+            out.setdefault(r["model"], {})[r["views"]] = m
+        else:
+            out[r["model"]] = m
     return out
 
 
 def write(spec: dict, paper_flops: list[str], out: str | Path) -> pd.DataFrame:
     found = collect(spec)
     df = build(spec, paper_flops, found)
-    seeds = max(df["seeds"]) if len(df) else 0
-    title = f"{spec['title']} — profile {spec['profile']}, mean ± std over {seeds} seed(s)"
-    write_table(df, out, title, display=display(df), extra={"code": code_of(found)})
+    title = f"{spec['title']} — profile {spec['profile']}"
+    write_table(df, out, title, display=display(df, spec), extra={"code": code_of(found)},
+                notes=notes(df, spec), metrics=metrics(df, spec))
     return df

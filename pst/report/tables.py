@@ -24,16 +24,17 @@ def metrics_view(df: pd.DataFrame) -> dict:
 
 
 def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.DataFrame | None = None,
-                extra: dict | None = None) -> list[Path]:
+                extra: dict | None = None, notes: str | None = None, metrics: dict | None = None) -> list[Path]:
     """Write ``stem``.md / .csv / .json; missing values print as n/a. The JSON holds the rows (for
-    `pst compare`) and the same numbers keyed by row (for DVC metrics); ``display`` (default ``df``) is what the
-    Markdown shows; ``extra`` goes into the JSON as it is (e.g. the code the numbers came from)."""
+    `pst compare`) and the numbers keyed by row (``metrics``, default: by the text columns; for DVC metrics);
+    ``display`` (default ``df``) is what the Markdown shows, under ``notes``; ``extra`` goes into the JSON as it is
+    (e.g. the code the numbers came from)."""
     stem = Path(stem)
     shown = df if display is None else display
     shown = shown.astype(object).where(shown.notna(), "n/a")
-    md = f"# {title}\n\n{shown.to_markdown(index=False, floatfmt='.2f')}\n"
-    data = {"title": title, "rows": json.loads(df.to_json(orient="records")), "metrics": metrics_view(df),
-            **(extra or {})}
+    md = f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + f"{shown.to_markdown(index=False, floatfmt='.2f')}\n"
+    data = {"title": title, "rows": json.loads(df.to_json(orient="records")),
+            "metrics": metrics_view(df) if metrics is None else metrics, **(extra or {})}
     return [write_text(stem.with_suffix(".md"), md),
             write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
             write_text(stem.with_suffix(".json"), json.dumps(data, indent=1) + "\n")]

@@ -5,7 +5,7 @@ import re
 
 from pst.layout import FLOPS_DIR, FLOPS_TABLE, eval_dir, final_weights, flops_record
 from pst.engine.run import execution_arg, identity
-from pst.provenance import CODE as CODE_PARTS, code_fingerprint
+from pst.provenance import CODE as CODE_PARTS, code_fingerprint, git_revision
 from pst.study import Run, Study
 from pst.weights_2d import PAPER_2D
 
@@ -17,6 +17,7 @@ SYNTH = [d for d, s in SOURCES.items() if s == "synth"] or ["__none__"]
 FETCHED = [d for d, s in SOURCES.items() if s == "fetch"] or ["__none__"]
 # Rules that carry their code's fingerprint as a param rerun when that code changes (training never does).
 CODE = {kind: code_fingerprint(*parts) for kind, parts in CODE_PARTS.items()}
+REVISION = git_revision()   # the last commit that changed code (pst.provenance)
 
 
 wildcard_constraints:

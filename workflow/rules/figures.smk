@@ -64,6 +64,7 @@ rule results_readme:
     params:
         profile=STUDY.profile,
         code=CODE["report"],
+        revision=REVISION,  # the page names the code revision: a new one rewrites it (seconds)
     log:
         L.log("results_readme"),
     shell:
