@@ -27,6 +27,7 @@ localrules:
     fetch,
     pretrained,
     flops,
+    memory,
     flops_table,
     table,
     metrics,

@@ -40,6 +40,24 @@ def cmd_flops(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_memory(args: argparse.Namespace) -> int:
+    from pst.models import MODEL_NAMES
+    from pst.report.memory import training_memory
+
+    if args.model not in MODEL_NAMES:
+        raise ValueError(f"model: unknown {args.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    r = training_memory(args.model, args.frames, args.size, args.batch, device=args.device, num_classes=args.classes,
+                        **_model_kwargs(args.set))
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(f"{r['model']}: {args.batch} clip(s) of {args.frames} frames x {args.size}x{args.size}, fp32: peak "
+              f"{r['peak_gib']:.2f} GiB per device (activations {r['activation_gib']:.2f}, parameters "
+              f"{r['parameter_gib']:.2f}, AdamW state {r['optstate_gib']:.2f}, gradients {r['gradient_gib']:.2f}, "
+              f"temporaries {r['temp_gib']:.2f}; {'accounted on the meta device' if args.device == 'meta' else 'measured'})")
+    return 0
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     from pst.report.tables import flops_table, load_counts, write_table
 
@@ -58,7 +76,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         if not args.spec:
             raise ValueError("--spec (the table's JSON spec from the workflow) is required")
         try:
-            df = write(load_recipe(args.spec), args.inputs, args.out)
+            df = write(load_recipe(args.spec), args.inputs, args.out, memory=args.memory)
         except MissingRunsError as err:
             raise ValueError(str(err)) from None
         print(f"{args.out}.md/.csv/.json: {len(df)} rows")
@@ -243,11 +261,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"model", "frames", "size", "gflops", "params_m"}')
     p.set_defaults(func=cmd_flops)
 
+    p = sub.add_parser("memory", help="training memory of one step (parameters, gradients, AdamW state, "
+                       "activations), accounted on the meta device")
+    p.add_argument("model")
+    p.add_argument("--frames", type=_positive, default=32, help="input frames of one clip (default 32)")
+    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels (default 224)")
+    p.add_argument("--batch", type=_positive, default=8, help="clips per device (default 8, the paper's)")
+    p.add_argument("--classes", type=_positive, default=400, help="classifier size (default 400)")
+    p.add_argument("--device", choices=["meta", "cpu"], default="meta",
+                   help="meta: account without allocating (default); cpu: run the step for real")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
+    p.add_argument("--json", action="store_true", help="print the account as JSON")
+    p.set_defaults(func=cmd_memory)
+
     p = sub.add_parser("table", help="build a result table (md, csv, json) from per-job records")
     p.add_argument("kind", choices=["flops", "study", "metrics"])
     p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
                                              "at the paper's input)")
     p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")
+    p.add_argument("--memory", nargs="*", default=[], help="study: `pst memory --json` records of the table's models")
     p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written "
                                                 "(metrics: the JSON file that merges the tables' metrics)")
     p.set_defaults(func=cmd_table)

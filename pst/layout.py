@@ -14,6 +14,7 @@ take their paths from here, so no two places can disagree. Torch-free: the plann
     results/<profile>/tables/<table>.{md,csv,json}, figures/, metrics.json, README.md, logs/, benchmarks/
     results/flops/<model>_<frames>x<size>.json      FLOPs records, shared by every profile (a model's cost)
     results/flops.{md,csv,json}                     the FLOPs table
+    results/memory/<model>_<frames>x<size>_b<batch>.json   training-memory accounts, shared likewise
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 RESULTS = "results"
 FLOPS_DIR = f"{RESULTS}/flops"
 FLOPS_TABLE = f"{RESULTS}/flops"          # + .md/.csv/.json
+MEMORY_DIR = f"{RESULTS}/memory"
 PROCESSED = "processed"                   # a fetched dataset's lists and videos, under its folder
 LISTS = ("train.txt", "val.txt", "classes.txt")
 
@@ -66,6 +68,12 @@ def eval_path(run_dir: str | Path, views: str) -> str:
 
 def flops_record(model: str, frames, size) -> str:
     return f"{FLOPS_DIR}/{model}_{frames}x{size}.json"
+
+
+def memory_record(model: str, frames, size, batch) -> str:
+    """A model's training-memory account at one input and per-device batch (pst.report.memory), shared by every
+    profile as the FLOPs records are."""
+    return f"{MEMORY_DIR}/{model}_{frames}x{size}_b{batch}.json"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).parent
 CODE = {"synth": ("data/synthetic.py",),
         "evaluate": ("engine", "data", "models", "ops", "layout.py"),
         "flops": ("models", "ops", "report/flops.py"),
+        "memory": ("models", "ops", "report/memory.py"),
         "report": ("report", "layout.py", "study.py")}
 
 

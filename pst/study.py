@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pst.engine.config import set_dotted
-from pst.layout import Layout, eval_path, flops_record
+from pst.layout import Layout, eval_path, flops_record, memory_record
 from pst.provenance import code_fingerprint
 from pst.weights_2d import weights_2d
 
@@ -42,8 +42,11 @@ class Table:
     published: str | None
     rows: dict            # variant -> published row key ("{views}" filled per view)
     paper_input: tuple[int, int]
+    seeds: tuple[int, ...]  # the profile's seeds, or those it gives this table (table_seeds)
     baseline: str | None  # the 2D row every temporal row is compared with (paired over seeds)
     comparable: bool      # dataset, recipe, views and 2D init are the paper's: a Δ to its number means something
+    memory: bool          # show the training-memory account at the paper's input and per-device batch
+    paper_only: tuple[str, ...]   # published rows printed without ours (no model of ours defines them)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -92,6 +95,17 @@ class Study:
             if t.baseline is not None and t.baseline not in t.rows:
                 raise ValueError(f"params.yaml tables.{name}.baseline: {t.baseline!r} is not one of its rows "
                                  f"({', '.join(t.rows)})")
+        for name in s.get("table_seeds", {}):
+            if name not in s["tables"]:
+                raise ValueError(f"params.yaml profiles.{self.profile}.table_seeds: {name!r} is not one of the "
+                                 f"profile's tables ({', '.join(s['tables'])})")
+        for name, keep in s.get("rows", {}).items():
+            if name not in cfg["tables"]:
+                raise ValueError(f"params.yaml profiles.{self.profile}.rows: unknown table {name!r}")
+            missing = [v for v in keep if v not in cfg["tables"][name]["rows"]]
+            if missing:
+                raise ValueError(f"params.yaml profiles.{self.profile}.rows.{name}: {missing} are not rows of the "
+                                 f"table ({', '.join(cfg['tables'][name]['rows'])})")
         for ds in s.get("datasets", {}):
             if ds not in cfg["datasets"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.datasets: {ds!r} is not under datasets:")
@@ -160,10 +174,13 @@ class Study:
         views = tuple(dict.fromkeys(s["views"].get(v, v) for v in raw["views"]))
         comparable = (dataset == raw["dataset"] and recipe == raw["recipe"] and views == tuple(raw["views"])
                       and self.pretrained and not s.get("overrides") and not s.get("reduced_input"))
+        keep = s.get("rows", {}).get(name)             # a profile may run some of a table's rows
+        rows = {v: k for v, k in raw["rows"].items() if keep is None or v in keep}
         return Table(name=name, title=raw["title"], paper_dataset=raw["dataset"], dataset=dataset, recipe=recipe,
                      views=views, pretrain=raw["pretrain"] if self.pretrained else "none (from scratch)",
-                     published=raw.get("published"), rows=dict(raw["rows"]), paper_input=tuple(raw["paper_input"]),
-                     baseline=raw.get("baseline"), comparable=comparable)
+                     published=raw.get("published"), rows=rows, paper_input=tuple(raw["paper_input"]),
+                     seeds=tuple(s.get("table_seeds", {}).get(name, self.seeds)), baseline=raw.get("baseline"), comparable=comparable, memory=bool(raw.get("memory")),
+                     paper_only=tuple(raw.get("paper_only", ())))
 
     @property
     def tables(self) -> list[Table]:
@@ -174,7 +191,7 @@ class Study:
         return bool(self.settings.get("pretrained", True))
 
     def table_runs(self, table: Table) -> list[Run]:
-        return [Run(table.dataset, table.recipe, v, seed) for v in table.rows for seed in self.seeds]
+        return [Run(table.dataset, table.recipe, v, seed) for v in table.rows for seed in table.seeds]
 
     @property
     def runs(self) -> list[Run]:
@@ -190,6 +207,20 @@ class Study:
         f, s = table.paper_input
         models = dict.fromkeys(self.config["variants"][v]["model"] for v in table.rows)
         return [flops_record(m, f, s) for m in models]
+
+    def paper_memory(self, table: Table) -> list[str]:
+        """The training-memory accounts a table shows: each model at the paper's input and per-device batch (the
+        table's own recipe as params.yaml gives it, whatever this profile runs)."""
+        if not table.memory:
+            return []
+        from pst.engine.config import DEFAULTS
+
+        recipe = self.config["tables"][table.name]["recipe"]
+        batch = self.config["recipes"][recipe].get("train", {}).get("batch_per_device",
+                                                                    DEFAULTS["train"]["batch_per_device"])
+        f, s = table.paper_input
+        models = dict.fromkeys(self.config["variants"][v]["model"] for v in table.rows)
+        return [memory_record(m, f, s, batch) for m in models]
 
     # ---- one run
     def run_dir(self, run: Run) -> str:
@@ -262,7 +293,8 @@ class Study:
         return {"name": table.name, "title": table.title, "published": table.published, "pretrain": table.pretrain,
                 "paper_input": list(table.paper_input), "profile": self.profile,
                 "paper_dataset": table.paper_dataset, "dataset": table.dataset, "baseline": table.baseline,
-                "comparable": table.comparable, "seeds": self.seeds,
+                "comparable": table.comparable, "seeds": list(table.seeds), "memory": table.memory,
+                "paper_only": list(table.paper_only),
                 "rows": [{"variant": v, "model": variants[v]["model"], "views": view,
                           "published_row": None if key is None else str(key).replace("{views}", view),
                           "runs": [self.run_dir(r) for r in self.table_runs(table) if r.variant == v]}

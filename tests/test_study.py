@@ -63,9 +63,10 @@ def test_paper_profile_plans_every_run_without_running(tmp_path, env_with_venv):
     assert run.returncode == 0, run.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.M))
     paper = load(ROOT / "params.yaml", "paper")
-    assert int(counts["train"]) == len(paper.runs) == 16
-    assert int(counts["evaluate"]) == len(set(paper.evaluations())) == 20      # runs shared by tables run once
-    assert int(counts["table"]) == 6 and int(counts["fetch"]) == 4 and int(counts["pretrained"]) == 3
+    assert int(counts["train"]) == len(paper.runs) == 25
+    assert int(counts["evaluate"]) == len(set(paper.evaluations())) == 29      # runs shared by tables run once
+    assert int(counts["table"]) == 9 and int(counts["fetch"]) == 4 and int(counts["pretrained"]) == 3
+    assert int(counts["memory"]) == 4                     # Table 2(e)'s memory: 2D, joint, local, PST at 32x224², 8
     dry = subprocess.run(["snakemake", "results/paper/runs/kinetics400/pst_k400/pst_b/seed0/final.safetensors", "-n", "-p",
                           "--cores", "1", "--config", "profile=paper"], cwd=tmp_path,
                          env=env_with_venv, capture_output=True, text=True, timeout=120)

@@ -57,7 +57,7 @@ def collect(spec: dict) -> dict:
 def published_row(table: str | None, key: str | None, dataset_hint: str | None = None) -> dict:
     """{top1, top5, flops_g, params_m} of one published row; absent values are None (printed n/a).
     ``key`` may name another published table as "table/row" (e.g. Table 2(b)'s 2D row is in Table 2(e))."""
-    out = {"top1": None, "top5": None, "flops_g": None, "params_m": None}
+    out = {"top1": None, "top5": None, "flops_g": None, "params_m": None, "memory_g": None}
     if key is not None and "/" in str(key):
         table, key = str(key).split("/", 1)
     block = published().get(table) if table else None
@@ -107,10 +107,12 @@ def code_of(found: dict) -> dict:
     return {"report": code_fingerprint(*CODE["report"]), "evaluate": evals}
 
 
-def build(spec: dict, paper_flops: list[str], found: dict | None = None) -> pd.DataFrame:
-    """Every number of the table, one row per (variant, views) in the table's order."""
+def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory: list[str] = ()) -> pd.DataFrame:
+    """Every number of the table, one row per (variant, views) in the table's order, then the published rows no
+    model of ours defines (``paper_only``)."""
     found = collect(spec) if found is None else found
     paper_cost = {rec["model"]: rec for rec in load_counts(paper_flops)}
+    paper_memory = {rec["model"]: rec for rec in load_counts(memory)}
     costs: dict[str, dict] = {}                 # one count per run, shared by its rows of other views
     base = spec.get("baseline")
     rows = []
@@ -131,6 +133,7 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None) -> pd.D
             "GFLOPs": round(cost["gflops"], 4), "params M": round(cost["params_m"], 3),
             "GFLOPs @paper input": None if not at_paper else round(at_paper["gflops"], 2),
             "params M @paper input": None if not at_paper else round(at_paper["params_m"], 2),
+            **({} if not spec.get("memory") else _memory_columns(paper_memory.get(row["model"]))),
             "seeds": top1["n"], "top-1": top1["mean"], "top-1 std": top1["std"],
             "top-1 ci95 low": top1["low"], "top-1 ci95 high": top1["high"],
             **{f"top-1 seed{s}": r["top1"] for s, r in recs.items()},
@@ -151,12 +154,29 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None) -> pd.D
             "Δ top-1": paper_delta(top1["mean"], pub["top1"]) if comparable and top1["mean"] is not None else None,
             "top-5 paper": pub["top5"],
             "Δ top-5": paper_delta(top5["mean"], pub["top5"]) if comparable and top5["mean"] is not None else None,
-            "GFLOPs paper": pub["flops_g"], "params M paper": pub["params_m"]})
+            "GFLOPs paper": pub["flops_g"], "params M paper": pub["params_m"],
+            **({"memory GB paper": pub["memory_g"]} if spec.get("memory") else {})})
         rows.append(out)
+    for key in spec.get("paper_only", []):
+        pub = published_row(spec["published"], key, spec.get("paper_dataset"))
+        rows.append({"model": f"{key} (paper only)", "views": spec["rows"][0]["views"], "pretrain": spec["pretrain"],
+                     "classes": rows[0]["classes"], "seeds": 0, "paper dataset": spec.get("paper_dataset"),
+                     "top-1 paper": pub["top1"], "top-5 paper": pub["top5"], "GFLOPs paper": pub["flops_g"],
+                     "params M paper": pub["params_m"],
+                     **({"memory GB paper": pub["memory_g"]} if spec.get("memory") else {})})
     df = pd.DataFrame(rows)
     if df["twin top-1"].isna().all():
         df = df.drop(columns=[c for c in df.columns if c.startswith("twin top-1")])
     return df
+
+
+def _memory_columns(rec: dict | None) -> dict:
+    """Our training-memory account at the paper's input and per-device batch (pst.report.memory), in GiB."""
+    if rec is None:
+        return {"memory batch @paper input": None, "memory GiB @paper input": None,
+                "activations GiB @paper input": None}
+    return {"memory batch @paper input": rec["batch"], "memory GiB @paper input": round(rec["peak_gib"], 2),
+            "activations GiB @paper input": round(rec["activation_gib"], 2)}
 
 
 def _num(v, fmt: str = ".1f", sign: bool = False) -> str:
@@ -186,9 +206,14 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     rows = []
     for r in df.to_dict("records"):
         many = r["seeds"] > 1
-        out = {"model": r["model"], "views": r["views"], "input": r["input"],
+        ours = r["seeds"] > 0                          # 0: a published row no model of ours defines
+        out = {"model": r["model"], "views": r["views"], "input": r["input"] if ours else "",
                f"cost @{f}×{s}²": _cost(r["GFLOPs @paper input"], r["params M @paper input"]),
                "top-1": f"{_num(r['top-1'])} ± {_num(r['top-1 std'])}" if many else _num(r["top-1"])}
+        if spec.get("memory"):
+            batch = df["memory batch @paper input"].dropna()
+            head = f"memory @batch {int(batch.iloc[0])}" if len(batch) else "memory"
+            out[head] = "n/a" if pd.isna(r["memory GiB @paper input"]) else f"{r['memory GiB @paper input']:.1f} GiB"
         if (df["seeds"] > 1).any():
             out["95% CI"] = f"{_num(r['top-1 ci95 low'])} – {_num(r['top-1 ci95 high'])}" if many else "n/a"
         if top5:
@@ -197,7 +222,9 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
             out["twin top-1"] = f"{_num(r['twin top-1'])} ± {_num(r['twin top-1 std'])}" if many else \
                 _num(r["twin top-1"])
         if base is not None:
-            if r["model"] == base:
+            if not ours:
+                text = ""
+            elif r["model"] == base:
                 text = "(2D row)"
             elif r[f"vs {base} ci95 low"] is None or pd.isna(r[f"vs {base} ci95 low"]):
                 text = f"{_num(r[f'vs {base}'], sign=True)} (1 seed)"
@@ -216,6 +243,8 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         else:
             out[f"paper top-1 ({paper}, reference)"] = _num(r["top-1 paper"])
         out["paper cost"] = _cost(r["GFLOPs paper"], r["params M paper"])
+        if spec.get("memory"):
+            out["paper memory"] = "n/a" if pd.isna(r["memory GB paper"]) else f"{r['memory GB paper']:g} GB"
         rows.append(out)
     return pd.DataFrame(rows)
 
@@ -235,6 +264,10 @@ def notes(df: pd.DataFrame, spec: dict) -> str:
                      "a reference, not a target (no Δ)")
     if not (df["classes"] > 5).all():
         parts.append(f"top-5 not shown: {int(df['classes'].min())} classes")
+    if spec.get("memory"):
+        parts.append("memory: our fp32 account of one training step per device at the paper's input and batch "
+                     "(parameters, gradients, AdamW state, activations; `pst memory`, torch's scaled-dot-product "
+                     "attention), the paper's as printed")
     return "; ".join(parts) + "."
 
 
@@ -246,6 +279,8 @@ def metrics(df: pd.DataFrame, spec: dict) -> dict:
     several = len({r["views"] for r in spec["rows"]}) > 1
     out: dict = {}
     for r in df.to_dict("records"):
+        if r["seeds"] == 0:                            # a published row only
+            continue
         m = {"top1": r["top-1"], "top1_std": r["top-1 std"], "top1_ci_low": r["top-1 ci95 low"],
              "top1_ci_high": r["top-1 ci95 high"]}
         if r["classes"] > 5:
@@ -257,6 +292,8 @@ def metrics(df: pd.DataFrame, spec: dict) -> dict:
                      vs_2d_ci_high=r[f"vs {base} ci95 high"])
         if spec.get("comparable"):
             m["delta_paper_top1"] = r["Δ top-1"]
+        if spec.get("memory"):
+            m["memory_gib"] = r["memory GiB @paper input"]
         m = {k: round(v, 4) for k, v in m.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
         if several:
             out.setdefault(r["model"], {})[r["views"]] = m
@@ -265,9 +302,9 @@ def metrics(df: pd.DataFrame, spec: dict) -> dict:
     return out
 
 
-def write(spec: dict, paper_flops: list[str], out: str | Path) -> pd.DataFrame:
+def write(spec: dict, paper_flops: list[str], out: str | Path, memory: list[str] = ()) -> pd.DataFrame:
     found = collect(spec)
-    df = build(spec, paper_flops, found)
+    df = build(spec, paper_flops, found, memory)
     title = f"{spec['title']} — profile {spec['profile']}"
     write_table(df, out, title, display=display(df, spec), extra={"code": code_of(found)},
                 notes=notes(df, spec), metrics=metrics(df, spec))

@@ -3,7 +3,7 @@ import json
 import os
 import re
 
-from pst.layout import FLOPS_DIR, FLOPS_TABLE, eval_dir, final_weights, flops_record
+from pst.layout import FLOPS_DIR, FLOPS_TABLE, MEMORY_DIR, eval_dir, final_weights, flops_record, memory_record
 from pst.engine.run import execution_arg, identity
 from pst.provenance import CODE as CODE_PARTS, code_fingerprint, git_revision
 from pst.study import Run, Study
@@ -23,6 +23,7 @@ REVISION = git_revision()   # the last commit that changed code (pst.provenance)
 wildcard_constraints:
     seed=r"\d+",
     views=r"\d+x\d+",
+    batch=r"\d+",
     synth="|".join(SYNTH),
     fetched="|".join(FETCHED),
     table="|".join(config["tables"]),

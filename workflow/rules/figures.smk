@@ -30,7 +30,7 @@ rule plots:
 rule cam:
     # GradCAM of the first seed's run of every row, on the first validation video of two classes.
     input:
-        finals=lambda w: table_finals(w, seeds=STUDY.seeds[:1]),
+        finals=lambda w: table_finals(w, seeds=STUDY.table(w.table).seeds[:1]),
         videos=lambda w: STUDY.recipe(STUDY.table_runs(STUDY.table(w.table))[0])["data"]["root"] + "/val.txt",
     output:
         L.figures + "/{table}_cam.png",

@@ -19,6 +19,22 @@ rule flops:
         "> {output}.part 2> {log} && mv {output}.part {output}"
 
 
+rule memory:
+    # Training memory of one step at the paper's input and per-device batch, accounted on the meta device (seconds).
+    output:
+        memory_record("{model}", "{frames}", "{size}", "{batch}"),
+    params:
+        code=CODE["memory"],
+    log:
+        f"{MEMORY_DIR}/logs/{{model}}_{{frames}}x{{size}}_b{{batch}}.log",
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    shell:
+        "pst memory {wildcards.model} --frames {wildcards.frames} --size {wildcards.size} --batch {wildcards.batch} "
+        "--json > {output}.part 2> {log} && mv {output}.part {output}"
+
+
 rule flops_table:
     input:
         [flops_record(m, f, s) for m, (f, s) in FLOPS_VIEWS.items()],
@@ -38,6 +54,7 @@ rule table:
     input:
         evals=lambda w: STUDY.table_evaluations(STUDY.table(w.table)),
         flops=lambda w: STUDY.paper_flops(STUDY.table(w.table)),
+        memory=lambda w: STUDY.paper_memory(STUDY.table(w.table)),
     output:
         multiext(L.table("{table}"), ".md", ".csv", ".json"),
     params:
@@ -52,7 +69,7 @@ rule table:
         mem_mb=4000,
         runtime=10,
     shell:
-        "pst table study {input.flops} --spec {params.spec:q} --out {params.out} > {log} 2>&1"
+        "pst table study {input.flops} --memory {input.memory} --spec {params.spec:q} --out {params.out} > {log} 2>&1"
 
 
 rule metrics:
