@@ -150,9 +150,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pst.report.compare import compare, render
 
-    df = compare(args.rev_a, args.rev_b, args.table, profile=args.profile)
-    print(render(df, args.format, f"{args.table}: {args.rev_a} vs {args.rev_b}"), end="")
+    table = args.table or _first_table(args.params, args.profile)
+    df = compare(args.rev_a, args.rev_b, table, profile=args.profile, wide=args.wide, seeds=args.seeds)
+    print(render(df, args.format, f"{table} ({args.profile}): {args.rev_a} vs {args.rev_b}", args.rev_a, args.rev_b),
+          end="")
     return 0
+
+
+def _first_table(params: str, profile: str) -> str:
+    """A profile's first table (what `pst compare` compares when no --table is given)."""
+    from pst.study import load
+
+    return load(params, profile).tables[0].name
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
@@ -352,12 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="one result table at two git revisions, side by side with the difference")
-    p.add_argument("rev_a")
-    p.add_argument("rev_b")
-    p.add_argument("--table", default="flops", help="a study table of --profile, or flops (default: flops)")
-    p.add_argument("--profile", default="synthetic", help="the profile whose table it is (default: synthetic)")
-    p.add_argument("--format", choices=["md", "csv"], default="md")
+    p = sub.add_parser("compare", help="one committed result table at two git revisions, row by row: top-1 at "
+                       "each, the difference and whether it stands out of the seeds' spread")
+    p.add_argument("rev_a", help="a git revision (commit, tag, HEAD~3)")
+    p.add_argument("rev_b", help="another revision")
+    p.add_argument("--table", help="a table of --profile, or flops (the FLOPs table); default: the profile's first")
+    p.add_argument("--profile", default="synthetic", help="the profile whose table it is")
+    p.add_argument("--params", default="params.yaml", help="where the profile's tables are listed")
+    p.add_argument("--wide", action="store_true", help="every column: those equal at both revisions once, the "
+                                                     "others at each and B - A")
+    p.add_argument("--seeds", action="store_true", help="also each seed's top-1 at each revision")
+    p.add_argument("--format", choices=["md", "csv"], default="md", help="md for people, csv for every number")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("pretrained", help="save a timm ImageNet checkpoint (2D init) to a file")

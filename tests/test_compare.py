@@ -44,9 +44,9 @@ def test_compare_side_by_side_with_delta(repo, env_with_venv):
                          capture_output=True, text=True, env=env_with_venv)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == "model,top1 @v1,top1 @v2,Δ top1,top5 @v1,top5 @v2,Δ top5"
+    assert lines[0] == "model,top1 @v1,top1 @v2,top1 B − A,top5 @v1,top5 @v2,top5 B − A"   # what changed
     assert "deit_s_tps,70.0,75.5,5.5,99.0,99.0,0.0" in lines
-    assert any(line.startswith("deit_s_tsm,,72.0,") for line in lines)        # new row: no value at v1
+    assert lines[-1].startswith("deit_s_tsm,,72.0,")                        # new row, last: no value at v1
     md = subprocess.run(["pst", "compare", "v1", "v2", "--table", "table1_deit"], cwd=repo,
                         capture_output=True, text=True, env=env_with_venv).stdout
     assert "| deit_s_tsm" in md and "n/a" in md
@@ -64,3 +64,40 @@ def test_missing_table_or_revision_is_a_clear_message(repo, env_with_venv):
     out = subprocess.run(["pst", "compare", "v1", "v2", "--table", "table9"], cwd=repo,
                          capture_output=True, text=True, env=env_with_venv)
     assert out.returncode == 2 and "tables there: table1_deit" in out.stderr
+
+
+def _row(model, seeds, paper):
+    mean = sum(seeds) / len(seeds)
+    std = (sum((v - mean) ** 2 for v in seeds) / (len(seeds) - 1)) ** 0.5
+    return {"model": model, "views": "1x1", "GFLOPs @paper input": 73.58, "seeds": len(seeds), "top-1": mean,
+            "top-1 std": std, **{f"top-1 seed{i}": v for i, v in enumerate(seeds)}, "top-1 paper": paper}
+
+
+def test_compare_reads_in_table_order_with_the_seeds_spread(tmp_path, env_with_venv):
+    """Rows in the table's order (not alphabetical); top-1 at each revision as mean ± std, B - A, and whether B - A
+    stands out of the seeds' spread (Welch's 95% interval); constant columns once; per-seed values on request."""
+    _git(tmp_path, "init", "-q")
+    _table(tmp_path, "table1_deit", [_row("deit_tsm", [97, 98, 99], 74.8), _row("deit_2d", [40, 41, 42], 73.0),
+                                      _row("deit_tps", [60, 80, 70], 75.3)])
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "a")
+    _table(tmp_path, "table1_deit", [_row("deit_tsm", [97, 98, 99], 74.8), _row("deit_2d", [50, 51, 52], 73.0),
+                                      _row("deit_tps", [62, 82, 72], 75.3)])
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "b")
+    run = ["pst", "compare", "HEAD~1", "HEAD", "--table", "table1_deit"]
+    md = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, env=env_with_venv)
+    assert md.returncode == 0, md.stderr
+    rows = [line for line in md.stdout.splitlines() if line.startswith("| deit")]
+    assert [r.split("|")[1].strip() for r in rows] == ["deit_tsm", "deit_2d", "deit_tps"]
+    assert "98.0 ± 1.0" in rows[0] and "within" in rows[0]
+    assert "41.0 ± 1.0" in rows[1] and "51.0 ± 1.0" in rows[1] and "10.00" in rows[1] and "beyond" in rows[1]
+    assert "within" in rows[2]                                   # +2 where the seeds spread by 10
+    header = md.stdout.splitlines()[2]
+    assert "paper" not in header and header.count("|") - 1 == 6             # the constant columns are not repeated
+    wide = subprocess.run(run + ["--wide", "--format", "csv"], cwd=tmp_path, capture_output=True, text=True,
+                          env=env_with_venv).stdout.splitlines()[0].split(",")
+    assert wide.count("top-1 paper") == 1 and "top-1 @HEAD~1" in wide and "top-1 B − A" in wide
+    seeds = subprocess.run(run + ["--seeds", "--format", "csv"], cwd=tmp_path, capture_output=True, text=True,
+                           env=env_with_venv).stdout.splitlines()
+    assert "seed1 B − A" in seeds[0] and seeds[2].startswith("deit_2d,") and seeds[2].endswith(",52,10")

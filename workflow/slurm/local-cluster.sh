@@ -3,7 +3,9 @@
 #   workflow/slurm/local-cluster.sh start DIR   install slurm-wlm + munge if missing (Debian, needs root), write
 #                                               DIR/slurm.conf, link it where srun finds it (/etc/slurm), start
 #                                               munged, slurmctld and slurmd, wait until the node is idle
-#   workflow/slurm/local-cluster.sh stop DIR    stop the daemons started from DIR
+#   workflow/slurm/local-cluster.sh stop DIR    stop the daemons started from DIR and remove the /etc/slurm link to
+#                                               its conf (client tools left pointing at a controller that is gone
+#                                               make every SLURM query, and so the SLURM plugin's start-up, wait ~10 s)
 # MinJobAge is large so that squeue still lists finished jobs (Snakemake's status command here: squeue).
 set -euo pipefail
 cmd=${1:?usage: local-cluster.sh start|stop DIR}
@@ -16,7 +18,11 @@ stop() {
     sleep 1
 }
 
-if [ "$cmd" = stop ]; then stop; exit 0; fi
+unlink_conf() {
+    if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$dir/slurm.conf" ]; then rm -f /etc/slurm/slurm.conf; fi
+}
+
+if [ "$cmd" = stop ]; then stop; unlink_conf; exit 0; fi
 [ "$cmd" = start ] || { echo "unknown command $cmd (start|stop)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "local-cluster.sh: starting slurmd needs root" >&2; exit 3; }
 

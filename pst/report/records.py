@@ -1,0 +1,36 @@
+"""A run's record: its small versioned files copied where git keeps them, beside the tables they feed.
+
+The run folder (results/<profile>/runs/...) stays the one owner and lives in the DVC cache with the weights; git
+cannot track files inside a DVC-tracked folder, so the workflow copies what a reader of the results needs — the
+resolved recipe, the environment, the per-epoch metrics, the summary, each evaluation and its predictions — to
+results/<profile>/records/<run>/ (pst.layout). A clone can then read every number behind a committed table, curves
+and predictions included, without the DVC cache or retraining. Everything copied is deterministic (pst.engine.train),
+so a record regenerates byte for byte.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pst.io import atomic_path
+from pst.layout import eval_dir
+
+RUN_FILES = ("config.yaml", "env.json", "metrics.json", "metrics.csv", "train.json")
+EVAL_FILES = ("eval.json", "predictions.csv")
+
+
+def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]:
+    """Copy a finished run's small files and its evaluations at ``views`` into ``out`` (same relative paths);
+    a file the run lacks stops it, naming the file."""
+    run_dir, out = Path(run_dir), Path(out)
+    wanted = list(RUN_FILES) + [f"{Path(eval_dir('.', v)).name}/{f}" for v in views for f in EVAL_FILES]
+    missing = [f for f in wanted if not (run_dir / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir}: no {', '.join(missing)}; the run or its evaluation has not finished "
+                                "(snakemake builds them)")
+    written = []
+    for rel in wanted:
+        with atomic_path(out / rel) as tmp:
+            shutil.copyfile(run_dir / rel, tmp)
+        written.append(out / rel)
+    return written
