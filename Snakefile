@@ -1,4 +1,7 @@
 # Thin by design: load params.yaml, check it (structure here, every recipe in pst.study), include the rule files.
+# `snakemake --lint` asks every rule for a conda environment or container: the whole workflow runs in the project's
+# one environment (`make setup`, or environment.yml on a cluster), which installs this package and its pinned
+# ranges; a per-rule conda env would install the same package into sixteen environments, so none is declared.
 #   snakemake --cores all                              the synthetic study (default profile)
 #   snakemake --cores all --config profile=paper       the paper's study on the real datasets
 #   snakemake --cores all --config profile=rehearsal   the paper's DAG on miniature real-format data (CI)
@@ -33,6 +36,7 @@ localrules:
     metrics,
     plots,
     results_readme,
+    record,
 
 
 rule all:
@@ -41,11 +45,13 @@ rule all:
         study_figures(),
         L.metrics,
         L.readme,
+        STUDY.records(),
 
 
 rule study:
-    # The profile's result tables, metrics and figures (what the DVC `study` stage runs).
+    # The profile's result tables, metrics, figures and run records.
     input:
         study_tables(),
         study_figures(),
         L.metrics,
+        STUDY.records(),

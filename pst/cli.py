@@ -117,13 +117,20 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pst.engine.config import load_recipe, resolve
+    import yaml
+
+    from pst.engine.config import load_recipe, merge, resolve
     from pst.engine.run import parse_execution_arg
     from pst.engine.train import train
     from pst.layout import final_weights
 
-    recipe = load_recipe(args.config) if args.config else {}
+    recipe: dict = {}
+    for part in args.config or []:                 # several recipes (files or JSON) merge, later over earlier
+        recipe = merge(recipe, load_recipe(part))
     cfg = resolve(recipe, (args.set or []) + parse_execution_arg(args.execution))
+    if args.print_config:
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        return 0
     summary = train(cfg, args.out, restart_on_change=args.restart_on_change)
     final = summary.get("final") or {}
     print(f"trained {summary['epochs']} epochs ({summary['steps']} steps) into {args.out}: "
@@ -250,95 +257,93 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from pst.report.records import record
+
+    written = record(args.run_dir, args.views, args.out)
+    print(f"{args.out}: {len(written)} files of {args.run_dir}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pst.models import MODEL_NAMES
     print("\n".join(MODEL_NAMES))
     return 0
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help line."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pst", description="Temporal Patch Shift (ECCV 2022), reproduced.")
+    import pst
+
+    parser = argparse.ArgumentParser(
+        prog="pst", formatter_class=_Help,
+        description="Temporal Patch Shift (ECCV 2022), reproduced. The study itself runs through Snakemake/DVC "
+                    "(`make reproduce`, README); these commands are its steps, usable on their own.",
+        epilog="workflow steps (the Snakemake rules call them; rarely typed by hand): table, plot, report, record")
+    parser.add_argument("--version", action="version", version=f"pst {pst.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also PST_DEBUG=1)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("flops", help="FLOPs and params of one view, counted on the meta device")
-    p.add_argument("model")
-    p.add_argument("--frames", type=_positive, default=16, help="input frames of one view (default 16)")
-    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels (default 224)")
-    p.add_argument("--classes", type=_positive, default=400, help="classifier size, counted in params (default 400)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
-    p.add_argument("--json", action="store_true", help='print {"model", "frames", "size", "gflops", "params_m"}')
-    p.set_defaults(func=cmd_flops)
+    def command(name: str, text: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text, formatter_class=_Help)
+        p.set_defaults(func=func)
+        return p
 
-    p = sub.add_parser("memory", help="training memory of one step (parameters, gradients, AdamW state, "
-                       "activations), accounted on the meta device")
-    p.add_argument("model")
-    p.add_argument("--frames", type=_positive, default=32, help="input frames of one clip (default 32)")
-    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels (default 224)")
-    p.add_argument("--batch", type=_positive, default=8, help="clips per device (default 8, the paper's)")
-    p.add_argument("--classes", type=_positive, default=400, help="classifier size (default 400)")
-    p.add_argument("--device", choices=["meta", "cpu"], default="meta",
-                   help="meta: account without allocating (default); cpu: run the step for real")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
-    p.add_argument("--json", action="store_true", help="print the account as JSON")
-    p.set_defaults(func=cmd_memory)
+    data = command("data", "datasets: synth, fetch, prepare, validate", cmd_data)
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="STEP")
 
-    p = sub.add_parser("table", help="build a result table (md, csv, json) from per-job records")
-    p.add_argument("kind", choices=["flops", "study", "metrics"])
-    p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
-                                             "at the paper's input)")
-    p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")
-    p.add_argument("--memory", nargs="*", default=[], help="study: `pst memory --json` records of the table's models")
-    p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written "
-                                                "(metrics: the JSON file that merges the tables' metrics)")
-    p.set_defaults(func=cmd_table)
+    def step(name: str, text: str) -> argparse.ArgumentParser:
+        return dsub.add_parser(name, help=text, description=text, formatter_class=_Help)
 
-    data = sub.add_parser("data", help="datasets: synth, fetch, prepare, validate")
-    dsub = data.add_subparsers(dest="data_command", required=True)
-    p = dsub.add_parser("synth", help="write the embedded synthetic motion set (real H.264 mp4 + lists)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p = step("synth", "write the embedded synthetic motion set (real H.264 mp4 + lists)")
+    p.add_argument("--out", required=True, help="folder for videos/, train.txt, val.txt, classes.txt, synth.json")
+    p.add_argument("--seed", type=int, default=0, help="the set's seed (same seed and config: the same bytes)")
     p.add_argument("--pairs", type=int, default=4, help="time-reversed twin pairs (classes = 2 x pairs, max 5)")
-    p.add_argument("--train-per-class", type=int, default=40)
-    p.add_argument("--val-per-class", type=int, default=12)
+    p.add_argument("--train-per-class", type=int, default=40, help="training videos per class")
+    p.add_argument("--val-per-class", type=int, default=12, help="validation videos per class")
     p.add_argument("--frames", type=int, default=24, help="frames per video")
     p.add_argument("--size", type=int, default=64, help="frame side in pixels (even)")
-    p.add_argument("--fps", type=int, default=12)
-    p.add_argument("--noise", type=float, default=6.0, help="std of per-frame pixel noise, 0-255 scale (default 6)")
-    p.add_argument("--distractors", type=int, default=2, help="at most this many moving distractors (default 2)")
+    p.add_argument("--fps", type=int, default=12, help="frames per second of the mp4")
+    p.add_argument("--noise", type=float, default=6.0, help="std of per-frame pixel noise, 0-255 scale")
+    p.add_argument("--distractors", type=int, default=2, help="at most this many moving distractors")
     p.add_argument("--texture", action=argparse.BooleanOptionalAction, default=True,
                    help="smooth random texture behind the object (--no-texture: flat grey)")
     p.add_argument("--radius", type=float, nargs=2, default=[0.10, 0.16], metavar=("LOW", "HIGH"),
-                   help="object radius range as fractions of the frame side (default 0.10 0.16)")
-    p.add_argument("--workers", type=int, default=1)
-    p = dsub.add_parser("fetch", help="download a dataset into ROOT/raw (or list the licence-gated files to place)")
-    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"])
-    p.add_argument("--root", required=True)
+                   help="object radius range as fractions of the frame side")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering videos (the bytes do not change)")
+    p = step("fetch", "download a dataset into ROOT/raw (or list the licence-gated files to place)")
+    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
+    p.add_argument("--root", required=True, help="the dataset's folder (raw/ goes inside)")
     p.add_argument("--mirror", help="base URL replacing the dataset's official host (a local mirror)")
-    p.add_argument("--retries", type=int, default=5)
+    p.add_argument("--retries", type=int, default=5, help="attempts per file")
     p.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled each time")
-    p.add_argument("--quiet", action="store_true")
-    p = dsub.add_parser("prepare", help="extract, convert annotations to the internal lists, re-encode videos")
-    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"])
-    p.add_argument("--root", required=True)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = step("prepare", "extract, convert annotations to the internal lists, re-encode videos")
+    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
+    p.add_argument("--root", required=True, help="the dataset's folder (raw/ inside, processed/ written)")
     p.add_argument("--short-side", type=int, help="re-encode short side (default: 320 for K400, 256 otherwise)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--quiet", action="store_true")
-    p = dsub.add_parser("validate", help="decode every listed video; bad ones go to bad_videos.tsv")
-    p.add_argument("root")
-    p.add_argument("list")
+    p.add_argument("--workers", type=int, default=1, help="videos re-encoded in parallel")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = step("validate", "decode every listed video; bad ones go to bad_videos.tsv")
+    p.add_argument("root", help="the folder the list's paths are relative to")
+    p.add_argument("list", help="a list file (train.txt, val.txt)")
     p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
-    p.add_argument("--classes", help="classes file the labels are checked against (default: classes.txt beside the list)")
+    p.add_argument("--classes", help="classes file the labels are checked against (default: classes.txt beside the "
+                                     "list)")
     p.add_argument("--modality", choices=["video", "frames"], default="video",
                    help="what the list names: video files ('path label') or frame folders ('dir num_frames label')")
     p.add_argument("--frame-template", default="{:05d}.jpg",
-                   help="frame folders: file name of a frame (default {:05d}.jpg, SSv1; mmaction2: img_{:05d}.jpg)")
-    p.add_argument("--frame-start", type=int, default=1, help="frame folders: number of the first file (default 1)")
-    p.add_argument("--quiet", action="store_true")
-    data.set_defaults(func=cmd_data)
+                   help="frame folders: file name of a frame (SSv1's; mmaction2's extraction: img_{:05d}.jpg)")
+    p.add_argument("--frame-start", type=int, default=1, help="frame folders: number of the first file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("train", help="train one recipe into a run directory (resumes when restarted)")
-    p.add_argument("--config", help="recipe file (YAML or JSON) or inline JSON; defaults fill what it leaves out")
+    p = command("train", "train one recipe into a run directory (resumes when restarted)", cmd_train)
+    p.add_argument("--config", action="append", metavar="RECIPE",
+                   help="recipe file (YAML or JSON) or inline JSON; repeat to merge several (later over earlier); "
+                        "defaults fill what they leave out")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.seed=1")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--execution", default="none", metavar="KEY=VALUE,...",
@@ -347,22 +352,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-on-change", action="store_true",
                    help="if RUN_DIR holds a run of another recipe, move it aside (a finished run is kept whole in "
                         "RUN.archived/) and start afresh (else refused)")
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved recipe (defaults <- --config <- --set <- --execution) and exit; writes "
+                        "nothing")
 
-    p = sub.add_parser("evaluate", help="multi-crop x multi-clip test of a finished run")
-    p.add_argument("run_dir")
-    p.add_argument("--views", default="1x1", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SSv2)")
+    p = command("evaluate", "multi-crop x multi-clip test of a finished run", cmd_evaluate)
+    p.add_argument("run_dir", help="a finished run directory")
+    p.add_argument("--views", default="1x1", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SS, Diving48)")
     p.add_argument("--list", help="list file (default: the recipe's val list)")
-    p.add_argument("--out", help="output folder (default RUN_DIR/eval_CxK)")
+    p.add_argument("--out", help="output folder (default RUN_DIR/eval_CxK, or eval_CxK_<list> for another list)")
     p.add_argument("--batch-videos", type=_positive, default=1, help="videos per forward (all their views together)")
     p.add_argument("--max-views", type=_positive, default=64, help="views per forward chunk (memory bound)")
-    p.add_argument("--average", choices=["prob", "score"], default="prob")
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
+    p.add_argument("--average", choices=["prob", "score"], default="prob",
+                   help="per video: mean of the views' softmax probabilities (prob, the paper's) or softmax of "
+                        "the mean logit (score)")
+    p.add_argument("--workers", type=int, default=0, help="loader processes decoding videos")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("compare", help="one committed result table at two git revisions, row by row: top-1 at "
-                       "each, the difference and whether it stands out of the seeds' spread")
+    p = command("status", "each table's runs of a profile: done, running (epoch, ETA), failed (the log's last "
+                "error), missing; and the runs moved aside", cmd_status)
+    p.add_argument("--profile", help="profile of params.yaml (default: params.yaml's profile)")
+    p.add_argument("--params", default="params.yaml", help="the experiment description")
+    p.add_argument("--json", action="store_true", help="the same as JSON")
+
+    p = command("compare", "one committed result table at two git revisions, row by row: top-1 at each, the "
+                "difference and whether it stands out of the seeds' spread", cmd_compare)
     p.add_argument("rev_a", help="a git revision (commit, tag, HEAD~3)")
     p.add_argument("rev_b", help="another revision")
     p.add_argument("--table", help="a table of --profile, or flops (the FLOPs table); default: the profile's first")
@@ -372,52 +386,76 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "others at each and B - A")
     p.add_argument("--seeds", action="store_true", help="also each seed's top-1 at each revision")
     p.add_argument("--format", choices=["md", "csv"], default="md", help="md for people, csv for every number")
-    p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("pretrained", help="save a timm ImageNet checkpoint (2D init) to a file")
+    p = command("cost", "what a profile's study costs per table (FLOPs, GPU-hours), from its recipes", cmd_cost)
+    p.add_argument("--profile", default="paper", help="profile of params.yaml")
+    p.add_argument("--params", default="params.yaml", help="the experiment description")
+    p.add_argument("--tflops", type=float, default=25.0, help="sustained TFLOP/s per GPU assumed")
+
+    p = command("flops", "FLOPs and params of one view, counted on the meta device", cmd_flops)
+    p.add_argument("model", help="a registered model (pst models)")
+    p.add_argument("--frames", type=_positive, default=16, help="input frames of one view")
+    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels")
+    p.add_argument("--classes", type=_positive, default=400, help="classifier size, counted in params")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
+    p.add_argument("--json", action="store_true", help='print {"model", "frames", "size", "gflops", "params_m"}')
+
+    p = command("memory", "training memory of one step (parameters, gradients, AdamW state, activations), "
+                "accounted on the meta device", cmd_memory)
+    p.add_argument("model", help="a registered model (pst models)")
+    p.add_argument("--frames", type=_positive, default=32, help="input frames of one clip")
+    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels")
+    p.add_argument("--batch", type=_positive, default=8, help="clips per device (the paper's: 8)")
+    p.add_argument("--classes", type=_positive, default=400, help="classifier size")
+    p.add_argument("--device", choices=["meta", "cpu"], default="meta",
+                   help="meta: account without allocating; cpu: run the step for real")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
+    p.add_argument("--json", action="store_true", help="print the account as JSON")
+
+    command("models", "list the registered video models", cmd_models)
+
+    p = command("pretrained", "save a timm ImageNet checkpoint (2D init) to a file", cmd_pretrained)
     p.add_argument("name", help="timm name with tag (e.g. swin_base_patch4_window7_224.ms_in22k), or one of our "
                                 "models (pst_b): the paper's 2D weights of it")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_pretrained)
+    p.add_argument("--out", required=True, help="file to write (a state dict)")
 
-    p = sub.add_parser("cam", help="GradCAM figure (supplement Fig. 2): frames, then each run's map overlaid")
+    p = command("cam", "GradCAM figure (supplement Fig. 2): frames, then each run's map overlaid", cmd_cam)
     p.add_argument("runs", nargs="+", help="finished run directories, one column each")
     p.add_argument("--name", action="append", help="column title per run (default: the variant folder name)")
     p.add_argument("--video", action="append", help="a video path (repeatable)")
     p.add_argument("--videos-from", help="a list file: take the first video of --count different classes")
-    p.add_argument("--count", type=_positive, default=2)
+    p.add_argument("--count", type=_positive, default=2, help="videos taken from --videos-from")
     p.add_argument("--frames", type=_positive, default=4, help="consecutive frames shown per video")
     p.add_argument("--out", required=True, help="image file (.png or .svg)")
-    p.set_defaults(func=cmd_cam)
 
-    p = sub.add_parser("plot", help="training curves and accuracy vs GFLOPs of one study table (PNG + SVG)")
+    # workflow steps: the Snakemake rules call them
+    p = command("table", "(workflow step) build a result table (md, csv, json) from per-job records", cmd_table)
+    p.add_argument("kind", choices=["flops", "study", "metrics"], help="which table")
+    p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
+                                             "at the paper's input)")
+    p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")
+    p.add_argument("--memory", nargs="*", default=[], help="study: `pst memory --json` records of the table's models")
+    p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written "
+                                                "(metrics: the JSON file that merges the tables' metrics)")
+
+    p = command("plot", "(workflow step) training curves and accuracy vs GFLOPs of one study table (PNG + SVG)",
+                cmd_plot)
     p.add_argument("--spec", required=True, help="the table's spec (JSON inline or a file), as for `pst table study`")
     p.add_argument("--table", required=True, help="the table's .json")
-    p.add_argument("--out-dir", required=True)
-    p.set_defaults(func=cmd_plot)
+    p.add_argument("--out-dir", required=True, help="folder of the figures")
 
-    p = sub.add_parser("report", help="write a profile's results page (README.md): tables, figures, environment")
-    p.add_argument("--out", required=True)
+    p = command("report", "(workflow step) write a profile's results page (README.md): tables, figures, "
+                "environment", cmd_report)
+    p.add_argument("--out", required=True, help="the page to write")
     p.add_argument("--tables", nargs="+", required=True, help="table .md files")
     p.add_argument("--figures", nargs="*", default=[], help="figure files (PNG shown, SVG linked)")
-    p.add_argument("--profile", required=True)
-    p.set_defaults(func=cmd_report)
+    p.add_argument("--profile", required=True, help="the profile the page is about")
 
-    p = sub.add_parser("cost", help="what a profile's study costs per table (FLOPs, GPU-hours), from its recipes")
-    p.add_argument("--profile", default="paper", help="profile of params.yaml (default: paper)")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--tflops", type=float, default=25.0, help="sustained TFLOP/s per GPU assumed (default 25)")
-    p.set_defaults(func=cmd_cost)
-
-    p = sub.add_parser("status", help="each table's runs of a profile: done, running (epoch, ETA), failed (the "
-                       "log's last error), missing; and the runs moved aside")
-    p.add_argument("--profile", help="profile of params.yaml (default: params.yaml's profile)")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--json", action="store_true", help="the same as JSON")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("models", help="list the registered video models")
-    p.set_defaults(func=cmd_models)
+    p = command("record", "(workflow step) copy a finished run's small files (recipe, env, metrics, evaluations, "
+                "predictions) where git versions them", cmd_record)
+    p.add_argument("run_dir", help="a finished run directory")
+    p.add_argument("--views", nargs="+", required=True, help="the evaluations to copy (CROPSxCLIPS)")
+    p.add_argument("--out", required=True, help="the record's folder")
     return parser
 
 

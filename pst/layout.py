@@ -11,6 +11,7 @@ take their paths from here, so no two places can disagree. Torch-free: the plann
     results/<profile>/runs/<dataset>/<recipe>/<variant>/seed<seed>/   one run (final.safetensors, config, metrics,
                                                                       timing); eval_<C>x<K>/ inside it
                      .../seed<seed>.archived/<stamp>/                   a finished run moved aside (recipe changed)
+    results/<profile>/records/<dataset>/<recipe>/<variant>/seed<seed>/   a run's small files, versioned in git
     results/<profile>/tables/<table>.{md,csv,json}, figures/, metrics.json, README.md, logs/, benchmarks/
     results/flops/<model>_<frames>x<size>.json      FLOPs records, shared by every profile (a model's cost)
     results/flops.{md,csv,json}                     the FLOPs table
@@ -98,7 +99,12 @@ class Layout:
         return self.dataset_dir(dataset) if source == "synth" else f"{self.dataset_dir(dataset)}/{PROCESSED}"
 
     def lists(self, dataset: str, source: str) -> list[str]:
+        """train.txt, val.txt, classes.txt of a dataset, in that order."""
         return [f"{self.lists_root(dataset, source)}/{n}" for n in LISTS]
+
+    def synth_summary(self, dataset: str) -> str:
+        """What `pst data synth` records of a generated set (its config and encoder)."""
+        return f"{self.dataset_dir(dataset)}/synth.json"
 
     def bad_videos(self, dataset: str) -> str:
         return f"{self.dataset_dir(dataset)}/bad_videos.tsv"
@@ -119,6 +125,14 @@ class Layout:
 
     def run_dir(self, dataset: str, recipe: str, variant: str, seed) -> str:
         return f"{self.results}/runs/{self.run_name(dataset, recipe, variant, seed)}"
+
+    def record_dir(self, dataset: str, recipe: str, variant: str, seed) -> str:
+        """A run's record: its small files copied where git versions them (pst.report.records)."""
+        return f"{self.results}/records/{self.run_name(dataset, recipe, variant, seed)}"
+
+    def record(self, dataset: str, recipe: str, variant: str, seed) -> str:
+        """A record's manifest, written last (what the workflow waits for)."""
+        return f"{self.record_dir(dataset, recipe, variant, seed)}/record.json"
 
     def train_log(self, dataset: str, recipe: str, variant: str, seed) -> str:
         """The log of a run's training job (what `pst status` reads for a failed run's last error)."""

@@ -5,13 +5,12 @@ drift apart. Pure Python, no torch: planning the whole paper study takes millise
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pst.engine.config import set_dotted
+from pst.engine.config import merge as _merge, set_dotted
 from pst.layout import Layout, eval_path, flops_record, memory_record
 from pst.provenance import code_fingerprint
 from pst.weights_2d import weights_2d
@@ -47,13 +46,6 @@ class Table:
     comparable: bool      # dataset, recipe, views and 2D init are the paper's: a Δ to its number means something
     memory: bool          # show the training-memory account at the paper's input and per-device batch
     paper_only: tuple[str, ...]   # published rows printed without ours (no model of ours defines them)
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
 
 
 def _dotted(over: dict) -> dict:
@@ -196,6 +188,14 @@ class Study:
     @property
     def runs(self) -> list[Run]:
         return list(dict.fromkeys(r for t in self.tables for r in self.table_runs(t)))
+
+    def run_views(self, run: Run) -> list[str]:
+        """The test views of every table of the profile that reads ``run``."""
+        return list(dict.fromkeys(v for t in self.tables if run in self.table_runs(t) for v in t.views))
+
+    def records(self) -> list[str]:
+        """Every run's record manifest (its small files, versioned in git)."""
+        return [self.layout.record(r.dataset, r.recipe, r.variant, r.seed) for r in self.runs]
 
     def table_evaluations(self, table: Table) -> list[str]:
         return [eval_path(self.run_dir(r), v) for r in self.table_runs(table) for v in table.views]

@@ -112,6 +112,15 @@ def test_micro_study_tables_rerun_only_what_changed_and_missing_runs(tmp_path, e
         assert (tmp_path / f"results/synthetic/logs/train/synthetic/tiny_deit/deit_tps/seed{seed}.log").exists()
         assert (tmp_path / f"results/synthetic/benchmarks/train/synthetic/tiny_deit/deit_tps/seed{seed}.tsv").exists()
     assert not list(tmp_path.glob("results/**/*.part"))
+    # each run's small files, copied where git versions them (the run folder lives in the DVC cache)
+    for v in ("deit_2d", "deit_tps"):
+        for seed in (0, 1):
+            run_dir = tmp_path / f"results/synthetic/runs/synthetic/tiny_deit/{v}/seed{seed}"
+            rec = tmp_path / f"results/synthetic/records/synthetic/tiny_deit/{v}/seed{seed}"
+            files = sorted(str(f.relative_to(rec)) for f in rec.rglob("*") if f.is_file())
+            assert files == ["config.yaml", "env.json", "eval_1x1/eval.json", "eval_1x1/predictions.csv",
+                             "metrics.csv", "metrics.json", "record.json", "train.json"], files
+            assert all((rec / f).read_bytes() == (run_dir / f).read_bytes() for f in files if f != "record.json")
     for name in ("table1_deit_curves.png", "table1_deit_accuracy_vs_gflops.png", "table1_deit_cam.png"):
         png = (tmp_path / "results/synthetic/figures" / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
@@ -136,9 +145,14 @@ def test_micro_study_tables_rerun_only_what_changed_and_missing_runs(tmp_path, e
     jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", plan.stdout, re.M)
     assert sorted(jobs) == sorted([("evaluate", f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}, "
                                                 f"views=1x1") for s in (0, 1)] +
-                                  [("train", f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}")
-                                   for s in (0, 1)] + [(rule, "table=table1_deit") for rule in ("table", "plots", "cam")]),\
+                                  [(rule, f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}")
+                                   for rule in ("train", "record") for s in (0, 1)] +
+                                  [(rule, "table=table1_deit") for rule in ("table", "plots", "cam")]),\
         plan.stdout[-3000:]
+    # the reason names what changed: the model section of the recipe, not the whole recipe as one JSON string
+    reasons = [line for line in plan.stdout.splitlines() if "Params have changed" in line]
+    assert reasons and all('{"model": {' in r and '"optim"' not in r and len(r) < 900 for r in reasons), reasons[:1]
+    assert all('"pattern": "A"' in r and '"pattern": "C"' in r for r in reasons)
 
     # a table whose runs are missing refuses, naming them, and writes nothing
     spec = Study(params).table_spec(Study(params).table("table1_deit"))

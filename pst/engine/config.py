@@ -61,6 +61,15 @@ def _merge(base: dict, override: dict, path: str = "") -> dict:
     return out
 
 
+def merge(base: dict, over: dict) -> dict:
+    """Two partial recipes (or any nested mappings) merged, ``over`` winning key by key; no key is checked here
+    (resolve() checks the result)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
 def set_dotted(cfg: dict, dotted: str, value: Any) -> None:
     """Apply one ``a.b.c=value`` override (value parsed as YAML: numbers, lists, null, booleans)."""
     keys = dotted.split(".")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -75,7 +76,7 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
                         generator=torch.Generator().manual_seed(0), worker_init_fn=ignore_stop_signals)
     probs, labels, indices, failed, partial = [], [], [], [], []
     views_seen, t0 = 0, time.perf_counter()
-    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+    for batch in tqdm(loader, desc="evaluate", disable=not progress or not sys.stderr.isatty(), leave=False):
         failed += [(i, dataset.entries[i].path) for i in batch["invalid_index"]]
         partial += batch["partial"]
         if batch["clips"] is None:

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -238,7 +239,8 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             "train_videos": len(train_ds), "val_videos": len(val_ds), "steps_per_epoch": steps_per_epoch,
             "data": data_fingerprint(cfg)}, indent=1) + "\n")
     twins = (root / "synth.json").is_file()         # time-reversed twin classes: order-blindness shows here
-    progress = t_cfg["progress"] and ctx.is_main
+    progress = t_cfg["progress"] and ctx.is_main and sys.stderr.isatty()   # a bar in a log file is noise: the
+                                                                             # epoch lines are printed in any case
     every_steps = t_cfg["checkpoint_every_steps"]
     every_minutes = t_cfg["checkpoint_minutes"]
     last_save = time.monotonic()

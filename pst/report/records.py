@@ -9,14 +9,17 @@ so a record regenerates byte for byte.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
-from pst.io import atomic_path
+from pst.io import atomic_path, write_text
 from pst.layout import eval_dir
 
 RUN_FILES = ("config.yaml", "env.json", "metrics.json", "metrics.csv", "train.json")
 EVAL_FILES = ("eval.json", "predictions.csv")
+MANIFEST = "record.json"           # what was copied and its sha256, written last
 
 
 def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]:
@@ -33,4 +36,7 @@ def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]
         with atomic_path(out / rel) as tmp:
             shutil.copyfile(run_dir / rel, tmp)
         written.append(out / rel)
+    manifest = {"run": str(run_dir), "files": {rel: hashlib.sha256((out / rel).read_bytes()).hexdigest()
+                                               for rel in wanted}}
+    written.append(write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n"))       # last: the record is whole
     return written

@@ -70,8 +70,10 @@ def published_row(table: str | None, key: str | None, dataset_hint: str | None =
     return out
 
 
-def interval(values: list[float]) -> dict:
-    """Mean, sample std and the 95% Student-t interval of the mean over seeds (None where undefined)."""
+def interval(values: list[float], bounds: tuple[float, float] = (0.0, 100.0)) -> dict:
+    """Mean, sample std and the 95% Student-t interval of the mean over seeds (None where undefined), the interval
+    clipped to ``bounds``, what the quantity can be (an accuracy 0-100, a difference of two -100-100): with 3 seeds
+    and a wide spread the t-interval would otherwise reach past 100 %."""
     values = [v for v in values if v is not None]
     n = len(values)
     out = {"mean": statistics.fmean(values) if n else None, "std": None, "low": None, "high": None, "n": n}
@@ -80,7 +82,7 @@ def interval(values: list[float]) -> dict:
 
         out["std"] = statistics.stdev(values)
         half = float(t.ppf(0.975, n - 1)) * out["std"] / math.sqrt(n)
-        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+        out["low"], out["high"] = max(bounds[0], out["mean"] - half), min(bounds[1], out["mean"] + half)
     return out
 
 
@@ -143,7 +145,8 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
         if base is not None:
             ref = found[(base, row["views"])]
             paired = [recs[s]["top1"] - ref[s]["top1"] for s in recs if s in ref]
-            diff = interval(paired) if row["variant"] != base else {"mean": None, "low": None, "high": None}
+            diff = interval(paired, (-100.0, 100.0)) if row["variant"] != base else \
+                {"mean": None, "low": None, "high": None}
             out.update({f"vs {base}": diff["mean"], f"vs {base} ci95 low": diff["low"],
                         f"vs {base} ci95 high": diff["high"],
                         f"vs {base} resolved": None if diff["low"] is None else bool(diff["low"] > 0 or diff["high"] < 0)})
@@ -186,7 +189,9 @@ def _num(v, fmt: str = ".1f", sign: bool = False) -> str:
 
 
 def _cost(g, p) -> str:
-    return "n/a" if g is None or pd.isna(g) else f"{_num(g, 'g')} G / {_num(p, 'g')} M"
+    """GFLOPs / params as given; what is not given is left out (the paper prints some rows' FLOPs only)."""
+    parts = [f"{_num(v, 'g')} {unit}" for v, unit in ((g, "G"), (p, "M")) if v is not None and not pd.isna(v)]
+    return " / ".join(parts) or "n/a"
 
 
 def dataset_label(name: str | None) -> str:
@@ -252,7 +257,8 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 def notes(df: pd.DataFrame, spec: dict) -> str:
     """The line under the title: what the numbers are over, and what may be compared with what."""
     seeds = ", ".join(str(s) for s in spec["seeds"])
-    parts = [f"profile `{spec['profile']}`", f"seeds {seeds}: mean ± std, 95% t-interval of the mean",
+    parts = [f"profile `{spec['profile']}`", f"seeds {seeds}: mean ± std, 95% t-interval of the mean (clipped to "
+             "0–100)",
              f"pretrain: {spec['pretrain']}"]
     if spec.get("baseline"):
         parts.append(f"*vs {spec['baseline']}*: paired difference over the same seeds with its 95% interval; "

@@ -3,7 +3,7 @@ import json
 import os
 import re
 
-from pst.layout import FLOPS_DIR, FLOPS_TABLE, MEMORY_DIR, eval_dir, final_weights, flops_record, memory_record
+from pst.layout import FLOPS_DIR, FLOPS_TABLE, MEMORY_DIR, eval_dir, eval_path, final_weights, flops_record, memory_record
 from pst.engine.run import execution_arg, identity
 from pst.provenance import CODE as CODE_PARTS, code_fingerprint, git_revision
 from pst.study import Run, Study
@@ -42,6 +42,11 @@ RUN_DIR = L.run_dir("{dataset}", "{recipe}", "{variant}", "{seed}")
 RUN_NAME = L.run_name("{dataset}", "{recipe}", "{variant}", "{seed}")     # logs and benchmarks of one run
 
 
+def recipe_section(key):
+    """One section of a run's recipe identity as JSON, {key: {...}} (a train rule param per section)."""
+    return lambda w: json.dumps({key: identity(STUDY.recipe(run_of(w))).get(key, {})}, sort_keys=True)
+
+
 def table_spec_json(w) -> str:
     """The spec of table `w.table` that `pst table study` and `pst plot` read (keys sorted: stable params)."""
     return json.dumps(STUDY.table_spec(STUDY.table(w.table)), sort_keys=True)
@@ -55,3 +60,22 @@ def job_resources(key):
 def study_tables():
     """Every file of the profile's result tables."""
     return [f"{L.table(t.name)}.{ext}" for t in STUDY.tables for ext in ("md", "csv", "json")]
+
+
+def table_finals(w, seeds=None):
+    """The final weights of a table's runs (of ``seeds`` only, when given)."""
+    t = STUDY.table(w.table)
+    return [final_weights(STUDY.run_dir(r)) for r in STUDY.table_runs(t) if seeds is None or r.seed in seeds]
+
+
+def table_val_list(w) -> str:
+    """The validation list of a table's dataset (the videos GradCAM draws from)."""
+    t = STUDY.table(w.table)
+    return L.lists(t.dataset, SOURCES[t.dataset])[1]
+
+
+def study_figures():
+    """Every figure of the profile's tables: curves and accuracy vs GFLOPs (PNG + SVG), GradCAM (PNG)."""
+    return [L.figure(t.name, kind, ext) for t in STUDY.tables
+            for kind, exts in (("curves", ("png", "svg")), ("accuracy_vs_gflops", ("png", "svg")), ("cam", ("png",)))
+            for ext in exts]

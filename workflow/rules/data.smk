@@ -5,7 +5,7 @@
 rule synth:
     output:
         lists=L.lists("{synth}", "synth"),
-        summary=L.dataset_dir("{synth}") + "/synth.json",
+        summary=L.synth_summary("{synth}"),
     params:
         out=lambda w: L.dataset_dir(w.synth),
         args=lambda w: " ".join(
@@ -66,8 +66,8 @@ rule prepare:
 
 rule validate:
     input:
-        train=L.lists_root("{fetched}", "fetch") + "/train.txt",
-        val=L.lists_root("{fetched}", "fetch") + "/val.txt",
+        train=L.lists("{fetched}", "fetch")[0],
+        val=L.lists("{fetched}", "fetch")[1],
     output:
         L.bad_videos("{fetched}"),
     params:

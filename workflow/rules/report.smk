@@ -41,11 +41,12 @@ rule flops_table:
     output:
         multiext(FLOPS_TABLE, ".md", ".csv", ".json"),
     params:
+        out=lambda w, output: os.path.splitext(output[0])[0],
         code=CODE["report"],
     log:
         f"{FLOPS_DIR}/logs/flops_table.log",
     shell:
-        "pst table flops {input} --out {FLOPS_TABLE} > {log} 2>&1"
+        "pst table flops {input} --out {params.out} > {log} 2>&1"
 
 
 rule table:

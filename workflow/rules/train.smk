@@ -1,9 +1,11 @@
 # Training and multi-view testing of one run (its folder from pst.layout).
-# The recipe's identity travels as params, so changing it reruns exactly the runs it belongs to (the old run is
-# moved aside by `--restart-on-change`, a finished one kept whole); its execution settings (workers, caching,
-# progress, checkpoint cadence, TensorBoard) travel as a resource, which Snakemake never reruns for. A killed or
-# preempted job resumes from its last checkpoint. Snakemake replaces a job's log at each attempt; the run's own
-# RUN/train.log keeps every attempt's start, resume and stop.
+# The recipe's identity travels as params, one per section (data, model, optim, schedule, train), so changing it
+# reruns exactly the runs it belongs to and Snakemake's "params changed" reason shows only the changed section, e.g.
+# before: {"optim": {"lr": 0.001, ...}} now: {"optim": {"lr": 0.0005, ...}} (the old run is moved aside by
+# `--restart-on-change`, a finished one kept whole); its execution settings (workers, caching, progress, checkpoint
+# cadence, TensorBoard) travel as a resource, which Snakemake never reruns for. A killed or preempted job resumes
+# from its last checkpoint. Snakemake replaces a job's log at each attempt; the run's own RUN/train.log keeps every
+# attempt's start, resume, epochs and stop.
 
 
 rule train:
@@ -13,13 +15,17 @@ rule train:
         final_weights(RUN_DIR),
     params:
         run=run_dir,
-        recipe=lambda w: json.dumps(identity(STUDY.recipe(run_of(w))), sort_keys=True),
+        data=recipe_section("data"),
+        model=recipe_section("model"),
+        optim=recipe_section("optim"),
+        schedule=recipe_section("schedule"),
+        train=recipe_section("train"),
         launch=lambda w, resources: (f"torchrun --standalone --nproc_per_node {resources.gpu} -m pst.cli"
                                      if resources.gpu > 1 else "pst"),
     log:
         L.train_log("{dataset}", "{recipe}", "{variant}", "{seed}"),
     benchmark:
-        L.benchmark("train/" + RUN_NAME)
+        L.benchmark(f"train/{RUN_NAME}")
     threads: job_resources("threads")
     resources:
         mem_mb=job_resources("mem_mb"),
@@ -27,7 +33,8 @@ rule train:
         gpu=job_resources("gpu"),
         pst_execution=lambda w: execution_arg(STUDY.recipe(run_of(w))),
     shell:
-        "OMP_NUM_THREADS={threads} {params.launch} train --config {params.recipe:q} --out {params.run} "
+        "OMP_NUM_THREADS={threads} {params.launch} train --config {params.data:q} --config {params.model:q} "
+        "--config {params.optim:q} --config {params.schedule:q} --config {params.train:q} --out {params.run} "
         "--execution {resources.pst_execution} --restart-on-change > {log} 2>&1"
 
 
@@ -35,15 +42,15 @@ rule evaluate:
     input:
         final_weights(RUN_DIR),
     output:
-        eval_dir(RUN_DIR, "{views}") + "/eval.json",
+        eval_path(RUN_DIR, "{views}"),
     params:
         run=run_dir,
         out=lambda w: eval_dir(run_dir(w), w.views),
         code=CODE["evaluate"],
     log:
-        L.log("evaluate/" + RUN_NAME + "_{views}"),
+        L.log(f"evaluate/{RUN_NAME}_{{views}}"),
     benchmark:
-        L.benchmark("evaluate/" + RUN_NAME + "_{views}")
+        L.benchmark(f"evaluate/{RUN_NAME}_{{views}}")
     threads: job_resources("threads")
     resources:
         mem_mb=job_resources("mem_mb"),
@@ -52,3 +59,22 @@ rule evaluate:
     shell:
         "OMP_NUM_THREADS={threads} pst evaluate {params.run} --views {wildcards.views} --out {params.out} "
         "--batch-videos 8 --quiet > {log} 2>&1"
+
+
+rule record:
+    # A finished run's small files (recipe, env, metrics, its evaluations and predictions), copied where git versions
+    # them beside the tables: the run folder itself lives in the DVC cache (pst.report.records).
+    input:
+        final_weights(RUN_DIR),
+        evals=lambda w: [eval_path(run_dir(w), v) for v in STUDY.run_views(run_of(w))],
+    output:
+        L.record("{dataset}", "{recipe}", "{variant}", "{seed}"),
+    params:
+        run=run_dir,
+        out=lambda w, output: os.path.dirname(output[0]),
+        views=lambda w: " ".join(STUDY.run_views(run_of(w))),
+        code=CODE["report"],
+    log:
+        L.log(f"records/{RUN_NAME}"),
+    shell:
+        "pst record {params.run} --views {params.views} --out {params.out} > {log} 2>&1"

@@ -1,0 +1,52 @@
+"""The `pst` command as a user meets it: version, help with every default, the resolved recipe without a run,
+recipes merged from several --config; and the workflow as `snakemake --lint` sees it."""
+import re
+import subprocess
+
+import yaml
+
+import pst
+from conftest import ROOT
+
+
+def _pst(args, env, cwd=None):
+    return subprocess.run(["pst", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+def test_version_and_help_show_every_default(env_with_venv):
+    out = _pst(["--version"], env_with_venv)
+    assert out.returncode == 0 and out.stdout.strip() == f"pst {pst.__version__}"
+    top = _pst(["--help"], env_with_venv).stdout
+    commands = re.findall(r"^    (\w+)\s", top, re.M)
+    assert commands.index("train") < commands.index("table") and commands[-4:] == ["table", "plot", "report",
+                                                                                   "record"]
+    assert "(workflow step)" in top and "workflow steps (the Snakemake rules call them" in top
+    evaluate = " ".join(_pst(["evaluate", "--help"], env_with_venv).stdout.split())
+    assert "CROPSxCLIPS" in evaluate and "(default: 1x1)" in evaluate and "(default: prob)" in evaluate
+    assert "softmax probabilities" in evaluate and "loader processes" in evaluate and "no progress bar" in evaluate
+    synth = " ".join(_pst(["data", "synth", "--help"], env_with_venv).stdout.split())
+    for default in ("(default: 4)", "(default: 40)", "(default: 64)", "(default: 6.0)", "(default: [0.1, 0.16])"):
+        assert default in synth, default
+
+
+def test_print_config_resolves_the_recipe_and_writes_nothing(tmp_path, env_with_venv):
+    run = tmp_path / "run"
+    out = _pst(["train", "--config", "examples/recipe.yaml", "--config", '{"optim": {"lr": 0.0005}}',
+                "--set", "train.seed=3", "--out", str(run), "--print-config"], env_with_venv, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    cfg = yaml.safe_load(out.stdout)
+    assert cfg["model"]["name"] == "deit_s_tps" and cfg["model"]["kwargs"]["pattern"] == "C"   # the example file
+    assert cfg["optim"]["lr"] == 0.0005 and cfg["optim"]["weight_decay"] == 0.05      # second --config over first
+    assert cfg["train"]["seed"] == 3 and cfg["train"]["checkpoint_every"] == 1          # --set; a default filled in
+    assert not run.exists() and not (tmp_path / "run.lock").exists()
+    bad = _pst(["train", "--config", "examples/recipe.yaml", "--set", "optim.lrr=1", "--out", str(run),
+                "--print-config"], env_with_venv, cwd=ROOT)
+    assert bad.returncode == 2 and "optim.lrr" in bad.stderr and not run.exists()
+
+
+def test_snakemake_lint_leaves_only_the_explained_lint(env_with_venv):
+    out = subprocess.run(["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, env=env_with_venv,
+                         timeout=120)
+    lints = set(re.findall(r"^\s+\* (.+?):?$", out.stdout + out.stderr, re.M))
+    assert lints == {"Specify a conda environment or container for each rule."}, lints
+    assert "conda environment or container" in (ROOT / "Snakefile").read_text()       # ... explained there
