@@ -86,16 +86,16 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
         for row in data["rows"][:len(table.rows) * len(table.views)]:
             assert row["top-1"] is not None and row["seeds"] == 1 and row["GFLOPs @paper input"] > 50, (table.name, row)
             assert row["Δ top-1"] is None                 # miniature data and 2-step recipes: no Δ to the paper
-    attention = json.loads((repo / f"{layout.table('table2e_attention')}.json").read_text())["rows"]
-    memory = {r["model"]: r["memory GiB @paper input"] for r in attention if r["seeds"]}
-    assert memory["swin_joint"] > memory["swin_local"] > memory["pst_t"] > 1        # 32x224², 8 clips, accounted
-    assert attention[-1]["model"] == "sparse (paper only)" and attention[-1]["memory GB paper"] == 4.0
         for run in study.table_runs(table):
             for views in table.views:
                 rec = json.loads((repo / eval_path(study.run_dir(run), views)).read_text())
                 assert rec["views"] == views and rec["code"]["fingerprint"]
                 assert rec["videos_evaluated"] == (1 if run.dataset == "diving48" else 2) == rec["videos_listed"]
     assert {t.name: t.views for t in study.tables}["main_kinetics400"] == ("3x4",)
+    attention = json.loads((repo / f"{layout.table('table2e_attention')}.json").read_text())["rows"]
+    memory = {r["model"]: r["memory GiB @paper input"] for r in attention if r["seeds"]}
+    assert memory["swin_joint"] > memory["swin_local"] > memory["pst_t"] > 1        # 32x224², 8 clips, accounted
+    assert attention[-1]["model"] == "sparse (paper only)" and attention[-1]["memory GB paper"] == 4.0
     # one run of each model family at the paper's input, from its 2D init
     for key, frames in (("kinetics400/deit_k400/deit_tps", 16), ("sthv1/pst_sthv1/pst_t", 32),
                         ("diving48/pst_diving48/pst_b", 32)):
