@@ -117,6 +117,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
     import yaml
 
     from pst.engine.config import load_recipe, merge, resolve
@@ -132,6 +134,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
     summary = train(cfg, args.out, restart_on_change=args.restart_on_change)
+    if os.environ.get("RANK", "0") != "0":                    # one summary per run, from the main process
+        return 0
     final = summary.get("final") or {}
     print(f"trained {summary['epochs']} epochs ({summary['steps']} steps) into {args.out}: "
           f"val top-1 {final.get('val_top1')}, loss {final.get('loss')}")
@@ -265,6 +269,16 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_launch(args: argparse.Namespace) -> int:
+    from pst.engine.launch import launch
+
+    rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+    if not rest:
+        raise ValueError("launch: give the pst command to run after --, e.g. -- train --config R --out RUN")
+    launch(args.nodes, args.procs, rest, agent=args.agent, gpus=args.gpus)      # replaces this process
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pst.models import MODEL_NAMES
     print("\n".join(MODEL_NAMES))
@@ -282,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pst", formatter_class=_Help,
         description="Temporal Patch Shift (ECCV 2022), reproduced. The study itself runs through Snakemake/DVC "
                     "(`make reproduce`, README); these commands are its steps, usable on their own.",
-        epilog="workflow steps (the Snakemake rules call them; rarely typed by hand): table, plot, report, record")
+        epilog="workflow steps (the Snakemake rules call them; rarely typed by hand): table, plot, report, launch, "
+               "record")
     parser.add_argument("--version", action="version", version=f"pst {pst.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also PST_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -450,6 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", nargs="+", required=True, help="table .md files")
     p.add_argument("--figures", nargs="*", default=[], help="figure files (PNG shown, SVG linked)")
     p.add_argument("--profile", required=True, help="the profile the page is about")
+
+    p = command("launch", "(workflow step) start a training job's processes: itself, torchrun on one node, or one "
+                "torchrun per node of a SLURM allocation meeting at a c10d rendezvous", cmd_launch)
+    p.add_argument("--nodes", type=_positive, default=1, help="nodes of the job")
+    p.add_argument("--procs", type=_positive, default=1, help="training processes per node (its GPUs; 1 on CPU)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs per node the job holds (handed to srun)")
+    p.add_argument("--agent", action="store_true", help=argparse.SUPPRESS)    # what srun runs on each node
+    p.add_argument("args", nargs=argparse.REMAINDER, help="-- then the pst command, e.g. -- train --config ...")
 
     p = command("record", "(workflow step) copy a finished run's small files (recipe, env, metrics, evaluations, "
                 "predictions) where git versions them", cmd_record)

@@ -126,9 +126,14 @@ class Layout:
     def run_dir(self, dataset: str, recipe: str, variant: str, seed) -> str:
         return f"{self.results}/runs/{self.run_name(dataset, recipe, variant, seed)}"
 
+    @property
+    def records(self) -> str:
+        """The profile's run records, versioned in git (a DVC output with cache: false)."""
+        return f"{self.results}/records"
+
     def record_dir(self, dataset: str, recipe: str, variant: str, seed) -> str:
         """A run's record: its small files copied where git versions them (pst.report.records)."""
-        return f"{self.results}/records/{self.run_name(dataset, recipe, variant, seed)}"
+        return f"{self.records}/{self.run_name(dataset, recipe, variant, seed)}"
 
     def record(self, dataset: str, recipe: str, variant: str, seed) -> str:
         """A record's manifest, written last (what the workflow waits for)."""

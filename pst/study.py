@@ -122,8 +122,9 @@ class Study:
                     cfg = resolve(self.recipe(run))
                 except ValueError as err:
                     raise ValueError(f"{self._where(run)}: {err}") from None
-                plan.append((table, run, self.resources(run.recipe)["gpu"], cfg))
-        keyed = [(t.name, t.views, r.key, gpu, cfg) for t, r, gpu, cfg in plan]
+                nodes, procs = self.processes(run.recipe)
+                plan.append((table, run, nodes * procs, cfg))
+        keyed = [(t.name, t.views, r.key, world, cfg) for t, r, world, cfg in plan]
         key = hashlib.sha256(json.dumps([keyed, code_fingerprint("models", "ops", "engine/config.py")],
                                         sort_keys=True, default=str).encode()).hexdigest()[:20]
         stamp = Path(cache) / "pst-checked" / key if cache else None
@@ -142,9 +143,9 @@ class Study:
         from pst.engine.config import accumulation, check_model, check_views
 
         checked: set[str] = set()
-        for table, run, gpu, cfg in plan:
+        for table, run, world, cfg in plan:
             try:
-                accumulation(cfg, max(1, gpu))
+                accumulation(cfg, world)               # the global batch on every layout: nodes x processes
                 for v in table.views:
                     try:
                         check_views(cfg, v)
@@ -246,10 +247,19 @@ class Study:
                 "frame_start": ds.get("frame_start", info.frame_start if info else 1)}
 
     def resources(self, recipe: str) -> dict:
-        """threads, mem_mb, runtime (minutes) and gpu of a recipe's jobs (params.yaml resources:, then the
-        profile's resources: for every recipe)."""
-        return {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, **self.config.get("resources", {}).get(recipe, {}),
-                **self.settings.get("resources", {})}
+        """threads, mem_mb, runtime (minutes), nodes and gpu (per node) of a recipe's jobs (params.yaml resources:,
+        then the profile's resources: for every recipe)."""
+        return {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, "nodes": 1,
+                **self.config.get("resources", {}).get(recipe, {}), **self.settings.get("resources", {})}
+
+    def processes(self, recipe: str) -> tuple[int, int]:
+        """(nodes, training processes per node) of a recipe's training job: one per GPU, one on a CPU node."""
+        r = self.resources(recipe)
+        return r["nodes"], max(1, r["gpu"])
+
+    def multi_node(self) -> list[str]:
+        """The recipes whose training spans several nodes (the workflow's train_nodes rule runs them)."""
+        return [r for r in self.config["recipes"] if self.resources(r)["nodes"] > 1]
 
     def _overrides(self, run: Run) -> dict:
         """What this profile changes in a run's recipe: its overrides, and its reduced input unless the run is

@@ -20,3 +20,16 @@ def test_same_numbers_same_svg_bytes(tmp_path):
     svg_a, svg_b = a[1].read_bytes(), b[1].read_bytes()
     assert b"fill-opacity: 0.15" in svg_a                       # the seed band is drawn
     assert svg_a == svg_b
+
+
+def test_accuracy_vs_gflops_draws_our_rows_and_skips_paper_only_ones(tmp_path):
+    from pst.report.plots import accuracy_vs_gflops
+
+    table = {"title": "t", "rows": [
+        {"model": "swin_2d", "views": "1x1", "GFLOPs": 0.03, "top-1": 40.0, "top-1 std": 2.0},
+        {"model": "pst_t", "views": "1x1", "GFLOPs": 0.03, "top-1": 99.0, "top-1 std": None},
+        {"model": "sparse (paper only)", "views": "1x1", "GFLOPs": None, "top-1": None}]}   # Table 2(e)'s sparse
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(table))
+    svg = accuracy_vs_gflops(path, tmp_path / "fig")[1].read_text()
+    assert "pst_t (1x1)" in svg and "swin_2d (1x1)" in svg and "sparse" not in svg

@@ -1,6 +1,9 @@
-"""The study DAG through a real single-node SLURM (Debian's slurm-wlm + munge, started by
-workflow/slurm/local-cluster.sh): one training is signalled as SLURM does before a time limit and the profile's
-retry resumes it; then one variant's option changes and only its runs and their table are submitted again."""
+"""The study DAG through a real SLURM of two nodes on this host (Debian's slurm-wlm + munge, started by
+workflow/slurm/local-cluster.sh; two slurmd, node1 and node2): one training is signalled as SLURM does before a
+time limit and the profile's retry resumes it; one variant's option changes and only its runs and their table are
+submitted again; a training spanning both nodes (one torchrun per node, c10d rendezvous) loses a node mid-epoch,
+stops at once naming it, and the retry resumes to the weights one node with two processes trains."""
+import calendar
 import json
 import os
 import re
@@ -21,7 +24,7 @@ def cluster(tmp_path_factory):
         pytest.skip("starting slurmd needs root (CI runs as root)")
     folder = tmp_path_factory.mktemp("slurm")
     script = ROOT / "workflow" / "slurm" / "local-cluster.sh"
-    up = subprocess.run(["bash", str(script), "start", str(folder)], capture_output=True, text=True, timeout=600)
+    up = subprocess.run(["bash", str(script), "start", str(folder), "2"], capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stderr + up.stdout
     env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"))
     yield env
@@ -96,3 +99,75 @@ def test_study_runs_on_slurm_survives_a_preemption_and_reruns_only_what_changed(
                            [f"rule_train_wildcards_{r}" for r in runs] +
                            [f"rule_evaluate_wildcards_{r}_1x1" for r in runs]), again
 
+
+
+def _two_node_study(params: dict) -> None:
+    """The micro study with its DeiT runs on 2 nodes x 1 process (gloo on CPU): a global batch of 4, 2 per process."""
+    micro_study(params)
+    params["resources"]["tiny_deit"] = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0, "nodes": 2}
+    params["recipes"]["tiny_deit"]["schedule"]["epochs"] = 80          # ~20 s: long enough to lose a node mid-run
+    params["recipes"]["tiny_deit"]["train"].update(global_batch=4, batch_per_device=2, checkpoint_every_steps=2,
+                                                   deterministic=True)
+
+
+def _node_processes(node: str) -> list[int]:
+    """The training processes (torchrun agent, workers) a node runs: what dies with it."""
+    out = []
+    for pid in subprocess.run(["pgrep", "-f", "pst.cli|torchrun"], capture_output=True, text=True).stdout.split():
+        try:
+            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if f"SLURMD_NODENAME={node}".encode() in env:
+            out.append(int(pid))
+    return out
+
+
+def test_training_across_two_nodes_loses_one_and_resumes(cluster, tmp_path, env_with_venv):
+    import torch
+
+    from pst.engine.checkpoint import load_weights
+    from pst.study import Run, Study
+
+    params = copy_workflow(tmp_path, edit=_two_node_study)
+    env = {**env_with_venv, "SLURM_CONF": cluster["SLURM_CONF"], "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed0"
+    cmd = ["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
+           "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5",
+           str((run / "final.safetensors").relative_to(tmp_path))]
+    study = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((run / "checkpoints").glob("ckpt_e0002_*.pt")) and time.monotonic() < deadline:
+            assert study.poll() is None, study.stdout.read()[-3000:]
+            time.sleep(0.2)                                   # past the second epoch: mid-run
+        victims = _node_processes("node2")
+        assert victims, "no training process on node2"
+        killed = time.monotonic()
+        for pid in victims:
+            os.kill(pid, 9)                                    # node2 dies: its agent and worker, no goodbye
+        out, _ = study.communicate(timeout=600)
+    finally:
+        study.kill()
+    assert study.returncode == 0, out[-4000:]
+    log = (run / "train.log").read_text()                     # every attempt, time-stamped
+    lost = re.search(r"rank \d on node1 lost another training process at epoch \d+, step \d+ \(.*\); checkpoints "
+                     r"are kept: rerun the same command to resume", log)
+    assert lost, log[-2000:]
+    assert log.index("starting afresh") < lost.start() < log.index("resuming at epoch") < log.index("finished 80")
+    assert "Error in rule train_nodes" in out and "train_nodes" in out           # failed, then the retry
+    line = next(ln for ln in log.splitlines() if "lost another training process" in ln)
+    noticed = calendar.timegm(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))     # the log's stamps are UTC
+    assert noticed - (time.time() - (time.monotonic() - killed)) < 30             # at once, not after a timeout
+    job_log = (tmp_path / "results/synthetic/logs/train/synthetic/tiny_deit/deit_tps/seed0.log").read_text()
+    assert "pst launch: node node1 (0 of 2)" in job_log and "pst launch: node node2 (1 of 2)" in job_log
+    assert json.loads((run / "env.json").read_text())["world_size"] == 2
+    # the same run on one node with two processes: the same weights (the layout is not part of the run)
+    recipe = Study(params).recipe(Run("synthetic", "tiny_deit", "deit_tps", 0))
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    one = subprocess.run(["pst", "launch", "--nodes", "1", "--procs", "2", "--", "train", "--config", "recipe.yaml",
+                          "--out", "one_node"], cwd=tmp_path, env={**env_with_venv, "OMP_NUM_THREADS": "1"},
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = load_weights(run / "final.safetensors"), load_weights(tmp_path / "one_node" / "final.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)

@@ -204,7 +204,9 @@ def test_published_rows_other_tables_and_per_dataset_values():
     assert published_row("table2b_patterns", "table2e_attention/pst")["top1"] == 52.2      # another table's row
     sth = published_row("table3_sthv1_sthv2", "pst_t_in1k_3x1", "sthv2")
     assert (sth["top1"], sth["top5"], sth["flops_g"]) == (66.4, 90.2, 72)
-    assert published_row("diving48", "pst_t") == {"top1": None, "top5": None, "flops_g": None, "params_m": None}
+    assert published_row("diving48", "pst_t") == {"top1": None, "top5": None, "flops_g": None, "params_m": None,
+                                                   "memory_g": None}
+    assert published_row("table2e_attention", "joint")["memory_g"] == 20.2            # training memory, Table 2(e)
 
 
 def test_cost_of_the_paper_profile_counts_each_run_once():
@@ -248,7 +250,7 @@ def test_dvc_stages_use_the_layouts_paths():
     for profile in _params()["profiles"]:
         lay = Layout(profile)
         outs = [o.replace("${key}", profile) for o in names(study["do"]["outs"])]
-        assert outs == [f"{lay.results}/runs", str(Path(lay.table("x")).parent), lay.figures, lay.readme]
+        assert outs == [f"{lay.results}/runs", str(Path(lay.table("x")).parent), lay.records, lay.figures, lay.readme]
         assert [m.replace("${key}", profile) for m in names(study["do"]["metrics"])] == [lay.metrics]
         assert f"profile={profile}" in study["do"]["cmd"].replace("${key}", profile)
     assert names(stages["flops"]["metrics"]) == [f"{FLOPS_TABLE}.json"]

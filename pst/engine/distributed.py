@@ -1,6 +1,7 @@
 """Device, precision and world size from the environment: one CPU process, one GPU, or torchrun (DDP)."""
 from __future__ import annotations
 
+import datetime
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -37,7 +38,10 @@ def setup(amp: str = "auto") -> Context:
     if cuda:
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # a peer that vanishes without closing its connections (a dead node) ends a collective after this many
+        # seconds instead of hanging the job; a crashed peer is noticed at once (its connections drop)
+        timeout = datetime.timedelta(seconds=int(os.environ.get("PST_DIST_TIMEOUT", "600")))
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout)
     amp_dtype = None
     if amp == "bf16" or (amp == "auto" and cuda and torch.cuda.is_bf16_supported()):
         amp_dtype = torch.bfloat16

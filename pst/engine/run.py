@@ -167,6 +167,20 @@ class Preempted(RuntimeError):
     exit_code = 75                       # EX_TEMPFAIL: try again (the workflow's retries, SLURM's requeue)
 
 
+class PeerLost(Preempted):
+    """Another training process stopped answering (its node died, it crashed): this one stops too, retryably; the
+    last checkpoint is kept and the rerun resumes from it."""
+
+
+def peer_lost(err: BaseException) -> bool:
+    """Whether a distributed error means a peer is gone (gloo/nccl: connection closed or reset, timed out)."""
+    import re
+
+    text = f"{type(err).__name__}: {err}"
+    return bool(re.search(r"DistBackendError|DistNetworkError|Connection (closed|reset)|closed by peer|"
+                          r"Broken pipe|timed out|Timeout|NCCL (error|communicator)", text, re.IGNORECASE))
+
+
 class StopSignals:
     """SIGTERM and SIGUSR1 ask training to stop at the next step boundary (the handler only sets a flag)."""
 
@@ -174,6 +188,7 @@ class StopSignals:
 
     def __init__(self):
         self.received: Optional[str] = None
+        self.where: tuple[int, int] = (1, 0)          # (epoch, step) training has reached: for stop messages
         self._old = {}
 
     def __enter__(self):

@@ -46,8 +46,8 @@ from pst.engine import checkpoint as ckpt
 from pst.engine.build import build_model, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
-from pst.engine.run import (Preempted, StopSignals, data_changes, data_fingerprint, ignore_stop_signals, load_config,
-                            locked, log_line, move_aside, recipe_changes, write_config)
+from pst.engine.run import (PeerLost, Preempted, StopSignals, data_changes, data_fingerprint, ignore_stop_signals,
+                            load_config, locked, log_line, move_aside, peer_lost, recipe_changes, write_config)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import write_text
@@ -161,9 +161,20 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
             return json.loads((run_dir / "train.json").read_text())
         ctx = setup(cfg["train"]["amp"])
+        stop = StopSignals()
         try:
-            with StopSignals() as stop:
+            with stop:
                 return _train(cfg, run_dir, ctx, stop)
+        except RuntimeError as err:
+            if ctx.world_size < 2 or not peer_lost(err):
+                raise
+            epoch, step = stop.where
+            node = os.environ.get("SLURMD_NODENAME") or platform.node()
+            message = (f"{run_dir}: rank {ctx.rank} on {node} lost another training process at epoch {epoch}, step "
+                       f"{step} ({str(err).splitlines()[0][:200]}); checkpoints are kept: rerun the same command to "
+                       "resume")
+            log_line(run_dir, message)          # any rank that notices: rank 0 may be the one that died
+            raise PeerLost(message) from None
         finally:
             teardown()
 
@@ -224,6 +235,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     else:
         sums = _fresh_sums()
     epochs = cfg["schedule"]["epochs"]
+    stop.where = (epoch + 1, step)
     if ctx.is_main:
         log_line(run_dir, f"{run_dir}: " + ("starting afresh" if state is None else
                  f"resuming at epoch {epoch + 1}, step {step} (batch {start_batch} of the epoch)") +
@@ -292,6 +304,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 scheduler.step()
                 step += 1
+                stop.where = (e + 1, step)
                 batch_no += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -42,6 +42,20 @@ RUN_DIR = L.run_dir("{dataset}", "{recipe}", "{variant}", "{seed}")
 RUN_NAME = L.run_name("{dataset}", "{recipe}", "{variant}", "{seed}")     # logs and benchmarks of one run
 
 
+def one_of(names) -> str:
+    """A wildcard constraint matching exactly these names (none: nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def launch_prefix(recipe: str) -> str:
+    """How a recipe's training job starts its processes: `pst` (one), torchrun on one node's GPUs, or pst launch
+    across nodes."""
+    nodes, procs = STUDY.processes(recipe)
+    if nodes > 1:
+        return f"pst launch --nodes {nodes} --procs {procs} --gpus {STUDY.resources(recipe)['gpu']} --"
+    return f"torchrun --standalone --nproc_per_node {procs} -m pst.cli" if procs > 1 else "pst"
+
+
 def recipe_section(key):
     """One section of a run's recipe identity as JSON, {key: {...}} (a train rule param per section)."""
     return lambda w: json.dumps({key: identity(STUDY.recipe(run_of(w))).get(key, {})}, sort_keys=True)

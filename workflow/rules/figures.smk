@@ -32,6 +32,7 @@ rule cam:
     params:
         runs=lambda w, input: " ".join(os.path.dirname(f) for f in input.finals),
         names=lambda w: " ".join(f"--name {v}" for v in STUDY.table(w.table).rows),
+        videos_per_figure=STUDY.settings.get("cam_videos", 2),
         code=CODE["report"],
     log:
         L.log("figures/{table}_cam"),
@@ -41,7 +42,7 @@ rule cam:
         mem_mb=4000,
         runtime=20,
     shell:
-        "pst cam {params.runs} {params.names} --videos-from {input.videos} --count 2 --out {output} > {log} 2>&1"
+        "pst cam {params.runs} {params.names} --videos-from {input.videos} --count {params.videos_per_figure} --out {output} > {log} 2>&1"
 
 
 rule results_readme:

@@ -9,6 +9,9 @@
 
 
 rule train:
+    # One node: `pst train` itself, or torchrun on the node's GPUs.
+    wildcard_constraints:
+        recipe=one_of([r for r in config["recipes"] if r not in STUDY.multi_node()]),
     input:
         lambda w: STUDY.run_inputs(run_of(w)),
     output:
@@ -20,8 +23,7 @@ rule train:
         optim=recipe_section("optim"),
         schedule=recipe_section("schedule"),
         train=recipe_section("train"),
-        launch=lambda w, resources: (f"torchrun --standalone --nproc_per_node {resources.gpu} -m pst.cli"
-                                     if resources.gpu > 1 else "pst"),
+        launch=lambda w: launch_prefix(w.recipe),
     log:
         L.train_log("{dataset}", "{recipe}", "{variant}", "{seed}"),
     benchmark:
@@ -78,3 +80,21 @@ rule record:
         L.log(f"records/{RUN_NAME}"),
     shell:
         "pst record {params.run} --views {params.views} --out {params.out} > {log} 2>&1"
+
+
+use rule train as train_nodes with:
+    # Several nodes (params.yaml resources: nodes, gpu per node): the job's command calls srun itself, one torchrun
+    # per node meeting at a c10d rendezvous on the first node (pst launch; pst.engine.launch). For the SLURM plugin
+    # that is an "MPI" job: `mpi` makes it leave the command to us, `tasks` one task per node; GPUs are asked per
+    # node (gres), not per task. Run without SLURM, the same processes start on this machine.
+    wildcard_constraints:
+        recipe=one_of(STUDY.multi_node()),
+    resources:
+        mem_mb=job_resources("mem_mb"),
+        runtime=job_resources("runtime"),
+        nodes=job_resources("nodes"),
+        tasks=job_resources("nodes"),
+        mpi="srun",
+        gres=lambda w: f"gpu:{STUDY.resources(w.recipe)['gpu']}" if STUDY.resources(w.recipe)["gpu"] else "",
+        tasks_per_gpu=0,
+        pst_execution=lambda w: execution_arg(STUDY.recipe(run_of(w))),
