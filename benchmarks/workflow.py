@@ -6,11 +6,13 @@
   built in the working tree, e.g. by `make reproduce`; otherwise reported as not measured);
 - full (``--full`` only, ~15 min on 2 cores): the synthetic study from scratch in a temporary copy of the workflow.
 
-Times are wall-clock seconds of the whole command, interpreter start included. Note for machines with the SLURM
-client tools installed but no controller running: the SLURM executor plugin probes `sacct`/`scontrol` when snakemake
-starts and waits for their time-outs (~9 s here); the JSON records whether those tools are on PATH and whether a
-controller answers (run it with a cluster up, e.g. `workflow/slurm/local-cluster.sh start DIR` and SLURM_CONF set,
-to measure that case: `--out benchmarks/results/workflow_slurm_up.json`).
+Times are wall-clock seconds of the whole command, interpreter start included. Machines with the SLURM client
+tools and a slurm.conf but no controller answering: the SLURM executor plugin, when installed, probes
+`sacct`/`scontrol` as snakemake starts and waits for their time-outs (~9 s here). It is an optional extra
+(`pip install -e .[slurm]`) for that reason, and `local-cluster.sh stop` removes the conf link it made. The JSON
+records which case was measured: tools on PATH, a conf present, a controller answering, the plugin installed (run
+with a cluster up, e.g. `workflow/slurm/local-cluster.sh start DIR` and SLURM_CONF set, for that case:
+`--out benchmarks/results/workflow_slurm_up.json`).
 """
 from __future__ import annotations
 
@@ -66,8 +68,13 @@ def _controller_up() -> bool:
 
 
 def main(quick: bool = False, out: str = "benchmarks/results/workflow.json", full: bool = False) -> dict:
+    from importlib.util import find_spec
+
+    conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
     report = {"slurm_tools_on_path": bool(shutil.which("sacct") or shutil.which("scontrol")),
-              "slurm_controller_up": _controller_up(), "cpus": os.cpu_count()}
+              "slurm_conf_present": Path(conf).is_file(), "slurm_controller_up": _controller_up(),
+              "slurm_plugin_installed": find_spec("snakemake_executor_plugin_slurm") is not None,
+              "cpus": os.cpu_count()}
     # cold: every recipe checked (the models built on the meta device: torch imported); warm: the plan passed before
     # and is remembered in .snakemake/pst-checked/, as on every rerun of an unchanged study
     shutil.rmtree(ROOT / ".snakemake" / "pst-checked", ignore_errors=True)

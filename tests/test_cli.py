@@ -18,8 +18,8 @@ def test_version_and_help_show_every_default(env_with_venv):
     assert out.returncode == 0 and out.stdout.strip() == f"pst {pst.__version__}"
     top = _pst(["--help"], env_with_venv).stdout
     commands = re.findall(r"^    (\w+)\s", top, re.M)
-    assert commands.index("train") < commands.index("table") and commands[-4:] == ["table", "plot", "report",
-                                                                                   "record"]
+    assert commands.index("train") < commands.index("table") and commands[-5:] == ["table", "plot", "report",
+                                                                                   "launch", "record"]
     assert "(workflow step)" in top and "workflow steps (the Snakemake rules call them" in top
     evaluate = " ".join(_pst(["evaluate", "--help"], env_with_venv).stdout.split())
     assert "CROPSxCLIPS" in evaluate and "(default: 1x1)" in evaluate and "(default: prob)" in evaluate

@@ -118,14 +118,15 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     assert "didn't change" in _run(["dvc", "repro", f"study@{PROFILE}"], repo, env)
     snake = ["snakemake", "-n", "--cores", "2", "--config", f"profile={PROFILE}"]
     assert "Nothing to be done" in _run(snake, repo, env)
-    # one variant changes: exactly its run, its evaluation, its table and what is drawn from it are planned again
+    # one variant changes: exactly its run, its evaluation, its record, its table and what is drawn from it are
+    # planned again
     params["variants"]["pst_A"]["kwargs"]["pattern"] = "D"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     plan = _run(snake, repo, env)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1], re.M))
     jobs.pop("total")
     assert jobs == {"train": "1", "evaluate": "1", "table": "1", "plots": "1", "cam": "1", "metrics": "1",
-                    "results_readme": "1", "all": "1"}, plan[-2000:]
+                    "record": "1", "results_readme": "1", "all": "1"}, plan[-2000:]
     assert "variant=pst_A" in plan and "table=table2b_patterns" in plan
     assert "study@rehearsal" in _run(["dvc", "status", f"study@{PROFILE}"], repo, env)
 
