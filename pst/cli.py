@@ -286,7 +286,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's default in its help line."""
+    """Every option's default in its help line, unless there is none (None) or the help states it in words."""
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        return help if action.default is None or "default" in help else super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

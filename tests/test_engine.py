@@ -37,6 +37,7 @@ def test_tiny_model_learns_within_seconds(easy, tmp_path):
                                                   r"lr [\d.e-]+, \d+ s, [\d.]+ clips/s, ETA 0 s", log), log[-600:]
     env = json.loads((tmp_path / "run" / "env.json").read_text())
     assert env["accumulation"] == 1 and env["world_size"] == 1 and env["device"] == "cpu"
+    assert env["threads"] == torch.get_num_threads()          # part of what the weights' bits depend on
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model"]["name"] == "deit_s_tsm"
     # a finished run is not trained again; a different recipe in the same folder is refused
     assert train(tiny_recipe(easy), tmp_path / "run") == summary

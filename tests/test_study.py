@@ -24,13 +24,13 @@ def _params() -> dict:
 def test_plan_synthetic_and_paper_profiles():
     syn, paper = load(ROOT / "params.yaml"), load(ROOT / "params.yaml", "paper")
     assert syn.profile == "synthetic" and len(syn.seeds) == 3
-    assert [t.name for t in syn.tables] == ["table1_deit", "table2b_patterns", "table1_deit_code"]
+    assert [t.name for t in syn.tables] == ["table1_deit", "table1_deit_code"]       # Table 2: synthetic-full
     assert syn.table("table1_deit").baseline == "deit_2d" and not syn.table("table1_deit").comparable
     assert paper.table("table1_deit").comparable and paper.table("main_sthv1").baseline is None
     assert not load(ROOT / "params.yaml", "rehearsal").table("table1_deit").comparable   # overridden recipes
     t1 = syn.table("table1_deit")
     assert (t1.dataset, t1.recipe, t1.views, t1.paper_dataset) == ("synthetic", "tiny_deit", ("1x1",), "kinetics400")
-    assert len(syn.runs) == 3 * 3 + 6 * 3 + 2 * 3              # table1_deit_code adds the two q/k/v variants
+    assert len(syn.runs) == 3 * 3 + 2 * 3                      # table1_deit_code adds the two q/k/v variants
     r = syn.recipe(Run("synthetic", "tiny_pst", "pst_A", 2))
     assert r["model"] == {"name": "pst_t", "kwargs": {**_params()["recipes"]["tiny_pst"]["model"]["kwargs"],
                                                        "pattern": "A", "channel_shift": False}}

@@ -246,6 +246,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
             "pst": pst.__version__, "device": str(ctx.device),
             "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else platform.processor(),
+            "threads": torch.get_num_threads(),     # CPU kernels split work by thread: the count changes the bits
             "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": accum,
             "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype),
             "train_videos": len(train_ds), "val_videos": len(val_ds), "steps_per_epoch": steps_per_epoch,
