@@ -19,7 +19,7 @@ reproduce: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro synth
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro study@synthetic
 
-# The embedded set's whole Table 2 (2(b)-(e), 51 runs of 50 epochs, ~5.4 min each on one core): ~2.3 h on 2 cores.
+# The embedded set's whole Table 2 (2(b)-(e), 51 runs of 50 epochs, 6-11 s an epoch on one core): ~3 h on 2 cores.
 reproduce-full: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro synth
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro study@synthetic-full
