@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 
@@ -286,11 +287,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's default in its help line, unless there is none (None) or the help states it in words."""
+    """Every option's default in its help line, unless there is none (None) or the help states it in words
+    ("(default ..." or "default: ...")."""
 
     def _get_help_string(self, action):
         help = action.help or ""
-        return help if action.default is None or "default" in help else super()._get_help_string(action)
+        stated = re.search(r"\(default\b|default:", help)
+        return help if action.default is None or stated else super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

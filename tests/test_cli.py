@@ -25,6 +25,8 @@ def test_version_and_help_show_every_default(env_with_venv):
     assert "CROPSxCLIPS" in evaluate and "(default: 1x1)" in evaluate and "(default: prob)" in evaluate
     assert "(default: None)" not in evaluate and "for another list) --batch-videos" in evaluate     # stated in words
     assert "softmax probabilities" in evaluate and "loader processes" in evaluate and "no progress bar" in evaluate
+    train = " ".join(_pst(["train", "--help"], env_with_venv).stdout.split())
+    assert "(defaults <- --config" in train and "writes nothing (default: False)" in train   # "defaults" ≠ stated
     synth = " ".join(_pst(["data", "synth", "--help"], env_with_venv).stdout.split())
     for default in ("(default: 4)", "(default: 40)", "(default: 64)", "(default: 6.0)", "(default: [0.1, 0.16])"):
         assert default in synth, default
