@@ -12,14 +12,14 @@ import kernels  # noqa: E402
 import memory  # noqa: E402
 import workflow  # noqa: E402
 
+BENCHMARKS = {"core": core, "data": data, "engine": engine, "kernels": kernels, "memory": memory, "workflow": workflow}
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out-dir", default="benchmarks/results")
-    parser.add_argument("--only", choices=["core", "data", "engine", "kernels", "memory", "workflow"],
-                        help="run one benchmark")
+    parser.add_argument("--only", choices=list(BENCHMARKS), help="run one benchmark")
     args = parser.parse_args()
-    for name, module in (("core", core), ("data", data), ("engine", engine), ("kernels", kernels), ("memory", memory),
-                         ("workflow", workflow)):
+    for name, module in BENCHMARKS.items():
         if args.only in (None, name):
             module.main(quick=args.quick, out=str(Path(args.out_dir) / f"{name}{'_quick' if args.quick else ''}.json"))
