@@ -33,6 +33,7 @@ localrules:
     memory,
     flops_table,
     table,
+    released_table,
     metrics,
     plots,
     results_readme,
@@ -41,6 +42,7 @@ localrules:
 
 rule all:
     input:
+        released_tables(),
         study_tables(),
         study_figures(),
         L.metrics,
@@ -51,7 +53,15 @@ rule all:
 rule study:
     # The profile's result tables, metrics, figures and run records.
     input:
+        released_tables(),
         study_tables(),
         study_figures(),
         L.metrics,
         STUDY.records(),
+
+
+rule released:
+    # The released checkpoints of the profile on its data copy, alone: `snakemake released --config profile=paper`
+    # before spending GPU days (the checkpoints are placed by hand; pst.layout says where).
+    input:
+        released_tables(),

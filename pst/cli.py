@@ -66,6 +66,13 @@ def cmd_table(args: argparse.Namespace) -> int:
         df = flops_table(load_counts(args.inputs))
         for path in write_table(df, args.out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs paper"):
             print(path)
+    elif args.kind == "released":
+        from pst.engine.config import load_recipe
+        from pst.report.released import write
+
+        if not args.spec:
+            raise ValueError("--spec (the released checkpoints' spec from the workflow) is required")
+        print(f"{args.out}.md/.csv/.json: {len(write(load_recipe(args.spec), args.out))} rows")
     elif args.kind == "metrics":
         from pst.report.tables import write_metrics
 
@@ -145,11 +152,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pst.engine.evaluate import evaluate_run
+    from pst.engine.evaluate import evaluate_checkpoint, evaluate_run
 
-    r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out,
-                     batch_videos=args.batch_videos, max_views=args.max_views, average=args.average,
-                     workers=args.workers, progress=not args.quiet)
+    opts = dict(batch_videos=args.batch_videos, max_views=args.max_views, average=args.average,
+                workers=args.workers, progress=not args.quiet)
+    if args.checkpoint:
+        from pst.engine.config import load_recipe, resolve
+
+        if args.run_dir or not args.config or not args.out:
+            raise ValueError("--checkpoint FILE takes --config RECIPE and --out FOLDER, and no run directory")
+        r = evaluate_checkpoint(args.checkpoint, resolve(load_recipe(args.config)), args.views, args.out,
+                                list_file=args.list, **opts)
+    elif not args.run_dir:
+        raise ValueError("name a finished run directory, or --checkpoint FILE --config RECIPE --out FOLDER")
+    else:
+        r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out, **opts)
     print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
           f"over {r['denominator']} videos ({r['videos_failed']} failed to decode, {r['videos_partial']} partial)"
           if r["top1"] is not None else
@@ -174,6 +191,21 @@ def _first_table(params: str, profile: str) -> str:
     from pst.study import load
 
     return load(params, profile).tables[0].name
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from pst.engine.config import differences_markdown
+    from pst.study import load
+
+    if args.recipe_command == "differences":
+        print(differences_markdown(), end="")
+        return 0
+    if not args.name:
+        raise ValueError("recipe show NAME: name a recipe of params.yaml (e.g. pst_sthv1) or a run "
+                         "(dataset/recipe/variant)")
+    for key, value, source in load(args.params, args.profile).explain(args.name):
+        print(f"{key} = {json.dumps(value)}  # {source}")
+    return 0
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
@@ -379,7 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "nothing")
 
     p = command("evaluate", "multi-crop x multi-clip test of a finished run", cmd_evaluate)
-    p.add_argument("run_dir", help="a finished run directory")
+    p.add_argument("run_dir", nargs="?", help="a finished run directory")
+    p.add_argument("--checkpoint", help="instead of a run: a video checkpoint in the official layout (an authors' "
+                                        "release), evaluated with --config's model, data and views")
+    p.add_argument("--config", help="with --checkpoint: the recipe (YAML/JSON file or inline JSON)")
     p.add_argument("--views", default="1x1", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SS, Diving48)")
     p.add_argument("--list", help="list file (default: the recipe's val list)")
     p.add_argument("--out", help="output folder (default RUN_DIR/eval_CxK, or eval_CxK_<list> for another list)")
@@ -436,6 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("models", "list the registered video models", cmd_models)
 
+    p = command("recipe", "a recipe's every resolved key and where its value comes from (paper, official config, "
+                "or our choice and why)", cmd_recipe)
+    p.add_argument("recipe_command", choices=["show", "differences"],
+                   help="show NAME: the keys of a recipe or of a run's recipe; differences: where the paper and the "
+                        "official code differ, as the README's table")
+    p.add_argument("name", nargs="?", help="show: a recipe of params.yaml (pst_sthv1) or a run of the profile "
+                                          "(sthv1/pst_sthv1/pst_t)")
+    p.add_argument("--profile", help="profile of params.yaml, for a run (default: params.yaml's profile)")
+    p.add_argument("--params", default="params.yaml", help="the experiment description")
+
     p = command("pretrained", "save a timm ImageNet checkpoint (2D init) to a file", cmd_pretrained)
     p.add_argument("name", help="timm name with tag (e.g. swin_base_patch4_window7_224.ms_in22k), or one of our "
                                 "models (pst_b): the paper's 2D weights of it")
@@ -452,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # workflow steps: the Snakemake rules call them
     p = command("table", "(workflow step) build a result table (md, csv, json) from per-job records", cmd_table)
-    p.add_argument("kind", choices=["flops", "study", "metrics"], help="which table")
+    p.add_argument("kind", choices=["flops", "study", "released", "metrics"], help="which table")
     p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
                                              "at the paper's input)")
     p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")

@@ -8,10 +8,12 @@ take their paths from here, so no two places can disagree. Torch-free: the plann
                                   processed/        the internal lists (train.txt, val.txt, classes.txt), videos/
                                   bad_videos.tsv    what `pst data validate` found
     data/<profile data>/pretrained/<timm name>.pt   2D ImageNet inits (pst.weights_2d names them)
+    data/<profile data>/released/<name>.pth         the authors' released checkpoints, placed by the user
     results/<profile>/runs/<dataset>/<recipe>/<variant>/seed<seed>/   one run (final.safetensors, config, metrics,
                                                                       timing); eval_<C>x<K>/ inside it
                      .../seed<seed>.archived/<stamp>/                   a finished run moved aside (recipe changed)
     results/<profile>/records/<dataset>/<recipe>/<variant>/seed<seed>/   a run's small files, versioned in git
+    results/<profile>/released/<name>/eval_<C>x<K>/  a released checkpoint evaluated on this copy of its dataset
     results/<profile>/tables/<table>.{md,csv,json}, figures/, metrics.json, README.md, logs/, benchmarks/
     results/flops/<model>_<frames>x<size>.json      FLOPs records, shared by every profile (a model's cost)
     results/flops.{md,csv,json}                     the FLOPs table
@@ -113,6 +115,10 @@ class Layout:
         """Where the 2D weights of timm name ``weights`` (e.g. deit_small_patch16_224.fb_in1k) are saved."""
         return f"{self.data}/pretrained/{weights}.pt"
 
+    def released(self, name: str) -> str:
+        """Where the user places an authors' released checkpoint (params.yaml released.NAME), as downloaded."""
+        return f"{self.data}/released/{name}.pth"
+
     # ---- results of this profile
     @property
     def results(self) -> str:
@@ -142,6 +148,12 @@ class Layout:
     def train_log(self, dataset: str, recipe: str, variant: str, seed) -> str:
         """The log of a run's training job (what `pst status` reads for a failed run's last error)."""
         return self.log("train/" + self.run_name(dataset, recipe, variant, seed))
+
+    def released_eval(self, name: str, views: str) -> str:
+        """The evaluation of a released checkpoint on this profile's copy of its dataset."""
+        return f"{self.results}/released/{name}/eval_{views}/eval.json"
+
+    RELEASED_TABLE = "released_weights"
 
     def table(self, name: str) -> str:
         """A table's path without suffix (.md, .csv and .json are written)."""

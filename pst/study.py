@@ -101,6 +101,14 @@ class Study:
         for ds in s.get("datasets", {}):
             if ds not in cfg["datasets"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.datasets: {ds!r} is not under datasets:")
+        for name in s.get("released", []):
+            if name not in cfg.get("released", {}):
+                raise ValueError(f"params.yaml profiles.{self.profile}.released: {name!r} is not under released: "
+                                 f"({', '.join(cfg.get('released', {})) or 'none'})")
+            r = cfg["released"][name]
+            for key, known in (("dataset", cfg["datasets"]), ("recipe", cfg["recipes"]), ("variant", cfg["variants"])):
+                if r[key] not in known:
+                    raise ValueError(f"params.yaml released.{name}.{key}: {r[key]!r} is not under {key}s:")
         keys = {r.key for r in self.runs}
         for key in s.get("paper_input", []):
             if key not in keys:
@@ -120,6 +128,7 @@ class Study:
             for run in self.table_runs(table):
                 try:
                     cfg = resolve(self.recipe(run))
+                    self._check_flips(run, cfg)          # reads the classes files: checked on every plan
                 except ValueError as err:
                     raise ValueError(f"{self._where(run)}: {err}") from None
                 nodes, procs = self.processes(run.recipe)
@@ -134,6 +143,69 @@ class Study:
         if stamp is not None:
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(self.profile + "\n")
+
+    def check_released(self) -> None:
+        """The released checkpoints' recipes pass the evaluator's own checks (views, model options), and their
+        models can load the official layout."""
+        from pst.engine.config import check_model, check_views, resolve
+        from pst.models import PatchShiftSwin, family
+
+        for name in self.released:
+            try:
+                cfg = resolve(self.released_recipe(name))
+                check_views(cfg, self.released_views(name))
+                check_model(cfg)
+                if family(cfg["model"]["name"]) is not PatchShiftSwin:
+                    raise ValueError(f"only PST/Swin checkpoints in the official layout can be loaded "
+                                     f"(pst.models.inflate.load_video_checkpoint); {cfg['model']['name']} is not one")
+            except ValueError as err:
+                raise ValueError(f"params.yaml released.{name}: {err}") from None
+
+    def released_missing(self) -> list[str]:
+        """One line per released checkpoint of this profile that the user has not placed yet: where, and what."""
+        return [f"{self.layout.released(n)}: not placed; put {self.config['released'][n]['where']} there (as "
+                f"downloaded) to evaluate it on this copy of {self.config['released'][n]['dataset']}"
+                for n in self.released if not Path(self.layout.released(n)).is_file()]
+
+    @property
+    def released(self) -> list[str]:
+        """The released checkpoints this profile evaluates (params.yaml released: named by the profile)."""
+        return list(self.settings.get("released", []))
+
+    def released_views(self, name: str) -> str:
+        """A released checkpoint's test views on this profile (the profile's views map applies, as to tables)."""
+        v = self.config["released"][name]["views"]
+        return self.settings["views"].get(v, v)
+
+    def released_recipe(self, name: str) -> dict:
+        """The recipe a released checkpoint is evaluated with: its recipe and variant's model with its own options
+        (e.g. the official bias), the profile's overrides, this profile's copy of its dataset; no 2D init (the
+        weights come from the file)."""
+        r = self.config["released"][name]
+        run = Run(r["dataset"], r["recipe"], r["variant"], 0)
+        out: dict = {}
+        for where, partial, _ in self.recipe_layers(run, paper_input=f"{run.dataset}/{run.recipe}/{name}"):
+            out = _merge(out, partial)
+        out["model"]["kwargs"] = {**out["model"].get("kwargs", {}), **r.get("kwargs", {})}
+        out["model"].pop("checkpoint_2d", None)
+        return out
+
+    def released_spec(self) -> dict:
+        """What `pst table released` needs: each released checkpoint's evaluation, its published row, and the
+        clips its dataset's annotations name but this copy lacks."""
+        rows = []
+        for name in self.released:
+            r = self.config["released"][name]
+            views = self.released_views(name)
+            source = self.dataset(r["dataset"])["source"]
+            rows.append({"name": name, "title": r["title"], "dataset": r["dataset"], "views": views,
+                         "paper_views": r["views"], "published": r["published"],
+                         "checkpoint": self.layout.released(name),
+                         "placed": Path(self.layout.released(name)).is_file(),
+                         "eval": self.layout.released_eval(name, views),
+                         "missing": f"{self.layout.lists_root(r['dataset'], source)}/missing_val.txt"})
+        return {"name": self.layout.RELEASED_TABLE, "profile": self.profile, "rows": rows,
+                "comparable": not self.settings.get("overrides") and not self.settings.get("reduced_input")}
 
     def _where(self, run: Run) -> str:
         return (f"params.yaml run {run.key} (recipes.{run.recipe} + variants.{run.variant} + "
@@ -157,6 +229,42 @@ class Study:
                     checked.add(model)
             except ValueError as err:
                 raise ValueError(f"{self._where(run)}: {err}") from None
+
+    def class_list(self, dataset: str) -> tuple[list[str] | None, str, bool]:
+        """A dataset's classes as planning knows them, and where from: its classes file once prepared (refused if
+        it does not number the classes as the official lists do: a copy prepared by an older version), else the
+        synthetic set's own names, else the catalog's left/right classes (all a flip rule may name: not complete)."""
+        from pst.data.annotations import read_classes
+        from pst.data.catalog import CATALOG, CLASS_ORDER
+
+        ds = self.dataset(dataset)
+        path = Path(self.layout.lists(dataset, ds["source"])[2])
+        info = CATALOG.get(dataset) if ds["source"] == "fetch" else None
+        if path.is_file():
+            classes = read_classes(path)
+            if info is not None and info.class_order == "sorted" and classes != sorted(classes):
+                raise ValueError(f"{path}: the classes are not numbered as the official lists number them "
+                                 f"({CLASS_ORDER['sorted']}); prepared by an older version? rerun `pst data prepare "
+                                 f"{dataset}` (it renumbers the lists; nothing is decoded again)")
+            return classes, str(path), True
+        if ds["source"] == "synth":
+            from pst.data.synthetic import SynthConfig
+
+            return SynthConfig(**{k: v for k, v in ds["synth"].items() if k == "pairs"}).classes, f"the synthetic set {dataset}", True
+        if info is not None:
+            return list(info.left_right), dataset, False
+        return None, dataset, False
+
+    def _check_flips(self, run: Run, cfg: dict) -> None:
+        """The recipe's flip rules name left/right classes of the run's dataset (pst.data.mirror)."""
+        from pst.data.mirror import check_flip_rules, flip_names
+
+        tr = cfg["data"]["train"]
+        if not flip_names(tr["no_flip_classes"], tr["flip_pairs"]):
+            return
+        classes, source, complete = self.class_list(run.dataset)
+        if classes is not None:
+            check_flip_rules(tr["no_flip_classes"], tr["flip_pairs"], classes, source, complete)
 
     # ---- tables and runs
     def table(self, name: str) -> Table:
@@ -261,31 +369,61 @@ class Study:
         """The recipes whose training spans several nodes (the workflow's train_nodes rule runs them)."""
         return [r for r in self.config["recipes"] if self.resources(r)["nodes"] > 1]
 
-    def _overrides(self, run: Run) -> dict:
-        """What this profile changes in a run's recipe: its overrides, and its reduced input unless the run is
-        one the profile keeps at the paper's input."""
-        s = self.settings
-        out = _dotted(s.get("overrides", {}))
-        if run.key not in s.get("paper_input", []):
-            out = _merge(out, _dotted(s.get("reduced_input", {})))
-        return out
-
-    def recipe(self, run: Run) -> dict:
-        """The engine recipe of one run: recipe <- variant's model and options <- the profile's overrides <- data
-        root, seed, 2D init."""
-        cfg = self.config
+    def recipe_layers(self, run: Run, paper_input: str | None = None) -> list[tuple[str, dict, dict]]:
+        """What makes a run's recipe, in order, as (where, partial recipe, sources): the recipe (its ``sources``:
+        where each value comes from), the variant's model and options, the profile's overrides and (unless the run
+        is one the profile keeps at the paper's input, by its key or ``paper_input``) its reduced input, then what
+        the study sets: the dataset's folder and how its lists are read, the seed, the 2D init. `pst recipe show`
+        reads the same layers."""
+        cfg, s = self.config, self.settings
         if run.variant not in cfg["variants"]:
             raise ValueError(f"run {self.run_dir(run)}: variant {run.variant!r} is not under params.yaml variants:")
         variant = cfg["variants"][run.variant]
-        out = _merge(cfg["recipes"][run.recipe], {
-            "model": {"name": variant["model"], "kwargs": variant.get("kwargs", {})}})
-        out = _merge(out, self._overrides(run))
+        recipe = cfg["recipes"][run.recipe]
+        layers = [(f"params.yaml recipes.{run.recipe}", {k: v for k, v in recipe.items() if k != "sources"},
+                   recipe.get("sources", {})),
+                  (f"params.yaml variants.{run.variant}",
+                   {"model": {"name": variant["model"], "kwargs": variant.get("kwargs", {})}}, {})]
+        if s.get("overrides"):
+            layers.append((f"params.yaml profiles.{self.profile}.overrides", _dotted(s["overrides"]), {}))
+        if s.get("reduced_input") and (paper_input or run.key) not in s.get("paper_input", []):
+            layers.append((f"params.yaml profiles.{self.profile}.reduced_input", _dotted(s["reduced_input"]), {}))
         frames = self.frames(run.dataset)
-        data = {"root": self.layout.lists_root(run.dataset, self.dataset(run.dataset)["source"]),
-                **(frames if frames["modality"] != "video" else {})}     # videos: the defaults (no new params)
-        out = _merge(out, {"data": data, "train": {"seed": run.seed}})
+        study = {"data": {"root": self.layout.lists_root(run.dataset, self.dataset(run.dataset)["source"]),
+                          **(frames if frames["modality"] != "video" else {})},   # videos: the defaults
+                 "train": {"seed": run.seed}}
         if self.pretrained and variant.get("pretrained"):
-            out["model"]["checkpoint_2d"] = self.layout.pretrained(weights_2d(variant["model"]))
+            study["model"] = {"checkpoint_2d": self.layout.pretrained(weights_2d(variant["model"]))}
+        layers.append(("the study", study, {
+            "data.root": f"the study: {run.dataset}'s lists (pst.layout)",
+            "data.modality": f"the catalog: how {run.dataset}'s lists are read",
+            "data.frame_template": f"the catalog or params.yaml datasets.{run.dataset}",
+            "data.frame_start": f"the catalog or params.yaml datasets.{run.dataset}",
+            "train.seed": f"the study: profiles.{self.profile}.seeds",
+            "model.checkpoint_2d": f"paper: the 2D ImageNet init of {variant['model']} (pst/weights_2d.py)"}))
+        return layers
+
+    def explain(self, name: str) -> list[tuple[str, object, str]]:
+        """(key, value, source) of every resolved key of a recipe (``name``: a recipe of params.yaml) or of a run's
+        recipe on this profile (``dataset/recipe/variant``), from the layers planning and training use."""
+        from pst.engine.config import explain
+
+        if name in self.config["recipes"]:
+            recipe = self.config["recipes"][name]
+            return explain([(f"params.yaml recipes.{name}", {k: v for k, v in recipe.items() if k != "sources"},
+                             recipe.get("sources", {}))])
+        runs = [r for r in self.runs if r.key == name]
+        if not runs:
+            raise ValueError(f"{name!r} is neither a recipe of params.yaml ({', '.join(self.config['recipes'])}) "
+                             f"nor a run of profile {self.profile} (dataset/recipe/variant, e.g. "
+                             f"{self.runs[0].key if self.runs else 'kinetics400/pst_k400/pst_t'})")
+        return explain(self.recipe_layers(runs[0]))
+
+    def recipe(self, run: Run) -> dict:
+        """The engine recipe of one run: its layers (recipe_layers) merged in order."""
+        out: dict = {}
+        for _, partial, _ in self.recipe_layers(run):
+            out = _merge(out, partial)
         return out
 
     def run_inputs(self, run: Run) -> list[str]:

@@ -160,10 +160,18 @@ def diving48_mirror(root: Path, work: Path, train: int = 3, test: int = 1) -> di
     return {"base": base}
 
 
+DATA = Path(__file__).parent / "data"
+
+
+def ss_classes() -> list[str]:
+    """The 174 Something-Something class names in the order of SSv1's own labels file (tests/data/README.md)."""
+    return (DATA / "something-something-v1-labels.csv").read_text().splitlines()
+
+
 def place_sthv2(raw: Path, work: Path, parts: int = 20, train: int = 2, val: int = 1) -> dict:
     raw.mkdir(parents=True, exist_ok=True)
-    labels = {"Pushing something from left to right": "0", "Holding something": "1"}
-    (raw / "something-something-v2-labels.json").write_text(json.dumps(labels))
+    labels = {name: str(i) for i, name in enumerate(sorted(ss_classes()))}    # the real file's ids
+    (raw / "something-something-v2-labels.json").write_text(json.dumps(labels, indent=4))
     templates = ["Pushing [something] from left to right", "Holding [something]"]
     items = {"train": [(1 + i, templates[i % 2]) for i in range(train)],
              "validation": [(1 + train + i, templates[(i + 1) % 2]) for i in range(val)],
@@ -194,8 +202,8 @@ def place_sthv1(raw: Path, train: int = 2, val: int = 1) -> dict:
     from PIL import Image
 
     raw.mkdir(parents=True, exist_ok=True)
+    (raw / "something-something-v1-labels.csv").write_text("".join(f"{c}\n" for c in ss_classes()))
     labels = ["Holding something", "Pushing something from left to right"]
-    (raw / "something-something-v1-labels.csv").write_text("".join(f"{c}\n" for c in labels))
     ids = {"train": [11 + i for i in range(train)], "validation": [11 + train + i for i in range(val)]}
     for split, vids in ids.items():
         (raw / f"something-something-v1-{split}.csv").write_text("".join(f"{v};{labels[v % 2 == 0]}\n" for v in vids))
@@ -206,3 +214,21 @@ def place_sthv1(raw: Path, train: int = 2, val: int = 1) -> dict:
         for i in range(1, n + 1):     # 1-based, as the dataset ships; pixel value = frame number
             Image.fromarray(np.full((24, 32, 3), 10 * i, dtype=np.uint8)).save(folder / f"{i:05d}.jpg", quality=100)
     return {"train": train, "val": val}
+
+
+def write_official_checkpoint(model, path: Path) -> Path:
+    """``model`` (a PST/Swin built with bias="official") saved as the official code saves a checkpoint: mmcv's
+    {"meta", "state_dict"} with ``backbone.*`` and ``cls_head.fc_cls.*`` keys and every block's bias index
+    buffers (``relative_position_index`` in patch-shift blocks, ``relative_position_index_old`` elsewhere)."""
+    import torch
+
+    from pst.models.inflate import relative_position_buffers
+
+    state = {f"backbone.{k}": v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    state["cls_head.fc_cls.weight"] = model.head.weight.detach().clone()
+    state["cls_head.fc_cls.bias"] = model.head.bias.detach().clone()
+    state.update({f"backbone.{k}": v for k, v in relative_position_buffers(model).items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"meta": {"mmcv_version": "1.3.8", "epoch": 30, "iter": 1, "CLASSES": None}, "state_dict": state},
+               path)
+    return path

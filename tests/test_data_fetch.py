@@ -7,7 +7,9 @@ import tarfile
 
 import pytest
 
-from fixtures_data import LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2, tiny_video
+from fixtures_data import (LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2, ss_classes,
+                           tiny_video)
+from pst.data.catalog import SS_LEFT_RIGHT
 from pst.data.annotations import read_classes, read_list
 from pst.data.dataset import read_video
 from pst.data.download import ChecksumError, DownloadError, download
@@ -65,16 +67,23 @@ def test_sthv2_placed_parts_are_joined_and_converted(tmp_path):
     s = prepare("sthv2", root, short_side=32, progress=False)
     assert (s["train_videos"], s["val_videos"]) == (2, 1)
     entries = read_list(root / "processed" / "train.txt")
-    assert [e.label for e in entries] == [0, 1] and entries[0].path.endswith(".mp4")
+    classes = read_classes(root / "processed" / "classes.txt")
+    assert [classes[e.label] for e in entries] == ["Pushing something from left to right", "Holding something"]
+    assert [e.label for e in entries] == [93, 16] and entries[0].path.endswith(".mp4")     # the labels file's ids
 
 
-def test_sthv1_frame_folders(tmp_path):
+def test_sthv1_frame_folders_numbered_as_the_official_lists(tmp_path):
+    """SSv1's labels file lists its classes unsorted; the official lists (TSM's gen_label_sthv1.py) number them
+    sorted by name, which puts the left/right classes at the official config's 86, 87, 93, 94, 166, 167."""
     root = tmp_path / "ss1"
     place_sthv1(root / "raw")
     s = prepare("sthv1", root, progress=False)
     assert (s["train_videos"], s["val_videos"]) == (2, 1)
     entries = read_list(root / "processed" / "train.txt", modality="frames")
-    assert entries[0].num_frames == 6 and entries[1].label == 1
+    classes = read_classes(root / "processed" / "classes.txt")
+    assert entries[0].num_frames == 6 and [e.label for e in entries] == [16, 93]
+    assert classes == sorted(ss_classes()) != ss_classes()
+    assert [classes.index(c) for c in SS_LEFT_RIGHT] == [86, 87, 93, 94, 166, 167]
 
 
 @pytest.mark.parametrize("name, some_file", [("sthv2", "20bn-something-something-v2-07"),

@@ -5,6 +5,7 @@ Diving48 (JSON + tar) are served on loopback through the real fetch with --mirro
 00001.jpg folders) and V2 (JSON + VP9 webm in 20 archive parts) are placed by hand, as their licence requires; the
 2D inits are timm-layout checkpoints of random weights where `pst pretrained` would have downloaded them.
 Then: a second run does nothing, and changing one variant replans exactly its jobs."""
+import hashlib
 import json
 import re
 import shutil
@@ -16,8 +17,11 @@ import timm
 import torch
 import yaml
 
+import pst.models  # noqa: F401  (registers the models: the released checkpoint is written from pst_t)
+
 from conftest import ROOT, copy_workflow
-from fixtures_data import LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2
+from fixtures_data import (LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2,
+                           write_official_checkpoint)
 from pst.layout import Layout, eval_path
 from pst.study import Study
 from pst.weights_2d import weights_2d
@@ -63,6 +67,9 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
         place_sthv1(repo / layout.raw_dir("sthv1"), train=4, val=2)
         place_sthv2(repo / layout.raw_dir("sthv2"), work, train=4, val=2)
         _write_inits(repo, layout, params)
+        torch.manual_seed(1)                                        # the authors' K400 PST-T, as they released it
+        released = write_official_checkpoint(timm.create_model("pst_t", num_classes=3, bias="official"),
+                                             repo / layout.released("pst_t_k400"))
         _run(["git", "init", "-q"], repo, env)
         _run(["dvc", "init", "-q"], repo, env)
         shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
@@ -92,6 +99,14 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
                 assert rec["views"] == views and rec["code"]["fingerprint"]
                 assert rec["videos_evaluated"] == (1 if run.dataset == "diving48" else 2) == rec["videos_listed"]
     assert {t.name: t.views for t in study.tables}["main_kinetics400"] == ("3x4",)
+    # the released checkpoint on this copy of K400, with the paper's views, beside the model card's numbers
+    rel = json.loads((repo / f"{layout.table(layout.RELEASED_TABLE)}.json").read_text())["rows"]
+    assert [(r["checkpoint"], r["views"], r["status"]) for r in rel] == [("pst_t_k400", "3x4", "evaluated")]
+    assert rel[0]["top-1 paper"] == 78.6 and rel[0]["Δ top-1"] is None and rel[0]["videos evaluated"] == 2
+    assert rel[0]["videos missing from this copy"] == 1 and rel[0]["videos unreadable"] == 0
+    rec = json.loads((repo / layout.released_eval("pst_t_k400", "3x4")).read_text())
+    assert rec["checkpoint_sha256"] == hashlib.sha256(released.read_bytes()).hexdigest()
+    assert rec["kwargs"]["bias"] == "official" and rec["views_per_video"] == 12
     attention = json.loads((repo / f"{layout.table('table2e_attention')}.json").read_text())["rows"]
     memory = {r["model"]: r["memory GiB @paper input"] for r in attention if r["seeds"]}
     assert memory["swin_joint"] > memory["swin_local"] > memory["pst_t"] > 1        # 32x224², 8 clips, accounted

@@ -105,7 +105,8 @@ def test_flip_pairs_swap_labels_as_an_option():
 def test_train_transform_same_crop_for_all_frames_and_augmentations_run():
     torch.manual_seed(0)
     frames = torch.randint(0, 255, (1, 3, 48, 64), dtype=torch.uint8).expand(6, -1, -1, -1).contiguous()
-    t = TrainTransform(size=32, short_side=40, randaugment=(2, 9), erasing=1.0)
+    t = TrainTransform(size=32, short_side=40, randaugment={"policy": "official", "num_ops": 2, "magnitude": 9,
+                                                           "signs": "process"}, erasing=1.0)
     clip, _ = t(frames, 3)
     assert clip.shape == (3, 6, 32, 32)
     assert all(torch.equal(clip[:, 0], clip[:, k]) for k in range(6))     # one crop/augment/erase per clip

@@ -74,7 +74,13 @@ def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) 
 
 
 def sthv1_classes(labels_csv: Path) -> list[str]:
-    return [ln.strip() for ln in Path(labels_csv).read_text().splitlines() if ln.strip()]
+    """SSv1 classes numbered as the official lists number them: sorted by name (TSM's gen_label_sthv1.py, which
+    wrote the lists the official config reads), not in the labels file's order (mmaction2's own script's)."""
+    names = [ln.strip() for ln in Path(labels_csv).read_text().splitlines() if ln.strip()]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{labels_csv}: class names listed twice: {twice[:3]}; fix the labels file")
+    return sorted(names)
 
 
 def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix: str) -> tuple[list[Entry], list[str]]:

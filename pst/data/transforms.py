@@ -76,9 +76,22 @@ def center_crop_offset(h: int, w: int, size: int) -> tuple[int, int]:
     return (h - size) // 2, (w - size) // 2
 
 
+def randaugment(spec: Optional[dict], sign_sets: int = 8, seed: int = 0):
+    """The recipe's RandAugment on uint8 (T, C, H, W) clips: the official policy (pst.data.randaugment: mmaction2
+    0.x's Imgaug default), torchvision's RandAugment (its own 31-bin scale and op list), or None."""
+    if not spec or spec.get("policy") is None:
+        return None
+    if spec["policy"] == "torchvision":
+        return v2.RandAugment(spec["num_ops"], spec["magnitude"])
+    from pst.data.randaugment import ClipRandAugment
+
+    return ClipRandAugment(spec["num_ops"], spec["magnitude"], spec["signs"], sign_sets, seed)
+
+
 @dataclass
 class TrainTransform:
-    """Short-side resize, random resized crop, horizontal flip (label-aware), optional RandAugment and erasing.
+    """Short-side resize, random resized crop, horizontal flip (label-aware), optional RandAugment and erasing, in
+    the official pipeline's order.
 
     ``no_flip_labels``: classes never flipped (the official SSv1/SSv2 rule for left/right-sensitive labels).
     ``flip_pairs``: instead of skipping, flip and swap the label with its mirror class (an option, not what ran).
@@ -89,16 +102,21 @@ class TrainTransform:
     flip: float = 0.5
     no_flip_labels: tuple[int, ...] = ()
     flip_pairs: dict[int, int] = field(default_factory=dict)
-    randaugment: Optional[tuple[int, int]] = None     # (num_ops, magnitude), (2, 9) for the SS recipe
+    randaugment: Optional[dict] = None    # {policy: official | torchvision, num_ops, magnitude, signs}; None: off
     erasing: float = 0.0                               # probability, 0.25 for the SS recipe
+    sign_sets: int = 8                                 # official RandAugment, signs "process": the official processes
+    seed: int = 0                                      # the run's seed (the official RandAugment's sign sets)
     resize: str = "mmcv"                               # the short-side resize (see resize_short)
     mean: tuple[float, ...] = MEAN
     std: tuple[float, ...] = STD
 
     def __post_init__(self):
         self._crop = v2.RandomResizedCrop(self.size, scale=self.area, antialias=True)
-        self._augment = v2.RandAugment(*self.randaugment) if self.randaugment else None
-        self._erase = v2.RandomErasing(p=self.erasing) if self.erasing > 0 else None
+        self._augment = randaugment(self.randaugment, self.sign_sets, self.seed)
+        # timm's RandomErasing as the official pipeline ran it (probability, area 0.02-1/3, aspect 0.3-1/0.3, zeros
+        # after normalisation): the same sampling as torchvision's with timm's bounds
+        self._erase = v2.RandomErasing(p=self.erasing, scale=(0.02, 1 / 3), ratio=(0.3, 1 / 0.3)) \
+            if self.erasing > 0 else None
         pairs = dict(self.flip_pairs)
         self._pairs = {**pairs, **{b: a for a, b in pairs.items()}}
 

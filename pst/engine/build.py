@@ -11,6 +11,7 @@ import torch
 
 from pst.data.annotations import read_classes
 from pst.data.dataset import VideoDataset
+from pst.data.mirror import flip_ids
 from pst.data.sampling import Sampling
 from pst.data.transforms import TestTransform, TrainTransform
 from pst.engine.checkpoint import load_weights
@@ -54,11 +55,13 @@ def _frames(d: dict) -> dict:
 def train_dataset(cfg: dict) -> VideoDataset:
     """The recipe's training set: one clip per video with the training transform."""
     d, tr = cfg["data"], cfg["data"]["train"]
+    classes_file = resolve_path(d["root"], d["classes"])
+    no_flip, pairs = flip_ids(tr["no_flip_classes"], tr["flip_pairs"], read_classes(classes_file), str(classes_file))
     transform = TrainTransform(size=tr["size"], short_side=tr["short_side"], area=tuple(tr["area"]), flip=tr["flip"],
-                               no_flip_labels=tuple(tr["no_flip_labels"]),
-                               flip_pairs={int(k): int(v) for k, v in tr["flip_pairs"].items()},
-                               randaugment=tuple(tr["randaugment"]) if tr["randaugment"] else None,
-                               erasing=tr["erasing"], resize=d["resize"])
+                               no_flip_labels=no_flip, flip_pairs=pairs,
+                               randaugment=tr["randaugment"], erasing=tr["erasing"], resize=d["resize"],
+                               sign_sets=max(1, cfg["train"]["global_batch"] // cfg["train"]["batch_per_device"]),
+                               seed=cfg["train"]["seed"])
     return VideoDataset(d["root"], resolve_path(d["root"], d["train_list"]), sampling(cfg), transform,
                         cache=d["cache_videos"], num_classes=class_count(cfg), **_frames(d))
 

@@ -6,40 +6,182 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-DEFAULTS: dict[str, Any] = {
+# Where a value comes from, in the words `pst recipe show` prints: the paper (main paper or supplement), the official
+# code (the MartinXM/TPS fork of mmaction2 0.x: configs/recognition/tps/swin_tiny_2D_patch244_tps_<dataset>_1k.py,
+# "the official <dataset> config"), the libraries it ran (mmcv 1.x, mmaction2 0.x, timm), or our choice and why.
+OFFICIAL = "configs/recognition/tps/swin_tiny_2D_patch244_tps_{}_1k.py"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One recipe key: its default, where that default comes from, and (``differs``) the other behaviour where the
+    paper and the official code disagree or the official code ran something else than its config says, with the
+    option that gives it (README "Where paper and official code differ" is generated from these)."""
+    default: Any
+    source: str
+    differs: str = ""
+
+
+RECIPE: dict[str, Any] = {
     "data": {
-        "root": "data/synthetic",            # folder the list paths are relative to
-        "train_list": "train.txt",           # relative to root unless absolute
-        "val_list": "val.txt",
-        "classes": "classes.txt",
-        "modality": "video",                 # list lines: "path label" (video) or "dir num_frames label" (frames)
-        "frame_template": "{:05d}.jpg",      # frame folders: frame i is frame_template.format(i + frame_start)
-        "frame_start": 1,                    # (SSv1: 00001.jpg; mmaction2's extraction: img_{:05d}.jpg from 1)
-        "resize": "mmcv",                    # short-side resize: mmcv (what the official code ran) | torchvision
-        "sampling": {"mode": "dense", "clip_len": 8, "frame_interval": 1},
-        "train": {"size": 56, "short_side": 64, "area": [0.08, 1.0], "flip": 0.5, "no_flip_labels": [],
-                  "flip_pairs": {}, "randaugment": None, "erasing": 0.0},
-        "val": {"size": 56, "short_side": 64, "crops": 1, "num_clips": 1},   # validation during training
-        "test": {"short_side": None},        # multi-view test: short side (None = the crop size, three crops)
-        "val_subset": 0,                      # validation videos per epoch (0 = all)
-        "workers": 2,
-        "cache_videos": False,               # keep decoded videos in memory (small sets only, e.g. synthetic)
+        "root": Key("data/synthetic", "ours: the folder the list paths are relative to; every study sets the "
+                    "dataset's own"),
+        "train_list": Key("train.txt", "ours: the internal list format (../shared/datasets.md)"),
+        "val_list": Key("val.txt", "ours: the internal list format; the official configs validate and test on the "
+                        "validation list"),
+        "classes": Key("classes.txt", "ours: class names, the id is the line (numbered as the official lists)"),
+        "modality": Key("video", "ours: what the lists name; the catalog declares SSv1's frame folders "
+                        "(official sthv1 config: RawframeDataset)"),
+        "frame_template": Key("{:05d}.jpg", "official sthv1 config: filename_tmpl='{:05}.jpg'"),
+        "frame_start": Key(1, "SSv1 ships 00001.jpg (1-based)",
+                           "the released uniform sampling adds no start index and would open 00000.jpg (its own "
+                           "commented-out lines add 1, as we do); `data.frame_start`, `data.frame_template` for "
+                           "other numbering"),
+        "resize": Key("mmcv", "official: mmcv 1.x Resize(scale=(-1, S)): long side rounded to nearest, cv2 "
+                      "bilinear without antialiasing on uint8 (what ran)",
+                      "`data.resize: torchvision`: antialiased, long side rounded down"),
+        "sampling": {
+            "mode": Key("dense", "official k400 config: SampleFrames (dense); the SS and Diving48 configs sample "
+                        "uniformly (frame_uniform=True)",
+                        "uniform sampling with several test clips is refused: the fork's frame_uniform returns "
+                        "one clip whatever num_clips says"),
+            "clip_len": Key(8, "ours: a small default; every paper recipe sets the paper's"),
+            "frame_interval": Key(1, "ours: a small default; every dense paper recipe sets the paper's"),
+        },
+        "train": {
+            "size": Key(56, "ours: a small default; the paper recipes crop 224 (official: Resize((224, 224)))"),
+            "short_side": Key(64, "ours: a small default; the paper recipes resize to 256 (official: "
+                              "Resize(scale=(-1, 256)))"),
+            "area": Key([0.08, 1.0], "official: mmaction2 0.x RandomResizedCrop area_range (0.08, 1.0)"),
+            "flip": Key(0.5, "official: Flip(flip_ratio=0.5)"),
+            "no_flip_classes": Key([], "official k400/diving48 configs: every class flipped"),
+            "flip_pairs": Key({}, "official: no label swapping",
+                              "`data.train.flip_pairs` {class: mirror class}: flip the left/right classes and "
+                              "swap their label (instead of never flipping them, what ran)"),
+            "randaugment": {
+                "policy": Key(None, "official k400 config: no Imgaug (the SS and Diving48 configs run "
+                              "Imgaug(transforms='default'))",
+                              "`policy: torchvision`: torchvision's RandAugment (31-bin scale, 14 ops with "
+                              "Identity, ops drawn with replacement, signs per clip), about a third as strong"),
+                "num_ops": Key(2, "official: mmaction2 0.x Imgaug default, SomeOf(n=2), two distinct ops"),
+                "magnitude": Key(9, "official: mmaction2 0.x Imgaug default, magnitude 9 of 10"),
+                "signs": Key("process", "official: each training process drew the signed ops' signs once when it "
+                             "built its pipeline (python random.choice, unseeded; 8 processes); we draw one sign "
+                             "set per process of the recipe's layout (global_batch / batch_per_device) from the "
+                             "run's seed, and each clip uses one of them at random, whatever our own layout",
+                             "`signs: clip`: every clip draws its own signs (RandAugment's own definition)"),
+            },
+            "erasing": Key(0.0, "official k400 config: no RandomErasing (the SS and Diving48 configs: timm "
+                           "RandomErasing(probability=0.25), area 0.02-1/3, aspect 0.3-1/0.3, zeros after "
+                           "normalisation, one region for every frame)"),
+        },
+        "val": {
+            "size": Key(56, "ours: a small default; official val pipeline: CenterCrop(224)"),
+            "short_side": Key(64, "ours: a small default; official val pipeline: Resize(scale=(-1, 256))"),
+            "crops": Key(1, "official val pipeline: one centre crop"),
+            "num_clips": Key(1, "official val pipeline: one clip"),
+        },
+        "test": {
+            "short_side": Key(None, "official test pipeline: Resize(scale=(-1, 224)) then ThreeCrop(224): None is "
+                              "the crop size"),
+        },
+        "val_subset": Key(0, "ours: validation videos per epoch (0 = all, as the official evaluation hook)"),
+        "workers": Key(2, "official: workers_per_gpu=2 (an execution setting)"),
+        "cache_videos": Key(False, "ours: keep decoded videos in memory, for small sets only (an execution "
+                            "setting)"),
     },
-    "model": {"name": "deit_s_tps", "kwargs": {}, "checkpoint_2d": None},
-    "optim": {"lr": 1e-3, "betas": [0.9, 0.999], "weight_decay": 0.02, "groups": "official",
-              "backbone_lr_mult": 0.1},
-    "schedule": {"epochs": 30, "warmup_epochs": 2.5, "warmup_ratio": 0.1, "by_epoch": True, "min_lr_ratio": 0.0},
-    "train": {"global_batch": 64, "batch_per_device": 8, "grad_clip": None, "label_smoothing": 0.0,
-              "mixup": 0.0, "amp": "auto", "activation_checkpointing": False, "seed": 0, "deterministic": False,
-              "checkpoint_every": 1, "checkpoint_every_steps": 0, "checkpoint_minutes": 0, "keep_checkpoints": 2,
-              "tensorboard": False,
-              "progress": True},
+    "model": {
+        "name": Key("deit_s_tps", "ours: a default; every variant of params.yaml names its model"),
+        "kwargs": Key({}, "params.yaml: the recipe's model size and options, then the variant's"),
+        "checkpoint_2d": Key(None, "paper: ImageNet-1K (Swin-T, DeiT-S) or ImageNet-21K (Swin-B) 2D weights "
+                             "(pst/weights_2d.py); the study sets the file"),
+    },
+    "optim": {
+        "lr": Key(1e-3, "official configs: AdamW lr=1e-3, not rescaled for other GPU counts"),
+        "betas": Key([0.9, 0.999], "official configs: AdamW betas=(0.9, 0.999)"),
+        "weight_decay": Key(0.02, "official configs: weight_decay=0.02"),
+        "groups": Key("official", "official: what mmcv 1.x ran from paramwise_cfg (only the longest matching key "
+                      "applies): every backbone parameter, norms included, at lr x backbone_lr_mult with weight "
+                      "decay; relative-position tables at the full lr without decay; the head at the full lr",
+                      "`optim.groups: intended`: what the config says (no decay on position tables and norms, "
+                      "backbone lr x 0.1); `flat`: one group"),
+        "backbone_lr_mult": Key(0.1, "official configs: paramwise_cfg backbone lr_mult=0.1"),
+    },
+    "schedule": {
+        "epochs": Key(30, "official configs: total_epochs=30"),
+        "warmup_epochs": Key(2.5, "official configs: lr_config warmup='linear', warmup_iters=2.5, "
+                             "warmup_by_epoch=True"),
+        "warmup_ratio": Key(0.1, "mmcv 1.x: warmup_ratio default 0.1"),
+        "by_epoch": Key(True, "mmcv 1.x: CosineAnnealing stepped per epoch (by_epoch default True)"),
+        "min_lr_ratio": Key(0.0, "official configs: min_lr=0"),
+    },
+    "train": {
+        "global_batch": Key(64, "official: 8 GPUs x videos_per_gpu=8"),
+        "batch_per_device": Key(8, "official configs: videos_per_gpu=8"),
+        "grad_clip": Key(None, "official configs: grad_clip=None"),
+        "label_smoothing": Key(0.0, "official k400 config: no LabelSmoothing blending"),
+        "mixup": Key(0.0, "official configs: no mixup/cutmix"),
+        "amp": Key("auto", "official: apex O1 fp16 (use_fp16=True); auto is bf16 where the GPU has it, else fp16",
+                   "`train.amp: fp16` for the official precision on a bf16 GPU; `off` for fp32"),
+        "activation_checkpointing": Key(False, "official: use_checkpoint off unless asked (memory, not results)"),
+        "seed": Key(0, "ours: the official runs were unseeded (tools/train.py --seed None); seeds are a table's"),
+        "deterministic": Key(False, "ours: deterministic kernels on request (slower)"),
+        "checkpoint_every": Key(1, "official: checkpoint_config interval=1 (an execution setting)"),
+        "checkpoint_every_steps": Key(0, "ours: an execution setting"),
+        "checkpoint_minutes": Key(0, "ours: an execution setting (the paper recipes: every 30 minutes)"),
+        "keep_checkpoints": Key(2, "ours: an execution setting"),
+        "tensorboard": Key(False, "ours: an execution setting"),
+        "progress": Key(True, "ours: an execution setting"),
+    },
 }
+
+
+def _tree(node, leaf):
+    return {k: _tree(v, leaf) for k, v in node.items()} if isinstance(node, dict) else leaf(node)
+
+
+def keys(node: dict = RECIPE, path: str = "") -> dict[str, Key]:
+    """Every recipe key, dotted, with its Key."""
+    out = {}
+    for k, v in node.items():
+        out.update(keys(v, f"{path}{k}.") if isinstance(v, dict) else {f"{path}{k}": v})
+    return out
+
+
+DEFAULTS: dict[str, Any] = _tree(RECIPE, lambda key: copy.deepcopy(key.default))
+
+
+# Keys that older recipes used, and what replaced them.
+RENAMED = {
+    "data.train.no_flip_labels": "'data.train.no_flip_classes': name the classes (ids depend on how a copy numbers "
+                                 "them), e.g. 'Pushing something from left to right'",
+}
+SHAPES = {"data.train.randaugment": "{policy: official, num_ops: 2, magnitude: 9} (or policy: torchvision; "
+                                    "null = none)"}
+
+
+def upgrade(recipe: dict, classes: list[str] | None = None) -> dict:
+    """A run's recipe as an older version wrote it (config.yaml), in today's keys, meaning what it ran: a
+    ``randaugment: [n, m]`` was torchvision's RandAugment; ``no_flip_labels`` / id ``flip_pairs`` name the classes
+    of the run's own class list (``classes``; ids kept when it is missing, and then refused if used)."""
+    out = copy.deepcopy(recipe)
+    train = out.get("data", {}).get("train", {})
+    if isinstance(train.get("randaugment", {}), list) or train.get("randaugment", {}) is None:
+        old = train["randaugment"]
+        train["randaugment"] = ({"policy": None} if old is None else
+                                {"policy": "torchvision", "num_ops": old[0], "magnitude": old[1]})
+    name = (lambda i: classes[i] if classes and isinstance(i, int) and 0 <= i < len(classes) else i)
+    if "no_flip_labels" in train:
+        train["no_flip_classes"] = [name(i) for i in train.pop("no_flip_labels")]
+    if any(isinstance(k, int) or str(k).isdigit() for k in train.get("flip_pairs", {})):
+        train["flip_pairs"] = {name(int(k)): name(int(v)) for k, v in train["flip_pairs"].items()}
+    return out
 
 
 def _merge(base: dict, override: dict, path: str = "") -> dict:
@@ -47,14 +189,19 @@ def _merge(base: dict, override: dict, path: str = "") -> dict:
     for key, value in override.items():
         where = f"{path}{key}"
         if key not in base:
+            if where in RENAMED:
+                raise ValueError(f"recipe: {where!r} is now {RENAMED[where]}")
             raise ValueError(f"recipe: unknown key {where!r}; known keys here: {', '.join(sorted(base))}")
         if key in ("kwargs", "flip_pairs"):                  # free-form mappings: merged, any key
             if not isinstance(value, dict):
                 raise ValueError(f"recipe: {where!r} must be a mapping, got {type(value).__name__}")
             out[key] = {**base[key], **copy.deepcopy(value)}
         elif isinstance(base[key], dict):
+            if value is None and where in SHAPES:                 # e.g. randaugment: null -> none
+                value = {"policy": None}
             if not isinstance(value, dict):
-                raise ValueError(f"recipe: {where!r} must be a mapping, got {type(value).__name__}")
+                shape = f" such as {SHAPES[where]}" if where in SHAPES else ""
+                raise ValueError(f"recipe: {where!r} must be a mapping{shape}, got {value!r}")
             out[key] = _merge(base[key], value, f"{where}.")
         else:
             out[key] = copy.deepcopy(value)
@@ -92,8 +239,9 @@ def _number(v) -> bool:
 
 
 def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> dict:
-    """Defaults <- recipe <- ``key=value`` overrides, then validated."""
-    merged = _merge(DEFAULTS, recipe or {})
+    """Defaults <- recipe <- ``key=value`` overrides, then validated. A recipe's ``sources`` (where its values come
+    from, for `pst recipe show`) are documentation, not part of the recipe."""
+    merged = _merge(DEFAULTS, {k: v for k, v in (recipe or {}).items() if k != "sources"})
     for item in overrides or []:
         if "=" not in item:
             raise ValueError(f"--set: expected KEY=VALUE (e.g. train.seed=1), got {item!r}")
@@ -103,6 +251,9 @@ def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> d
         merged = _merge(merged, patch)
     validate(merged)
     return merged
+
+
+RANDAUGMENT = (None, "official", "torchvision")   # pst.data.randaugment.POLICIES
 
 
 def _template(text) -> bool:
@@ -115,6 +266,7 @@ def _template(text) -> bool:
 
 def validate(cfg: dict) -> None:
     t, s, o, d = cfg["train"], cfg["schedule"], cfg["optim"], cfg["data"]
+    ra = d["train"]["randaugment"]
     for key, value, ok in (
             ("data.modality", d["modality"], d["modality"] in ("video", "frames")),
             ("data.resize", d["resize"], d["resize"] in ("mmcv", "torchvision")),
@@ -135,6 +287,13 @@ def validate(cfg: dict) -> None:
             ("train.mixup", t["mixup"], _number(t["mixup"]) and 0 <= t["mixup"]),
             ("train.label_smoothing", t["label_smoothing"], _number(t["label_smoothing"])
              and 0 <= t["label_smoothing"] < 1),
+            ("data.train.randaugment.policy", ra["policy"], ra["policy"] in RANDAUGMENT),
+            ("data.train.randaugment.num_ops", ra["num_ops"], isinstance(ra["num_ops"], int) and ra["num_ops"] >= 0),
+            ("data.train.randaugment.magnitude", ra["magnitude"], _number(ra["magnitude"]) and 0 <= ra["magnitude"]
+             <= {"official": 10, "torchvision": 30}.get(ra["policy"], 10**9)),
+            ("data.train.randaugment.signs", ra["signs"], ra["signs"] in ("process", "clip")),
+            ("data.train.erasing", d["train"]["erasing"], _number(d["train"]["erasing"])
+             and 0 <= d["train"]["erasing"] <= 1),
     ):
         if not ok:
             raise ValueError(f"recipe: {key} = {value!r} is not valid")
@@ -246,3 +405,86 @@ def accumulation(cfg: dict, world_size: int) -> int:
         raise ValueError(f"recipe: train.global_batch {g} is not a multiple of train.batch_per_device {b} x "
                          f"{world_size} device(s); change one so the global batch is kept exactly")
     return g // (b * world_size)
+
+
+_ABSENT = object()
+
+
+def get_dotted(cfg: dict, dotted: str, default: Any = None) -> Any:
+    """The value at ``a.b.c`` of a nested mapping, ``default`` where a key is missing."""
+    node = cfg
+    for k in dotted.split("."):
+        if not isinstance(node, dict) or k not in node:
+            return default
+        node = node[k]
+    return node
+
+
+def _has(cfg: dict, dotted: str) -> bool:
+    return get_dotted(cfg, dotted, _ABSENT) is not _ABSENT
+
+
+def _cited(sources: dict, dotted: str) -> str | None:
+    """The source a layer gives for ``dotted``: its own, or its nearest parent's (``data.val`` covers
+    ``data.val.size``)."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        text = sources.get(".".join(parts[:n]))
+        if text:
+            return " ".join(str(text).split())
+    return None
+
+
+def explain(layers: list[tuple[str, dict, dict]]) -> list[tuple[str, Any, str]]:
+    """(key, resolved value, where it comes from) for every key of the recipe that ``layers`` make — each layer
+    (where, partial recipe, sources) over the defaults, as pst.study.Study.recipe_layers gives them. A value comes
+    from the last layer that sets it, in that layer's words where it gives a source; the model's documented options
+    (pst.models.option_sources) are listed with their constructor defaults unless a layer sets them (when a layer
+    names the model)."""
+    merged: dict = {}
+    for _, partial, _ in layers:
+        merged = merge(merged, partial)
+    cfg = resolve(merged)
+
+    def origin(dotted: str, default: str) -> str:
+        for where, partial, sources in reversed(layers):
+            if _has(partial, dotted):
+                missing = " (no source given)" if " recipes." in where else ""     # a recipe cites its values
+                return _cited(sources, dotted) or f"{where}{missing}"
+        return default
+
+    rows = []
+    for dotted, key in keys().items():
+        if dotted == "model.kwargs":
+            continue
+        rows.append((dotted, get_dotted(cfg, dotted), origin(dotted, key.source)))
+    kwargs = cfg["model"]["kwargs"]
+    for name, value in kwargs.items():
+        rows.append((f"model.kwargs.{name}", value, origin(f"model.kwargs.{name}", "")))
+    from pst.models import MODEL_NAMES, option_sources
+
+    if any(_has(partial, "model.name") for _, partial, _ in layers) and cfg["model"]["name"] in MODEL_NAMES:
+        for option, (default, source, _) in option_sources(cfg["model"]["name"]).items():
+            if option not in kwargs:
+                rows.append((f"model.kwargs.{option}", default, f"{cfg['model']['name']}'s default: {source}"))
+    return rows
+
+
+def differences() -> list[tuple[str, str, str]]:
+    """(what, default and why, the other behaviour and how to get it) for every recipe key and model option where
+    the paper and the official code differ, or where the code ran something else than its config says: the rows of
+    the README's "Where paper and official code differ"."""
+    from pst.models import FAMILIES
+
+    rows = [(f"`{dotted}`", key.source, key.differs) for dotted, key in keys().items() if key.differs]
+    for cls in FAMILIES:
+        rows += [(f"{cls.__name__} `{option}`", source, differs)
+                 for option, (source, differs) in cls.SOURCES.items() if differs]
+    return rows
+
+
+def differences_markdown() -> str:
+    """The README's table of differences (tests/test_recipe_sources.py keeps the README equal to it)."""
+    lines = ["| what | default (where it comes from) | the other behaviour (how to get it) |", "|---|---|---|"]
+    lines += [f"| {what} | {default} | {other} |" for what, default, other in differences()]
+    return "\n".join(lines) + "\n"

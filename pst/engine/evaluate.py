@@ -127,31 +127,68 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
     out = _writable(Path(out) if out else Path(eval_dir(run_dir, f"{crops}x{clips}", lst.stem if other else None)))
     with locked(run_dir, "pst evaluate", shared=True), locked(out, f"pst evaluate {run_dir} --views {views}"):
         model, cfg = load_run_model(run_dir)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model.to(device)
-        ds = views_dataset(cfg, lst, crops, clips)
-        res = predict(model, ds, device, batch_videos, max_views, average, workers, progress=progress)
-        metrics = accuracy(res["probs"], res["labels"], model.num_classes)
-        if (Path(cfg["data"]["root"]) / "synth.json").is_file():      # twin classes: order-blindness shows here
-            metrics["twin_top1"] = twin_accuracy(res["probs"], res["labels"])
-        rows = io.StringIO()
-        w = csv.writer(rows)
-        w.writerow(["index", "path", "label", "pred", "prob", "top5"])
-        for p, y, i in zip(res["probs"], res["labels"].tolist(), res["indices"].tolist()):
-            top5 = p.topk(min(5, len(p))).indices.tolist()
-            w.writerow([i, ds.entries[i].path, y, top5[0], f"{p[top5[0]].item():.6f}", " ".join(map(str, top5))])
-        write_text(out / "predictions.csv", rows.getvalue())
-        n_ok = len(res["labels"])
-        report = {"run": str(run_dir), "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
-                  "views_per_video": crops * clips, "average": average, **metrics,
-                  "videos_listed": len(ds), "videos_evaluated": n_ok, "videos_failed": len(res["failed"]),
-                  "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
-                  "partial": res["partial"], "denominator": n_ok,
-                  "top1_counting_failed_as_wrong": None if not len(ds) else
-                  (metrics["top1"] or 0) * n_ok / len(ds),
-                  "code": {"fingerprint": code_fingerprint(*CODE["evaluate"])},
-                  "out": str(out)}
-        write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
+        return _evaluate(model, cfg, lst, crops, clips, out, {"run": str(run_dir)}, batch_videos, max_views,
+                         average, workers, progress)
+
+
+def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str | Path,
+                        list_file: Optional[str] = None, batch_videos: int = 1, max_views: int = 64,
+                        average: str = "prob", workers: int = 0, progress: bool = False) -> dict:
+    """Evaluate a video checkpoint in the official layout (an authors' release) with recipe ``cfg`` (its model,
+    data and test views) on its validation list or ``list_file``: the same views, loader and metrics as a run's
+    evaluation, the file loaded by load_video_checkpoint (its bias index buffers checked against the model's)."""
+    from pst.engine.build import build_model
+    from pst.models.inflate import load_video_checkpoint
+    from pst.data.download import sha256sum
+
+    crops, clips = check_views(cfg, views)
+    lst = resolve_path(cfg["data"]["root"], list_file or cfg["data"]["val_list"])
+    out = _writable(Path(out))
+    with locked(out, f"pst evaluate --checkpoint {checkpoint} --views {views}"):
+        model = build_model(cfg, None)
+        try:
+            missing = load_video_checkpoint(model, str(checkpoint))
+        except RuntimeError as err:          # a shape differs: another width, depth or class count
+            raise ValueError(f"checkpoint {checkpoint} does not fit {cfg['model']['name']} with "
+                             f"{model.num_classes} classes (the dataset's classes file): "
+                             f"{str(err).splitlines()[-1].strip()}") from None
+        if missing:
+            raise ValueError(f"checkpoint {checkpoint} lacks {len(missing)} weights of {cfg['model']['name']} "
+                             f"(e.g. {missing[:3]}); is it a checkpoint of this model?")
+        return _evaluate(model.eval(), cfg, lst, crops, clips, out,
+                         {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256sum(checkpoint),
+                          "model": cfg["model"]["name"], "kwargs": cfg["model"]["kwargs"]},
+                         batch_videos, max_views, average, workers, progress)
+
+
+def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, what: dict, batch_videos: int,
+              max_views: int, average: str, workers: int, progress: bool) -> dict:
+    """The evaluation itself: every view of every listed video, the metrics, eval.json and predictions.csv."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    ds = views_dataset(cfg, lst, crops, clips)
+    res = predict(model, ds, device, batch_videos, max_views, average, workers, progress=progress)
+    metrics = accuracy(res["probs"], res["labels"], model.num_classes)
+    if (Path(cfg["data"]["root"]) / "synth.json").is_file():      # twin classes: order-blindness shows here
+        metrics["twin_top1"] = twin_accuracy(res["probs"], res["labels"])
+    rows = io.StringIO()
+    w = csv.writer(rows)
+    w.writerow(["index", "path", "label", "pred", "prob", "top5"])
+    for p, y, i in zip(res["probs"], res["labels"].tolist(), res["indices"].tolist()):
+        top5 = p.topk(min(5, len(p))).indices.tolist()
+        w.writerow([i, ds.entries[i].path, y, top5[0], f"{p[top5[0]].item():.6f}", " ".join(map(str, top5))])
+    write_text(out / "predictions.csv", rows.getvalue())
+    n_ok = len(res["labels"])
+    report = {**what, "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
+              "views_per_video": crops * clips, "average": average, **metrics,
+              "videos_listed": len(ds), "videos_evaluated": n_ok, "videos_failed": len(res["failed"]),
+              "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
+              "partial": res["partial"], "denominator": n_ok,
+              "top1_counting_failed_as_wrong": None if not len(ds) else
+              (metrics["top1"] or 0) * n_ok / len(ds),
+              "code": {"fingerprint": code_fingerprint(*CODE["evaluate"])},
+              "out": str(out)}
+    write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
     # how fast and by which commit: an execution record (the job's log), not part of the versioned result
     return {**report, "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,
             "git": git_revision()}

@@ -24,21 +24,13 @@ from typing import Iterator, Optional
 
 import yaml
 
+from pst.engine.config import get_dotted
 from pst.io import write_text
 from pst.layout import archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "train.progress", "train.keep_checkpoints",
              "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_minutes",
              "train.tensorboard")
-
-
-def _get(cfg: dict, dotted: str):
-    node = cfg
-    for k in dotted.split("."):
-        if not isinstance(node, dict) or k not in node:
-            return None
-        node = node[k]
-    return node
 
 
 def identity(cfg: dict) -> dict:
@@ -55,7 +47,7 @@ def identity(cfg: dict) -> dict:
 
 def execution(cfg: dict) -> dict:
     """{dotted key: value} of the execution settings a recipe sets."""
-    return {k: v for k in EXECUTION if (v := _get(cfg, k)) is not None}
+    return {k: v for k in EXECUTION if (v := get_dotted(cfg, k)) is not None}
 
 
 def execution_arg(cfg: dict) -> str:
@@ -87,13 +79,18 @@ def diff(a: dict, b: dict, path: str = "") -> list[str]:
 
 
 def load_config(run_dir: str | Path) -> dict:
-    """A run's recipe, resolved again: a key the recipe gained after the run was made reads as its default."""
-    from pst.engine.config import resolve
+    """A run's recipe, resolved again: a key the recipe gained after the run was made reads as its default, and
+    keys an older version wrote read as what they ran (pst.engine.config.upgrade)."""
+    from pst.data.annotations import read_classes
+    from pst.engine.config import resolve, resolve_path, upgrade
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml); train into it first")
-    return resolve(yaml.safe_load(path.read_text()))
+    raw = yaml.safe_load(path.read_text())
+    data = raw.get("data", {})
+    classes = resolve_path(data.get("root", "."), data.get("classes", "classes.txt"))
+    return resolve(upgrade(raw, read_classes(classes) if classes.is_file() else None))
 
 
 def write_config(run_dir: str | Path, cfg: dict) -> Path:

@@ -9,6 +9,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from timm.models import generate_default_cfgs, register_model
 from timm.models.vision_transformer import Attention, VisionTransformer
@@ -103,6 +104,18 @@ class TemporalAttention(Attention):
 
 class VideoDeiT(VisionTransformer):
     """A ViT applied per frame to (B, C, T, H, W) clips; class-token features are averaged over time (TSN)."""
+    # (source, differs) of the options the supplement or the authors' code decide (see PatchShiftSwin.SOURCES)
+    SOURCES = {
+        "channel_pad": ("supplement §3: DeiT-S-TSM's channel shift 'set the same as' TSM (zero padding)",
+                        "`channel_pad='self'`: the official PST code's clip ends"),
+        "shift_on": ("supplement pseudo-code: TPS shifts whole tokens of x, all channels and heads",
+                     "`shift_on='qkv'`: the authors' own DeiT code (bytecode only in the official repository): q, "
+                     "k and v shifted after the projection; TPS on the first `shift_heads` heads (default "
+                     "2·(heads // 6): 2 of DeiT-S's 6) with their 2×2 pattern `[[1, 0], [0, -1]]`, `attn @ v` "
+                     "shifted back; TSM by head_dim // 6 channels each way in every head, not shifted back"),
+        "drop_rate": ("timm: no head dropout (the paper recipe sets 0.5, as PST-T's I3DHead, after the average "
+                      "over time)", ""),
+    }
 
     def __init__(self, num_frames: int = 16, temporal: str = "tps", pattern="C", shift_back: bool = True,
                  channel_pad: str = "zero", pos_init_std: float = 0.02, shift_on: str = "tokens",
@@ -129,6 +142,9 @@ class VideoDeiT(VisionTransformer):
         if not 0 <= shift_heads <= heads:
             raise ValueError(f"shift_heads: {shift_heads} is not between 0 and the {heads} heads")
         self.shift_on, self.shift_heads = shift_on, shift_heads
+        # timm's head dropout (``drop_rate``) acts on the clip feature, after the average over time, as the official
+        # I3DHead's dropout does (timm would drop each frame's feature before the average)
+        self.clip_drop, self.head_drop = self.head_drop, nn.Identity()
         for i, blk in enumerate(self.blocks):
             attn = blk.attn
             attn.grid_size = tuple(self.patch_embed.grid_size)
@@ -149,7 +165,7 @@ class VideoDeiT(VisionTransformer):
         return feats.view(b, t, -1).mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features_video(x))
+        return self.head(self.clip_drop(self.forward_features_video(x)))
 
 
 def checkpoint_filter_fn(state_dict: dict, model: VideoDeiT) -> dict:

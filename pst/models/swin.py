@@ -263,6 +263,22 @@ class PatchShiftSwin(nn.Module):
     shift in every block), ``shift_back``, ``shifted_bias``, ``tps_stages`` (stages with temporal shifts; Table
     2(c)); ``bias`` ("paper" or "official").
     """
+    # Where the defaults of the options that the paper or the official code decide come from, and the other
+    # behaviour where the two differ: (source, differs). `pst recipe show` and the README's table read them.
+    SOURCES = {
+        "pattern": ("supplement Figure 1 (patterns A-D); C is the paper's best and the released model's",
+                    "the supplement's pseudo-code labelled 'pattern B' performs pattern A's two rolls; Figure 1's "
+                    "B ([[0, 1], [-1, 2]]) is the default"),
+        "bias": ("paper: a token that came from frame t - s is biased as being s frames away",
+                 "`bias='official'`: the official code's index buffers (query at frame t against frame 0's key "
+                 "coordinates), needed to load the released K400 PST-T weights"),
+        "channel_pad": ("official PST code: a clip end keeps its own channels (it shifts into a copy)",
+                        "`channel_pad='zero'`: standard TSM zero padding"),
+        "drop_path_rate": ("official dataset configs: model.backbone.drop_path_rate=0.1", ""),
+        "head_drop": ("official: I3DHead dropout_ratio=0.5", ""),
+        "head_init_std": ("timm: the head initialised as every Linear (truncated normal, std 0.02)",
+                          "the paper recipes set 0.01: the official I3DHead's normal_init(std=0.01)"),
+    }
 
     def __init__(self, num_frames: int = 32, num_classes: int = 400, img_size: int = 224,
                  patch_size: Sequence[int] = (2, 4, 4), in_chans: int = 3, embed_dim: int = 96,
@@ -273,7 +289,7 @@ class PatchShiftSwin(nn.Module):
                  alternate: bool = True, shift_back: bool = True, shifted_bias: bool = True, bias: str = "paper",
                  bias_frames: Optional[int] = None, channel_pad: str = "self",
                  tps_stages: Optional[Sequence[int]] = None, patch_norm: bool = True, use_checkpoint: bool = False,
-                 bias_init_std: float = 0.02):
+                 bias_init_std: float = 0.02, head_init_std: Optional[float] = None):
         super().__init__()
         if len(depths) != len(num_heads):
             raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} must have the same length")
@@ -330,6 +346,10 @@ class PatchShiftSwin(nn.Module):
         self.head_drop = nn.Dropout(head_drop)
         self.head = nn.Linear(self.num_features, num_classes)
         self.apply(self._init_weights)
+        if head_init_std is not None:
+            # mmaction2's I3DHead (the official head): normal_init(fc_cls, std=init_std), a plain normal, bias 0
+            nn.init.normal_(self.head.weight, 0.0, head_init_std)
+            nn.init.zeros_(self.head.bias)
         if bias_init_std != 0.02:
             # From scratch (the synthetic profile) a spread like a trained Swin's table (values of a few units) gives
             # the attention a relative-position preference at step 0; at 0.02 every window attends uniformly and
@@ -433,7 +453,7 @@ def pst_t(pretrained=False, **kwargs) -> PatchShiftSwin:
 def pst_b(pretrained=False, **kwargs) -> PatchShiftSwin:
     """PST-B: Swin-B, otherwise as PST-T."""
     return build_video_model(PatchShiftSwin, "pst_b", pretrained, checkpoint_filter_fn,
-                 {**SWIN_B, "drop_path_rate": 0.3, "num_classes": 400}, **kwargs)
+                 {**SWIN_B, "num_classes": 400}, **kwargs)
 
 
 @register_model

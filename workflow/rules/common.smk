@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import sys
 
 from pst.layout import FLOPS_DIR, FLOPS_TABLE, MEMORY_DIR, eval_dir, eval_path, final_weights, flops_record, memory_record
 from pst.engine.run import execution_arg, identity
@@ -11,6 +12,9 @@ from pst.weights_2d import PAPER_2D
 
 STUDY = Study(config, config.get("profile"))
 STUDY.check_recipes(cache=".snakemake")   # what a job would refuse, refused before any job (cached per plan)
+STUDY.check_released()                     # the released checkpoints' recipes, through the evaluator's checks
+for _line in STUDY.released_missing():     # evaluated once placed; until then the table says where to put them
+    print(f"pst: {_line}", file=sys.stderr)
 L = STUDY.layout
 SOURCES = {d: STUDY.dataset(d)["source"] for d in config["datasets"]}
 SYNTH = [d for d, s in SOURCES.items() if s == "synth"] or ["__none__"]
@@ -27,6 +31,7 @@ wildcard_constraints:
     synth="|".join(SYNTH),
     fetched="|".join(FETCHED),
     table="|".join(config["tables"]),
+    released="|".join(re.escape(n) for n in config.get("released", {})) or "(?!)",
     weights="|".join(re.escape(w) for w in sorted(set(PAPER_2D.values()))),
 
 
@@ -86,6 +91,11 @@ def table_val_list(w) -> str:
     """The validation list of a table's dataset (the videos GradCAM draws from)."""
     t = STUDY.table(w.table)
     return L.lists(t.dataset, SOURCES[t.dataset])[1]
+
+
+def released_tables():
+    """The profile's "released weights on this data copy" table (none when it lists no released checkpoint)."""
+    return [f"{L.table(L.RELEASED_TABLE)}.{ext}" for ext in ("md", "csv", "json")] if STUDY.released else []
 
 
 def study_figures():

@@ -47,7 +47,7 @@ rule cam:
 
 rule results_readme:
     input:
-        tables=[f"{L.table(t.name)}.md" for t in STUDY.tables] + [f"{FLOPS_TABLE}.md"],
+        tables=released_tables()[:1] + [f"{L.table(t.name)}.md" for t in STUDY.tables] + [f"{FLOPS_TABLE}.md"],
         figures=study_figures(),
     output:
         L.readme,

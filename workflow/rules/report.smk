@@ -85,3 +85,48 @@ rule metrics:
         L.log("metrics"),
     shell:
         "pst table metrics {input} --out {output} > {log} 2>&1"
+
+
+rule released_eval:
+    # An authors' released checkpoint (placed by the user) on this profile's copy of its dataset, with the paper's
+    # test views: the first check of a data copy, before any training.
+    input:
+        checkpoint=L.released("{released}"),
+        lists=lambda w: L.lists(config["released"][w.released]["dataset"],
+                                SOURCES[config["released"][w.released]["dataset"]]),
+    output:
+        L.released_eval("{released}", "{views}"),
+    params:
+        config=lambda w: json.dumps(STUDY.released_recipe(w.released), sort_keys=True),
+        out=lambda w, output: os.path.dirname(output[0]),
+        code=CODE["evaluate"],
+    log:
+        L.log("released/{released}_{views}"),
+    benchmark:
+        L.benchmark("released/{released}_{views}")
+    threads: lambda w: STUDY.resources(config["released"][w.released]["recipe"])["threads"]
+    resources:
+        mem_mb=lambda w: STUDY.resources(config["released"][w.released]["recipe"])["mem_mb"],
+        runtime=lambda w: STUDY.resources(config["released"][w.released]["recipe"])["runtime"],
+        gpu=lambda w: min(1, STUDY.resources(config["released"][w.released]["recipe"])["gpu"]),
+    shell:
+        "OMP_NUM_THREADS={threads} pst evaluate --checkpoint {input.checkpoint} --config {params.config:q} "
+        "--views {wildcards.views} --out {params.out} --quiet > {log} 2>&1"
+
+
+rule released_table:
+    # Released weights on this data copy: each placed checkpoint's evaluation beside the published numbers, with
+    # the clips the copy lacks; a checkpoint not placed yet is a row saying where to put it.
+    input:
+        evals=[L.released_eval(n, STUDY.released_views(n)) for n in STUDY.released
+               if os.path.isfile(L.released(n))],
+    output:
+        multiext(L.table(L.RELEASED_TABLE), ".md", ".csv", ".json"),
+    params:
+        spec=lambda w: json.dumps(STUDY.released_spec(), sort_keys=True),
+        out=lambda w, output: os.path.splitext(output[0])[0],
+        code=CODE["report"],
+    log:
+        L.log("tables/released"),
+    shell:
+        "pst table released --spec {params.spec:q} --out {params.out} > {log} 2>&1"

@@ -1,0 +1,71 @@
+"""Every recipe field traced to its source: `pst recipe show` resolves a recipe (or a run's recipe) through the same
+layers planning and training use and names where each value comes from; every value a params.yaml recipe sets cites
+its source; the README's table of paper/code differences is the one these sources generate."""
+import subprocess
+
+import yaml
+
+from conftest import ROOT
+from pst.engine.config import DEFAULTS, differences_markdown, keys, resolve
+from pst.engine.run import identity
+from pst.study import Study
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_every_value_of_every_recipe_has_a_source():
+    assert set(keys()) >= {"data.train.randaugment.policy", "data.train.no_flip_classes", "optim.groups"}
+    for dotted, key in keys().items():
+        assert key.source.split(":")[0] in {"ours", "official", "paper", "mmcv 1.x", "official configs",
+                                            "official k400 config", "official sthv1 config", "official val pipeline",
+                                            "official test pipeline", "official k400/diving48 configs",
+                                            "params.yaml", "SSv1 ships 00001.jpg (1-based)"}, (dotted, key.source)
+    study = Study(PARAMS, "paper")
+    for name in PARAMS["recipes"]:
+        rows = study.explain(name)
+        assert len(rows) >= len(keys()) - 1
+        unsourced = [r for r in rows if "no source given" in r[2]]
+        assert not unsourced, (name, unsourced)
+        for cited in PARAMS["recipes"][name].get("sources", {}):              # a source names a key that exists
+            assert any(k == cited or k.startswith(cited + ".") for k, _, _ in rows), (name, cited)
+
+
+def test_show_resolves_a_run_as_planning_does_and_names_the_layer_of_each_value(env_with_venv):
+    study = Study(PARAMS, "rehearsal")
+    run = next(r for r in study.runs if r.key == "sthv2/pst_sthv1/pst_t")
+    rows = {k: (v, s) for k, v, s in study.explain(run.key)}
+    cfg = resolve(study.recipe(run))
+    for dotted in keys():
+        if dotted != "model.kwargs":
+            node = cfg
+            for part in dotted.split("."):
+                node = node[part]
+            assert rows[dotted][0] == node, dotted                            # the same values a job trains with
+    assert rows["train.global_batch"] == (2, "params.yaml profiles.rehearsal.overrides")
+    assert rows["data.train.size"][1] == "params.yaml profiles.rehearsal.reduced_input"
+    assert rows["train.label_smoothing"] == (0.1, "official sthv1/sthv2 configs: LabelSmoothing(smoothing=0.1)")
+    assert rows["model.kwargs.bias"][0] == "paper" and rows["model.kwargs.bias"][1].startswith("pst_t's default")
+    assert rows["optim.lr"] == (DEFAULTS["optim"]["lr"], keys()["optim.lr"].source)
+    out = subprocess.run(["pst", "recipe", "show", run.key, "--profile", "rehearsal"], capture_output=True,
+                         text=True, env=env_with_venv, cwd=ROOT)
+    assert out.returncode == 0 and 'model.kwargs.pattern = "C"  # params.yaml variants.pst_t' in out.stdout
+    bad = subprocess.run(["pst", "recipe", "show", "pst_sthv2"], capture_output=True, text=True, env=env_with_venv,
+                         cwd=ROOT)
+    assert bad.returncode == 2 and "'pst_sthv2' is neither a recipe of params.yaml" in bad.stderr
+
+
+def test_sources_are_documentation_not_identity():
+    study = Study(PARAMS, "paper")
+    run = next(r for r in study.runs if r.recipe == "pst_sthv1")
+    assert "sources" not in study.recipe(run) and "sources" not in identity(study.recipe(run))
+    assert resolve({**PARAMS["recipes"]["pst_sthv1"]}) == resolve(
+        {k: v for k, v in PARAMS["recipes"]["pst_sthv1"].items() if k != "sources"})
+
+
+def test_readme_table_of_differences_is_the_generated_one():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- generated: pst recipe differences -->\n", 1)[1].split("<!-- end generated -->")[0]
+    assert block == differences_markdown()
+    for topic in ("`data.train.randaugment.signs`", "`optim.groups`", "PatchShiftSwin `bias`", "VideoDeiT `shift_on`",
+                  "`data.train.flip_pairs`", "`data.resize`"):
+        assert topic in block
