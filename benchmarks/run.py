@@ -7,12 +7,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import core  # noqa: E402
 import data  # noqa: E402
+import decoders  # noqa: E402
 import engine  # noqa: E402
 import kernels  # noqa: E402
 import memory  # noqa: E402
 import workflow  # noqa: E402
 
-BENCHMARKS = {"core": core, "data": data, "engine": engine, "kernels": kernels, "memory": memory, "workflow": workflow}
+BENCHMARKS = {"core": core, "data": data, "decoders": decoders, "engine": engine, "kernels": kernels, "memory": memory, "workflow": workflow}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

@@ -118,9 +118,12 @@ def cmd_data(args: argparse.Namespace) -> int:
         from pst.data.validate import validate
 
         s = validate(args.root, args.list, out=args.out, progress=not args.quiet, classes=args.classes,
-                     modality=args.modality, frame_template=args.frame_template, frame_start=args.frame_start)
+                     modality=args.modality, frame_template=args.frame_template, frame_start=args.frame_start,
+                     decoders=args.decoder or ["decord"], report=args.report)
         print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad "
-              f"({s['partial']} partial) -> {s['tsv']}")
+              f"({s['truncated']} truncated) -> {s['tsv']}" + (f", {s['report']}" if s["report"] else ""))
+        if s["first_bad"]:
+            print(f"first bad: {s['first_bad']}")
     return 0
 
 
@@ -381,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--short-side", type=int, help="re-encode short side (default: 320 for K400, 256 otherwise)")
     p.add_argument("--workers", type=int, default=1, help="videos re-encoded in parallel")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p = step("validate", "decode every listed video; bad ones go to bad_videos.tsv")
+    p = step("validate", "read every listed video as the loader does and compare with a front-to-back decode; "
+                         "bad ones go to bad_videos.tsv with the reason")
     p.add_argument("root", help="the folder the list's paths are relative to")
     p.add_argument("list", help="a list file (train.txt, val.txt)")
     p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
@@ -392,6 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-template", default="{:05d}.jpg",
                    help="frame folders: file name of a frame (SSv1's; mmaction2's extraction: img_{:05d}.jpg)")
     p.add_argument("--frame-start", type=int, default=1, help="frame folders: number of the first file")
+    p.add_argument("--decoder", action="append", choices=["decord", "pyav", "torchcodec"],
+                   help="the decoder(s) whose random access is checked, as the recipes read (default: decord)")
+    p.add_argument("--report", help="also write every file's verdict as CSV (path, verdict, reason, frames "
+                                    "claimed/decoded, seconds)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command("train", "train one recipe into a run directory (resumes when restarted)", cmd_train)

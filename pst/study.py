@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,6 +355,14 @@ class Study:
                                                                "{:05d}.jpg"),
                 "frame_start": ds.get("frame_start", info.frame_start if info else 1)}
 
+    def decoders(self, dataset: str) -> list[str]:
+        """The decoders the profile's runs read ``dataset`` with (what its validation checks)."""
+        from pst.engine.config import DEFAULTS
+
+        found = {self.recipe(r)["data"].get("decoder", DEFAULTS["data"]["decoder"]) for r in self.runs
+                 if r.dataset == dataset}
+        return sorted(found) or [DEFAULTS["data"]["decoder"]]
+
     def resources(self, recipe: str) -> dict:
         """threads, mem_mb, runtime (minutes), nodes and gpu (per node) of a recipe's jobs (params.yaml resources:,
         then the profile's resources: for every recipe)."""
@@ -389,9 +398,12 @@ class Study:
         if s.get("reduced_input") and (paper_input or run.key) not in s.get("paper_input", []):
             layers.append((f"params.yaml profiles.{self.profile}.reduced_input", _dotted(s["reduced_input"]), {}))
         frames = self.frames(run.dataset)
-        study = {"data": {"root": self.layout.lists_root(run.dataset, self.dataset(run.dataset)["source"]),
-                          **(frames if frames["modality"] != "video" else {})},   # videos: the defaults
+        source = self.dataset(run.dataset)["source"]
+        root = self.layout.lists_root(run.dataset, source)
+        study = {"data": {"root": root, **(frames if frames["modality"] != "video" else {})},   # videos: the defaults
                  "train": {"seed": run.seed}}
+        if source == "fetch":               # validated: what it could not trust is left out (relative to the root)
+            study["data"]["bad_videos"] = os.path.relpath(self.layout.bad_videos(run.dataset), root)
         if self.pretrained and variant.get("pretrained"):
             study["model"] = {"checkpoint_2d": self.layout.pretrained(weights_2d(variant["model"]))}
         layers.append(("the study", study, {
@@ -399,6 +411,7 @@ class Study:
             "data.modality": f"the catalog: how {run.dataset}'s lists are read",
             "data.frame_template": f"the catalog or params.yaml datasets.{run.dataset}",
             "data.frame_start": f"the catalog or params.yaml datasets.{run.dataset}",
+            "data.bad_videos": f"the study: `pst data validate`'s verdicts on {run.dataset} (pst.layout)",
             "train.seed": f"the study: profiles.{self.profile}.seeds",
             "model.checkpoint_2d": f"paper: the 2D ImageNet init of {variant['model']} (pst/weights_2d.py)"}))
         return layers

@@ -55,6 +55,18 @@ def test_unreadable_training_video_is_replaced_and_counted(synth, tmp_path):
     assert collate([bad])["invalid_index"] == [0]
 
 
+def test_videos_validation_could_not_trust_are_left_out_of_training_and_failed_in_tests(synth):
+    paths = [ln.split()[0] for ln in (synth / "val.txt").read_text().splitlines()]
+    bad = {paths[0]: "seek mismatch at frame 23 (decord: mean |d| 69 of 255 ...)"}
+    train = VideoDataset(synth, synth / "val.txt", Sampling("dense", 8), TrainTransform(size=24, short_side=32),
+                         bad=bad)
+    assert [e.path for e in train.entries] == paths[1:] and train.bad == bad
+    test = VideoDataset(synth, synth / "val.txt", Sampling("dense", 8), TestTransform(24, 32, 1), test=True, bad=bad)
+    first = test[0]
+    assert len(test) == len(paths) and first["valid"] is False and "failed validation: seek mismatch" in first["error"]
+    assert collate([first, test[1]])["invalid_index"] == [0]
+
+
 def test_frame_folders_read_one_based_jpgs(tmp_path):
     root = tmp_path / "ss1"
     place_sthv1(root / "raw")

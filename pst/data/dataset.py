@@ -1,9 +1,12 @@
-"""A torch Dataset over internal lists: decord for videos, JPG folders for frame datasets (SSv1).
+"""A torch Dataset over internal lists: videos through the recipe's decoder (pst.data.video), JPG folders for frame
+datasets (SSv1).
 
 Training: a video that cannot be read is replaced by another sample; its path is warned about and returned in the
-sample's ``failed`` list so the run can count it. A partial video (fewer frames than its container claims: a
-truncated download) is used as it is and returned in ``partial``, so training and test count it too. Test: a sample holds every view of one video,
-(num_clips x crops, C, T, H, W), so evaluation can batch them; an unreadable video comes back with ``valid=False``.
+sample's ``failed`` list so the run can count it; videos `pst data validate` could not trust are left out (counted
+in ``bad``). A partial video (fewer frames than its header promises: a truncated download) is used as it is and
+returned in ``partial``, so training and test count it too. Test: a sample holds every view of one video,
+(num_clips x crops, C, T, H, W), so evaluation can batch them; an unreadable or untrusted video comes back with
+``valid=False``.
 """
 from __future__ import annotations
 
@@ -20,31 +23,35 @@ from pst.data.sampling import Sampling, frame_indices
 
 
 def claimed_frames(path: str | Path) -> int:
-    """Frames a video's container index claims (0 where it claims none, as WebM often does): a header read."""
-    import av
+    """Frames a video's header promises: its index's count, or duration x rate where it stores none (WebM)."""
+    from pst.data.video import header
 
-    with av.open(str(path)) as c:
-        return c.streams.video[0].frames or 0
+    return header(path).frames
 
 
-def decode_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None) -> tuple[torch.Tensor, bool]:
-    """uint8 frames (T, C, H, W) of a video via decord (all of them, or ``choose(num_frames)`` indices), and
-    whether it is partial: decord sees only the frames that are there (a truncated download of 16 frames opens as
-    10), so a video shorter than its container claims would otherwise train and test silently."""
-    import decord
+def decode_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None,
+                 decoder: str = "decord") -> tuple[torch.Tensor, bool]:
+    """uint8 frames (T, C, H, W) of a video (all of them, or ``choose(num_frames)`` indices) with ``decoder``
+    (pst.data.video), and whether it is partial: a decoder sees only the frames that are there (a truncated WebM of
+    90 frames opens as 27), so a video shorter than its header promises would otherwise train and test silently."""
+    from pst.data.video import open_reader
 
-    vr = decord.VideoReader(str(path), num_threads=1)
-    n = len(vr)
-    if n == 0:
-        raise RuntimeError("no frames")
-    inds = np.arange(n) if choose is None else np.asarray(choose(n)).reshape(-1)
-    frames = torch.from_numpy(vr.get_batch(inds.tolist()).asnumpy()).permute(0, 3, 1, 2)
+    reader = open_reader(path, decoder)
+    try:
+        n = reader.num_frames
+        if n == 0:
+            raise RuntimeError("no frames")
+        inds = np.arange(n) if choose is None else np.asarray(choose(n)).reshape(-1)
+        frames = reader.get(inds.tolist())
+    finally:
+        getattr(reader, "close", lambda: None)()
     return frames, 0 < n < claimed_frames(path)
 
 
-def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None) -> torch.Tensor:
-    """uint8 frames (T, C, H, W) of a video via decord: all of them, or ``choose(num_frames)`` indices."""
-    return decode_video(path, choose)[0]
+def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] = None,
+               decoder: str = "decord") -> torch.Tensor:
+    """uint8 frames (T, C, H, W) of a video: all of them, or ``choose(num_frames)`` indices."""
+    return decode_video(path, choose, decoder)[0]
 
 
 def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jpg", start: int = 1) -> torch.Tensor:
@@ -63,13 +70,13 @@ def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jp
 
 def read_clips(path: str | Path, num_frames: Optional[int], sampling: Sampling, test: bool,
                rng: Optional[np.random.Generator] = None, tmpl: str = "{:05d}.jpg",
-               start: int = 1) -> tuple[torch.Tensor, bool]:
+               start: int = 1, decoder: str = "decord") -> tuple[torch.Tensor, bool]:
     """uint8 frames (clips x T, C, H, W) that ``sampling`` takes from a video file, or from a frame folder of
     ``num_frames`` JPGs (a frame-folder list entry), and whether the video is partial (see decode_video) — one
     reader for the dataset and the figures."""
     if num_frames is not None:
         return read_frame_dir(path, frame_indices(num_frames, sampling, test, rng), tmpl, start), False
-    return decode_video(path, lambda n: frame_indices(n, sampling, test, rng))
+    return decode_video(path, lambda n: frame_indices(n, sampling, test, rng), decoder)
 
 
 class VideoDataset(Dataset):
@@ -80,11 +87,19 @@ class VideoDataset(Dataset):
 
     def __init__(self, root: str | Path, list_file: str | Path, sampling: Sampling, transform: Callable,
                  test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20,
-                 cache: bool = False, num_classes: Optional[int] = None, modality: str = "video"):
+                 cache: bool = False, num_classes: Optional[int] = None, modality: str = "video",
+                 decoder: str = "decord", bad: Optional[dict[str, str]] = None):
         self.root = Path(root)
-        self.entries: list[Entry] = read_list(list_file, num_classes, modality)
-        if not self.entries:
+        entries: list[Entry] = read_list(list_file, num_classes, modality)
+        if not entries:
             raise ValueError(f"{list_file}: no entries; is this the right list?")
+        # ``bad``: videos `pst data validate` could not trust ({path: reason}); training leaves them out, a test
+        # keeps them listed and counts them as failed, so no wrong frame is ever trained on or scored
+        self.bad = {e.path: bad[e.path] for e in entries if bad and e.path in bad}
+        self.entries = [e for e in entries if e.path not in self.bad] if not test else entries
+        if not self.entries:
+            raise ValueError(f"{list_file}: every entry failed validation (bad_videos.tsv); repair the copy")
+        self.decoder = decoder
         self.sampling, self.transform, self.test = sampling, transform, test
         self.frame_tmpl, self.frame_start, self.max_retries = frame_tmpl, frame_start, max_retries
         # cache: keep every decoded video in memory (per worker process). For small sets such as the synthetic one
@@ -100,10 +115,13 @@ class VideoDataset(Dataset):
 
     def _read(self, entry: Entry, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
         path = self.root / entry.path
+        if entry.path in self.bad:
+            raise RuntimeError(f"failed validation: {self.bad[entry.path]}")
         if entry.num_frames is not None or self.cache is None:
-            return read_clips(path, entry.num_frames, self.sampling, self.test, rng, self.frame_tmpl, self.frame_start)
+            return read_clips(path, entry.num_frames, self.sampling, self.test, rng, self.frame_tmpl,
+                              self.frame_start, self.decoder)
         if entry.path not in self.cache:
-            self.cache[entry.path] = decode_video(path)
+            self.cache[entry.path] = decode_video(path, decoder=self.decoder)
         frames, partial = self.cache[entry.path]
         inds = np.asarray(frame_indices(len(frames), self.sampling, self.test, rng)).reshape(-1)
         return frames[torch.from_numpy(inds)], partial

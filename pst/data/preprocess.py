@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+import torch
 from tqdm import tqdm
 
 from pst.data import convert
@@ -19,6 +22,7 @@ from pst.data.annotations import Entry, write_classes, write_list
 from pst.data.catalog import dataset_info
 from pst.data.extract import extract, extract_parts
 from pst.data.fetch import check_manual_files
+from pst.data.video import Header, fps_map, header
 from pst.io import atomic_path, write_text
 from pst.layout import processed_dir
 
@@ -27,43 +31,108 @@ def _even(v: float) -> int:
     return max(2, int(round(v / 2)) * 2)
 
 
-def reencode(src: str | Path, dst: str | Path, short_side: int) -> None:
-    """Re-encode to H.264 mp4 with the short side ``short_side`` (aspect kept, even sizes), same frame rate."""
+def _source_plan(path: str | Path) -> tuple[Header, list[float], bool]:
+    """(header, presentation times of the frames in order, variable rate?) from a demux-only pass; files whose
+    packets carry no times (AVI) are constant-rate by construction."""
     import av
 
-    with av.open(str(src)) as inp:
-        vs = inp.streams.video[0]
-        rate = vs.average_rate or vs.guessed_rate or 25
-        w, h = vs.codec_context.width, vs.codec_context.height
-        if not w or not h:
-            raise ValueError("no video size")
-        scale = short_side / min(w, h)
-        nw, nh = _even(w * scale), _even(h * scale)
-        frames = 0
-        with atomic_path(dst) as tmp:
-            with av.open(str(tmp), mode="w", format="mp4") as out:
-                stream = out.add_stream("libx264", rate=rate)
-                stream.width, stream.height, stream.pix_fmt = nw, nh, "yuv420p"
-                stream.options = {"crf": "20", "preset": "fast"}
+    head = header(path)
+    times: list[float] = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        try:
+            for p in c.demux(s):
+                if p.size and p.pts is not None:
+                    times.append(float(p.pts * s.time_base))
+        except (av.error.FFmpegError, OSError):
+            pass
+    times.sort()
+    if head.format == "avi" or len(times) < 3:
+        return head, [], False
+    gaps = np.diff(times)
+    return head, times, bool(gaps.max() - gaps.min() > 0.25 * np.median(gaps))
+
+
+def reencode(src: str | Path, dst: str | Path, short_side: int) -> str:
+    """Re-encode to H.264 mp4 (closed GOPs: x264's defaults) with the short side ``short_side`` (aspect kept, even
+    sizes), from a front-to-back decode of the source, upright (the display rotation applied), at a constant rate:
+    the source's, or for a variable-rate source its average rounded, taking frames as FFmpeg's fps filter does. A
+    source that ends before its header says (a cut download) is refused, and so is an output that does not read
+    back, by seeking (PyAV), as it was written (pst.data.validate). Returns what was done beyond resizing ("" if
+    nothing)."""
+    import av
+
+    from pst.data.validate import check_video
+    from pst.data.video import rotate
+
+    head, times, vfr = _source_plan(src)
+    rate = Fraction(round(head.rate)) if vfr else Fraction(head.rate).limit_denominator(1001)
+    notes = []
+    with atomic_path(dst) as tmp:
+        written, end, decoded, turned = 0, 0.0, 0, 0
+        with av.open(str(src)) as inp, av.open(str(tmp), mode="w", format="mp4") as out:
+            vs = inp.streams.video[0]
+            stream = None
+            counts = np.bincount(fps_map(times, rate), minlength=len(times)) if vfr else None
+            try:
                 for frame in inp.decode(vs):
-                    for packet in stream.encode(frame.reformat(width=nw, height=nh, format="yuv420p")):
-                        out.mux(packet)
-                    frames += 1
+                    i, decoded = decoded, decoded + 1
+                    if frame.pts is not None and frame.time_base:
+                        length = float(frame.duration * frame.time_base) if frame.duration else 1 / float(head.rate)
+                        end = max(end, float(frame.pts * frame.time_base) + length)
+                    repeat = int(counts[i]) if vfr and i < len(counts) else (0 if vfr else 1)
+                    if frame.rotation:
+                        turned = frame.rotation
+                        img = rotate(torch.from_numpy(frame.reformat(format="rgb24").to_ndarray()).permute(2, 0, 1),
+                                     frame.rotation)
+                        frame = av.VideoFrame.from_ndarray(img.permute(1, 2, 0).contiguous().numpy(), format="rgb24")
+                    if stream is None:
+                        w, h = frame.width, frame.height
+                        scale = short_side / min(w, h)
+                        nw, nh = _even(w * scale), _even(h * scale)
+                        stream = out.add_stream("libx264", rate=rate)
+                        stream.width, stream.height, stream.pix_fmt = nw, nh, "yuv420p"
+                        stream.options = {"crf": "20", "preset": "fast"}
+                    small = frame.reformat(width=nw, height=nh, format="yuv420p")
+                    for _ in range(repeat):
+                        small.pts, small.time_base = written, Fraction(1) / rate     # constant-rate ticks
+                        for packet in stream.encode(small):
+                            out.mux(packet)
+                        written += 1
+            except (av.error.FFmpegError, OSError) as err:
+                raise ValueError(f"decoder error at frame {decoded} ({type(err).__name__}: {err}); fetch it again") \
+                    from None
+            if stream is not None:
                 for packet in stream.encode():
                     out.mux(packet)
-            if frames == 0:
-                raise ValueError("no decodable frames")
+        if decoded == 0:
+            raise ValueError("no decodable frames")
+        tolerance = 0.5 / float(head.rate) if head.rate else 0.0
+        if head.duration and end and end < head.duration - tolerance:
+            raise ValueError(f"truncated at {end:.2f} of {head.duration:.2f} seconds ({decoded} frames decode); "
+                             "fetch it again (a cut download keeps its header)")
+        verdict = check_video(Path(tmp), ("pyav",))     # the recipes' decoders are checked by `pst data validate`
+        if not verdict.ok or verdict.frames_decoded != written:
+            raise ValueError(f"the re-encoded copy does not read back ({verdict.reason or 'frame count'}); "
+                             "report this file")
+    if turned:
+        notes.append(f"rotated {int(turned)} degrees (display matrix) to upright")
+    if vfr:
+        notes.append(f"variable frame rate: {decoded} frames to {written} at {rate} fps (FFmpeg's fps filter: "
+                     f"{int((counts == 0).sum())} dropped, {int(np.clip(counts - 1, 0, None).sum())} duplicated)")
+    return "; ".join(notes)
 
 
-def _reencode_job(job) -> Optional[tuple[str, str]]:
+def _reencode_job(job) -> tuple[Optional[tuple[str, str]], Optional[tuple[str, str]]]:
+    """(failure, note) of one source: (path, reason) if refused, (path, what was done) if more than a resize."""
     src, dst, short = job
     if Path(dst).exists():
-        return None
+        return None, None
     try:
-        reencode(src, dst, short)
-        return None
+        note = reencode(src, dst, short)
+        return None, (str(src), note) if note else None
     except Exception as err:  # noqa: BLE001 - any decoder/encoder error is a bad source video
-        return str(src), f"{type(err).__name__}: {err}".replace("\t", " ").replace("\n", " ")
+        return (str(src), f"{type(err).__name__}: {err}".replace("\t", " ").replace("\n", " ")), None
 
 
 def _convert(name: str, root: Path) -> tuple[Path, list[str], dict[str, list[Entry]], dict[str, list[str]]]:
@@ -120,6 +189,7 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
     proc = processed_dir(root)
     proc.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str]] = []
+    notes: list[tuple[str, str]] = []
     out_lists: dict[str, list[Entry]] = {}
     if info.modality == "frames":
         link = proc / "frames"
@@ -140,7 +210,8 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
                                     desc=f"re-encode {name}", disable=not progress))
         else:
             results = [_reencode_job(j) for j in tqdm(jobs, desc=f"re-encode {name}", disable=not progress)]
-        failures = [r for r in results if r is not None]
+        failures = [f for f, _ in results if f is not None]
+        notes = [n for _, n in results if n is not None]
         failed = {os.path.relpath(src, source) for src, _ in failures}
         out_lists = {s: [Entry(os.path.relpath(target[e.path], proc), e.label) for e in es if e.path not in failed]
                      for s, es in lists.items()}
@@ -150,8 +221,11 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
         write_text(proc / f"missing_{split}.txt", "".join(m + "\n" for m in missing[split]))
     write_text(proc / "preprocess_failures.tsv",
                "path\treason\n" + "".join(f"{p}\t{r}\n" for p, r in failures))
+    write_text(proc / "preprocess_notes.tsv", "path\tnote\n" + "".join(f"{p}\t{n}\n" for p, n in notes))
     summary = {"dataset": name, "classes": len(classes), "short_side": short,
                **{f"{s}_videos": len(v) for s, v in out_lists.items()},
-               **{f"{s}_missing": len(v) for s, v in missing.items()}, "failed": len(failures)}
+               **{f"{s}_missing": len(v) for s, v in missing.items()}, "failed": len(failures),
+               "truncated": sum("truncated" in r for _, r in failures),
+               "rotated": sum("rotated" in n for _, n in notes), "resampled": sum("variable" in n for _, n in notes)}
     write_text(proc / "prepare.json", json.dumps(summary, indent=1) + "\n")
     return summary

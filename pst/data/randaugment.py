@@ -15,8 +15,8 @@ scikit-image of its time: tests/test_randaugment.py holds the op table and the p
     Autocontrast pillike (cutoff 0), Equalize pillike, Invert (always)
     Cutout       arithmetic.Cutout                 one grey (128) square of 0.2·L     0.18 of the height
 
-Affine ops warp about the frame centre with OpenCV 4's fixed-point bilinear (what imgaug used for uint8), fill 0; imgaug's shear
-(scikit-image <= 0.20's AffineTransform) also squashes the other axis by cos(shear). The sign of each signed op is
+Affine ops warp about the frame centre with OpenCV 4's fixed-point bilinear (what imgaug used for uint8), fill 0;
+imgaug's shear (scikit-image <= 0.20's AffineTransform) also squashes the other axis by cos(shear). The sign of each signed op is
 the recipe's choice (``signs``; README "Where paper and official code differ"). Random draws come from torch's
 generator, which the dataset seeds per sample, so a clip's augmentation is reproducible.
 """

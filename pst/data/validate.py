@@ -1,79 +1,184 @@
-"""`pst data validate`: decode every listed video (or every JPG of a frame folder); bad ones go to a TSV."""
+"""`pst data validate`: read every listed video the way the loader reads it and compare with a front-to-back decode.
+
+Front to back (PyAV) is the reference: it counts the frames that decode and notes where the stream ends. The
+loader reads by seeking, with a fresh reader per clip, so each decoder the recipes use is asked for frames at n/3,
+n/2, 2n/3, around the second key frame and the last two frames, each from a fresh reader, and must return the
+reference's pixels. A file fails, with one reason naming what and what to do, when it cannot be opened, has no
+video stream, ends before its header says (truncated at s of S seconds), decodes fewer frames than its index lists,
+or a decoder returns other frames on random access (seek mismatch at frame n). Frame folders: every JPG is read.
+"""
 from __future__ import annotations
 
+import csv
+import io
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from pst.data.annotations import Entry, read_classes, read_list
-from pst.data.dataset import claimed_frames, read_frame_dir
+from pst.data.dataset import read_frame_dir
 from pst.io import write_text
 
+MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
+FIX = "`pst data prepare` re-encodes it from a front-to-back decode; training skips it meanwhile"
 
-class PartialVideo(ValueError):
-    """A video that decodes fewer frames than its container claims (e.g. a truncated download)."""
+
+@dataclass
+class Verdict:
+    path: str
+    ok: bool = True
+    reason: str = ""
+    frames_claimed: Optional[int] = None
+    frames_decoded: Optional[int] = None
+    duration_s: Optional[float] = None
+    decoded_s: Optional[float] = None
+    decoders: list = field(default_factory=list)
+
+    def fail(self, reason: str) -> "Verdict":
+        self.ok, self.reason = False, reason.replace("\t", " ").replace("\n", " ")[:400]
+        return self
 
 
-def decodable_frames(path: Path) -> tuple[int, int]:
-    """(frames PyAV actually decodes, frames the container claims; 0 if it claims none)."""
+def probe_positions(n: int, keys: Sequence[int]) -> list[int]:
+    """Where the loader's reads are checked: n/3, n/2, 2n/3, either side of the second key frame, the last two."""
+    near = [keys[1] - 1, keys[1] + 1] if len(keys) > 1 else []
+    return sorted({p for p in [n // 3, n // 2, 2 * n // 3, *near, n - 2, n - 1] if 0 <= p < n})
+
+
+def _index(path: Path) -> tuple[int, list[int]]:
+    """(packets with data, presentation ranks of the key frames): a demux-only pass."""
     import av
 
+    pts, keys = [], []
     with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        decoded = 0
         try:
-            for _ in c.decode(stream):
-                decoded += 1
-        except av.error.FFmpegError:
-            pass                                    # a truncated stream ends here: what decoded so far counts
-    return decoded, claimed_frames(path)
+            for p in c.demux(c.streams.video[0]):
+                if p.size and p.pts is not None:
+                    pts.append(p.pts)
+                    if p.is_keyframe:
+                        keys.append(p.pts)
+        except (av.error.FFmpegError, OSError):
+            pass
+    order = {t: i for i, t in enumerate(sorted(pts))}
+    return len(pts), sorted(order[k] for k in keys)
 
 
-def check_entry(root: Path, entry: Entry, chunk: int = 64, frame_template: str = "{:05d}.jpg",
-                frame_start: int = 1) -> None:
-    """Raise if any frame of the entry cannot be decoded, or (PartialVideo) if the video decodes fewer frames
-    than its container claims."""
-    path = root / entry.path
-    if entry.num_frames is not None:
-        read_frame_dir(path, np.arange(entry.num_frames), frame_template, frame_start)
-        return
+def check_video(path: Path, decoders: Sequence[str] = ("decord",)) -> Verdict:
+    """The verdict on one video file (see the module doc)."""
+    import av
+
+    from pst.data.video import header, open_reader, reference_frames
+
+    v = Verdict(str(path), decoders=list(decoders))
     if not path.is_file():
-        raise FileNotFoundError("missing file")
+        return v.fail(f"missing file; fetch or place it again (`pst data fetch`)")
     if path.stat().st_size == 0:
-        raise ValueError("empty file (0 bytes)")
-    import decord
+        return v.fail("empty file (0 bytes); fetch it again")
+    try:
+        head = header(path)
+    except (av.error.FFmpegError, OSError) as err:
+        return v.fail(f"cannot open ({type(err).__name__}: {err}); fetch it again or drop it from the list")
+    except ValueError as err:
+        return v.fail(f"{err}; drop it from the list")
+    v.frames_claimed, v.duration_s = head.frames, round(head.duration, 3)
+    indexed, keys = _index(path)
+    positions = probe_positions(indexed, keys)
+    ref: dict[int, np.ndarray] = {}
+    decoded, end = 0, 0.0
+    for i, (img, t, d) in enumerate(reference_frames(path)):
+        if i in positions:
+            ref[i] = img
+        decoded, end = i + 1, max(end, t + d if t == t else end)
+    v.frames_decoded, v.decoded_s = decoded, round(end, 3)
+    if decoded == 0:
+        return v.fail("no frame decodes; fetch it again or drop it from the list")
+    tolerance = 0.5 / float(head.rate) if head.rate else 0.0
+    if head.duration and end < head.duration - tolerance:
+        return v.fail(f"truncated at {end:.2f} of {head.duration:.2f} seconds ({decoded} frames decode); "
+                      "fetch it again (a cut download keeps its header)")
+    if decoded < indexed:
+        return v.fail(f"decodes {decoded} of the {indexed} frames its index lists (corrupt from frame {decoded}); "
+                      "fetch it again")
+    for name in decoders:
+        for pos in [p for p in positions if p < decoded]:
+            try:
+                reader = open_reader(path, name)
+                if reader.num_frames > decoded:
+                    return v.fail(f"{name} counts {reader.num_frames} frames, {decoded} decode; {FIX}")
+                got = reader.get([pos])[0].permute(1, 2, 0).numpy()
+            except Exception as err:  # noqa: BLE001 - any decoder failure is a verdict, never a crash
+                message = re.sub(r"^\[[\d:]+\] \S+: ", "", str(err).splitlines()[0])[:120]   # decord's prefix
+                return v.fail(f"{name} cannot read frame {pos} ({type(err).__name__}: {message}); {FIX}")
+            diff = float(np.abs(got.astype(np.int16) - ref[pos].astype(np.int16)).mean()) \
+                if got.shape == ref[pos].shape else 255.0
+            if diff > MISMATCH:
+                return v.fail(f"seek mismatch at frame {pos} ({name}: mean |d| {diff:.0f} of 255 from the "
+                              f"front-to-back decode); {FIX}")
+    return v
 
-    vr = decord.VideoReader(str(path), num_threads=1)
-    if len(vr) == 0:
-        raise ValueError("no frames")
-    for start in range(0, len(vr), chunk):
-        vr.get_batch(list(range(start, min(start + chunk, len(vr)))))
-    decoded, claimed = decodable_frames(path)
-    if claimed and decoded < claimed:
-        raise PartialVideo(f"partial: decodes {decoded} of the {claimed} frames its container claims")
+
+def check_entry(root: Path, entry: Entry, decoders: Sequence[str] = ("decord",), frame_template: str = "{:05d}.jpg",
+                frame_start: int = 1) -> Verdict:
+    """The verdict on one list entry: a video (check_video) or a frame folder (every JPG read)."""
+    path = root / entry.path
+    if entry.num_frames is None:
+        return check_video(path, decoders)
+    v = Verdict(str(path), frames_claimed=entry.num_frames)
+    try:
+        read_frame_dir(path, np.arange(entry.num_frames), frame_template, frame_start)
+    except Exception as err:  # noqa: BLE001
+        return v.fail(f"frame folder unreadable ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "
+                      "extract it again")
+    v.frames_decoded = entry.num_frames
+    return v
+
+
+def read_bad(path: str | Path) -> dict[str, str]:
+    """{list path: reason} of a bad_videos.tsv (empty if there is none): what training and evaluation skip."""
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    rows = p.read_text().splitlines()[1:]
+    return dict(r.split("\t", 1) for r in rows if "\t" in r)
 
 
 def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] = None,
              progress: bool = True, classes: Optional[str | Path] = None, modality: str = "video",
-             frame_template: str = "{:05d}.jpg", frame_start: int = 1) -> dict:
-    """Decode every entry of ``list_file``, a list of ``modality`` (labels checked against ``classes``, default
-    classes.txt beside the list, before any decoding); undecodable and partial videos go to the TSV with their
-    reason. Frame folders are read as the recipes read them (``frame_template`` from ``frame_start``)."""
+             frame_template: str = "{:05d}.jpg", frame_start: int = 1, decoders: Sequence[str] = ("decord",),
+             report: Optional[str | Path] = None) -> dict:
+    """Check every entry of ``list_file``, a list of ``modality`` (labels checked against ``classes``, default
+    classes.txt beside the list, before any decoding): bad ones go to the TSV with their reason, and ``report``
+    (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them."""
     root, list_file = Path(root), Path(list_file)
     classes = Path(classes) if classes else list_file.parent / "classes.txt"
     entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None, modality)
-    bad, partial = [], 0
+    verdicts = []
     for e in tqdm(entries, desc=f"validate {list_file.name}", disable=not progress):
         try:
-            check_entry(root, e, frame_template=frame_template, frame_start=frame_start)
-        except PartialVideo as err:
-            partial += 1
-            bad.append((e.path, str(err)))
+            v = check_entry(root, e, decoders, frame_template, frame_start)
         except Exception as err:  # noqa: BLE001 - every decoder failure is a bad video, never a crash
-            bad.append((e.path, f"{type(err).__name__}: {err}".replace("\t", " ").replace("\n", " ")[:300]))
+            v = Verdict(str(root / e.path)).fail(f"{type(err).__name__}: {err}")
+        v.path = e.path
+        verdicts.append(v)
+    bad = [v for v in verdicts if not v.ok]
     tsv = Path(out) if out else list_file.parent / "bad_videos.tsv"
-    write_text(tsv, "path\treason\n" + "".join(f"{p}\t{r}\n" for p, r in bad))
-    return {"list": str(list_file), "videos": len(entries), "bad": len(bad), "partial": partial,
-            "ok": len(entries) - len(bad), "tsv": str(tsv)}
+    write_text(tsv, "path\treason\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad))
+    if report:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, ["path", "verdict", "reason", "frames_claimed", "frames_decoded", "duration_s",
+                                 "decoded_s", "decoders"])
+        w.writeheader()
+        for v in verdicts:
+            row = asdict(v)
+            row["verdict"] = "ok" if row.pop("ok") else "bad"
+            row["decoders"] = " ".join(row["decoders"])
+            w.writerow(row)
+        write_text(report, buf.getvalue())
+    truncated = sum("truncated" in v.reason for v in bad)
+    return {"list": str(list_file), "videos": len(entries), "bad": len(bad), "truncated": truncated,
+            "ok": len(entries) - len(bad), "tsv": str(tsv), "report": str(report) if report else None,
+            "first_bad": f"{bad[0].path}: {bad[0].reason}" if bad else None}

@@ -48,8 +48,13 @@ def test_transform(cfg: dict, crops: int, short_side: Optional[int] = None) -> T
 
 
 def _frames(d: dict) -> dict:
-    """How the recipe's lists are read: videos, or frame folders named by a template from a start index."""
-    return {"modality": d["modality"], "frame_tmpl": d["frame_template"], "frame_start": d["frame_start"]}
+    """How the recipe's lists are read: videos with its decoder (minus those validation could not trust), or frame
+    folders named by a template from a start index."""
+    from pst.data.validate import read_bad
+
+    bad = read_bad(resolve_path(d["root"], d["bad_videos"])) if d["bad_videos"] else None
+    return {"modality": d["modality"], "frame_tmpl": d["frame_template"], "frame_start": d["frame_start"],
+            "decoder": d["decoder"], "bad": bad}
 
 
 def train_dataset(cfg: dict) -> VideoDataset:

@@ -39,10 +39,17 @@ RECIPE: dict[str, Any] = {
         "modality": Key("video", "ours: what the lists name; the catalog declares SSv1's frame folders "
                         "(official sthv1 config: RawframeDataset)"),
         "frame_template": Key("{:05d}.jpg", "official sthv1 config: filename_tmpl='{:05}.jpg'"),
-        "frame_start": Key(1, "SSv1 ships 00001.jpg (1-based)",
+        "frame_start": Key(1, "official: SSv1 ships 00001.jpg (1-based)",
                            "the released uniform sampling adds no start index and would open 00000.jpg (its own "
                            "commented-out lines add 1, as we do); `data.frame_start`, `data.frame_template` for "
                            "other numbering"),
+        "decoder": Key("decord", "ours: the design card's decoder: fast, and correct on every file `pst data prepare` writes "
+                       "(closed-GOP H.264; validate checks the loader's own reads)",
+                       "`data.decoder: pyav` (correct on every raw file tested, open-GOP H.264 and AVI with B-frames "
+                       "included, ~1.3-3x slower) or `torchcodec` (faster, needs FFmpeg's libraries; wrong on AVI "
+                       "with B-frames)"),
+        "bad_videos": Key(None, "ours: `pst data validate`'s list of videos it could not trust, relative to data.root: "
+                          "training leaves them out, evaluation counts them as failed (the study sets the dataset's)"),
         "resize": Key("mmcv", "official: mmcv 1.x Resize(scale=(-1, S)): long side rounded to nearest, cv2 "
                       "bilinear without antialiasing on uint8 (what ran)",
                       "`data.resize: torchvision`: antialiased, long side rounded down"),
@@ -254,6 +261,7 @@ def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> d
 
 
 RANDAUGMENT = (None, "official", "torchvision")   # pst.data.randaugment.POLICIES
+DECODERS = ("decord", "pyav", "torchcodec")        # pst.data.video.DECODERS
 
 
 def _template(text) -> bool:
@@ -270,6 +278,7 @@ def validate(cfg: dict) -> None:
     for key, value, ok in (
             ("data.modality", d["modality"], d["modality"] in ("video", "frames")),
             ("data.resize", d["resize"], d["resize"] in ("mmcv", "torchvision")),
+            ("data.decoder", d["decoder"], d["decoder"] in DECODERS),
             ("data.frame_template", d["frame_template"], _template(d["frame_template"])),
             ("data.frame_start", d["frame_start"], isinstance(d["frame_start"], int) and d["frame_start"] >= 0),
             ("train.global_batch", t["global_batch"], isinstance(t["global_batch"], int) and t["global_batch"] > 0),

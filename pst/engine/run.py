@@ -105,9 +105,9 @@ def recipe_changes(run_dir: str | Path, cfg: dict) -> list[str]:
 
 
 def data_fingerprint(cfg: dict) -> Optional[str]:
-    """A run's data by content: its lists, classes and (synthetic set) synth.json, which names the generator's
-    config and encoder. The same recipe on regenerated or re-prepared data is another run. None while a file is
-    missing (training then stops on it with its own message)."""
+    """A run's data by content: its lists, classes, the videos validation left out and (synthetic set) synth.json,
+    which names the generator's config and encoder. The same recipe on regenerated or re-prepared data is another
+    run. None while a file is missing (training then stops on it with its own message)."""
     from pst.engine.config import resolve_path
 
     d = cfg["data"]
@@ -115,8 +115,9 @@ def data_fingerprint(cfg: dict) -> Optional[str]:
     if not all(f.is_file() for f in files):
         return None
     synth = Path(d["root"]) / "synth.json"
+    bad = resolve_path(d["root"], d["bad_videos"]) if d.get("bad_videos") else None    # what is left out
     digest = hashlib.sha256()
-    for f in files + ([synth] if synth.is_file() else []):
+    for f in files + [x for x in (synth, bad) if x is not None and x.is_file()]:
         digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
 

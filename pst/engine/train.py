@@ -219,6 +219,10 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     if ctx.is_main:                      # every check has passed: only now does the run folder exist
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, cfg)
+        if train_ds.bad:
+            first = next(iter(train_ds.bad.items()))
+            log_line(run_dir, f"left out {len(train_ds.bad)} training videos that failed validation "
+                              f"({d_cfg['bad_videos']}), e.g. {first[0]}: {first[1]}")
     barrier()
     ckpt_dir = run_dir / "checkpoints"
     state = ckpt.load_latest(ckpt_dir)

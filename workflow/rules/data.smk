@@ -74,6 +74,7 @@ rule validate:
         root=lambda w: L.lists_root(w.fetched, "fetch"),
         frames=lambda w: "--modality {modality} --frame-template '{frame_template}' --frame-start {frame_start}".format(
             **{"frame_template": "{:05d}.jpg", "frame_start": 1, **STUDY.frames(w.fetched)}),
+        decoders=lambda w: " ".join(f"--decoder {d}" for d in STUDY.decoders(w.fetched)),
     log:
         L.log("data/{fetched}_validate"),
     benchmark:
@@ -82,8 +83,8 @@ rule validate:
         mem_mb=4000,
         runtime=12 * 60,
     shell:
-        "(pst data validate {params.root} {input.train} {params.frames} --out {output}.train --quiet && "
-        " pst data validate {params.root} {input.val} {params.frames} --out {output}.val --quiet && "
+        "(pst data validate {params.root} {input.train} {params.frames} {params.decoders} --out {output}.train --quiet && "
+        " pst data validate {params.root} {input.val} {params.frames} {params.decoders} --out {output}.val --quiet && "
         " cat {output}.train > {output}.part && tail -n +2 {output}.val >> {output}.part && "
         " rm {output}.train {output}.val && mv {output}.part {output}) > {log} 2>&1"
 
