@@ -207,10 +207,11 @@ def test_a_truncated_video_is_reported_by_validate_and_counted_by_training_and_t
     cut = _truncated_video(tmp_path / "videos" / "cut.mp4")
     (tmp_path / "list.txt").write_text(f"{cut} 0\n")
     s = validate(tmp_path, tmp_path / "list.txt", progress=False, classes=easy / "classes.txt")
-    assert s["partial"] == 1 and s["bad"] == 1
+    assert s["truncated"] == 1 and s["bad"] == 1
     reason = (tmp_path / "bad_videos.tsv").read_text().splitlines()[1]
-    assert "partial: decodes 10 of the 16 frames its container claims" in reason
-    # used as it is (10 frames) but counted: in every training epoch's row and in the evaluation
+    assert "truncated at 1.25 of 2.00 seconds (10 frames decode)" in reason
+    # without data.bad_videos it is used as it is (10 frames) but counted: in every training epoch's row and in the
+    # evaluation
     lines = (easy / "train.txt").read_text().splitlines()[:7] + [f"{cut} 0"]
     (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
     r = _short(easy)
