@@ -1,13 +1,20 @@
-"""DVC over the real tools: `dvc repro` runs the Snakemake target, tables are metrics that `dvc metrics diff`
-reads, and a checkpoint goes to a local-directory remote and back."""
+"""The micro study (Supplement Table 1's 2D and TPS rows, two seeds) through the real tools: `dvc repro` runs the
+Snakemake targets; the tables are mean ± std over seeds with the published numbers and paired differences beside; each
+run's small files are copied where git versions them; a fresh clone writes the same bytes; changing only execution
+settings reruns nothing, changing one variant replans exactly its jobs; a table with missing runs refuses; tables are
+metrics that `dvc metrics diff` reads, and a checkpoint goes to a local-directory remote and back."""
+import copy
+import json
+import re
 import shutil
 import subprocess
 
+import pytest
 import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
 from pst.layout import Layout
-
+from pst.study import Study
 
 
 def _run(cmd, cwd, env):
@@ -16,7 +23,118 @@ def _run(cmd, cwd, env):
     return out.stdout
 
 
-def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
+def _snakemake(work, env, *extra):
+    return subprocess.run(["snakemake", "--cores", "2", "--profile", "workflow/profiles/default", *extra], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def _job_stats(plan: str) -> dict[str, int]:
+    """{rule: jobs} of a dry run's "Job stats" table (empty when there is nothing to be done)."""
+    if "Job stats:" not in plan:
+        return {}
+    stats = {r: int(n) for r, n in re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1], re.M)}
+    stats.pop("total", None)
+    return stats
+
+
+def _check_tables_and_records(repo):
+    """The finished micro study: its table, the paired differences, the records git keeps, figures and the page."""
+    table = json.loads((repo / "results/synthetic/tables/table1_deit.json").read_text())
+    rows = {r["model"]: r for r in table["rows"]}
+    assert set(rows) == {"deit_2d", "deit_tps"} and all(r["seeds"] == 2 for r in rows.values())
+    for r in rows.values():
+        assert 0 <= r["top-1"] <= 100 and r["top-1 std"] >= 0 and 0 <= r["twin top-1"] <= 100
+        assert r["GFLOPs @paper input"] == pytest.approx(73.58, abs=0.01) and r["params M @paper input"] == 21.82
+        assert r["input"] == "8x32²" and r["GFLOPs"] < 0.1
+    assert rows["deit_2d"]["top-1 paper"] == 73.0 and rows["deit_tps"]["top-1 paper"] == 75.3
+    assert rows["deit_2d"]["Δ top-1"] is None                     # a 4-class synthetic task is not Kinetics
+    # the paired difference to the 2D row, over the same seeds, from the evaluations themselves
+    runs = repo / "results/synthetic/runs/synthetic/tiny_deit"
+    top1 = {(v, s): json.loads((runs / v / f"seed{s}/eval_1x1/eval.json").read_text())["top1"]
+            for v in ("deit_2d", "deit_tps") for s in (0, 1)}
+    paired = [top1["deit_tps", s] - top1["deit_2d", s] for s in (0, 1)]
+    assert rows["deit_tps"]["vs deit_2d"] == pytest.approx(sum(paired) / 2)
+    half = 12.706 * abs(paired[0] - paired[1]) / 2 ** 0.5 / 2 ** 0.5           # t(0.975, 1) * sd / sqrt(2)
+    assert rows["deit_tps"]["vs deit_2d ci95 low"] == pytest.approx(sum(paired) / 2 - half, abs=1e-3)
+    assert rows["deit_tps"]["top-1 seed1"] == pytest.approx(top1["deit_tps", 1])
+    md = (repo / "results/synthetic/tables/table1_deit.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| model"))
+    assert "±" in md and "seeds 0, 1: mean ± std" in md and "paper top-1 (K400, reference)" in header
+    assert "Δ" not in header and "top-5" not in header and header.count("|") - 1 <= 14     # 2 classes: no top-5
+    assert "(2D row)" in md and "vs deit_2d" in header
+    assert table["metrics"]["deit_tps"]["top1"] == pytest.approx(rows["deit_tps"]["top-1"], abs=1e-4)
+    for seed in (0, 1):
+        run_dir = repo / f"results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed{seed}"
+        assert (run_dir / "eval_1x1/predictions.csv").exists() and (run_dir / "metrics.csv").exists()
+        assert (repo / f"results/synthetic/logs/train/synthetic/tiny_deit/deit_tps/seed{seed}.log").exists()
+        assert (repo / f"results/synthetic/benchmarks/train/synthetic/tiny_deit/deit_tps/seed{seed}.tsv").exists()
+    assert not list(repo.glob("results/**/*.part"))
+    # each run's small files, copied where git versions them (the run folder lives in the DVC cache)
+    for v in ("deit_2d", "deit_tps"):
+        for seed in (0, 1):
+            run_dir = repo / f"results/synthetic/runs/synthetic/tiny_deit/{v}/seed{seed}"
+            rec = repo / f"results/synthetic/records/synthetic/tiny_deit/{v}/seed{seed}"
+            files = sorted(str(f.relative_to(rec)) for f in rec.rglob("*") if f.is_file())
+            assert files == ["config.yaml", "env.json", "eval_1x1/eval.json", "eval_1x1/predictions.csv",
+                             "metrics.csv", "metrics.json", "record.json", "train.json"], files
+            assert all((rec / f).read_bytes() == (run_dir / f).read_bytes() for f in files if f != "record.json")
+    for name in ("table1_deit_curves.png", "table1_deit_accuracy_vs_gflops.png", "table1_deit_cam.png"):
+        png = (repo / "results/synthetic/figures" / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
+    assert (repo / "results/synthetic/figures/table1_deit_curves.svg").read_text().lstrip().startswith("<?xml")
+    page = (repo / "results/synthetic/README.md").read_text()
+    assert "## Supplement Table 1" in page and "![table1_deit_cam](figures/table1_deit_cam.png)" in page
+    assert "| profile | synthetic |" in page and "| torch |" in page and "FLOPs and params per view" in page
+
+
+def _check_plans(repo, env, params):
+    """What Snakemake plans after edits of a copy of params.yaml (``params`` written back afterwards)."""
+    original, params = params, copy.deepcopy(params)
+    nothing = _snakemake(repo, env, "-n")
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
+    # how a run is executed is not what it is: changing only execution settings reruns nothing but the results page,
+    # which names the code's revision, now "+ uncommitted changes" (params.yaml is code to pst.provenance)
+    params["recipes"]["tiny_deit"]["data"]["workers"] = 1
+    params["recipes"]["tiny_deit"]["train"].update(keep_checkpoints=4, checkpoint_minutes=30, progress=True)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    plan = _snakemake(repo, env, "-n").stdout
+    assert _job_stats(plan) == {"results_readme": 1, "all": 1}, plan[-2000:]
+    assert "now: '" in plan and "+ uncommitted changes'" in plan
+
+    # one variant's option changes: only its runs, their tests and the table are planned again
+    params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    plan = _snakemake(repo, env, "-n")
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", plan.stdout, re.M)
+    assert sorted(jobs) == sorted([("evaluate", f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}, "
+                                                f"views=1x1") for s in (0, 1)] +
+                                  [(rule, f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}")
+                                   for rule in ("train", "record") for s in (0, 1)] +
+                                  [(rule, "table=table1_deit") for rule in ("table", "plots", "cam")]),\
+        plan.stdout[-3000:]
+    # the reason names what changed: the model section of the recipe, not the whole recipe as one JSON string
+    reasons = [line for line in plan.stdout.splitlines() if "Params have changed" in line
+               and "uncommitted changes" not in line]                        # the results page's revision
+    assert reasons and all('{"model": {' in r and '"optim"' not in r and len(r) < 900 for r in reasons), reasons[:1]
+    assert all('"pattern": "A"' in r and '"pattern": "C"' in r for r in reasons)
+    (repo / "params.yaml").write_text(yaml.safe_dump(original, sort_keys=False))
+
+
+def _check_missing_runs_refused(repo, env, params):
+    """A table whose runs are missing refuses, naming them, and writes nothing."""
+    spec = Study(params).table_spec(Study(params).table("table1_deit"))
+    (repo / "results/synthetic/runs/synthetic/tiny_deit/deit_2d/seed1/eval_1x1/eval.json").unlink()
+    (repo / "results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed0/eval_1x1/eval.json").write_text("{trunc")
+    out = repo / "results/synthetic/tables/again"
+    run = subprocess.run(["pst", "table", "study", "results/flops/deit_s_2d_16x224.json", "--spec", json.dumps(spec),
+                          "--out", str(out)], cwd=repo, env=env, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "2 of 4 evaluations missing or unreadable" in run.stderr
+    assert "deit_2d/seed1/eval_1x1/eval.json (missing)" in run.stderr and "deit_tps/seed0" in run.stderr
+    assert not list(out.parent.glob("again*"))
+
+
+def test_micro_study_through_dvc_reproduces_reruns_what_changed_and_keeps_weights_remote(tmp_path, env_with_venv):
     env = {**env_with_venv, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}
     repo = tmp_path / "repo"
@@ -34,7 +152,7 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     for stage in ("synth", "study@synthetic"):                 # what `make reproduce` runs
         _run(["dvc", "repro", stage], repo, env)
     assert (repo / "dvc.lock").exists() and (repo / "results/flops.json").exists()
-    assert (repo / "results/synthetic/tables/table1_deit.json").exists()
+    _check_tables_and_records(repo)
     shown = _run(["dvc", "metrics", "show", "--md"], repo, env)
     assert "results/synthetic/metrics.json" in shown and "table1_deit.deit_tps.top1" in shown
     _run(["git", "add", "-A"], repo, env)
@@ -47,6 +165,7 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     for stage in ("synth", "study@synthetic"):
         _run(["dvc", "repro", stage], clone, env)
     assert _run(["git", "status", "--porcelain"], clone, env) == "", _run(["git", "diff"], clone, env)[-3000:]
+    _check_plans(repo, env, params)
     params["flops"]["views"]["pst_t"] = [8, 32]
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     assert "changed" in _run(["dvc", "status", "flops"], repo, env)
@@ -70,3 +189,4 @@ def test_dvc_repro_metrics_diff_and_remote(tmp_path, env_with_venv):
     shutil.rmtree(repo / ".dvc" / "cache")
     _run(["dvc", "pull", "study@synthetic"], repo, env)
     assert ckpt.read_bytes() == original
+    _check_missing_runs_refused(repo, env, params)

@@ -27,7 +27,7 @@ from pst.study import Study
 from pst.weights_2d import weights_2d
 from pst.engine.checkpoint import load_weights
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]   # 12-25 min on 2 cores (Xeon, EPYC)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]   # ~17 min on a 2-core EPYC
 PROFILE = "rehearsal"
 
 
@@ -52,7 +52,7 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     repo, served, work = tmp_path / "repo", tmp_path / "served", tmp_path / "work"
     repo.mkdir()
     kinetics_mirror(served, work)                                   # 4 train / 2 val clips (+1 lost to attrition)
-    diving48_mirror(served, work, train=4, test=1)                 # 1 test video: PST-B at 224² is the slowest run
+    diving48_mirror(served, work, train=4, test=1)                 # 1 test video
     with LocalServer(served) as srv:
         def mirrors(p):
             p["profiles"][PROFILE]["datasets"]["kinetics400"]["mirror"] = f"{srv.url}/kinetics/400"
@@ -111,12 +111,12 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     memory = {r["model"]: r["memory GiB @paper input"] for r in attention if r["seeds"]}
     assert memory["swin_joint"] > memory["swin_local"] > memory["pst_t"] > 1        # 32x224², 8 clips, accounted
     assert attention[-1]["model"] == "sparse (paper only)" and attention[-1]["memory GB paper"] == 4.0
-    # one run of each model family at the paper's input, from its 2D init
-    for key, frames in (("kinetics400/deit_k400/deit_tps", 16), ("sthv1/pst_sthv1/pst_t", 32),
-                        ("diving48/pst_diving48/pst_b", 32)):
+    # one run of each model family at the paper's input, the others at 32 px; each from its 2D init
+    for key, size, frames in (("kinetics400/deit_k400/deit_tps", 224, 16), ("sthv1/pst_sthv1/pst_t", 224, 32),
+                              ("diving48/pst_diving48/pst_b", 32, 32)):
         run = next(r for r in study.runs if r.key == key)
         cfg = yaml.safe_load((repo / study.run_dir(run) / "config.yaml").read_text())
-        assert (cfg["data"]["train"]["size"], cfg["data"]["sampling"]["clip_len"]) == (224, frames)
+        assert (cfg["data"]["train"]["size"], cfg["data"]["sampling"]["clip_len"]) == (size, frames)
         assert cfg["model"]["checkpoint_2d"] == layout.pretrained(weights_2d(params["variants"][run.variant]["model"]))
     deit = next(r for r in study.runs if r.key == "kinetics400/deit_k400/deit_tps")
     init = torch.load(repo / layout.pretrained("deit_small_patch16_224.fb_in1k"),
