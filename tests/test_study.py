@@ -82,7 +82,7 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     def slower(p):
         micro_study(p)
         p["profiles"]["synthetic"]["seeds"] = [0]
-        p["recipes"]["tiny_deit"]["schedule"]["epochs"] = 40
+        p["recipes"]["tiny_deit"]["schedule"]["epochs"] = 10        # 40 steps: killed after its first
         p["recipes"]["tiny_deit"]["train"]["checkpoint_every_steps"] = 1
 
     copy_workflow(tmp_path, edit=slower)
