@@ -27,7 +27,7 @@ from pst.study import Study
 from pst.weights_2d import weights_2d
 from pst.engine.checkpoint import load_weights
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]   # ~17 min on a 2-core EPYC
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]   # 19.5 min on a 2-core AVX2-only EPYC
 PROFILE = "rehearsal"
 
 
