@@ -333,6 +333,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     import pst
+    from pst.engine.config import DECODERS
 
     parser = argparse.ArgumentParser(
         prog="pst", formatter_class=_Help,
@@ -396,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-template", default="{:05d}.jpg",
                    help="frame folders: file name of a frame (SSv1's; mmaction2's extraction: img_{:05d}.jpg)")
     p.add_argument("--frame-start", type=int, default=1, help="frame folders: number of the first file")
-    p.add_argument("--decoder", action="append", choices=["decord", "pyav", "torchcodec"],
+    p.add_argument("--decoder", action="append", choices=DECODERS,
                    help="the decoder(s) whose random access is checked, as the recipes read (default: decord)")
     p.add_argument("--report", help="also write every file's verdict as CSV (path, verdict, reason, frames "
                                     "claimed/decoded, seconds)")

@@ -5,16 +5,14 @@ partial; `pst data prepare` writes upright constant-rate copies that read back, 
 import csv
 import subprocess
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from fixtures_video import corpus
 from pst.data.dataset import decode_video
 from pst.data.preprocess import reencode
-from pst.data.validate import check_video, validate
+from pst.data.validate import check_video
 from pst.data.video import fps_map, header, open_reader, reference_frames
 
 
@@ -66,6 +64,13 @@ def test_validate_reads_as_the_loader_reads_and_says_why(files, tmp_path, env_wi
     # what decord gets wrong by seeking, PyAV gets right: the same files pass when the recipe reads with it
     for name in ("open_gop", "avi_h264", "avi_mpeg4_bf", "width48"):
         assert check_video(files[name], ("pyav",)).ok, name
+
+
+def test_the_torch_free_decoder_list_mirrors_the_readers():
+    from pst.data import video
+    from pst.engine import config
+
+    assert config.DECODERS == video.DECODERS == tuple(video.READERS)
 
 
 @pytest.mark.parametrize("decoder", ["decord", "pyav", pytest.param("torchcodec", marks=pytest.mark.skipif(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from pst.data import convert
@@ -22,7 +21,7 @@ from pst.data.annotations import Entry, write_classes, write_list
 from pst.data.catalog import dataset_info
 from pst.data.extract import extract, extract_parts
 from pst.data.fetch import check_manual_files
-from pst.data.video import Header, fps_map, header
+from pst.data.video import Header, fps_map, header, packet_index, upright
 from pst.io import atomic_path, write_text
 from pst.layout import processed_dir
 
@@ -37,16 +36,9 @@ def _source_plan(path: str | Path) -> tuple[Header, list[float], bool]:
     import av
 
     head = header(path)
-    times: list[float] = []
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        try:
-            for p in c.demux(s):
-                if p.size and p.pts is not None:
-                    times.append(float(p.pts * s.time_base))
-        except (av.error.FFmpegError, OSError):
-            pass
-    times.sort()
+        times = [float(t * s.time_base) for t in packet_index(c, s).pts]
     if head.format == "avi" or len(times) < 3:
         return head, [], False
     gaps = np.diff(times)
@@ -63,7 +55,6 @@ def reencode(src: str | Path, dst: str | Path, short_side: int) -> str:
     import av
 
     from pst.data.validate import check_video
-    from pst.data.video import rotate
 
     head, times, vfr = _source_plan(src)
     rate = Fraction(round(head.rate)) if vfr else Fraction(head.rate).limit_denominator(1001)
@@ -83,9 +74,8 @@ def reencode(src: str | Path, dst: str | Path, short_side: int) -> str:
                     repeat = int(counts[i]) if vfr and i < len(counts) else (0 if vfr else 1)
                     if frame.rotation:
                         turned = frame.rotation
-                        img = rotate(torch.from_numpy(frame.reformat(format="rgb24").to_ndarray()).permute(2, 0, 1),
-                                     frame.rotation)
-                        frame = av.VideoFrame.from_ndarray(img.permute(1, 2, 0).contiguous().numpy(), format="rgb24")
+                        frame = av.VideoFrame.from_ndarray(upright(frame).permute(1, 2, 0).contiguous().numpy(),
+                                                           format="rgb24")
                     if stream is None:
                         w, h = frame.width, frame.height
                         scale = short_side / min(w, h)

@@ -53,18 +53,12 @@ def _index(path: Path) -> tuple[int, list[int]]:
     """(packets with data, presentation ranks of the key frames): a demux-only pass."""
     import av
 
-    pts, keys = [], []
+    from pst.data.video import packet_index
+
     with av.open(str(path)) as c:
-        try:
-            for p in c.demux(c.streams.video[0]):
-                if p.size and p.pts is not None:
-                    pts.append(p.pts)
-                    if p.is_keyframe:
-                        keys.append(p.pts)
-        except (av.error.FFmpegError, OSError):
-            pass
-    order = {t: i for i, t in enumerate(sorted(pts))}
-    return len(pts), sorted(order[k] for k in keys)
+        index = packet_index(c, c.streams.video[0])
+    rank = {t: i for i, t in enumerate(index.pts)}
+    return len(index.pts), [rank[k] for k in index.keys]
 
 
 def check_video(path: Path, decoders: Sequence[str] = ("decord",)) -> Verdict:
@@ -75,7 +69,7 @@ def check_video(path: Path, decoders: Sequence[str] = ("decord",)) -> Verdict:
 
     v = Verdict(str(path), decoders=list(decoders))
     if not path.is_file():
-        return v.fail(f"missing file; fetch or place it again (`pst data fetch`)")
+        return v.fail("missing file; fetch or place it again (`pst data fetch`)")
     if path.stat().st_size == 0:
         return v.fail("empty file (0 bytes); fetch it again")
     try:

@@ -25,9 +25,6 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 
-DECODERS = ("decord", "pyav", "torchcodec")
-
-
 @dataclass(frozen=True)
 class Header:
     """What a video's container says before anything is decoded."""
@@ -59,6 +56,41 @@ def rotate(frames: torch.Tensor, rotation: int) -> torch.Tensor:
     return torch.rot90(frames, k, dims=(-2, -1)).contiguous() if k else frames
 
 
+def upright(frame) -> torch.Tensor:
+    """A decoded PyAV frame as uint8 (C, H, W) RGB, upright. reformat then to_ndarray: the same pixels as
+    to_ndarray(format="rgb24"), ~6x faster (PyAV 18)."""
+    return rotate(torch.from_numpy(frame.reformat(format="rgb24").to_ndarray()).permute(2, 0, 1), frame.rotation)
+
+
+@dataclass(frozen=True)
+class PacketIndex:
+    """A demux-only pass over a video stream: what the packets say without decoding."""
+    pts: list[int]            # presentation times of the packets with data, in the stream's time base, sorted
+    keys: list[int]           # those of the key frames, sorted
+    timed: bool               # every packet with data carries a presentation time
+
+
+def packet_index(container, stream) -> PacketIndex:
+    """The packet index of ``stream`` in an open ``container`` (left at its end: seek before decoding); a cut
+    file's index holds the packets read before the cut."""
+    import av
+
+    pts, keys, timed = [], [], True
+    try:
+        for p in container.demux(stream):
+            if not p.size:
+                continue
+            if p.pts is None:
+                timed = False
+            else:
+                pts.append(p.pts)
+                if p.is_keyframe:
+                    keys.append(p.pts)
+    except (av.error.FFmpegError, OSError):
+        pass
+    return PacketIndex(sorted(pts), sorted(keys), timed)
+
+
 def reference_frames(path: str | Path) -> Iterator[tuple[np.ndarray, float, float]]:
     """Every frame front to back (PyAV), upright: (uint8 HWC RGB, presentation time s, duration s, one frame
     interval where the file stores none). A decoder error ends the stream where it happens (a truncated file yields
@@ -70,10 +102,9 @@ def reference_frames(path: str | Path) -> Iterator[tuple[np.ndarray, float, floa
         tick = 1 / float(s.average_rate or s.guessed_rate or 25)     # a frame's duration where none is stored
         try:
             for f in c.decode(s):
-                img = torch.from_numpy(f.reformat(format="rgb24").to_ndarray()).permute(2, 0, 1)
                 t = float(f.pts * f.time_base) if f.pts is not None and f.time_base else math.nan
                 d = float(f.duration * f.time_base) if f.duration and f.time_base else tick
-                yield rotate(img, f.rotation).permute(1, 2, 0).numpy(), t, d
+                yield upright(f).permute(1, 2, 0).numpy(), t, d
         except (av.error.FFmpegError, OSError):
             return
 
@@ -100,23 +131,11 @@ class PyAVReader:
         self.path = str(path)
         self._c = av.open(self.path)
         self._s = self._c.streams.video[0]
-        pts, keys, ordered = [], [], True
-        try:
-            for p in self._c.demux(self._s):
-                if p.size == 0:
-                    continue
-                if p.pts is None:
-                    ordered = False
-                else:
-                    pts.append(p.pts)
-                    if p.is_keyframe:
-                        keys.append(p.pts)
-        except (av.error.FFmpegError, OSError):
-            pass                                          # a cut file: the packets read so far are what is there
-        ordered = ordered and self._c.format.name != "avi"   # AVI times are made up from decode order
-        self._pts = sorted(pts) if ordered else []
-        self._keys = sorted(keys)
-        self.num_frames = len(pts) if ordered else self._count()
+        index = packet_index(self._c, self._s)
+        ordered = index.timed and self._c.format.name != "avi"   # AVI times are made up from decode order
+        self._pts = index.pts if ordered else []
+        self._keys = index.keys
+        self.num_frames = len(index.pts) if ordered else self._count()
         self._c.seek(0, stream=self._s)
 
     def _count(self) -> int:
@@ -131,10 +150,6 @@ class PyAVReader:
         except (av.error.FFmpegError, OSError):
             return
 
-    def _image(self, frame) -> torch.Tensor:
-        # reformat then to_ndarray: the same pixels as to_ndarray(format="rgb24"), ~6x faster (PyAV 18)
-        return rotate(torch.from_numpy(frame.reformat(format="rgb24").to_ndarray()).permute(2, 0, 1), frame.rotation)
-
     def get(self, indices: Sequence[int]) -> torch.Tensor:
         want = sorted(set(int(i) for i in indices))
         if want and (want[0] < 0 or want[-1] >= self.num_frames):
@@ -144,7 +159,7 @@ class PyAVReader:
         if not self._pts:                                 # no presentation order in the packets: count frames
             for i, f in enumerate(self._frames_from_start()):
                 if i in want:
-                    got[i] = self._image(f)
+                    got[i] = upright(f)
                 if len(got) == len(want):
                     break
         else:
@@ -168,7 +183,7 @@ class PyAVReader:
             try:
                 for f in self._c.decode(self._s):
                     if f.pts in by_pts and by_pts[f.pts] not in got:
-                        got[by_pts[f.pts]] = self._image(f)
+                        got[by_pts[f.pts]] = upright(f)
                     if f.pts is not None and f.pts >= last_needed and all(i in got for i in pending):
                         break
                     nxt = [i for i in pending if i not in got]
@@ -184,7 +199,7 @@ class PyAVReader:
 
     def _gap(self, now: int, target: int) -> bool:
         """A key frame lies between the decode position and the target: a seek skips the frames in between."""
-        return any(now < k <= target for k in self._keys) and target - now > 0
+        return any(now < k <= target for k in self._keys)
 
     def close(self) -> None:
         self._c.close()
@@ -205,11 +220,15 @@ class TorchCodecReader:
         return self._d.get_frames_at(list(indices)).data
 
 
+READERS = {"decord": DecordReader, "pyav": PyAVReader, "torchcodec": TorchCodecReader}
+DECODERS = tuple(READERS)       # mirrored, torch-free, by pst.engine.config.DECODERS (tests/test_video.py)
+
+
 def open_reader(path: str | Path, decoder: str = "decord"):
     """A reader of ``path`` with ``num_frames`` and ``get(indices) -> uint8 (T, C, H, W)``."""
-    if decoder not in DECODERS:
+    if decoder not in READERS:
         raise ValueError(f"data.decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
-    return {"decord": DecordReader, "pyav": PyAVReader, "torchcodec": TorchCodecReader}[decoder](path)
+    return READERS[decoder](path)
 
 
 def fps_map(times: Sequence[float], fps: Fraction | float, end: Optional[float] = None) -> list[int]:
