@@ -118,10 +118,12 @@ class Study:
 
     def check_recipes(self, cache: str | Path | None = None) -> None:
         """Refuse, before any job, what a job would refuse: every run's recipe through the trainer's own checks
-        (keys, values, the model built on the meta device), its batch on the job's devices, its test views.
+        (keys, values, the model built on the meta device), its batch on the job's devices, its test views, and
+        every released checkpoint's recipe through the evaluator's.
 
         ``cache``: a folder (Snakemake's .snakemake/) remembering plans that passed, keyed by every recipe, view
-        and resource and by the code that checks them; an unchanged plan is not checked again (no torch import)."""
+        and resource and by the code that checks them; an unchanged plan is not checked again (no torch import:
+        a SLURM job re-reads the Snakefile)."""
         from pst.engine.config import resolve
 
         plan = []
@@ -134,27 +136,34 @@ class Study:
                     raise ValueError(f"{self._where(run)}: {err}") from None
                 nodes, procs = self.processes(run.recipe)
                 plan.append((table, run, nodes * procs, cfg))
+        released = []
+        for name in self.released:
+            try:
+                released.append((name, self.released_views(name), resolve(self.released_recipe(name))))
+            except ValueError as err:
+                raise ValueError(f"params.yaml released.{name}: {err}") from None
         keyed = [(t.name, t.views, r.key, world, cfg) for t, r, world, cfg in plan]
-        key = hashlib.sha256(json.dumps([keyed, code_fingerprint("models", "ops", "engine/config.py")],
+        key = hashlib.sha256(json.dumps([keyed, released, code_fingerprint("models", "ops", "engine/config.py")],
                                         sort_keys=True, default=str).encode()).hexdigest()[:20]
         stamp = Path(cache) / "pst-checked" / key if cache else None
         if stamp is not None and stamp.exists():
             return
         self._check_plan(plan)
+        self._check_released(released)
         if stamp is not None:
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(self.profile + "\n")
 
-    def check_released(self) -> None:
+    @staticmethod
+    def _check_released(released: list) -> None:
         """The released checkpoints' recipes pass the evaluator's own checks (views, model options), and their
         models can load the official layout."""
-        from pst.engine.config import check_model, check_views, resolve
+        from pst.engine.config import check_model, check_views
         from pst.models import PatchShiftSwin, family
 
-        for name in self.released:
+        for name, views, cfg in released:
             try:
-                cfg = resolve(self.released_recipe(name))
-                check_views(cfg, self.released_views(name))
+                check_views(cfg, views)
                 check_model(cfg)
                 if family(cfg["model"]["name"]) is not PatchShiftSwin:
                     raise ValueError(f"only PST/Swin checkpoints in the official layout can be loaded "

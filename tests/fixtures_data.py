@@ -115,21 +115,22 @@ def make_tar(path: Path, files: dict[str, Path]):
     return path
 
 
-def kinetics_mirror(root: Path, work: Path) -> dict:
-    """ROOT/kinetics/400/... like the CVD mirror: annotations, path lists with official URLs, part archives."""
+def kinetics_mirror(root: Path, work: Path, val: int = 2) -> dict:
+    """ROOT/kinetics/400/... like the CVD mirror: annotations, path lists with official URLs, part archives; ``val``
+    validation clips are served and one more is listed but lost."""
     base = root / "kinetics" / "400"
     labels = ["abseiling", "air drumming", "\"archery, indoor\""]
     rows = {"train": [], "val": []}
     clips = {"train": {}, "val": {}}
     k = 0
-    for split, n in (("train", 4), ("val", 3)):
+    for split, n in (("train", 4), ("val", val + 1)):
         for i in range(n):
             label = labels[i % 3].strip('"')
             yid = f"yt{split}{i}-_x"
             name = f"{yid}_{10 * i:06d}_{10 * i + 10:06d}.mp4"
             rows[split].append({"label": label, "youtube_id": yid, "time_start": 10 * i, "time_end": 10 * i + 10,
                                 "split": split})
-            if not (split == "val" and i == 2):          # one clip lost to YouTube attrition
+            if not (split == "val" and i == val):        # one clip lost to YouTube attrition
                 clips[split][f"{split}/{name}" if split == "val" else name] = tiny_video(
                     work / f"{split}_{name}", i % 2, seed=k, height=24)
             k += 1
@@ -144,7 +145,7 @@ def kinetics_mirror(root: Path, work: Path) -> dict:
         make_tar(base / split / "part_0.tar.gz", clips[split])
         (base / split / f"k400_{split}_path.txt").write_text(
             f"https://s3.amazonaws.com/kinetics/400/{split}/part_0.tar.gz\n")
-    return {"base": base, "train": 4, "val": 2, "val_missing": 1}
+    return {"base": base, "train": 4, "val": val, "val_missing": 1}
 
 
 def diving48_mirror(root: Path, work: Path, train: int = 3, test: int = 1) -> dict:

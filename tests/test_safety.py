@@ -121,10 +121,19 @@ def test_sigterm_checkpoints_and_exits_retryably_then_resume_is_exact(easy, tmp_
 
 
 def test_checkpoints_on_a_time_cadence_mid_epoch(easy, tmp_path):
-    r = _short(easy, checkpoint_minutes=1e-5, keep_checkpoints=100)       # due at every step boundary
+    r = _short(easy, checkpoint_minutes=1e-5, keep_checkpoints=100, keep_finished="all")   # due at every step
     train(r, tmp_path / "run")
     mid = list((tmp_path / "run" / "checkpoints").glob("ckpt_e0000_*.pt"))     # inside epoch 1, not at its end
     assert len(mid) == 96 // 8                                               # one per optimizer step
+    # a finished run keeps its last checkpoint by default (or none): an execution setting, not another run
+    r["train"]["keep_finished"] = "last"
+    assert train(r, tmp_path / "run")["steps"] == 12                         # already trained: nothing removed
+    assert len(list((tmp_path / "run" / "checkpoints").glob("*.pt"))) == 13
+    for keep, left in (("last", ["ckpt_e0001_s00000012.pt"]), ("none", [])):
+        r["train"]["keep_finished"] = keep
+        train(r, tmp_path / keep)
+        assert sorted(p.name for p in (tmp_path / keep / "checkpoints").glob("*")) == left, keep
+        assert (tmp_path / keep / "final.safetensors").read_bytes() == (tmp_path / "run" / "final.safetensors").read_bytes()
 
 
 def test_one_writer_per_run(easy, tmp_path, env_with_venv):

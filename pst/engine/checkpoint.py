@@ -32,6 +32,14 @@ def save(folder: Path, epoch: int, step: int, state: dict, keep: int = 2) -> Pat
     return path
 
 
+def prune_finished(folder: Path, keep: str) -> None:
+    """A finished run's checkpoints: the last (to train it further), all, or none (its final weights are what
+    evaluation reads); called only once the final weights and train.json are written."""
+    found = list_checkpoints(folder)
+    for old in {"last": found[:-1], "all": [], "none": found}[keep]:
+        old.unlink(missing_ok=True)
+
+
 def list_checkpoints(folder: Path) -> list[Path]:
     found = [p for p in Path(folder).glob("ckpt_e*_s*.pt") if PATTERN.search(p.name)]
     return sorted(found, key=lambda p: tuple(int(v) for v in PATTERN.search(p.name).groups()))

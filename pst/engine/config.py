@@ -142,7 +142,9 @@ RECIPE: dict[str, Any] = {
         "checkpoint_every": Key(1, "official: checkpoint_config interval=1 (an execution setting)"),
         "checkpoint_every_steps": Key(0, "ours: an execution setting"),
         "checkpoint_minutes": Key(0, "ours: an execution setting (the paper recipes: every 30 minutes)"),
-        "keep_checkpoints": Key(2, "ours: an execution setting"),
+        "keep_checkpoints": Key(2, "ours: an execution setting (checkpoints kept while training; 0: all)"),
+        "keep_finished": Key("last", "ours: an execution setting (what a finished run keeps besides its final "
+                                     "weights: the last checkpoint, all, or none)"),
         "tensorboard": Key(False, "ours: an execution setting"),
         "progress": Key(True, "ours: an execution setting"),
     },
@@ -293,6 +295,9 @@ def validate(cfg: dict) -> None:
             ("train.amp", t["amp"], t["amp"] in ("auto", "bf16", "fp16", "off")),
             ("train.checkpoint_minutes", t["checkpoint_minutes"], _number(t["checkpoint_minutes"])
              and t["checkpoint_minutes"] >= 0),
+            ("train.keep_checkpoints", t["keep_checkpoints"], isinstance(t["keep_checkpoints"], int)
+             and not isinstance(t["keep_checkpoints"], bool) and t["keep_checkpoints"] >= 0),
+            ("train.keep_finished", t["keep_finished"], t["keep_finished"] in ("last", "all", "none")),
             ("train.mixup", t["mixup"], _number(t["mixup"]) and 0 <= t["mixup"]),
             ("train.label_smoothing", t["label_smoothing"], _number(t["label_smoothing"])
              and 0 <= t["label_smoothing"] < 1),

@@ -29,7 +29,7 @@ from pst.io import write_text
 from pst.layout import archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "train.progress", "train.keep_checkpoints",
-             "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_minutes",
+             "train.keep_finished", "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_minutes",
              "train.tensorboard")
 
 

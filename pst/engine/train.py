@@ -377,6 +377,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     if ctx.is_main:
         ckpt.save_weights(model.state_dict(), final_weights(run_dir))
         write_text(run_dir / "train.json", json.dumps(summary, indent=1) + "\n")
+        ckpt.prune_finished(ckpt_dir, t_cfg["keep_finished"])
         log_line(run_dir, f"{run_dir}: finished {epochs} epochs ({step} steps); wrote {final_weights(run_dir)}")
     barrier()
     return summary

@@ -11,8 +11,7 @@ from pst.study import Run, Study
 from pst.weights_2d import PAPER_2D
 
 STUDY = Study(config, config.get("profile"))
-STUDY.check_recipes(cache=".snakemake")   # what a job would refuse, refused before any job (cached per plan)
-STUDY.check_released()                     # the released checkpoints' recipes, through the evaluator's checks
+STUDY.check_recipes(cache=".snakemake")   # what a job would refuse (runs, released checkpoints), before any job
 for _line in STUDY.released_missing():     # evaluated once placed; until then the table says where to put them
     print(f"pst: {_line}", file=sys.stderr)
 L = STUDY.layout
