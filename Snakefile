@@ -6,13 +6,21 @@
 #   snakemake --cores all --config profile=paper       the paper's study on the real datasets
 #   snakemake --cores all --config profile=rehearsal   the paper's DAG on miniature real-format data (CI)
 # Every path comes from pst.layout; each profile writes under results/<profile>/.
+import os
+
 from snakemake.utils import validate
+
+from pst.study import check_params, read_params
+
+if os.path.exists("params.yaml"):
+    read_params("params.yaml")                 # invalid YAML: its line and column, not a parser dump
 
 
 configfile: "params.yaml"
 
 
-validate(config, "workflow/schemas/params.schema.yaml")
+check_params(config, "workflow/schemas/params.schema.yaml")   # one line naming the key
+validate(config, "workflow/schemas/params.schema.yaml")       # fills the schema's defaults
 
 
 include: "workflow/rules/common.smk"

@@ -59,6 +59,21 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spec(text: str | None, needs: tuple, what: str) -> dict:
+    """A table job's --spec (inline JSON or a file, as the workflow writes it: pst.study.Study.table_spec), with
+    the keys the job reads."""
+    from pst.engine.config import load_recipe
+
+    if not text:
+        raise ValueError(f"--spec ({what}, as the workflow writes it) is required")
+    spec = load_recipe(text)
+    missing = [k for k in needs if k not in spec]
+    if missing:
+        raise ValueError(f"--spec: {what} lacks {', '.join(missing)}; use the spec the workflow writes "
+                         f"(snakemake -n -p shows it; pst.study.Study.table_spec)")
+    return spec
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     from pst.report.tables import flops_table, load_counts, write_table
 
@@ -67,24 +82,21 @@ def cmd_table(args: argparse.Namespace) -> int:
         for path in write_table(df, args.out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs paper"):
             print(path)
     elif args.kind == "released":
-        from pst.engine.config import load_recipe
         from pst.report.released import write
 
-        if not args.spec:
-            raise ValueError("--spec (the released checkpoints' spec from the workflow) is required")
-        print(f"{args.out}.md/.csv/.json: {len(write(load_recipe(args.spec), args.out))} rows")
+        spec = _spec(args.spec, ("name", "profile", "rows", "comparable"), "the released checkpoints' spec")
+        print(f"{args.out}.md/.csv/.json: {len(write(spec, args.out))} rows")
     elif args.kind == "metrics":
         from pst.report.tables import write_metrics
 
         print(write_metrics(args.inputs, args.out))
     else:
-        from pst.engine.config import load_recipe
         from pst.report.study_table import MissingRunsError, write
 
-        if not args.spec:
-            raise ValueError("--spec (the table's JSON spec from the workflow) is required")
+        spec = _spec(args.spec, ("name", "title", "published", "pretrain", "paper_input", "profile", "seeds",
+                                 "rows"), "a table's spec")
         try:
-            df = write(load_recipe(args.spec), args.inputs, args.out, memory=args.memory)
+            df = write(spec, args.inputs, args.out, memory=args.memory)
         except MissingRunsError as err:
             raise ValueError(str(err)) from None
         print(f"{args.out}.md/.csv/.json: {len(df)} rows")
@@ -124,6 +136,8 @@ def cmd_data(args: argparse.Namespace) -> int:
               f"({s['truncated']} truncated) -> {s['tsv']}" + (f", {s['report']}" if s["report"] else ""))
         if s["first_bad"]:
             print(f"first bad: {s['first_bad']}")
+        if s["bad"] and not args.exit_zero:
+            return 1                  # found problems (a linter's 1); refused input is 2
     return 0
 
 
@@ -251,15 +265,20 @@ def cmd_cam(args: argparse.Namespace) -> int:
                 videos.append((root / e.path, e.num_frames))
     if not videos:
         raise ValueError("no video; pass --video PATH or --videos-from LIST")
+    for v in videos:
+        path = Path(v[0] if isinstance(v, tuple) else v)
+        if not path.exists():
+            raise ValueError(f"{path}: no such video file or frame folder; pass --video with an existing path")
+    for run in args.runs:
+        load_config(run)                                      # a folder without a run's config.yaml: one line
     print(figure(dict(zip(names, args.runs)), videos, args.out, frames=args.frames))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from pst.engine.config import load_recipe
     from pst.report.plots import accuracy_vs_gflops, curves
 
-    spec = load_recipe(args.spec)
+    spec = _spec(args.spec, ("name", "title", "rows"), "a table's spec")
     runs = {}
     for row in spec["rows"]:
         runs.setdefault(row["variant"], row["runs"])
@@ -401,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the decoder(s) whose random access is checked, as the recipes read (default: decord)")
     p.add_argument("--report", help="also write every file's verdict as CSV (path, verdict, reason, frames "
                                     "claimed/decoded, seconds)")
+    p.add_argument("--exit-zero", action="store_true",
+                   help="exit 0 when bad videos are found (default: 1); the workflow's validate rule leaves them "
+                        "out of training instead")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command("train", "train one recipe into a run directory (resumes when restarted)", cmd_train)

@@ -471,6 +471,32 @@ class Study:
                          for v, key in table.rows.items() for view in table.views]}
 
 
+def read_params(path: str | Path = "params.yaml") -> dict:
+    """params.yaml, or one line naming its line and column when it is not YAML."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err}); fix that line") from None
+
+
+def check_params(config: dict, schema: str | Path, path: str = "params.yaml") -> None:
+    """The params against the workflow's schema, refused in one line naming the key (jsonschema's most relevant
+    error) instead of the whole config."""
+    import jsonschema
+    import yaml
+
+    errors = list(jsonschema.Draft7Validator(yaml.safe_load(Path(schema).read_text())).iter_errors(config))
+    error = jsonschema.exceptions.best_match(errors)
+    if error is not None:               # with its siblings: a typo is a missing key and an unexpected one
+        said = [e.message for e in errors if e.absolute_path == error.absolute_path]
+        key = ".".join(map(str, error.absolute_path)) or "(top level)"
+        raise ValueError(f"{path} {key}: {'; '.join(said)[:300]} (the schema: {schema})")
+
+
 def load(path: str | Path = "params.yaml", profile: str | None = None) -> Study:
     import yaml
 

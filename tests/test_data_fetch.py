@@ -184,7 +184,7 @@ def test_validate_reports_bad_videos_without_crashing(tmp_path, env_with_venv):
     (tmp_path / "list.txt").write_text("good.mp4 0\ntrunc.mp4 1\nzero.mp4 1\n")
     run = subprocess.run(["pst", "data", "validate", str(tmp_path), str(tmp_path / "list.txt"), "--quiet"],
                          capture_output=True, text=True, env=env_with_venv)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr                               # bad videos found: 1 (refused input: 2)
     assert "3 videos" in run.stdout and "1 ok, 2 bad" in run.stdout
     rows = (tmp_path / "bad_videos.tsv").read_text().splitlines()
     assert rows[0] == "path\treason" and {r.split("\t")[0] for r in rows[1:]} == {"trunc.mp4", "zero.mp4"}

@@ -1,6 +1,7 @@
 """Nothing finished is lost: run identity vs execution settings, finished runs moved aside (never deleted), a failed
 start leaves no trace, SIGTERM checkpoints and exits retryably (resume bit-identical), one writer per run,
 evaluations in their own folders, labels checked before any step, partial videos reported, one-line errors."""
+import hashlib
 import json
 import os
 import re
@@ -166,10 +167,23 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     own = _pst(["evaluate", str(run), "--quiet"], env_with_venv)
     assert own.returncode == 0, own.stderr
     kept = (run / "eval_1x1" / "eval.json").read_bytes()
-    out = _pst(["evaluate", str(run), "--list", str(other), "--quiet"], env_with_venv)
+    out = _pst(["evaluate", str(run), "--list", "other.txt", "--quiet"], env_with_venv, cwd=tmp_path)  # from the cwd
     assert out.returncode == 0, out.stderr
-    assert json.loads((run / "eval_1x1_other" / "eval.json").read_text())["videos_listed"] == 4
+    tag = hashlib.sha256(other.read_bytes()).hexdigest()[:8]
+    assert json.loads((run / f"eval_1x1_other-{tag}" / "eval.json").read_text())["videos_listed"] == 4
     assert (run / "eval_1x1" / "eval.json").read_bytes() == kept                 # the table's record untouched
+    (tmp_path / "b").mkdir()                                  # another list of the same name: its own folder
+    (tmp_path / "b" / "other.txt").write_text("".join((easy / "val.txt").read_text().splitlines(True)[:2]))
+    assert _pst(["evaluate", str(run), "--list", str(tmp_path / "b" / "other.txt"), "--quiet"],
+                env_with_venv).returncode == 0
+    assert sorted(p.name for p in run.glob("eval_*")) == ["eval_1x1", f"eval_1x1_other-{tag}", "eval_1x1_other-" +
+                                                          hashlib.sha256((tmp_path / "b" / "other.txt").read_bytes()).hexdigest()[:8]]
+    again = _pst(["evaluate", str(run), "--quiet"], env_with_venv)             # never replaced
+    assert again.returncode == 2 and "exists (an evaluation is never replaced)" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1 and (run / "eval_1x1" / "eval.json").read_bytes() == kept
+    (tmp_path / "broken.txt").write_text("missing.mp4 0\n")   # a failed evaluation leaves no folder behind
+    failed = _pst(["evaluate", str(run), "--views", "1x2", "--list", str(tmp_path / "broken.txt")], env_with_venv)
+    assert failed.returncode != 0 and not list(run.glob("eval_1x2*")) and not list(tmp_path.rglob("*.lock"))
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     t0 = time.perf_counter()

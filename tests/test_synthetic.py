@@ -61,6 +61,8 @@ def test_bad_config_names_field():
         SynthConfig(size=33)
     with pytest.raises(ValueError, match="radius"):
         SynthConfig(radius=(0.3, 0.1))
+    with pytest.raises(ValueError, match="noise and distractors: >= 0"):
+        SynthConfig(noise=-5)
 
 
 def test_radius_sets_the_object_size():
@@ -73,7 +75,7 @@ def test_radius_sets_the_object_size():
     assert 3 < large / small < 5                              # area grows with the square of the radius
 
 
-def test_a_changed_config_renders_again_and_the_same_config_keeps_videos(tmp_path):
+def test_synth_resumes_its_own_set_and_touches_nothing_else(tmp_path):
     cfg = SynthConfig(pairs=1, train_per_class=1, val_per_class=1, frames=4, size=32, noise=0.0, distractors=0,
                       texture=False)
     generate(tmp_path, cfg)
@@ -82,12 +84,28 @@ def test_a_changed_config_renders_again_and_the_same_config_keeps_videos(tmp_pat
     stamp = video.stat().st_mtime_ns
     generate(tmp_path, cfg)
     assert video.stat().st_mtime_ns == stamp                  # same config: kept (an interrupted run resumes)
+    larger = SynthConfig(**{**cfg.__dict__, "radius": (0.3, 0.3)})
+    before = sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    with pytest.raises(ValueError, match="finished synthetic set of another config"):
+        generate(tmp_path, larger)                            # a finished set is never overwritten
+    assert sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
+    (tmp_path / "synth.json").unlink()                        # an interrupted run of another config: its own
     (tmp_path / "videos/train/stale.mp4").write_bytes(b"old")
-    generate(tmp_path, SynthConfig(**{**cfg.__dict__, "radius": (0.3, 0.3)}))
+    generate(tmp_path, larger)
     assert not (tmp_path / "videos/train/stale.mp4").exists()
     def area(v):
         return int((np.abs(v.astype(int) - 100) > 30).sum())
     assert area(read_video(video).numpy()) > 2 * area(first)  # re-rendered with the larger object
+    # a user's own folder: refused, nothing touched; a size decord misreads leaves nothing behind
+    mine = tmp_path / "mine"
+    (mine / "videos").mkdir(parents=True)
+    (mine / "videos" / "holiday.mp4").write_bytes(b"mine")
+    with pytest.raises(ValueError, match="not written by pst data synth"):
+        generate(mine, cfg)
+    assert [p.name for p in mine.rglob("*")] == ["videos", "holiday.mp4"]
+    with pytest.raises(ValueError, match="decord cannot read"):
+        generate(tmp_path / "s48", SynthConfig(**{**cfg.__dict__, "size": 48}))
+    assert not (tmp_path / "s48").exists()
 
 
 def test_the_studys_set_is_byte_identical_when_generated_three_times_at_once(tmp_path, env_with_venv):

@@ -51,7 +51,7 @@ def test_validate_reads_as_the_loader_reads_and_says_why(files, tmp_path, env_wi
     (tmp_path / "classes.txt").write_text("a\n")
     run = subprocess.run(["pst", "data", "validate", str(root), str(lst), "--report", str(tmp_path / "report.csv"),
                           "--quiet"], capture_output=True, text=True, env=env_with_venv)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr                                   # problems found
     rows = {r["path"]: r for r in csv.DictReader(open(tmp_path / "report.csv"))}
     for name, reason in expect.items():
         row = rows[files[name].name]

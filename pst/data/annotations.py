@@ -63,7 +63,16 @@ def write_list(path: str | Path, entries: Iterable[Entry]) -> Path:
 
 
 def read_classes(path: str | Path) -> list[str]:
-    return [ln.rstrip("\n") for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """A classes file, one name per line (line n+1 is label n); a name twice would make two labels one class."""
+    names, seen = [], {}
+    for no, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        if line in seen:
+            raise ValueError(f"{path}:{no}: class {line!r} again (first on line {seen[line]}); each class once")
+        seen[line] = no
+        names.append(line)
+    return names
 
 
 def write_classes(path: str | Path, names: Iterable[str]) -> Path:

@@ -55,6 +55,12 @@ class SynthConfig:
             raise ValueError(f"radius: [low, high] fractions of the frame with 0 < low <= high <= 0.5, got {self.radius}")
         if self.frames < 2:
             raise ValueError(f"frames: at least 2 for a motion, got {self.frames}")
+        for name in ("train_per_class", "val_per_class", "fps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: at least 1, got {getattr(self, name)}")
+        if self.noise < 0 or self.distractors < 0:
+            raise ValueError(f"noise and distractors: >= 0 (a pixel std on the 0-255 scale; a count), got "
+                             f"{self.noise} and {self.distractors}")
 
     @property
     def classes(self) -> list[str]:
@@ -173,12 +179,13 @@ def _make_one(args) -> str:
 def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1) -> dict:
     """Write videos/, train.txt, val.txt, classes.txt and synth.json under ``out``.
 
-    Videos already there are kept (an interrupted run resumes) only when they were rendered with this very config
-    and encoder (recorded in videos/config.json before the first video is written); otherwise they are removed and
-    re-rendered, so a changed parameter never leaves stale videos behind.
+    Nothing there that synth did not write, and no finished set of another config, is touched (refused, naming
+    it). Videos of an unfinished run of this very config and encoder (recorded in videos/config.json before the
+    first video) are kept, so an interrupted run resumes; an unfinished run of another config is rendered again.
+    The first video is read back before the others are rendered: a size decord misreads leaves nothing behind.
     """
     out = Path(out)
-    _reset_if_config_changed(out / "videos", cfg)
+    made = _claim(out, cfg)
     jobs, lists = [], {"train": [], "val": []}
     for split, per_class in (("train", cfg.train_per_class), ("val", cfg.val_per_class)):
         for label in range(2 * cfg.pairs):
@@ -186,13 +193,19 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
                 rel = f"videos/{split}/{cfg.classes[label]}_{i:04d}.mp4"
                 jobs.append((str(out), rel, label, clip_seed(cfg.seed, split, label, i), cfg))
                 lists[split].append(Entry(rel, label))
+    _make_one(jobs[0])
+    try:
+        _check_decodable(out / jobs[0][1])
+    except ValueError:
+        for path in made:
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        raise
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            list(pool.map(_make_one, jobs, chunksize=8))
+            list(pool.map(_make_one, jobs[1:], chunksize=8))
     else:
-        for job in jobs:
+        for job in jobs[1:]:
             _make_one(job)
-    _check_decodable(out / jobs[0][1])
     write_classes(out / "classes.txt", cfg.classes)
     write_list(out / "train.txt", lists["train"])
     write_list(out / "val.txt", lists["val"])
@@ -202,14 +215,31 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
     return summary
 
 
-def _reset_if_config_changed(videos: Path, cfg: SynthConfig) -> None:
-    marker = videos / "config.json"
+OWN = ("videos", "classes.txt", "train.txt", "val.txt", "synth.json")   # what generate writes under its folder
+
+
+def _claim(out: Path, cfg: SynthConfig) -> list[Path]:
+    """Refuse a folder holding files synth did not write or a finished set of another config; clear an unfinished
+    run of another config; record this config. Returns what this call created (removed if it fails early)."""
+    videos, marker = out / "videos", out / "videos" / "config.json"
     wanted = json.dumps({**asdict(cfg), "encoder": X264}, sort_keys=True)
-    if videos.exists() and (not marker.exists() or marker.read_text() != wanted):
-        print(f"{videos}: rendered with another config (or unknown); removing it and rendering again")
+    ours = marker.is_file()
+    if not ours:
+        foreign = [out / n for n in OWN if (out / n).exists()]
+        if foreign:
+            raise ValueError(f"{foreign[0]}: not written by pst data synth (no {marker}); choose an empty --out "
+                             f"folder (nothing of yours is overwritten)")
+    elif marker.read_text() != wanted:
+        if (out / "synth.json").is_file():
+            raise ValueError(f"{out}: holds a finished synthetic set of another config (synth.json); choose "
+                             f"another --out, or remove the folder yourself to render this one there")
+        print(f"{videos}: an unfinished set of another config; rendering again")
         shutil.rmtree(videos)
+    made = [out] if not out.exists() else [videos] if not videos.exists() else []
     if not marker.exists():
+        videos.mkdir(parents=True, exist_ok=True)
         write_text(marker, wanted)
+    return made
 
 
 def _check_decodable(path: Path) -> None:

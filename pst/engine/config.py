@@ -255,8 +255,13 @@ def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> d
         if "=" not in item:
             raise ValueError(f"--set: expected KEY=VALUE (e.g. train.seed=1), got {item!r}")
         key, raw = item.split("=", 1)
+        try:
+            value = parse_value(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"--set {key}: {raw!r} is not a value (JSON or YAML: 3e-4, true, null, "
+                             f"[0.9, 0.999], a word)") from None
         patch: dict = {}
-        set_dotted(patch, key, parse_value(raw))
+        set_dotted(patch, key, value)
         merged = _merge(merged, patch)
     validate(merged)
     return merged
@@ -274,43 +279,66 @@ def _template(text) -> bool:
         return False
 
 
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _at_least(low, *, integer=False, above=False, high=None):
+    """A number check and what it accepts, for the refusal's text."""
+    kind = "an integer" if integer else "a number"
+    def ok(v):
+        return ((_int(v) if integer else _number(v)) and (v > low if above else v >= low)
+                and (high is None or v <= high))
+    return ok, f"{kind} {'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+
+
+def _one_of(*choices):
+    return (lambda v: v in choices), "one of " + ", ".join(map(repr, choices))
+
+
+_BOOL = ((lambda v: isinstance(v, bool)), "true or false")
+# key -> (check, what it accepts); magnitude's bound depends on the policy and is checked below
+CHECKS = {
+    "data.modality": _one_of("video", "frames"),
+    "data.resize": _one_of("mmcv", "torchvision"),
+    "data.decoder": _one_of(*DECODERS),
+    "data.frame_template": (_template, 'a file name formatting the frame number, e.g. "{:05d}.jpg"'),
+    "data.frame_start": _at_least(0, integer=True),
+    "data.cache_videos": _BOOL,
+    "data.train.erasing": _at_least(0, high=1),
+    "data.train.randaugment.policy": _one_of(*RANDAUGMENT),
+    "data.train.randaugment.num_ops": _at_least(0, integer=True),
+    "data.train.randaugment.signs": _one_of("process", "clip"),
+    "train.global_batch": _at_least(0, integer=True, above=True),
+    "train.batch_per_device": _at_least(0, integer=True, above=True),
+    "train.amp": _one_of("auto", "bf16", "fp16", "off"),
+    "train.mixup": _at_least(0),
+    "train.deterministic": _BOOL,
+    "train.activation_checkpointing": _BOOL,
+    "train.progress": _BOOL,
+    "train.tensorboard": _BOOL,
+    "train.checkpoint_minutes": _at_least(0),
+    "train.keep_checkpoints": _at_least(0, integer=True),
+    "train.keep_finished": _one_of("last", "all", "none"),
+    "schedule.epochs": _at_least(0, integer=True, above=True),
+    "schedule.warmup_epochs": _at_least(0),
+    "optim.lr": _at_least(0, above=True),
+    "optim.weight_decay": _at_least(0),
+    "optim.backbone_lr_mult": _at_least(0),
+    "optim.groups": _one_of("official", "intended", "flat"),
+}
+
+
 def validate(cfg: dict) -> None:
-    t, s, o, d = cfg["train"], cfg["schedule"], cfg["optim"], cfg["data"]
-    ra = d["train"]["randaugment"]
-    for key, value, ok in (
-            ("data.modality", d["modality"], d["modality"] in ("video", "frames")),
-            ("data.resize", d["resize"], d["resize"] in ("mmcv", "torchvision")),
-            ("data.decoder", d["decoder"], d["decoder"] in DECODERS),
-            ("data.frame_template", d["frame_template"], _template(d["frame_template"])),
-            ("data.frame_start", d["frame_start"], isinstance(d["frame_start"], int) and d["frame_start"] >= 0),
-            ("train.global_batch", t["global_batch"], isinstance(t["global_batch"], int) and t["global_batch"] > 0),
-            ("train.batch_per_device", t["batch_per_device"],
-             isinstance(t["batch_per_device"], int) and t["batch_per_device"] > 0),
-            ("schedule.epochs", s["epochs"], isinstance(s["epochs"], int) and s["epochs"] > 0),
-            ("schedule.warmup_epochs", s["warmup_epochs"], _number(s["warmup_epochs"]) and s["warmup_epochs"] >= 0),
-            ("optim.lr", o["lr"], _number(o["lr"]) and o["lr"] > 0),
-            ("optim.weight_decay", o["weight_decay"], _number(o["weight_decay"]) and o["weight_decay"] >= 0),
-            ("optim.backbone_lr_mult", o["backbone_lr_mult"], _number(o["backbone_lr_mult"])),
-            ("optim.groups", o["groups"], o["groups"] in ("official", "intended", "flat")),
-            ("train.amp", t["amp"], t["amp"] in ("auto", "bf16", "fp16", "off")),
-            ("train.checkpoint_minutes", t["checkpoint_minutes"], _number(t["checkpoint_minutes"])
-             and t["checkpoint_minutes"] >= 0),
-            ("train.keep_checkpoints", t["keep_checkpoints"], isinstance(t["keep_checkpoints"], int)
-             and not isinstance(t["keep_checkpoints"], bool) and t["keep_checkpoints"] >= 0),
-            ("train.keep_finished", t["keep_finished"], t["keep_finished"] in ("last", "all", "none")),
-            ("train.mixup", t["mixup"], _number(t["mixup"]) and 0 <= t["mixup"]),
-            ("train.label_smoothing", t["label_smoothing"], _number(t["label_smoothing"])
-             and 0 <= t["label_smoothing"] < 1),
-            ("data.train.randaugment.policy", ra["policy"], ra["policy"] in RANDAUGMENT),
-            ("data.train.randaugment.num_ops", ra["num_ops"], isinstance(ra["num_ops"], int) and ra["num_ops"] >= 0),
-            ("data.train.randaugment.magnitude", ra["magnitude"], _number(ra["magnitude"]) and 0 <= ra["magnitude"]
-             <= {"official": 10, "torchvision": 30}.get(ra["policy"], 10**9)),
-            ("data.train.randaugment.signs", ra["signs"], ra["signs"] in ("process", "clip")),
-            ("data.train.erasing", d["train"]["erasing"], _number(d["train"]["erasing"])
-             and 0 <= d["train"]["erasing"] <= 1),
-    ):
-        if not ok:
-            raise ValueError(f"recipe: {key} = {value!r} is not valid")
+    """Refuse the first value a run could not use, saying what the key accepts."""
+    ra = cfg["data"]["train"]["randaugment"]
+    checks = {**CHECKS, "train.label_smoothing": ((lambda v: _number(v) and 0 <= v < 1), "a number >= 0 and < 1"),
+              "data.train.randaugment.magnitude": _at_least(0, high={"official": 10, "torchvision": 30}.get(
+                  ra["policy"]))}
+    for key, (ok, accepts) in checks.items():
+        value = get_dotted(cfg, key)
+        if not ok(value):
+            raise ValueError(f"recipe: {key} = {value!r} is not valid: expected {accepts}")
 
 
 def load_recipe(path: str | Path) -> dict:

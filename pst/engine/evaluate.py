@@ -11,11 +11,15 @@ videos (fewer frames than their container claims) are evaluated on what is there
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
+import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -99,16 +103,40 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
             "failed": failed, "partial": partial, "views": views_seen, "seconds": elapsed}
 
 
-def _writable(folder: Path) -> Path:
-    """Create ``folder`` and prove a file can be written there, before any compute."""
+@contextmanager
+def _new_evaluation(folder: Path):
+    """The folder of a new evaluation: refused if it holds one already (an evaluation is never replaced), proved
+    writable before any compute, and removed again if this call made it and the evaluation fails."""
+    if (folder / "eval.json").exists():
+        raise ValueError(f"{folder / 'eval.json'} exists (an evaluation is never replaced); remove that folder to "
+                         f"evaluate again, or choose another --out")
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
             pass
-    except OSError as err:
-        raise ValueError(f"--out {folder}: cannot write there ({err.strerror or err}); choose a writable folder") \
-            from None
+        yield folder
+    except BaseException:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _writable(folder: Path) -> Path:
+    """Refuse, before any lock, folder or compute, an --out whose nearest existing folder cannot be written."""
+    near = folder
+    while not near.exists() and near != near.parent:
+        near = near.parent
+    if not near.is_dir() or not os.access(near, os.W_OK | os.X_OK):
+        why = "not a folder" if not near.is_dir() else "permission denied"
+        raise ValueError(f"--out {folder}: cannot write there ({near}: {why}); choose a writable folder")
     return folder
+
+
+def list_tag(lst: Path) -> str:
+    """What names an evaluation on another list: its file stem and the first 8 hex digits of its content's
+    SHA-256, so two lists of the same name never share a folder."""
+    return f"{lst.stem}-{hashlib.sha256(lst.read_bytes()).hexdigest()[:8]}"
 
 
 def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[str] = None,
@@ -121,11 +149,15 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     crops, clips = check_views(cfg, views)
-    own = resolve_path(cfg["data"]["root"], cfg["data"]["val_list"])
-    lst = resolve_path(cfg["data"]["root"], list_file) if list_file else own
-    other = Path(lst).resolve() != Path(own).resolve()
-    out = _writable(Path(out) if out else Path(eval_dir(run_dir, f"{crops}x{clips}", lst.stem if other else None)))
-    with locked(run_dir, "pst evaluate", shared=True), locked(out, f"pst evaluate {run_dir} --views {views}"):
+    own = Path(resolve_path(cfg["data"]["root"], cfg["data"]["val_list"]))
+    lst = Path(list_file) if list_file else own               # a path given on the command line: from the cwd
+    if not lst.is_file():
+        raise ValueError(f"--list {lst}: no such file (a path from the current folder; its entries are relative "
+                         f"to the run's data root {cfg['data']['root']})")
+    other = lst.resolve() != own.resolve()
+    out = _writable(Path(out) if out else Path(eval_dir(run_dir, f"{crops}x{clips}", list_tag(lst) if other else None)))
+    with locked(run_dir, "pst evaluate", shared=True), locked(out, f"pst evaluate {run_dir} --views {views}"), \
+            _new_evaluation(out):
         model, cfg = load_run_model(run_dir)
         return _evaluate(model, cfg, lst, crops, clips, out, {"run": str(run_dir)}, batch_videos, max_views,
                          average, workers, progress)
@@ -144,7 +176,7 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
     crops, clips = check_views(cfg, views)
     lst = resolve_path(cfg["data"]["root"], list_file or cfg["data"]["val_list"])
     out = _writable(Path(out))
-    with locked(out, f"pst evaluate --checkpoint {checkpoint} --views {views}"):
+    with locked(out, f"pst evaluate --checkpoint {checkpoint} --views {views}"), _new_evaluation(out):
         model = build_model(cfg, None)
         try:
             missing = load_video_checkpoint(model, str(checkpoint))

@@ -240,22 +240,36 @@ class RunLockedError(RuntimeError):
 @contextmanager
 def locked(folder: str | Path, what: str, shared: bool = False) -> Iterator[None]:
     """One writer per run or evaluation: a lock on ``FOLDER.lock`` beside the folder (so a start that fails its
-    checks leaves the folder untouched; the small lock file stays, git- and DVC-ignored). Training takes it
+    checks leaves the folder untouched; the last holder removes the lock file, and a process that locked a file
+    removed meanwhile locks the new one). Training takes it
     exclusively; evaluations take their run's shared (several may read one run, none while it trains) and their
     own folder's exclusively. A second writer refuses at once, naming the holder."""
     path = Path(f"{folder}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
             raise RunLockedError(f"{folder} is in use by {holder}; wait for it to finish (or stop it), then run "
                                  "the command again") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break                      # still the file at that path (not one a finishing holder removed)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
         if not shared:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
         yield
     finally:
+        try:                               # the last holder removes the file, holding it exclusively
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass
         os.close(fd)

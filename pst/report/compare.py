@@ -33,18 +33,22 @@ def table_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthe
     """The table ``name`` as committed at ``rev``; a clear error when the revision or the table is missing."""
     path = table_file(name, profile)
     tables_dir = str(Path(path).parent)
+    known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
+                           capture_output=True, text=True)
+    if not rev.strip() or known.returncode != 0:               # '' would read git's index, A..B is a range
+        raise ValueError(f"revision {rev!r}: not a commit of this repository (one revision: HEAD, HEAD~1, a hash, "
+                         f"a tag)")
     show = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
     if show.returncode != 0:
-        known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
-                               capture_output=True, text=True)
-        if known.returncode != 0:
-            raise ValueError(f"revision {rev!r}: not a commit of this repository")
         listing = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{tables_dir}"], cwd=repo,
                                  capture_output=True, text=True).stdout.split()
         tables = sorted({Path(f).stem for f in listing if f.endswith(".json")})
         raise ValueError(f"revision {rev}: has no table {name!r} ({path}); tables there: "
                          f"{', '.join(tables) if tables else 'none'}")
-    data = json.loads(show.stdout)
+    try:
+        data = json.loads(show.stdout)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"revision {rev}: {path} is not a table record ({err})") from None
     return pd.DataFrame(data["rows"] if isinstance(data, dict) else data).rename(columns=RENAMED)
 
 

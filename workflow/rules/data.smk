@@ -83,8 +83,8 @@ rule validate:
         mem_mb=4000,
         runtime=12 * 60,
     shell:
-        "(pst data validate {params.root} {input.train} {params.frames} {params.decoders} --out {output}.train --quiet && "
-        " pst data validate {params.root} {input.val} {params.frames} {params.decoders} --out {output}.val --quiet && "
+        "(pst data validate {params.root} {input.train} {params.frames} {params.decoders} --out {output}.train --exit-zero --quiet && "
+        " pst data validate {params.root} {input.val} {params.frames} {params.decoders} --out {output}.val --exit-zero --quiet && "
         " cat {output}.train > {output}.part && tail -n +2 {output}.val >> {output}.part && "
         " rm {output}.train {output}.val && mv {output}.part {output}) > {log} 2>&1"
 

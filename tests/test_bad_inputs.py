@@ -1,0 +1,73 @@
+"""Bad inputs a newcomer tries, one table over the subcommands (#26): each is refused with exit 2 in one line on
+stderr that names the file, key or value and what is valid, with no traceback, and the folder it ran in is left
+byte for byte as it was (nothing made, nothing removed). In-process through `pst.cli.main`: what the console
+script runs, without a Python start per case."""
+import os
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from engine_helpers import easy_set, tiny_recipe
+from pst.cli import main
+
+
+@pytest.fixture(scope="module")
+def easy(tmp_path_factory):
+    return easy_set(tmp_path_factory.mktemp("easy"))
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def _setup(tmp_path, easy):
+    (tmp_path / "mine" / "videos").mkdir(parents=True)
+    (tmp_path / "mine" / "videos" / "holiday.mp4").write_bytes(b"a user's own video")
+    (tmp_path / "mine" / "train.txt").write_text("videos/holiday.mp4 0\n")
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(tiny_recipe(easy)))
+    (tmp_path / "twice").mkdir()
+    (tmp_path / "twice" / "classes.txt").write_text("up\ndown\nup\n")
+    (tmp_path / "twice" / "val.txt").write_text("a.mp4 0\n")
+    (tmp_path / "broken.yaml").write_text("data: {root: [unclosed\n")
+
+
+TRAIN = ["train", "--config", "recipe.yaml", "--out", "run"]
+CASES = [   # argv, what the one line must say
+    (["data", "synth", "--out", "new", "--noise", "-5"], "noise and distractors: >= 0"),
+    (["data", "synth", "--out", "mine"], "not written by pst data synth"),
+    (["data", "synth", "--out", "s48", "--size", "48", "--pairs", "1", "--train-per-class", "1",
+      "--val-per-class", "1", "--frames", "4"], "decord cannot read"),
+    (["data", "validate", "twice", "twice/val.txt"], "twice/classes.txt:3: class 'up' again (first on line 1)"),
+    ([*TRAIN, "--set", "optim.betas=[0.9,"], "--set optim.betas: '[0.9,' is not a value"),
+    ([*TRAIN, "--set", "train.deterministic=maybe"], "train.deterministic = 'maybe' is not valid: expected true or"),
+    ([*TRAIN, "--set", "optim.lr=-1"], "optim.lr = -1 is not valid: expected a number > 0"),
+    ([*TRAIN, "--set", "train.global_batch=0"], "train.global_batch = 0 is not valid: expected an integer > 0"),
+    ([*TRAIN, "--set", "train.keep_finished=some"], "expected one of 'last', 'all', 'none'"),
+    (["train", "--config", "broken.yaml", "--out", "run"], "broken.yaml"),
+    (["evaluate", "norun"], "norun/config.yaml: not a run directory"),
+    (["cam", "norun", "--video", "missing.mp4", "--out", "cam.png"], "missing.mp4: no such video file"),
+    (["table", "study", "--spec", '{"name": "x"}', "--out", "t"], "--spec: a table's spec lacks title"),
+    (["table", "released", "--spec", "{}", "--out", "t"], "--spec: the released checkpoints' spec lacks name"),
+    (["plot", "--spec", '{"name": "x"}', "--table", "t.json", "--out-dir", "figs"], "a table's spec lacks title"),
+    (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
+    (["compare", "", "HEAD"], "revision '': not a commit"),
+]
+
+
+@pytest.mark.parametrize("argv,says", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tmp_path, monkeypatch, capsys):
+    _setup(tmp_path, easy)
+    if argv[0] == "compare":                 # compare reads the project's own git history
+        monkeypatch.chdir(ROOT)
+    else:
+        monkeypatch.chdir(tmp_path)
+    before = _tree(tmp_path)
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"pst {argv[0]}") and "Traceback" not in err, err
+    assert says in lines[0], lines[0]
+    assert _tree(tmp_path) == before
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".lock")]
