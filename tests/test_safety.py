@@ -11,7 +11,6 @@ import time
 
 import av
 import pytest
-import torch
 import yaml
 
 from engine_helpers import easy_set, tiny_recipe
@@ -19,7 +18,7 @@ from pst.data.validate import validate
 from pst.engine.run import execution, identity
 from pst.engine.evaluate import evaluate_run
 from pst.engine.train import train
-from pst.layout import eval_dir, final_weights
+from pst.layout import eval_dir
 
 
 
