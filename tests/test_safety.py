@@ -185,7 +185,6 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     assert failed.returncode != 0 and not list(run.glob("eval_1x2*")) and not list(tmp_path.rglob("*.lock"))
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    t0 = time.perf_counter()
     bad = _pst(["evaluate", str(run), "--out", str(blocker / "sub")], env_with_venv)
     assert bad.returncode == 2 and f"--out {blocker / 'sub'}: cannot write there" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
