@@ -134,6 +134,17 @@ def test_checkpoints_on_a_time_cadence_mid_epoch(easy, tmp_path):
         train(r, tmp_path / keep)
         assert sorted(p.name for p in (tmp_path / keep / "checkpoints").glob("*")) == left, keep
         assert (tmp_path / keep / "final.safetensors").read_bytes() == (tmp_path / "run" / "final.safetensors").read_bytes()
+    # a damaged final-weights file is never taken as done; the refusal's fix writes the same bytes again
+    final = tmp_path / "last" / "final.safetensors"
+    good = final.read_bytes()
+    final.write_bytes(good[:len(good) // 2])
+    r["train"]["keep_finished"] = "last"
+    with pytest.raises(ValueError, match="final.safetensors: damaged or truncated"):
+        train(r, tmp_path / "last")
+    final.unlink()
+    (tmp_path / "last" / "train.json").unlink()
+    train(r, tmp_path / "last")
+    assert final.read_bytes() == good
 
 
 def test_one_writer_per_run(easy, tmp_path, env_with_venv):

@@ -97,10 +97,32 @@ def save_weights(state: dict, path: str | Path) -> Path:
     return Path(path)
 
 
+def check_weights(path: str | Path) -> Path:
+    """Refuse a final-weights file whose size is not what its own header describes (a truncated copy, a damaged
+    disk): such a file is never taken as a finished run's weights."""
+    import json as _json
+    import struct
+
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = _json.loads(fh.read(n)) if 0 < n < size else None
+        end = 8 + n + max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, TypeError, KeyError, AttributeError):
+        end = None
+    if end != size:
+        raise ValueError(f"{path}: damaged or truncated ({size} bytes" + (f", its header describes {end})"
+                         if end else ", no readable header)") + "; remove it and train.json to write it again from "
+                         "the run's last checkpoint, or train the run again")
+    return path
+
+
 def load_weights(path: str | Path) -> dict:
     from safetensors.torch import load_file
 
-    return load_file(str(path), device="cpu")
+    return load_file(str(check_weights(path)), device="cpu")
 
 
 def adopt_legacy_weights(run_dir: str | Path) -> Optional[Path]:
