@@ -164,9 +164,12 @@ def test_one_writer_per_run(easy, tmp_path, env_with_venv):
         assert f"{run} is in use by pst train (pid {first.pid}" in second.stderr
         assert yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"] == 0   # untouched
     finally:
-        first.send_signal(signal.SIGTERM)
+        first.send_signal(signal.SIGINT)                                        # Ctrl-C
         first.wait(timeout=120)
-    assert first.returncode == 75
+    assert first.returncode == 130
+    log = (run / "train.log").read_text()                     # the log says where it stopped, as with SIGTERM
+    assert re.search(r"interrupted \(Ctrl-C\) at epoch \d+, step \d+; checkpoints are kept", log), log[-500:]
+    assert not (tmp_path / "run.lock").exists()               # the lock file goes with its last holder
 
 
 def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_path, env_with_venv):

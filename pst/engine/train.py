@@ -176,6 +176,12 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
                        "resume")
             log_line(run_dir, message)          # any rank that notices: rank 0 may be the one that died
             raise PeerLost(message) from None
+        except KeyboardInterrupt:
+            if main and run_dir.exists():       # as SIGTERM's stop line: the log says where it stopped
+                epoch, step = stop.where
+                log_line(run_dir, f"{run_dir}: interrupted (Ctrl-C) at epoch {epoch}, step {step}; checkpoints are "
+                                  "kept: rerun the same command to resume from the last one")
+            raise
         finally:
             teardown()
 
