@@ -11,7 +11,7 @@ import yaml
 from engine_helpers import DENSE, easy_set, tiny_recipe
 from pst.engine.config import accumulation, parse_views, resolve
 from pst.engine.build import build_model, views_dataset
-from pst.engine.evaluate import accuracy, aggregate, evaluate_run, predict
+from pst.engine.evaluate import accuracy, aggregate, evaluate_run, list_tag, predict
 from pst.engine.optim import lr_factor, param_groups
 from pst.engine.train import GlobalBatchSampler, train
 from pst.engine.checkpoint import load_weights, save_weights
@@ -132,7 +132,7 @@ def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
     assert report["denominator"] == len(labels)
     assert report["top1"] == pytest.approx(100 * labels.count(1) / len(labels))
     assert report["top5"] == 100.0 and report["mean_class_accuracy"] == pytest.approx(25.0)
-    rows = list(csv.DictReader(open(run / "eval_3x2_val_plus_broken" / "predictions.csv")))   # its own folder
+    rows = list(csv.DictReader(open(run / f"eval_3x2_{list_tag(lst)}" / "predictions.csv")))   # its own folder
     assert len(rows) == len(labels) and {r["pred"] for r in rows} == {"1"}
     # every view goes through the model, in chunks of at most max_views
     cfg = yaml.safe_load((run / "config.yaml").read_text())
