@@ -447,8 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
                                         "release), evaluated with --config's model, data and views")
     p.add_argument("--config", help="with --checkpoint: the recipe (YAML/JSON file or inline JSON)")
     p.add_argument("--views", default="1x1", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SS, Diving48)")
-    p.add_argument("--list", help="list file (default: the recipe's val list)")
-    p.add_argument("--out", help="output folder (default RUN_DIR/eval_CxK, or eval_CxK_<list> for another list)")
+    p.add_argument("--list", help="list file, a path from the current folder; its entries are relative to the "
+                                  "recipe's data root (default: the recipe's val list)")
+    p.add_argument("--out", help="output folder, never replaced (default RUN_DIR/eval_CxK, or "
+                                 "eval_CxK_<list stem>-<8 hex of its SHA-256> for another list)")
     p.add_argument("--batch-videos", type=_positive, default=1, help="videos per forward (all their views together)")
     p.add_argument("--max-views", type=_positive, default=64, help="views per forward chunk (memory bound)")
     p.add_argument("--average", choices=["prob", "score"], default="prob",

@@ -30,6 +30,10 @@ def _setup(tmp_path, easy):
     (tmp_path / "twice" / "classes.txt").write_text("up\ndown\nup\n")
     (tmp_path / "twice" / "val.txt").write_text("a.mp4 0\n")
     (tmp_path / "broken.yaml").write_text("data: {root: [unclosed\n")
+    moved = tiny_recipe(easy)                  # a run whose dataset is no longer where it was trained from
+    moved["data"]["root"] = str(tmp_path / "gone")
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "config.yaml").write_text(yaml.safe_dump(moved))
 
 
 TRAIN = ["train", "--config", "recipe.yaml", "--out", "run"]
@@ -46,6 +50,9 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.keep_finished=some"], "expected one of 'last', 'all', 'none'"),
     (["train", "--config", "broken.yaml", "--out", "run"], "broken.yaml"),
     (["evaluate", "norun"], "norun/config.yaml: not a run directory"),
+    (["evaluate", "moved"], "moved: its validation list"),
+    (["evaluate", "--checkpoint", "w.pt", "--config", "recipe.yaml", "--out", "ev", "--list", "nolist.txt"],
+     "--list nolist.txt: no such file (a path from the current folder)"),
     (["cam", "norun", "--video", "missing.mp4", "--out", "cam.png"], "missing.mp4: no such video file"),
     (["table", "study", "--spec", '{"name": "x"}', "--out", "t"], "--spec: a table's spec lacks title"),
     (["table", "released", "--spec", "{}", "--out", "t"], "--spec: the released checkpoints' spec lacks name"),

@@ -152,6 +152,9 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
     own = Path(resolve_path(cfg["data"]["root"], cfg["data"]["val_list"]))
     lst = Path(list_file) if list_file else own               # a path given on the command line: from the cwd
     if not lst.is_file():
+        if not list_file:
+            raise ValueError(f"{run_dir}: its validation list {lst} is missing (data.root {cfg['data']['root']} "
+                             f"+ data.val_list); prepare that dataset there, or give --list FILE")
         raise ValueError(f"--list {lst}: no such file (a path from the current folder; its entries are relative "
                          f"to the run's data root {cfg['data']['root']})")
     other = lst.resolve() != own.resolve()
@@ -174,7 +177,11 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
     from pst.data.download import sha256sum
 
     crops, clips = check_views(cfg, views)
-    lst = resolve_path(cfg["data"]["root"], list_file or cfg["data"]["val_list"])
+    lst = Path(list_file) if list_file else Path(resolve_path(cfg["data"]["root"], cfg["data"]["val_list"]))
+    if not lst.is_file():
+        where = ("--list", "(a path from the current folder)") if list_file else \
+            ("the recipe's data.val_list", "(prepare that dataset, or give --list FILE)")
+        raise ValueError(f"{where[0]} {lst}: no such file {where[1]}")
     out = _writable(Path(out))
     with locked(out, f"pst evaluate --checkpoint {checkpoint} --views {views}"), _new_evaluation(out):
         model = build_model(cfg, None)
