@@ -3,9 +3,17 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-import yaml
+# pytest-xdist's workers share the cores: each worker's torch, and every process a test starts, gets its share of
+# threads (two workers of two threads each on two cores spin against each other: a 24-epoch test took 4x as long)
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

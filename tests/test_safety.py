@@ -153,8 +153,10 @@ def test_one_writer_per_run(easy, tmp_path, env_with_venv):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(r))
     run = tmp_path / "run"
+    # as at a terminal, SIGINT is not ignored (a shell's background `&` ignores it, and the child would inherit that)
     first = subprocess.Popen(["pst", "train", "--config", str(recipe), "--out", str(run)], env=env_with_venv,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not (run / "config.yaml").exists():
