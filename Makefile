@@ -14,15 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The synthetic study end to end through DVC (which runs the Snakemake targets and records dvc.lock).
+# The synthetic study end to end through DVC (which runs the Snakemake targets and records dvc.lock), then the
+# verdict against the committed results: identical, reproduced within tolerance, or not reproduced (exit 1).
 reproduce: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro synth
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro study@synthetic
+	$(BIN)/pst verify HEAD --profile synthetic
 
 # The embedded set's whole Table 2 (2(b)-(e), 51 runs of 50 epochs, 6-11 s an epoch on one core): ~3 h on 2 cores.
 reproduce-full: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro synth
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro study@synthetic-full
+	$(BIN)/pst verify HEAD --profile synthetic-full
 
 # FFmpeg's shared libraries, which torchcodec (a loader decoder) links against: installed from Debian when missing and
 # root; elsewhere its tests are skipped (conda users get them from environment.yml's ffmpeg).

@@ -203,6 +203,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pst.report.verify import render, verify
+
+    v = verify(args.rev, args.profile)
+    print(render(v, args.rev, args.profile), end="")
+    return v.exit_code
+
+
 def _first_table(params: str, profile: str) -> str:
     """A profile's first table (what `pst compare` compares when no --table is given)."""
     from pst.study import load
@@ -476,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "others at each and B - A")
     p.add_argument("--seeds", action="store_true", help="also each seed's top-1 at each revision")
     p.add_argument("--format", choices=["md", "csv"], default="md", help="md for people, csv for every number")
+
+    p = command("verify", "did the regenerated results reproduce the committed ones? identical (bytes), reproduced "
+                "within tolerance (every cell within the committed seeds' 95%% interval), or not reproduced (exit 1, "
+                "the cells named)", cmd_verify)
+    p.add_argument("rev", nargs="?", default="HEAD", help="the revision whose results are the reference (HEAD)")
+    p.add_argument("--profile", default="synthetic", help="the profile whose results/<profile>/ to verify")
 
     p = command("cost", "what a profile's study costs per table (FLOPs, GPU-hours), from its recipes", cmd_cost)
     p.add_argument("--profile", default="paper", help="profile of params.yaml")

@@ -410,7 +410,7 @@ class Study:
         source = self.dataset(run.dataset)["source"]
         root = self.layout.lists_root(run.dataset, source)
         study = {"data": {"root": root, **(frames if frames["modality"] != "video" else {})},   # videos: the defaults
-                 "train": {"seed": run.seed}}
+                 "train": {"seed": run.seed, "threads": self.resources(run.recipe)["threads"]}}
         if source == "fetch":               # validated: what it could not trust is left out (relative to the root)
             study["data"]["bad_videos"] = os.path.relpath(self.layout.bad_videos(run.dataset), root)
         if self.pretrained and variant.get("pretrained"):
@@ -422,6 +422,8 @@ class Study:
             "data.frame_start": f"the catalog or params.yaml datasets.{run.dataset}",
             "data.bad_videos": f"the study: `pst data validate`'s verdicts on {run.dataset} (pst.layout)",
             "train.seed": f"the study: profiles.{self.profile}.seeds",
+            "train.threads": f"the study: resources of {run.recipe}'s jobs (threads), so a hand-run of the recipe "
+                             "gets the study's bits",
             "model.checkpoint_2d": f"paper: the 2D ImageNet init of {variant['model']} (pst/weights_2d.py)"}))
         return layers
 

@@ -59,13 +59,15 @@ CASES = [   # argv, what the one line must say
     (["plot", "--spec", '{"name": "x"}', "--table", "t.json", "--out-dir", "figs"], "a table's spec lacks title"),
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
     (["compare", "", "HEAD"], "revision '': not a commit"),
+    (["verify", "HEAD..HEAD~1"], "revision 'HEAD..HEAD~1': not a commit"),
+    (["verify", "--profile", "nosuch"], "no tables of profile 'nosuch'"),
 ]
 
 
 @pytest.mark.parametrize("argv,says", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
 def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tmp_path, monkeypatch, capsys):
     _setup(tmp_path, easy)
-    if argv[0] == "compare":                 # compare reads the project's own git history
+    if argv[0] in ("compare", "verify"):     # they read the project's own git history
         monkeypatch.chdir(ROOT)
     else:
         monkeypatch.chdir(tmp_path)

@@ -13,6 +13,7 @@ from pst.engine.config import accumulation, parse_views, resolve
 from pst.engine.build import build_model, views_dataset
 from pst.engine.evaluate import accuracy, aggregate, evaluate_run, list_tag, predict
 from pst.engine.optim import lr_factor, param_groups
+from pst.provenance import cpu_name
 from pst.engine.train import GlobalBatchSampler, train
 from pst.engine.checkpoint import load_weights, save_weights
 
@@ -23,7 +24,11 @@ def easy(tmp_path_factory):
 
 
 def test_tiny_model_learns_within_seconds(easy, tmp_path):
-    summary = train(tiny_recipe(easy), tmp_path / "run")
+    threads = torch.get_num_threads()
+    recipe = tiny_recipe(easy)
+    recipe["train"]["threads"] = 1                            # the study's count, as a hand-run reads it
+    summary = train(recipe, tmp_path / "run")
+    assert torch.get_num_threads() == threads                 # torch's own count again afterwards
     rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(rows) == 24 and rows[-1]["loss"] < rows[0]["loss"]
     assert summary["final"]["val_top1"] >= 50.0, rows[-1]           # 4 classes: chance is 25 %
@@ -37,7 +42,8 @@ def test_tiny_model_learns_within_seconds(easy, tmp_path):
                                                   r"lr [\d.e-]+, \d+ s, [\d.]+ clips/s, ETA 0 s", log), log[-600:]
     env = json.loads((tmp_path / "run" / "env.json").read_text())
     assert env["accumulation"] == 1 and env["world_size"] == 1 and env["device"] == "cpu"
-    assert env["threads"] == torch.get_num_threads()          # part of what the weights' bits depend on
+    assert env["device_name"] == cpu_name() and env["device_name"].endswith(")")     # the model and ATen's ISA
+    assert env["threads"] == 1                                # part of what the weights' bits depend on
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model"]["name"] == "deit_s_tsm"
     # a finished run is not trained again; a different recipe in the same folder is refused
     assert train(tiny_recipe(easy), tmp_path / "run") == summary

@@ -44,6 +44,7 @@ def test_show_resolves_a_run_as_planning_does_and_names_the_layer_of_each_value(
     assert rows["train.label_smoothing"] == (0.1, "official sthv1/sthv2 configs: LabelSmoothing(smoothing=0.1)")
     assert rows["model.kwargs.bias"][0] == "paper" and rows["model.kwargs.bias"][1].startswith("pst_t's default")
     assert rows["optim.lr"] == (DEFAULTS["optim"]["lr"], keys()["optim.lr"].source)
+    assert rows["train.threads"][0] == study.resources("pst_sthv1")["threads"] and "resources" in rows["train.threads"][1]
     out = subprocess.run(["pst", "recipe", "show", run.key, "--profile", "rehearsal"], capture_output=True,
                          text=True, env=env_with_venv, cwd=ROOT)
     assert out.returncode == 0 and 'model.kwargs.pattern = "C"  # params.yaml variants.pst_t' in out.stdout

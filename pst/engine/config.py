@@ -147,6 +147,8 @@ RECIPE: dict[str, Any] = {
                                      "weights: the last checkpoint, all, or none)"),
         "tensorboard": Key(False, "ours: an execution setting"),
         "progress": Key(True, "ours: an execution setting"),
+        "threads": Key(0, "ours: an execution setting (torch's CPU threads per node, shared by its processes; 0: "
+                          "torch's own default); CPU kernels split work by thread, so the count changes the bits"),
     },
 }
 
@@ -320,6 +322,7 @@ CHECKS = {
     "train.checkpoint_minutes": _at_least(0),
     "train.keep_checkpoints": _at_least(0, integer=True),
     "train.keep_finished": _one_of("last", "all", "none"),
+    "train.threads": _at_least(0, integer=True),
     "schedule.epochs": _at_least(0, integer=True, above=True),
     "schedule.warmup_epochs": _at_least(0),
     "optim.lr": _at_least(0, above=True),

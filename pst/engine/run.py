@@ -30,7 +30,7 @@ from pst.layout import archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "train.progress", "train.keep_checkpoints",
              "train.keep_finished", "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_minutes",
-             "train.tensorboard")
+             "train.tensorboard", "train.threads")
 
 
 def identity(cfg: dict) -> dict:

@@ -28,7 +28,7 @@ import platform
 import resource
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -52,7 +52,7 @@ from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import write_text
 from pst.layout import final_weights, timing_file
-from pst.provenance import git_revision
+from pst.provenance import cpu_name, git_revision
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -133,6 +133,19 @@ def _loss(logits, labels, smoothing: float, mix=None):
         (1 - lam) * F.cross_entropy(logits.float(), labels[perm], label_smoothing=smoothing)
 
 
+@contextmanager
+def _threads(node_threads: int):
+    """torch's CPU threads while training: the node's ``train.threads`` shared by its processes (0: leave torch's
+    default), as before afterwards; env.json records the count."""
+    before = torch.get_num_threads()
+    if node_threads:
+        torch.set_num_threads(max(1, node_threads // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> dict:
     """Train (or resume) the recipe ``cfg`` in ``run_dir``. Returns the final summary.
 
@@ -142,7 +155,7 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
     cfg = resolve(cfg)
     run_dir = Path(run_dir)
     main = int(os.environ.get("RANK", "0")) == 0
-    with locked(run_dir, "pst train") if main else nullcontext():
+    with _threads(cfg["train"]["threads"]), locked(run_dir, "pst train") if main else nullcontext():
         changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
         if changes and not restart_on_change:
             raise ValueError(f"{run_dir} holds a run of another recipe or data ({'; '.join(changes[:5])}); train into "
@@ -256,7 +269,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
         write_text(run_dir / "env.json", json.dumps({
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
             "pst": pst.__version__, "device": str(ctx.device),
-            "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else platform.processor(),
+            "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(),     # CPU kernels split work by thread: the count changes the bits
             "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": accum,
             "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype),

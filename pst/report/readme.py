@@ -7,7 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pst.io import write_text
-from pst.provenance import git_revision
+from pst.provenance import device_description, git_revision
 
 PACKAGES = ("torch", "torchvision", "timm", "decord", "av", "snakemake", "snakemake-executor-plugin-slurm", "dvc",
             "pandas", "tabulate", "grad-cam", "matplotlib")
@@ -20,24 +20,8 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def _device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model}, {os.cpu_count()} logical cores, no GPU"
-
-
 def environment(profile: str) -> dict:
-    return {"profile": profile, "git revision": git_revision(), "device": _device(),
+    return {"profile": profile, "git revision": git_revision(), "device": device_description(),
             "python": platform.python_version(), **{p: _version(p) for p in PACKAGES}}
 
 

@@ -1,0 +1,183 @@
+"""`pst verify [REV]`: did this checkout's regenerated results reproduce the ones committed at REV?
+
+Three verdicts, from the versioned artifacts only (a profile's ``results/<profile>/`` as git tracks it):
+
+- **identical**: every tracked file there has REV's bytes and nothing new was written (the same machine kind);
+- **reproduced within tolerance**: the bytes differ (another CPU kind's kernels train other weights) but every
+  table cell that seeds move is within the tolerance below, and every other cell is equal;
+- **not reproduced**: some cell is outside it; each such cell is named (table, row, column, committed, now).
+
+The tolerance is derived from the committed seeds' spread, not chosen: a mean (top-1, twin top-1, ...) must lie in
+REV's 95% t-interval of that mean; a paired difference against the table's 2D row must keep its sign and whether its
+interval excludes 0 (resolved or not). A mean without an interval (a single seed) must equal REV's to the printed
+decimal (0.05). Cells that are a seed's own number, a spread or a derived difference to the paper are not checked
+on their own (the mean and its interval already are); every other cell (model, views, input, cost, seeds) must be
+equal. Exit status 1 only for "not reproduced" (pst.cli).
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pst.layout import Layout
+
+IDENTICAL, WITHIN, NOT_REPRODUCED = "identical", "reproduced within tolerance", "not reproduced"
+KEYS = ("model", "views", "checkpoint")                       # what names a row (released tables: checkpoint)
+SINGLE_SEED = 0.05                                            # half the printed decimal
+UNCHECKED = re.compile(r".* (std|seed\d+|ci95 low|ci95 high|resolved)$|^Δ |.*videos per s.*")
+TOLERANCE = ("each mean inside the committed 95% interval of the mean (one seed: within 0.05), each paired "
+             "difference keeps its sign and whether it is resolved, every other cell equal")
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    checked: int = 0                                           # cells compared
+    outside: list[str] = field(default_factory=list)           # one line per cell outside the tolerance
+    changed_files: list[str] = field(default_factory=list)
+    machines: tuple[str, str] = ("", "")                       # the device line at REV and now
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.verdict == NOT_REPRODUCED else 0
+
+
+def _git(args: list[str], repo: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+
+
+def _check_revision(rev: str, repo: Path) -> None:
+    if not rev.strip() or _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], repo).returncode != 0:
+        raise ValueError(f"revision {rev!r}: not a commit of this repository (one revision: HEAD, HEAD~1, a hash, "
+                         f"a tag)")
+
+
+def _changed(rev: str, folder: str, repo: Path) -> list[str]:
+    """Tracked files under ``folder`` whose bytes differ from ``rev``'s, and files git would add there."""
+    diff = _git(["diff", "--name-only", rev, "--", folder], repo).stdout.split("\n")
+    new = _git(["ls-files", "--others", "--exclude-standard", "--", folder], repo).stdout.split("\n")
+    return sorted({p for p in diff + new if p})
+
+
+def _device(readme: str) -> str:
+    """The results page's device line (pst.report.readme writes it)."""
+    m = re.search(r"^\| device \| (.*) \|$", readme, re.M)
+    return m.group(1) if m else "not recorded"
+
+
+def _row_key(row: dict) -> tuple:
+    return tuple(row.get(k) for k in KEYS)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a))
+    return a == b
+
+
+def compare_rows(table: str, old: list[dict], new: list[dict]) -> tuple[int, list[str]]:
+    """(cells checked, cells outside the tolerance) between two versions of one table's rows."""
+    outside, checked = [], 0
+    now = {_row_key(r): r for r in new}
+    for row in old:
+        name = "/".join(str(v) for v in _row_key(row) if v is not None)
+        mine = now.pop(_row_key(row), None)
+        if mine is None:
+            outside.append(f"{table}: row {name} is missing now")
+            continue
+        for col, was in row.items():
+            if UNCHECKED.match(col):
+                continue
+            checked += 1
+            is_ = mine.get(col)
+            low, high = row.get(f"{col} ci95 low"), row.get(f"{col} ci95 high")
+            if col.startswith("vs ") and f"{col} resolved" in row:         # a paired difference to the 2D row
+                if was is None or is_ is None:
+                    ok = was is is_
+                else:
+                    ok = ((was > 0) == (is_ > 0)) and row[f"{col} resolved"] == mine.get(f"{col} resolved")
+                why = "sign or resolution changed"
+            elif f"{col} std" in row and isinstance(was, (int, float)):        # a mean over seeds
+                low, high = _interval(was, row[f"{col} std"], row.get("seeds") or 1, low, high)
+                ok = isinstance(is_, (int, float)) and low - 1e-9 <= is_ <= high + 1e-9
+                why = f"outside the committed interval [{low:.2f}, {high:.2f}]"
+            else:
+                ok = _same(was, is_)
+                why = "changed"
+            if not ok:
+                outside.append(f"{table}: {name}, {col}: committed {_fmt(was)}, now {_fmt(is_)} ({why})")
+    for key in now:
+        outside.append(f"{table}: row {'/'.join(str(v) for v in key if v is not None)} is new")
+    return checked, outside
+
+
+def _interval(mean: float, std, seeds: int, low, high) -> tuple[float, float]:
+    """The committed 95% t-interval of a mean: as the table recorded it, else from its std and seeds (clipped to
+    0-100 like the tables' own); a single seed: the printed decimal."""
+    if low is not None and high is not None:
+        return low, high
+    if seeds < 2 or std is None:
+        return mean - SINGLE_SEED, mean + SINGLE_SEED
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, seeds - 1)) * std / seeds ** 0.5
+    return max(0.0, mean - half), min(100.0, mean + half)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4g}"
+    return str(v)
+
+
+def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = ".") -> Verdict:
+    """The verdict on ``results/<profile>/`` in the working tree of ``repo`` against revision ``rev``."""
+    repo = Path(repo)
+    _check_revision(rev, repo)
+    layout = Layout(profile)
+    tables_dir = str(Path(layout.table("x")).parent)
+    listing = _git(["ls-tree", "--name-only", f"{rev}:{tables_dir}"], repo)
+    names = sorted(Path(f).stem for f in listing.stdout.split() if f.endswith(".json"))
+    if listing.returncode != 0 or not names:
+        raise ValueError(f"revision {rev}: no tables of profile {profile!r} ({tables_dir}/*.json) to verify against; "
+                         f"commit that profile's results first, or name another --profile")
+    before = _git(["show", f"{rev}:{layout.readme}"], repo).stdout
+    now_page = repo / layout.readme
+    machines = (_device(before), _device(now_page.read_text()) if now_page.is_file() else "not recorded")
+    changed = _changed(rev, layout.results, repo)
+    if not changed:
+        return Verdict(IDENTICAL, changed_files=[], machines=machines)
+    checked, outside = 0, []
+    for name in names:
+        path = f"{layout.table(name)}.json"
+        old = json.loads(_git(["show", f"{rev}:{path}"], repo).stdout)["rows"]
+        mine = repo / path
+        if not mine.is_file():
+            outside.append(f"{name}: {path} is missing now (run `make reproduce`, or the profile's study, first)")
+            continue
+        try:
+            new = json.loads(mine.read_text())["rows"]
+        except (json.JSONDecodeError, KeyError) as err:
+            raise ValueError(f"{path}: not a table written by `pst table` ({err}); rerun its table job") from None
+        n, bad = compare_rows(name, old, new)
+        checked += n
+        outside += bad
+    return Verdict(NOT_REPRODUCED if outside else WITHIN, checked, outside, changed, machines)
+
+
+def render(v: Verdict, rev: str, profile: str) -> str:
+    """What `pst verify` prints: the verdict last, on its own line."""
+    lines = [f"committed at {rev}: {v.machines[0]}", f"this checkout:      {v.machines[1]}"]
+    if v.verdict == IDENTICAL:
+        lines.append(f"{profile}: identical: every file of results/{profile} has {rev}'s bytes")
+        return "\n".join(lines) + "\n"
+    lines.append(f"{len(v.changed_files)} files of results/{profile} differ from {rev}; {v.checked} table cells "
+                 f"checked ({TOLERANCE})")
+    lines += [f"  outside: {line}" for line in v.outside]
+    tail = (f"{profile}: {v.verdict}" if v.verdict == WITHIN else
+            f"{profile}: {v.verdict}: {len(v.outside)} cells outside the tolerance (if the change was intended, "
+            f"commit results/{profile} and dvc.lock)")
+    return "\n".join(lines + [tail]) + "\n"

@@ -1,0 +1,79 @@
+"""`pst verify`: the three verdicts on a copy of the committed embedded results in a git repository of their own —
+identical bytes, another CPU kind's numbers inside the committed intervals, and cells outside them, each named."""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+from pst.cli import main
+
+TABLES = "results/synthetic/tables"
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    (tmp_path / TABLES).mkdir(parents=True)
+    for f in (ROOT / TABLES).glob("*.json"):
+        shutil.copy(f, tmp_path / TABLES / f.name)
+    shutil.copy(ROOT / "results/synthetic/README.md", tmp_path / "results/synthetic/README.md")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "results"]):
+        subprocess.run(["git", *cmd], cwd=tmp_path, check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _edit(repo, table, model, **cells):
+    path = repo / TABLES / f"{table}.json"
+    data = json.loads(path.read_text())
+    row = next(r for r in data["rows"] if r["model"] == model)
+    row.update(cells)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return row
+
+
+def _verify(capsys, *args):
+    code = main(["verify", *args])
+    return code, capsys.readouterr().out
+
+
+def test_identical_bytes(repo, capsys):
+    code, out = _verify(capsys)
+    assert code == 0 and out.splitlines()[-1] == "synthetic: identical: every file of results/synthetic has HEAD's bytes"
+
+
+def test_another_cpus_numbers_inside_the_committed_intervals(repo, capsys):
+    row = _edit(repo, "table1_deit", "deit_tps", **{"top-1 seed0": 71.0})
+    _edit(repo, "table1_deit", "deit_tps", **{"top-1": row["top-1"] - 4.0, "vs deit_2d": row["vs deit_2d"] - 4.0})
+    code, out = _verify(capsys)
+    assert code == 0, out
+    assert out.splitlines()[-1] == "synthetic: reproduced within tolerance"
+    assert "1 files of results/synthetic differ from HEAD" in out and "committed 95% interval" in out
+
+
+def test_cells_outside_are_named_and_exit_1(repo, capsys):
+    high = _edit(repo, "table1_deit", "deit_2d")["top-1 ci95 high"]
+    _edit(repo, "table1_deit", "deit_2d", **{"top-1": high + 0.5})                  # above its interval
+    _edit(repo, "table1_deit_code", "deit_tps_qkv", **{"vs deit_2d resolved": True})   # now resolved
+    _edit(repo, "table1_deit_code", "deit_tsm", **{"GFLOPs": 1.0})                    # a cost moved
+    code, out = _verify(capsys)
+    assert code == 1, out
+    outside = [line for line in out.splitlines() if line.startswith("  outside: ")]
+    assert len(outside) == 3, out
+    assert f"table1_deit: deit_2d/1x1, top-1: committed 38.00, now {high + 0.5:.2f} (outside the committed" in out
+    assert "table1_deit_code: deit_tps_qkv/1x1, vs deit_2d: committed" in out and "resolution changed" in out
+    assert "table1_deit_code: deit_tsm/1x1, GFLOPs: committed 0.0295, now 1.00 (changed)" in out
+    assert out.splitlines()[-1].startswith("synthetic: not reproduced: 3 cells outside the tolerance")
+
+
+def test_a_missing_row_or_table(repo, capsys):
+    (repo / TABLES / "table1_deit_code.json").unlink()
+    path = repo / TABLES / "table1_deit.json"
+    data = json.loads(path.read_text())
+    data["rows"] = data["rows"][:-1]
+    path.write_text(json.dumps(data))
+    code, out = _verify(capsys)
+    assert code == 1 and "table1_deit: row deit_tps/1x1 is missing now" in out
+    assert "table1_deit_code: results/synthetic/tables/table1_deit_code.json is missing now" in out
