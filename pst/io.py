@@ -1,6 +1,8 @@
-"""Atomic file writes: a temp file in the target's folder, fsync, then rename, so no reader sees half a file."""
+"""Atomic file writes: a temp file in the target's folder, fsync, then rename, so no reader sees half a file; and
+the SHA-256 a file is recorded and checked by."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -34,3 +36,11 @@ def write_text(path: PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def sha256sum(path: PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -129,7 +129,7 @@ def test_checkpoints_on_a_time_cadence_mid_epoch(easy, tmp_path):
     r["train"]["keep_finished"] = "last"
     assert train(r, tmp_path / "run")["steps"] == 12                         # already trained: nothing removed
     assert len(list((tmp_path / "run" / "checkpoints").glob("*.pt"))) == 13
-    for keep, left in (("last", ["ckpt_e0001_s00000012.pt"]), ("none", [])):
+    for keep, left in (("last", ["ckpt_e0001_s00000012.pt", "ckpt_e0001_s00000012.pt.sha256"]), ("none", [])):
         r["train"]["keep_finished"] = keep
         train(r, tmp_path / keep)
         assert sorted(p.name for p in (tmp_path / keep / "checkpoints").glob("*")) == left, keep
@@ -141,9 +141,20 @@ def test_checkpoints_on_a_time_cadence_mid_epoch(easy, tmp_path):
     r["train"]["keep_finished"] = "last"
     with pytest.raises(ValueError, match="final.safetensors: damaged or truncated"):
         train(r, tmp_path / "last")
+    flipped = bytearray(good)
+    flipped[-5] ^= 0xFF                                          # same size, one byte inside a tensor
+    final.write_bytes(flipped)
+    with pytest.raises(ValueError, match=r"final.safetensors: damaged \(its tensors do not match the SHA-256"):
+        train(r, tmp_path / "last")
+    # a checkpoint with a flipped byte (torch.load would read it) is skipped as one that does not load
+    last = tmp_path / "last" / "checkpoints" / "ckpt_e0001_s00000012.pt"
+    flipped = bytearray(last.read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF
+    last.write_bytes(flipped)
     final.unlink()
     (tmp_path / "last" / "train.json").unlink()
-    train(r, tmp_path / "last")
+    with pytest.warns(RuntimeWarning, match="ckpt_e0001_s00000012.pt is damaged"):
+        train(r, tmp_path / "last")                              # nothing to resume from: afresh, the same bytes
     assert final.read_bytes() == good
 
 

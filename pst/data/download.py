@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -20,7 +19,7 @@ from typing import Optional
 
 from tqdm import tqdm
 
-from pst.io import write_text
+from pst.io import sha256sum, write_text
 
 CHUNK = 1 << 20
 RECORD = "checksums.json"
@@ -32,14 +31,6 @@ class ChecksumError(RuntimeError):
 
 class DownloadError(RuntimeError):
     """A download that failed after its retries (the partial file stays for the next resume)."""
-
-
-def sha256sum(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _load_record(folder: Path) -> dict:

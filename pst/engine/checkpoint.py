@@ -5,6 +5,12 @@ A checkpoint holds model, optimizer, scheduler, grad scaler, RNG states and the 
 the same command continues exactly where the last one stopped. A file that fails to load is skipped (with a
 warning) for the one before it; a torn file cannot exist because only complete files are renamed into place.
 
+Every file a later step trusts carries a SHA-256 recorded when it was written and checked when it is read (torch.load
+reads a flipped byte inside a tensor without complaint): a checkpoint's in ``<name>.sha256`` beside it, written
+before the checkpoint is renamed into place (so a checkpoint without one predates them), the final weights' in their
+own safetensors header (metadata ``pst_sha256``, over each tensor's name, dtype, shape and bytes). A checkpoint that
+does not match is skipped like one that does not load; final weights that do not match are refused.
+
 Final weights are safetensors, not torch.save: torch's zip names its records after the (temporary) file and adds a
 random serialization id, so the same weights saved twice differ; safetensors of the same tensors are the same bytes.
 """
@@ -17,19 +23,31 @@ from typing import Optional
 
 import torch
 
-from pst.io import atomic_path
+from pst.io import atomic_path, sha256sum, write_text
 from pst.layout import final_weights, legacy_final_weights
 
 PATTERN = re.compile(r"ckpt_e(\d+)_s(\d+)\.pt$")
+DIGEST_KEY = "pst_sha256"                 # the final weights' own checksum, in their safetensors metadata
+
+
+def digest_path(checkpoint: Path) -> Path:
+    """Where a checkpoint's SHA-256 is kept."""
+    return checkpoint.with_name(checkpoint.name + ".sha256")
 
 
 def save(folder: Path, epoch: int, step: int, state: dict, keep: int = 2) -> Path:
     path = Path(folder) / f"ckpt_e{epoch:04d}_s{step:08d}.pt"
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+        write_text(digest_path(path), sha256sum(tmp) + "\n")     # before the checkpoint itself appears
     for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+        _remove(old)
     return path
+
+
+def _remove(checkpoint: Path) -> None:
+    checkpoint.unlink(missing_ok=True)
+    digest_path(checkpoint).unlink(missing_ok=True)
 
 
 def prune_finished(folder: Path, keep: str) -> None:
@@ -37,7 +55,7 @@ def prune_finished(folder: Path, keep: str) -> None:
     evaluation reads); called only once the final weights and train.json are written."""
     found = list_checkpoints(folder)
     for old in {"last": found[:-1], "all": [], "none": found}[keep]:
-        old.unlink(missing_ok=True)
+        _remove(old)
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -50,6 +68,11 @@ def load_latest(folder: Path) -> Optional[dict]:
     for stale in Path(folder).glob(".ckpt_*.tmp"):
         stale.unlink(missing_ok=True)
     for path in reversed(list_checkpoints(folder)):
+        recorded = digest_path(path)
+        if recorded.is_file() and recorded.read_text().strip() != sha256sum(path):
+            warnings.warn(f"checkpoint {path} is damaged (its SHA-256 is not the one recorded when it was written, "
+                          f"{recorded.name}); trying the previous one", RuntimeWarning)
+            continue
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - an unreadable checkpoint: fall back to the previous one
@@ -88,12 +111,26 @@ def _tuples(x):
     return x
 
 
+def tensors_digest(tensors: dict) -> str:
+    """SHA-256 over each tensor's name, dtype, shape and bytes, in name order: what the final weights record."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_weights(state: dict, path: str | Path) -> Path:
-    """A model's state dict as safetensors, atomically: the same tensors give the same bytes."""
+    """A model's state dict as safetensors, atomically, with its digest in the header: the same tensors give the
+    same bytes."""
     from safetensors.torch import save_file
 
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
+        save_file(tensors, str(tmp), metadata={DIGEST_KEY: tensors_digest(tensors)})
     return Path(path)
 
 
@@ -120,9 +157,19 @@ def check_weights(path: str | Path) -> Path:
 
 
 def load_weights(path: str | Path) -> dict:
+    """Final weights, checked: their size against their header, their tensors against the digest recorded when they
+    were written (files written before digests were recorded: the size only)."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    return load_file(str(check_weights(path)), device="cpu")
+    tensors = load_file(str(check_weights(path)), device="cpu")
+    with safe_open(str(path), framework="pt") as fh:
+        recorded = (fh.metadata() or {}).get(DIGEST_KEY)
+    if recorded is not None and recorded != tensors_digest(tensors):
+        raise ValueError(f"{path}: damaged (its tensors do not match the SHA-256 recorded when it was written); "
+                         "remove it and train.json to write it again from the run's last checkpoint, or train the "
+                         "run again")
+    return tensors
 
 
 def adopt_legacy_weights(run_dir: str | Path) -> Optional[Path]:

@@ -174,7 +174,7 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
     evaluation, the file loaded by load_video_checkpoint (its bias index buffers checked against the model's)."""
     from pst.engine.build import build_model
     from pst.models.inflate import load_video_checkpoint
-    from pst.data.download import sha256sum
+    from pst.io import sha256sum
 
     crops, clips = check_views(cfg, views)
     lst = Path(list_file) if list_file else Path(resolve_path(cfg["data"]["root"], cfg["data"]["val_list"]))

@@ -169,7 +169,7 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
         if main:
             ckpt.adopt_legacy_weights(run_dir)
         if not changes and (run_dir / "train.json").exists() and Path(final_weights(run_dir)).exists():
-            ckpt.check_weights(final_weights(run_dir))       # a damaged file is never taken as done
+            ckpt.load_weights(final_weights(run_dir))        # a damaged file is never taken as done
             if main and (run_dir / "config.yaml").exists() and load_config(run_dir) != cfg:
                 write_config(run_dir, cfg)            # same run, new execution settings: recorded
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
