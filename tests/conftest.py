@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 # pytest-xdist's workers share the cores: each worker's torch, and every process a test starts, gets its share of
-# threads (two workers of two threads each on two cores spin against each other: a 24-epoch test took 4x as long)
+# threads (two workers of two threads each on two cores spin against each other: the 24-epoch test took 232 s
+# against 73 s, the unit suite 793 s against 491 s, both measured beside other work)
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
