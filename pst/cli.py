@@ -5,6 +5,7 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 
 
 def _parse_value(text: str):
@@ -77,6 +78,12 @@ def _spec(text: str | None, needs: tuple, what: str) -> dict:
 def cmd_table(args: argparse.Namespace) -> int:
     from pst.report.tables import flops_table, load_counts, write_table
 
+    from pst.io import check_output
+
+    for suffix in (".md", ".csv", ".json"):       # a table's three files: never one of its inputs
+        check_output(f"{args.out}{suffix}" if args.kind != "metrics" else args.out, args.inputs + [args.spec or ""])
+    if args.kind in ("flops", "metrics") and not args.inputs:
+        raise ValueError(f"table {args.kind}: no input records given; name the records to tabulate")
     if args.kind == "flops":
         df = flops_table(load_counts(args.inputs))
         for path in write_table(df, args.out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs paper"):
@@ -111,6 +118,8 @@ def cmd_data(args: argparse.Namespace) -> int:
                           frames=args.frames, size=args.size, fps=args.fps, seed=args.seed,
                           noise=args.noise, distractors=args.distractors, texture=args.texture,
                           radius=tuple(args.radius))
+        if not args.out.strip():
+            raise ValueError("--out: an empty path; name the folder for the set (e.g. data/synthetic)")
         summary = generate(args.out, cfg, workers=args.workers)
         print(f"synthetic set in {args.out}: {summary['train']} train / {summary['val']} val videos, "
               f"{len(summary['classes'])} classes ({cfg.pairs} time-reversed twin pairs)")
@@ -158,6 +167,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
+    if not args.out.strip():
+        raise ValueError("--out: an empty path; name the run's folder (e.g. runs/my_run)")
     summary = train(cfg, args.out, restart_on_change=args.restart_on_change)
     if os.environ.get("RANK", "0") != "0":                    # one summary per run, from the main process
         return 0
@@ -182,6 +193,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                 list_file=args.list, **opts)
     elif not args.run_dir:
         raise ValueError("name a finished run directory, or --checkpoint FILE --config RECIPE --out FOLDER")
+    elif args.config:
+        raise ValueError(f"--config {args.config}: a run is evaluated with its own recipe (RUN/config.yaml); "
+                         "--config goes with --checkpoint only")
     else:
         r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out, **opts)
     print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
@@ -196,6 +210,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pst.report.compare import compare, render
 
+    if args.rev_a == args.rev_b:
+        raise ValueError(f"{args.rev_a} twice: name two revisions to compare, e.g. HEAD~1 HEAD")
     table = args.table or _first_table(args.params, args.profile)
     df = compare(args.rev_a, args.rev_b, table, profile=args.profile, wide=args.wide, seeds=args.seeds)
     print(render(df, args.format, f"{table} ({args.profile}): {args.rev_a} vs {args.rev_b}", args.rev_a, args.rev_b),
@@ -298,8 +314,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pst.io import check_output
     from pst.report.readme import write_readme
 
+    check_output(args.out, args.tables + args.figures, "# Results")
+    missing = [f for f in args.tables + args.figures if not Path(f).is_file()]
+    if missing:
+        raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "
+                         "build them first (snakemake does)")
     print(write_readme(args.out, args.tables, args.figures, args.profile))
     return 0
 
@@ -392,13 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=24, help="frames per video")
     p.add_argument("--size", type=int, default=64, help="frame side in pixels (even)")
     p.add_argument("--fps", type=int, default=12, help="frames per second of the mp4")
-    p.add_argument("--noise", type=float, default=6.0, help="std of per-frame pixel noise, 0-255 scale")
+    p.add_argument("--noise", type=_finite(float("-inf")), default=6.0, help="std of per-frame pixel noise, 0-255 scale")
     p.add_argument("--distractors", type=int, default=2, help="at most this many moving distractors")
     p.add_argument("--texture", action=argparse.BooleanOptionalAction, default=True,
                    help="smooth random texture behind the object (--no-texture: flat grey)")
     p.add_argument("--radius", type=float, nargs=2, default=[0.10, 0.16], metavar=("LOW", "HIGH"),
                    help="object radius range as fractions of the frame side")
-    p.add_argument("--workers", type=int, default=1, help="processes rendering videos (the bytes do not change)")
+    p.add_argument("--workers", type=_positive, default=1, help="processes rendering videos (the bytes do not change)")
     p = step("fetch", "download a dataset into ROOT/raw (or list the licence-gated files to place)")
     p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ goes inside)")
@@ -410,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ inside, processed/ written)")
     p.add_argument("--short-side", type=int, help="re-encode short side (default: 320 for K400, 256 otherwise)")
-    p.add_argument("--workers", type=int, default=1, help="videos re-encoded in parallel")
+    p.add_argument("--workers", type=_positive, default=1, help="videos re-encoded in parallel")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p = step("validate", "read every listed video as the loader does and compare with a front-to-back decode; "
                          "bad ones go to bad_videos.tsv with the reason")
@@ -494,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("cost", "what a profile's study costs per table (FLOPs, GPU-hours), from its recipes", cmd_cost)
     p.add_argument("--profile", default="paper", help="profile of params.yaml")
     p.add_argument("--params", default="params.yaml", help="the experiment description")
-    p.add_argument("--tflops", type=float, default=25.0, help="sustained TFLOP/s per GPU assumed")
+    p.add_argument("--tflops", type=_finite(0, above=True), default=25.0, help="sustained TFLOP/s per GPU assumed")
 
     p = command("flops", "FLOPs and params of one view, counted on the meta device", cmd_flops)
     p.add_argument("model", help="a registered model (pst models)")
@@ -586,6 +608,18 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _finite(low: float, above: bool = False):
+    """An argparse type: a finite number >= low (> low with ``above``)."""
+    def parse(text: str) -> float:
+        import math
+
+        value = float(text)
+        if not math.isfinite(value) or value < low or (above and value == low):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if above else '>='} {low:g}, got {text}")
+        return value
+    return parse
 
 
 def _expected_errors() -> tuple:

@@ -44,3 +44,28 @@ def sha256sum(path: PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def check_output(path: PathLike, inputs=(), header: str | None = None, what: str = "--out") -> Path:
+    """Refuse, before any work, an output that is empty, a folder, one of the command's own inputs, or (with
+    ``header``) an existing file this command did not write: nothing a user keeps is ever overwritten."""
+    if not str(path).strip():
+        raise ValueError(f"{what}: an empty path; name the file to write")
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"{what} {out}: a folder; name a file to write")
+    if out.exists():
+        for given in inputs:
+            try:
+                same = bool(given) and Path(given).exists() and os.path.samefile(out, given)
+            except OSError:                     # not a path (inline JSON, a name too long for one)
+                same = False
+            if same:
+                raise ValueError(f"{what} {out} is also an input of this command ({given}); choose another file")
+        if header is not None:
+            with open(out, "rb") as fh:
+                first = fh.readline().decode("utf-8", "replace").rstrip("\r\n")
+            if first != header:
+                raise ValueError(f"{what} {out}: exists and was not written by this command (it does not start "
+                                 f"with {header!r}); choose another file, or remove it")
+    return out

@@ -479,6 +479,8 @@ def read_params(path: str | Path = "params.yaml") -> dict:
 
     try:
         return yaml.safe_load(Path(path).read_text())
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}); is it the params file?") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -499,7 +501,16 @@ def check_params(config: dict, schema: str | Path, path: str = "params.yaml") ->
         raise ValueError(f"{path} {key}: {'; '.join(said)[:300]} (the schema: {schema})")
 
 
-def load(path: str | Path = "params.yaml", profile: str | None = None) -> Study:
-    import yaml
+SCHEMA = "workflow/schemas/params.schema.yaml"
 
-    return Study(yaml.safe_load(Path(path).read_text()), profile)
+
+def load(path: str | Path = "params.yaml", profile: str | None = None) -> Study:
+    """The study of a params file, checked as the workflow checks it (one line naming the key) before it is read."""
+    path = Path(path)
+    config = read_params(path)
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a mapping of sections (profiles:, datasets:, variants:, recipes:, ...)")
+    schema = next((f for f in (path.parent / SCHEMA, Path(__file__).parents[1] / SCHEMA) if f.is_file()), None)
+    if schema is not None:
+        check_params(config, schema, str(path))
+    return Study(config, profile)

@@ -30,6 +30,11 @@ def _setup(tmp_path, easy):
     (tmp_path / "twice" / "classes.txt").write_text("up\ndown\nup\n")
     (tmp_path / "twice" / "val.txt").write_text("a.mp4 0\n")
     (tmp_path / "broken.yaml").write_text("data: {root: [unclosed\n")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "classes.txt").write_text("up\ndown\n")
+    (tmp_path / "ok" / "val.txt").write_text("a.mp4 0\n")
+    (tmp_path / "ok" / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     moved = tiny_recipe(easy)                  # a run whose dataset is no longer where it was trained from
     moved["data"]["root"] = str(tmp_path / "gone")
     (tmp_path / "moved").mkdir()
@@ -48,9 +53,23 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "optim.lr=-1"], "optim.lr = -1 is not valid: expected a number > 0"),
     ([*TRAIN, "--set", "train.global_batch=0"], "train.global_batch = 0 is not valid: expected an integer > 0"),
     ([*TRAIN, "--set", "train.keep_finished=some"], "expected one of 'last', 'all', 'none'"),
+    ([*TRAIN, "--set", "train.checkpoint_every=0"], "train.checkpoint_every = 0 is not valid: expected an integer > 0"),
+    ([*TRAIN, "--set", "data.train.area=[0.9,0.1]"], "expected [low, high] fractions of the frame, 0 < low <= high"),
+    ([*TRAIN, "--set", "data.root.x=1"], "--set data.root.x: data.root is a value"),
+    (["train", "--config", "recipe.yaml", "--out", ""], "--out: an empty path"),
+    (["data", "validate", "ok", "ok/val.txt", "--out", "ok/val.txt"], "--out ok/val.txt is also an input"),
+    (["data", "validate", "ok", "ok/val.txt", "--report", "ok/classes.txt"], "--report ok/classes.txt is also an input"),
+    (["data", "validate", "ok", "ok/val.txt", "--out", "mine/videos/holiday.mp4"], "was not written by this command"),
+    (["data", "validate", "ok", "ok/val.txt", "--classes", "nope.txt"], "--classes nope.txt: no such file"),
+    (["data", "validate", "ok", "ok/binary.txt"], "ok/binary.txt: not UTF-8 text"),
+    (["data", "prepare", "diving48", "--root", "prep", "--short-side", "-5"], "--short-side -5: the re-encoded"),
+    (["report", "--out", "ok/val.txt", "--tables", "ok/val.txt", "--profile", "synthetic"], "is also an input"),
+    (["status", "--params", "broken.yaml"], "broken.yaml:2:1: not valid YAML"),
+    (["cost", "--params", "list.yaml"], "list.yaml: not a mapping of sections"),
     (["train", "--config", "broken.yaml", "--out", "run"], "broken.yaml"),
     (["evaluate", "norun"], "norun/config.yaml: not a run directory"),
     (["evaluate", "moved"], "moved: its validation list"),
+    (["evaluate", "moved", "--config", "recipe.yaml"], "--config goes with --checkpoint only"),
     (["evaluate", "--checkpoint", "w.pt", "--config", "recipe.yaml", "--out", "ev", "--list", "nolist.txt"],
      "--list nolist.txt: no such file (a path from the current folder)"),
     (["cam", "norun", "--video", "missing.mp4", "--out", "cam.png"], "missing.mp4: no such video file"),
@@ -59,6 +78,7 @@ CASES = [   # argv, what the one line must say
     (["plot", "--spec", '{"name": "x"}', "--table", "t.json", "--out-dir", "figs"], "a table's spec lacks title"),
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
     (["compare", "", "HEAD"], "revision '': not a commit"),
+    (["compare", "HEAD", "HEAD"], "HEAD twice: name two revisions"),
     (["verify", "HEAD..HEAD~1"], "revision 'HEAD..HEAD~1': not a commit"),
     (["verify", "--profile", "nosuch"], "no tables of profile 'nosuch'"),
 ]

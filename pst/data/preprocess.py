@@ -174,9 +174,17 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
     root = Path(root)
     if info.manual_files:
         check_manual_files(info, root / "raw")
-    short = short_side or info.short_side
-    source, classes, lists, missing = _convert(name, root)
+    short = info.short_side if short_side is None else short_side
+    if short < 16:
+        raise ValueError(f"--short-side {short}: the re-encoded videos' short side in pixels, at least 16 "
+                         f"(the paper's: {info.short_side})")
     proc = processed_dir(root)
+    if (proc / "prepare.json").is_file():           # re-encoded videos are reused: never at another size
+        before = json.loads((proc / "prepare.json").read_text()).get("short_side")
+        if before not in (None, short):
+            raise ValueError(f"{proc}: its videos were re-encoded at short side {before}, not {short}; prepare "
+                             f"into another --root, or move {proc} aside first")
+    source, classes, lists, missing = _convert(name, root)
     proc.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pst.data.annotations import Entry, read_classes, read_list
 from pst.data.dataset import read_frame_dir
-from pst.io import write_text
+from pst.io import check_output, write_text
 
 MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
 FIX = "`pst data prepare` re-encodes it from a front-to-back decode; training skips it meanwhile"
@@ -140,6 +140,9 @@ def read_bad(path: str | Path) -> dict[str, str]:
     return dict(r.split("\t", 1) for r in rows if "\t" in r)
 
 
+REPORT_FIELDS = ["path", "verdict", "reason", "frames_claimed", "frames_decoded", "duration_s", "decoded_s", "decoders"]
+
+
 def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] = None,
              progress: bool = True, classes: Optional[str | Path] = None, modality: str = "video",
              frame_template: str = "{:05d}.jpg", frame_start: int = 1, decoders: Sequence[str] = ("decord",),
@@ -148,7 +151,12 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     classes.txt beside the list, before any decoding): bad ones go to the TSV with their reason, and ``report``
     (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them."""
     root, list_file = Path(root), Path(list_file)
+    if classes and not Path(classes).is_file():
+        raise ValueError(f"--classes {classes}: no such file (the dataset's classes.txt, one name per line)")
     classes = Path(classes) if classes else list_file.parent / "classes.txt"
+    tsv = check_output(out or list_file.parent / "bad_videos.tsv", (list_file, classes), "path\treason")
+    if report:
+        check_output(report, (list_file, classes, tsv), ",".join(REPORT_FIELDS), "--report")
     entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None, modality)
     verdicts = []
     for e in tqdm(entries, desc=f"validate {list_file.name}", disable=not progress):
@@ -159,12 +167,10 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
         v.path = e.path
         verdicts.append(v)
     bad = [v for v in verdicts if not v.ok]
-    tsv = Path(out) if out else list_file.parent / "bad_videos.tsv"
     write_text(tsv, "path\treason\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad))
     if report:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, ["path", "verdict", "reason", "frames_claimed", "frames_decoded", "duration_s",
-                                 "decoded_s", "decoders"])
+        w = csv.DictWriter(buf, REPORT_FIELDS)
         w.writeheader()
         for v in verdicts:
             row = asdict(v)

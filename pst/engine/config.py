@@ -262,6 +262,13 @@ def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> d
         except yaml.YAMLError:
             raise ValueError(f"--set {key}: {raw!r} is not a value (JSON or YAML: 3e-4, true, null, "
                              f"[0.9, 0.999], a word)") from None
+        node, parts = merged, key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is not None and not isinstance(node, dict):
+                where = ".".join(parts[:i + 1])
+                raise ValueError(f"--set {key}: {where} is a value ({node!r}), not a section with keys; set "
+                                 f"{where}=VALUE")
         patch: dict = {}
         set_dotted(patch, key, value)
         merged = _merge(merged, patch)
@@ -322,6 +329,22 @@ CHECKS = {
     "train.checkpoint_minutes": _at_least(0),
     "train.keep_checkpoints": _at_least(0, integer=True),
     "train.keep_finished": _one_of("last", "all", "none"),
+    "train.checkpoint_every": _at_least(0, integer=True, above=True),
+    "train.checkpoint_every_steps": _at_least(0, integer=True),
+    "train.seed": _at_least(0, integer=True),
+    "train.grad_clip": ((lambda v: v is None or (_number(v) and v > 0)), "null (no clipping) or a number > 0"),
+    "data.workers": _at_least(0, integer=True),
+    "data.val_subset": _at_least(0, integer=True),
+    "data.sampling.mode": _one_of("dense", "uniform"),
+    "data.sampling.clip_len": _at_least(0, integer=True, above=True),
+    "data.val.crops": _one_of(1, 3),
+    "data.train.flip": _at_least(0, high=1),
+    "data.train.area": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(_number, v))
+                         and 0 < v[0] <= v[1] <= 1), "[low, high] fractions of the frame, 0 < low <= high <= 1"),
+    "optim.betas": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(_number, v))
+                     and all(0 <= b < 1 for b in v)), "[beta1, beta2], each >= 0 and < 1"),
+    "schedule.warmup_ratio": _at_least(0, high=1),
+    "schedule.min_lr_ratio": _at_least(0, high=1),
     "train.threads": _at_least(0, integer=True),
     "schedule.epochs": _at_least(0, integer=True, above=True),
     "schedule.warmup_epochs": _at_least(0),

@@ -207,6 +207,10 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
     model.to(device)
     ds = views_dataset(cfg, lst, crops, clips)
     res = predict(model, ds, device, batch_videos, max_views, average, workers, progress=progress)
+    if len(ds) and not len(res["labels"]):         # nothing to score: no record that looks like an evaluation
+        first = res["failed"][0][1] if res["failed"] else "?"
+        raise ValueError(f"--list {lst}: none of its {len(ds)} videos could be decoded (e.g. {first}); check it "
+                         f"with `pst data validate`")
     metrics = accuracy(res["probs"], res["labels"], model.num_classes)
     if (Path(cfg["data"]["root"]) / "synth.json").is_file():      # twin classes: order-blindness shows here
         metrics["twin_top1"] = twin_accuracy(res["probs"], res["labels"])
