@@ -2,6 +2,7 @@
 stderr that names the file, key or value and what is valid, with no traceback, and the folder it ran in is left
 byte for byte as it was (nothing made, nothing removed). In-process through `pst.cli.main`: what the console
 script runs, without a Python start per case."""
+import functools
 import os
 
 import pytest
@@ -19,6 +20,18 @@ def easy(tmp_path_factory):
 
 def _tree(root):
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@functools.lru_cache(maxsize=1)
+def _finished_weights(easy) -> bytes:
+    """The final weights of a tiny run (untrained: what cam needs is a finished run's files)."""
+    from pst.engine.build import build_model
+    from pst.engine.checkpoint import save_weights
+    from pst.engine.config import resolve
+
+    out = easy.parent / "weights.safetensors"
+    save_weights(build_model(resolve(tiny_recipe(easy)), None).state_dict(), out)
+    return out.read_bytes()
 
 
 def _setup(tmp_path, easy):
@@ -39,6 +52,9 @@ def _setup(tmp_path, easy):
     moved["data"]["root"] = str(tmp_path / "gone")
     (tmp_path / "moved").mkdir()
     (tmp_path / "moved" / "config.yaml").write_text(yaml.safe_dump(moved))
+    (tmp_path / "done").mkdir()                # a finished run (its config and final weights)
+    (tmp_path / "done" / "config.yaml").write_text(yaml.safe_dump(tiny_recipe(easy)))
+    (tmp_path / "done" / "final.safetensors").write_bytes(_finished_weights(easy))
 
 
 TRAIN = ["train", "--config", "recipe.yaml", "--out", "run"]
@@ -73,6 +89,7 @@ CASES = [   # argv, what the one line must say
     (["evaluate", "--checkpoint", "w.pt", "--config", "recipe.yaml", "--out", "ev", "--list", "nolist.txt"],
      "--list nolist.txt: no such file (a path from the current folder)"),
     (["cam", "norun", "--video", "missing.mp4", "--out", "cam.png"], "missing.mp4: no such video file"),
+    (["cam", "done", "--video", "ok/val.txt", "--out", "cam.png"], "--video ok/val.txt: cannot be read as a video"),
     (["table", "study", "--spec", '{"name": "x"}', "--out", "t"], "--spec: a table's spec lacks title"),
     (["table", "released", "--spec", "{}", "--out", "t"], "--spec: the released checkpoints' spec lacks name"),
     (["plot", "--spec", '{"name": "x"}', "--table", "t.json", "--out-dir", "figs"], "a table's spec lacks title"),
@@ -100,3 +117,13 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tm
     assert says in lines[0], lines[0]
     assert _tree(tmp_path) == before
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".lock")]
+
+
+@pytest.mark.parametrize("text", ["42", "[{\"label\": 0}]", "[{\"vid_name\": \"a\", \"label\": \"x\"}]", "\xff"])
+def test_an_annotation_file_of_another_shape_is_named(tmp_path, text):
+    from pst.data.convert import convert_diving48
+
+    split = tmp_path / "Diving48_V2_train.json"
+    split.write_text(text, encoding="latin-1")
+    with pytest.raises(ValueError, match=f"^{split}: not the annotation file the dataset ships"):
+        convert_diving48(split, {"a.mp4": "a.mp4"})

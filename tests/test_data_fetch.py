@@ -58,6 +58,15 @@ def test_diving48_end_to_end(tmp_path):
     s = prepare("diving48", root, short_side=32, progress=False)
     assert (s["train_videos"], s["val_videos"], s["classes"]) == (3, 1, 2)
     assert read_classes(root / "processed" / "classes.txt")[0] == "Back 15som 05Twis FREE"
+    with pytest.raises(ValueError, match="re-encoded at short side 32, not 64"):     # never two sizes in one copy
+        prepare("diving48", root, short_side=64, progress=False)
+    split = served / "resound" / "Diving48_V2_test.json"                 # a label outside the 2 classes
+    split.write_text(json.dumps([{"vid_name": "clip3", "label": 99, "start_frame": 0, "end_frame": 9}]))
+    with LocalServer(served) as srv:
+        fetch("diving48", tmp_path / "bad", mirror=f"{srv.url}/resound", progress=False)
+    with pytest.raises(ValueError, match="has label 99, outside the 2 classes"):
+        prepare("diving48", tmp_path / "bad", short_side=32, progress=False)
+    assert not (tmp_path / "bad" / "processed").exists()
 
 
 def test_sthv2_placed_parts_are_joined_and_converted(tmp_path):

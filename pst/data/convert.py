@@ -2,11 +2,27 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 from pathlib import Path
 
 from pst.data.annotations import Entry
+
+
+def _annotation(read):
+    """A reader of one official annotation file (its first argument): a file of another shape is refused in one
+    line naming it, not a KeyError or TypeError from deep inside."""
+    @functools.wraps(read)
+    def wrapped(path, *args):
+        try:
+            return read(path, *args)
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, csv.Error) as err:
+            if isinstance(err, ValueError) and str(err).startswith(str(path)):
+                raise                                   # already says which file and what
+            raise ValueError(f"{path}: not the annotation file the dataset ships ({type(err).__name__}: {err}); "
+                             "fetch it again, or place the original file") from None
+    return wrapped
 
 
 def index_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
@@ -19,11 +35,13 @@ def index_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+@_annotation
 def k400_classes(train_csv: Path) -> list[str]:
     with open(train_csv, newline="") as fh:
         return sorted({row["label"] for row in csv.DictReader(fh)})
 
 
+@_annotation
 def convert_k400(split_csv: Path, classes: list[str], videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """K400 CSV (label,youtube_id,time_start,time_end,split[,is_cc]) -> entries; clips missing from this copy
     (YouTube attrition) are returned, not fatal."""
@@ -49,6 +67,7 @@ def _template_class(template: str) -> str:
     return template.replace("[", "").replace("]", "")
 
 
+@_annotation
 def sthv2_classes(labels_json: Path) -> list[str]:
     labels = json.loads(Path(labels_json).read_text())
     by_id = sorted((int(i), name) for name, i in labels.items())
@@ -57,6 +76,7 @@ def sthv2_classes(labels_json: Path) -> list[str]:
     return [name for _, name in by_id]
 
 
+@_annotation
 def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """SSv2 JSON list of {id, label, template, placeholders}; the class is the template without brackets."""
     ids = {c: i for i, c in enumerate(classes)}
@@ -73,6 +93,7 @@ def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) 
     return entries, missing
 
 
+@_annotation
 def sthv1_classes(labels_csv: Path) -> list[str]:
     """SSv1 classes numbered as the official lists number them: sorted by name (TSM's gen_label_sthv1.py, which
     wrote the lists the official config reads), not in the labels file's order (mmaction2's own script's)."""
@@ -83,6 +104,7 @@ def sthv1_classes(labels_csv: Path) -> list[str]:
     return sorted(names)
 
 
+@_annotation
 def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix: str) -> tuple[list[Entry], list[str]]:
     """SSv1 'id;label text' lines -> frame-folder entries (dir, number of JPGs, label)."""
     ids = {c: i for i, c in enumerate(classes)}
@@ -102,11 +124,13 @@ def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix
     return entries, missing
 
 
+@_annotation
 def diving48_classes(vocab_json: Path) -> list[str]:
     vocab = json.loads(Path(vocab_json).read_text())
     return [" ".join(v) if isinstance(v, list) else str(v) for v in vocab]
 
 
+@_annotation
 def convert_diving48(split_json: Path, videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """Diving48 V2 JSON list of {vid_name, label, start_frame, end_frame}."""
     entries, missing = [], []

@@ -185,6 +185,11 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
             raise ValueError(f"{proc}: its videos were re-encoded at short side {before}, not {short}; prepare "
                              f"into another --root, or move {proc} aside first")
     source, classes, lists, missing = _convert(name, root)
+    for split, entries in lists.items():            # a label outside the classes is never written into a list
+        bad = next((e for e in entries if not 0 <= e.label < len(classes)), None)
+        if bad is not None:
+            raise ValueError(f"{name} {split}: {bad.path} has label {bad.label}, outside the {len(classes)} classes "
+                             f"of its annotation files (0..{len(classes) - 1}); fetch them again")
     proc.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []

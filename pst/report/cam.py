@@ -78,8 +78,13 @@ def read_clip(cfg: dict, video: str | Path, num_frames: Optional[int] = None) ->
     from pst.engine.build import sampling, test_transform
 
     d = cfg["data"]
-    frames, _ = read_clips(video, num_frames, sampling(cfg), True, np.random.default_rng(0), d["frame_template"],
-                           d["frame_start"])
+    try:
+        frames, _ = read_clips(video, num_frames, sampling(cfg), True, np.random.default_rng(0), d["frame_template"],
+                               d["frame_start"])
+    except Exception as err:  # noqa: BLE001 - any decoder's failure: one line naming the file
+        why = (str(err).strip().splitlines() or [""])[0][:160]
+        raise ValueError(f"--video {video}: cannot be read as a video or frame folder ({type(err).__name__}: "
+                         f"{why}); `pst data validate` says why") from None
     views = test_transform(cfg, crops=1)(frames)                                  # (1, C, T, H, W), normalised
     mean, std = (torch.tensor(v).view(3, 1, 1, 1) / 255 for v in (MEAN, STD))
     rgb = (views[0] * std + mean).clamp(0, 1).permute(1, 2, 3, 0).numpy()        # (T, H, W, 3)
