@@ -80,8 +80,9 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     from pst.io import check_output
 
-    for suffix in (".md", ".csv", ".json"):       # a table's three files: never one of its inputs
-        check_output(f"{args.out}{suffix}" if args.kind != "metrics" else args.out, args.inputs + [args.spec or ""])
+    outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
+    for path in outputs:                          # never one of the table's inputs
+        check_output(path, args.inputs + [args.spec or ""])
     if args.kind in ("flops", "metrics") and not args.inputs:
         raise ValueError(f"table {args.kind}: no input records given; name the records to tabulate")
     if args.kind == "flops":

@@ -134,13 +134,12 @@ def save_weights(state: dict, path: str | Path) -> Path:
     return Path(path)
 
 
-def check_weights(path: str | Path) -> Path:
-    """Refuse a final-weights file whose size is not what its own header describes (a truncated copy, a damaged
-    disk): such a file is never taken as a finished run's weights."""
+def _checked_header(path: Path) -> dict:
+    """A final-weights file's safetensors header, refused when the file's size is not what the header describes
+    (a truncated copy, a damaged disk): such a file is never taken as a finished run's weights."""
     import json as _json
     import struct
 
-    path = Path(path)
     size = path.stat().st_size
     try:
         with open(path, "rb") as fh:
@@ -153,18 +152,17 @@ def check_weights(path: str | Path) -> Path:
         raise ValueError(f"{path}: damaged or truncated ({size} bytes" + (f", its header describes {end})"
                          if end else ", no readable header)") + "; remove it and train.json to write it again from "
                          "the run's last checkpoint, or train the run again")
-    return path
+    return header
 
 
 def load_weights(path: str | Path) -> dict:
-    """Final weights, checked: their size against their header, their tensors against the digest recorded when they
-    were written (files written before digests were recorded: the size only)."""
-    from safetensors import safe_open
+    """Final weights, checked: their size against their header, their tensors against the digest recorded in that
+    header when they were written (files written before digests were recorded: the size only)."""
     from safetensors.torch import load_file
 
-    tensors = load_file(str(check_weights(path)), device="cpu")
-    with safe_open(str(path), framework="pt") as fh:
-        recorded = (fh.metadata() or {}).get(DIGEST_KEY)
+    path = Path(path)
+    recorded = (_checked_header(path).get("__metadata__") or {}).get(DIGEST_KEY)
+    tensors = load_file(str(path), device="cpu")
     if recorded is not None and recorded != tensors_digest(tensors):
         raise ValueError(f"{path}: damaged (its tensors do not match the SHA-256 recorded when it was written); "
                          "remove it and train.json to write it again from the run's last checkpoint, or train the "

@@ -29,15 +29,20 @@ def table_file(name: str, profile: str = "synthetic") -> str:
     return f"{FLOPS_TABLE}.json" if name == "flops" else f"{Layout(profile).table(name)}.json"
 
 
+def check_revision(rev: str, repo: str | Path = ".") -> None:
+    """Refuse what is not one commit of ``repo`` ('' would read git's index, A..B is a range)."""
+    known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
+                           capture_output=True, text=True)
+    if not rev.strip() or known.returncode != 0:
+        raise ValueError(f"revision {rev!r}: not a commit of this repository (one revision: HEAD, HEAD~1, a hash, "
+                         f"a tag)")
+
+
 def table_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthetic") -> pd.DataFrame:
     """The table ``name`` as committed at ``rev``; a clear error when the revision or the table is missing."""
     path = table_file(name, profile)
     tables_dir = str(Path(path).parent)
-    known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
-                           capture_output=True, text=True)
-    if not rev.strip() or known.returncode != 0:               # '' would read git's index, A..B is a range
-        raise ValueError(f"revision {rev!r}: not a commit of this repository (one revision: HEAD, HEAD~1, a hash, "
-                         f"a tag)")
+    check_revision(rev, repo)
     show = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
     if show.returncode != 0:
         listing = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{tables_dir}"], cwd=repo,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pst.layout import Layout
+from pst.report.compare import check_revision
 
 IDENTICAL, WITHIN, NOT_REPRODUCED = "identical", "reproduced within tolerance", "not reproduced"
 KEYS = ("model", "views", "checkpoint")                       # what names a row (released tables: checkpoint)
@@ -47,12 +48,6 @@ class Verdict:
 
 def _git(args: list[str], repo: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-
-
-def _check_revision(rev: str, repo: Path) -> None:
-    if not rev.strip() or _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], repo).returncode != 0:
-        raise ValueError(f"revision {rev!r}: not a commit of this repository (one revision: HEAD, HEAD~1, a hash, "
-                         f"a tag)")
 
 
 def _changed(rev: str, folder: str, repo: Path) -> list[str]:
@@ -136,7 +131,7 @@ def _fmt(v) -> str:
 def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = ".") -> Verdict:
     """The verdict on ``results/<profile>/`` in the working tree of ``repo`` against revision ``rev``."""
     repo = Path(repo)
-    _check_revision(rev, repo)
+    check_revision(rev, repo)
     layout = Layout(profile)
     tables_dir = str(Path(layout.table("x")).parent)
     listing = _git(["ls-tree", "--name-only", f"{rev}:{tables_dir}"], repo)
