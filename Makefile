@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup reproduce reproduce-full test bench clean ffmpeg-libs
+.PHONY: setup reproduce reproduce-full test bench bench-gpu clean ffmpeg-libs
 
 setup: $(STAMP)
 
@@ -45,6 +45,12 @@ test: setup ffmpeg-libs
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run.py
+
+# The GPU probe (benchmarks/gpu.py): every model's training step at its paper input on this node's GPU(s), under
+# 5 minutes; writes benchmarks/results/gpu.json, which `pst cost` and `pst bench loader` then use. LOADER_LIST: a
+# prepared K400 training list, to measure the loader on this node's CPUs too.
+bench-gpu: setup
+	$(BIN)/python benchmarks/gpu.py $(if $(LOADER_LIST),--loader-list $(LOADER_LIST))
 
 clean:
 	rm -rf .snakemake

@@ -328,12 +328,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from pst.report.cost import study_cost
+    from pst.engine.bench import gpu_probe
+    from pst.report.cost import ASSUMED_TFLOPS, study_cost
     from pst.study import load
 
-    df = study_cost(load(args.params, args.profile), args.tflops)
-    print(f"profile {args.profile}: FLOPs counted (multiply-adds; training = 3 x forward), GPU-hours at an assumed "
-          f"{args.tflops:g} TFLOP/s sustained per GPU, data loading not counted\n")
+    probe = None if args.tflops else gpu_probe(args.gpu_probe)
+    df = study_cost(load(args.params, args.profile), args.tflops, probe)
+    if probe:
+        rates = ", ".join(f"{m} {r['tflops']:.0f}" for m, r in probe["models"].items())
+        rate = (f"the TFLOP/s measured on {probe['device']} by the GPU probe ({probe['file']}: {rates}; "
+                f"{ASSUMED_TFLOPS:g} assumed for other models)")
+    else:
+        rate = f"an assumed {args.tflops or ASSUMED_TFLOPS:g} TFLOP/s sustained per GPU" + (
+            "" if args.tflops else f" (no GPU probe in {args.gpu_probe}: run benchmarks/gpu.py on a GPU node)")
+    print(f"profile {args.profile}: FLOPs counted (multiply-adds; training = 3 x forward), GPU-hours at {rate}, "
+          "data loading not counted\n")
     print(df.to_markdown(index=False))
     return 0
 
@@ -362,6 +371,33 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if not rest:
         raise ValueError("launch: give the pst command to run after --, e.g. -- train --config R --out RUN")
     launch(args.nodes, args.procs, rest, agent=args.agent, gpus=args.gpus)      # replaces this process
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pst.engine.bench import ASSUMED_GPU_CLIPS_PER_S, bench_recipe, cores_per_gpu, gpu_probe, sample_costs
+    from pst.engine.build import train_dataset
+
+    cfg = bench_recipe(args.recipe, args.list, args.root, args.classes, args.params,
+                       [f"data.train.repeated_augmentation={args.repeats}", *(args.set or [])])
+    probe = gpu_probe(args.gpu_probe)
+    rate, source = args.gpu_rate, "given"
+    if rate is None and probe and args.model in probe["models"]:
+        rate, source = probe["models"][args.model]["clips_per_s"], f"measured on {probe['device']} ({args.model})"
+    if rate is None:
+        rate, source = ASSUMED_GPU_CLIPS_PER_S, "assumed (no GPU probe: benchmarks/gpu.py)"
+    costs = sample_costs(train_dataset(cfg), args.clips, clips_per_decode=args.repeats)
+    result = {"recipe": args.recipe, **costs, "gpu_clips_per_s": rate, "gpu_rate": source,
+              "cores_per_gpu": cores_per_gpu(costs["clips_per_s"], rate)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    decoded = costs["frames_decoded_per_clip"]
+    print(f"{args.recipe} on {args.list}: {costs['clips_per_s']:.1f} clips/s per loader process "
+          f"(read {costs['read_ms']:.0f} ms a decode, transform {costs['transform_ms']:.0f} ms a clip, "
+          f"{args.repeats} clip(s) a decode); {costs['frames_per_clip']} frames a clip, "
+          + (f"{decoded:.0f} decoded" if decoded is not None else "frame files") +
+          f"; {result['cores_per_gpu']:.1f} cores per GPU at {rate:.0f} clips/s ({source})")
     return 0
 
 
@@ -517,7 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("cost", "what a profile's study costs per table (FLOPs, GPU-hours), from its recipes", cmd_cost)
     p.add_argument("--profile", default="paper", help="profile of params.yaml")
     p.add_argument("--params", default="params.yaml", help="the experiment description")
-    p.add_argument("--tflops", type=_finite(0, above=True), default=25.0, help="sustained TFLOP/s per GPU assumed")
+    p.add_argument("--tflops", type=_finite(0, above=True),
+                   help="sustained TFLOP/s per GPU to assume (default: the GPU probe's measured rates, else 25)")
+    p.add_argument("--gpu-probe", default="benchmarks/results/gpu.json", help="benchmarks/gpu.py's measurements")
 
     p = command("flops", "FLOPs and params of one view, counted on the meta device", cmd_flops)
     p.add_argument("model", help="a registered model (pst models)")
@@ -540,6 +578,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the account as JSON")
 
     command("models", "list the registered video models", cmd_models)
+
+    p = command("bench", "measure: `bench loader`, a recipe's training clips/s per loader process on a prepared "
+                "list, and the CPU cores one GPU needs", cmd_bench)
+    p.add_argument("what", choices=["loader"], help="what to measure")
+    p.add_argument("--recipe", required=True, help="a recipe of params.yaml (pst_k400, pst_sthv1, pst_diving48)")
+    p.add_argument("--list", required=True, help="a prepared training list (paths relative to --root)")
+    p.add_argument("--root", help="the folder the list's paths are relative to (default: the list's folder)")
+    p.add_argument("--classes", help="the dataset's classes file (default: classes.txt beside the list)")
+    p.add_argument("--clips", type=_positive, default=30, help="training clips to time")
+    p.add_argument("--repeats", type=_positive, default=1,
+                   help="clips made from one decode (data.train.repeated_augmentation)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. data.decoder=pyav")
+    p.add_argument("--gpu-rate", type=_finite(0, above=True),
+                   help="clips/s one GPU trains (default: the GPU probe's for --model, else 150, an estimate)")
+    p.add_argument("--model", default="pst_t", help="the model whose measured GPU rate to use")
+    p.add_argument("--gpu-probe", default="benchmarks/results/gpu.json", help="benchmarks/gpu.py's measurements")
+    p.add_argument("--params", default="params.yaml", help="the experiment description")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = command("recipe", "a recipe's every resolved key and where its value comes from (paper, official config, "
                 "or our choice and why)", cmd_recipe)

@@ -10,7 +10,7 @@ from pst.data.dataset import VideoDataset, collate
 from pst.data.preprocess import prepare
 from pst.data.sampling import Sampling, frame_indices
 from pst.data.synthetic import SynthConfig, generate
-from pst.data.transforms import TestTransform, TrainTransform
+from pst.data.transforms import TestTransform, TrainTransform, normalize_batch
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,25 @@ def test_train_clips_and_loader(synth):
     loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
     batch = next(iter(loader))
     assert batch["clips"].shape == (4, 3, 8, 24, 24) and batch["label"].shape == (4,)
+
+
+def test_uint8_clips_normalised_on_the_device_are_the_loader_bits_and_repeats_share_a_decode(synth):
+    """data.normalize: device sends uint8 clips and an erasing mask; normalize_batch gives the loader's floats bit
+    for bit (erased regions are +0). Repeated augmentation: k clips of one decode, each with its own draws."""
+    sampling = Sampling("dense", 8, 1, 1)
+    spec = dict(size=24, short_side=32, erasing=0.5)
+    floats = VideoDataset(synth, synth / "train.txt", sampling, TrainTransform(**spec))
+    uint8 = VideoDataset(synth, synth / "train.txt", sampling, TrainTransform(**spec, uint8=True))
+    items = [(i, 100 + i) for i in range(len(floats))]
+    a = collate([floats[i] for i in items])
+    b = collate([uint8[i] for i in items])
+    assert b["clips"].dtype == torch.uint8 and b["keep"].shape == (len(items), 24, 24)
+    assert (~b["keep"]).any()                                      # some clip was erased
+    assert torch.equal(normalize_batch(b["clips"], b["keep"]), a["clips"]) and torch.equal(a["label"], b["label"])
+    twice = VideoDataset(synth, synth / "train.txt", sampling, TrainTransform(**spec, uint8=True), repeats=2)
+    batch = collate([twice[i] for i in items[:3]])
+    assert batch["clips"].shape == (6, 3, 8, 24, 24) and batch["index"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert not torch.equal(batch["clips"][0], batch["clips"][1])   # two augmentations of one decode
 
 
 def test_test_views_batch_all_views_of_a_video(synth):

@@ -73,6 +73,9 @@ def test_global_batch_sampler_is_world_size_invariant():
     resumed = list(GlobalBatchSampler(40, 8, 1, 0, 2, 3, 1, start_batch=2))
     assert resumed == one[4:]
     assert list(GlobalBatchSampler(40, 8, 1, 0, 2, 3, 2)) != one       # a new permutation every epoch
+    twice = list(GlobalBatchSampler(40, 8, 1, 0, 2, 3, 1, repeats=2))   # repeated augmentation: 2 clips a video
+    assert len(twice) == len(one) and all(len(b) == 2 for b in twice)    # the same steps, half the videos each
+    assert len({i for b in twice for i, _ in b}) == 20                   # an epoch draws half of the 40
 
 
 def _names(groups):
@@ -152,10 +155,12 @@ def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
 
 
 def test_recipe_options_run_together(easy, tmp_path):
-    """Label smoothing, mixup, clipping, activation checkpointing, intended groups and bf16 autocast on CPU."""
+    """Label smoothing, mixup, clipping, activation checkpointing, intended groups, repeated augmentation, erasing
+    and bf16 autocast on CPU."""
     r = tiny_recipe(easy, label_smoothing=0.1, mixup=0.2, grad_clip=1.0, activation_checkpointing=True, amp="bf16",
                     global_batch=16, batch_per_device=8)
     r["optim"]["groups"] = "intended"
+    r["data"]["train"].update(repeated_augmentation=2, erasing=0.5)
     r["schedule"] = {"epochs": 1, "warmup_epochs": 0.0}
     r["model"]["name"] = "pst_t"
     r["model"]["kwargs"] = {"embed_dim": 16, "depths": [2, 2], "num_heads": [2, 4], "window_size": [1, 4, 4],

@@ -128,9 +128,14 @@ def test_cost_of_the_paper_profile_counts_each_run_once():
     k400 = df.loc["main_kinetics400"]
     assert k400["train PMAC"] == round(gmacs * (3 * 240_436 + 19_796) * 30 / 1e6, 1)     # 30 epochs + validation
     assert k400["test PMAC"] == round(gmacs * 12 * 19_796 / 1e6, 2)                     # 3 crops x 4 clips
-    assert k400["GPU-hours @25 TFLOP/s"] == round(2 * (k400["train PMAC"] + k400["test PMAC"]) * 1e3 / 25 / 3600)
+    assert k400["GPU-hours"] == round(2 * (k400["train PMAC"] + k400["test PMAC"]) * 1e3 / 25 / 3600)
     assert df.loc["main_sthv1", "runs"] == 1          # PST-T on SSv1 is Table 2(b)'s run: counted there
     assert df.loc["table2b_patterns", "runs"] == 6
+    # the GPU probe's measured rate of each model replaces the assumed one (PST-T at 100: a quarter of the hours)
+    probe = {"device": "a GPU", "file": "gpu.json", "models": {"pst_t": {"tflops": 100.0}}}
+    twice = study_cost(load(ROOT / "params.yaml", "paper"), probe=probe).set_index("table")
+    assert twice.loc["table2c_stages", "GPU-hours"] == round(df.loc["table2c_stages", "GPU-hours"] / 4)     # PST-T only
+    assert twice.loc["table2b_patterns", "GPU-hours"] > round(df.loc["table2b_patterns", "GPU-hours"] / 4)   # + Swin 2D
 
 
 def test_layout_owns_every_path_and_profiles_sit_side_by_side():

@@ -88,7 +88,7 @@ class VideoDataset(Dataset):
     def __init__(self, root: str | Path, list_file: str | Path, sampling: Sampling, transform: Callable,
                  test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20,
                  cache: bool = False, num_classes: Optional[int] = None, modality: str = "video",
-                 decoder: str = "decord", bad: Optional[dict[str, str]] = None):
+                 decoder: str = "decord", bad: Optional[dict[str, str]] = None, repeats: int = 1):
         self.root = Path(root)
         entries: list[Entry] = read_list(list_file, num_classes, modality)
         if not entries:
@@ -105,6 +105,8 @@ class VideoDataset(Dataset):
         # cache: keep every decoded video in memory (per worker process). For small sets such as the synthetic one
         # (49 MB), where decoding would otherwise cost as much as a tiny model's training step.
         self.cache: Optional[dict[str, tuple[torch.Tensor, bool]]] = {} if cache else None
+        # repeats: training clips made from one decode (repeated augmentation, data.train.repeated_augmentation)
+        self.repeats = repeats
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -113,7 +115,7 @@ class VideoDataset(Dataset):
     def labels(self) -> list[int]:
         return [e.label for e in self.entries]
 
-    def _read(self, entry: Entry, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
+    def read(self, entry: Entry, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
         path = self.root / entry.path
         if entry.path in self.bad:
             raise RuntimeError(f"failed validation: {self.bad[entry.path]}")
@@ -141,7 +143,7 @@ class VideoDataset(Dataset):
         for _ in range(self.max_retries + 1):
             entry = self.entries[index]
             try:
-                frames, partial = self._read(entry, rng)
+                frames, partial = self.read(entry, rng)
                 break
             except Exception as err:  # noqa: BLE001 - any decoder error means "unreadable video"
                 failed.append(entry.path)
@@ -160,17 +162,29 @@ class VideoDataset(Dataset):
             views = torch.cat([self.transform(frames[k * t:(k + 1) * t]) for k in range(self.sampling.num_clips)])
             return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed,
                     "partial": short}
-        clip, label = self.transform(frames, entry.label)
-        return {"clips": clip, "label": label, "index": index, "valid": True, "failed": failed, "partial": short}
+        made = [self.transform(frames, entry.label) for _ in range(self.repeats)]
+        clips = [m[0][0] if isinstance(m[0], tuple) else m[0] for m in made]
+        keep = [m[0][1] for m in made if isinstance(m[0], tuple)] or None     # uint8 clips' erasing masks
+        if self.repeats == 1:
+            return {"clips": clips[0], "label": made[0][1], "index": index, "valid": True, "failed": failed,
+                    "partial": short, "keep": keep and keep[0]}
+        return {"clips": torch.stack(clips), "label": [m[1] for m in made], "index": index, "valid": True,
+                "failed": failed, "partial": short, "keep": keep and torch.stack(keep)}
 
 
 def collate(batch: list[dict]) -> dict:
-    """Stack the clips of valid samples; keep the indices and failures of all (for counting and reporting)."""
+    """Stack the clips of valid samples (a repeated sample's clips one after the other); keep the indices and
+    failures of all (for counting and reporting)."""
     valid = [b for b in batch if b["valid"]]
+    repeated = bool(valid) and isinstance(valid[0]["label"], list)
+    join = torch.cat if repeated else torch.stack
+    labels = [b["label"] if repeated else [b["label"]] for b in valid]
+    masks = [b["keep"] for b in valid if b.get("keep") is not None]
     return {
-        "clips": torch.stack([b["clips"] for b in valid]) if valid else None,
-        "label": torch.tensor([b["label"] for b in valid], dtype=torch.long),
-        "index": torch.tensor([b["index"] for b in valid], dtype=torch.long),
+        "clips": join([b["clips"] for b in valid]) if valid else None,
+        "keep": join(masks) if masks else None,
+        "label": torch.tensor([y for ys in labels for y in ys], dtype=torch.long),
+        "index": torch.tensor([b["index"] for b, ys in zip(valid, labels) for _ in ys], dtype=torch.long),
         "invalid_index": [b["index"] for b in batch if not b["valid"]],
         "failed": [p for b in batch for p in b["failed"]],
         "partial": [p for b in batch for p in b["partial"]],

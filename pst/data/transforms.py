@@ -1,4 +1,5 @@
-"""Clip transforms on uint8 frames (T, C, H, W); outputs are normalised float clips (C, T, H, W) (NCTHW models).
+"""Clip transforms on uint8 frames (T, C, H, W); outputs are normalised float clips (C, T, H, W) (NCTHW models), or
+for training with ``data.normalize: device`` the uint8 clips that `normalize_batch` turns into the same floats there.
 
 Every random choice is drawn once per clip, so all frames of a clip get the same crop, flip and augmentation.
 Test views: a short-side resize, then three crops along the long side (mmaction2's ThreeCrop: left/top,
@@ -28,6 +29,18 @@ def normalize(frames: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
     return ((x - m) / s).permute(1, 0, 2, 3).contiguous()
+
+
+def normalize_batch(clips: torch.Tensor, keep: Optional[torch.Tensor] = None, mean=MEAN,
+                    std=STD) -> torch.Tensor:
+    """uint8 (B, C, T, H, W) clips (``data.normalize: device``: a quarter of the bytes to the device) -> the float
+    clips `normalize` makes, bit for bit (the same IEEE subtraction and division, wherever they run); ``keep``:
+    (B, H, W) False where random erasing zeroed the clip after normalisation."""
+    shape = (1, 3, 1, 1, 1)
+    m = torch.tensor(mean, device=clips.device).view(shape)
+    s = torch.tensor(std, device=clips.device).view(shape)
+    x = (clips.float() - m) / s
+    return x if keep is None else torch.where(keep[:, None, None], x, 0.0)
 
 
 RESIZE = ("mmcv", "torchvision")
@@ -109,6 +122,7 @@ class TrainTransform:
     resize: str = "mmcv"                               # the short-side resize (see resize_short)
     mean: tuple[float, ...] = MEAN
     std: tuple[float, ...] = STD
+    uint8: bool = False          # ``data.normalize: device``: (clip uint8, keep mask) for normalize_batch on the device
 
     def __post_init__(self):
         self._crop = v2.RandomResizedCrop(self.size, scale=self.area, antialias=True)
@@ -131,6 +145,13 @@ class TrainTransform:
                 frames = TF.horizontal_flip(frames)
         if self._augment is not None:
             frames = self._augment(frames)
+        if self.uint8:
+            clip = frames.permute(1, 0, 2, 3).contiguous()
+            if self._erase is None:
+                return clip, label
+            # the same draws as erasing the float clip (they depend on its height and width only): a mask
+            keep = self._erase(torch.ones(1, *frames.shape[1:], dtype=torch.uint8))[0, 0].bool()
+            return (clip, keep), label
         clip = normalize(frames, self.mean, self.std)
         if self._erase is not None:
             clip = self._erase(clip.transpose(0, 1)).transpose(0, 1)   # one region, erased in every frame

@@ -16,7 +16,7 @@ from pst.data.sampling import Sampling
 from pst.data.transforms import TestTransform, TrainTransform
 from pst.engine.checkpoint import load_weights
 from pst.engine.config import create_model, resolve_path
-from pst.engine.run import load_config
+from pst.engine.run import ignore_stop_signals, load_config
 from pst.layout import final_weights, legacy_final_weights
 
 
@@ -58,7 +58,8 @@ def _frames(d: dict) -> dict:
 
 
 def train_dataset(cfg: dict) -> VideoDataset:
-    """The recipe's training set: one clip per video with the training transform."""
+    """The recipe's training set: one clip per video (or ``repeated_augmentation`` clips) with the training
+    transform; uint8 clips where the recipe normalises on the device."""
     d, tr = cfg["data"], cfg["data"]["train"]
     classes_file = resolve_path(d["root"], d["classes"])
     no_flip, pairs = flip_ids(tr["no_flip_classes"], tr["flip_pairs"], read_classes(classes_file), str(classes_file))
@@ -66,9 +67,19 @@ def train_dataset(cfg: dict) -> VideoDataset:
                                no_flip_labels=no_flip, flip_pairs=pairs,
                                randaugment=tr["randaugment"], erasing=tr["erasing"], resize=d["resize"],
                                sign_sets=max(1, cfg["train"]["global_batch"] // cfg["train"]["batch_per_device"]),
-                               seed=cfg["train"]["seed"])
+                               seed=cfg["train"]["seed"], uint8=d["normalize"] == "device")
     return VideoDataset(d["root"], resolve_path(d["root"], d["train_list"]), sampling(cfg), transform,
-                        cache=d["cache_videos"], num_classes=class_count(cfg), **_frames(d))
+                        cache=d["cache_videos"], num_classes=class_count(cfg), repeats=tr["repeated_augmentation"],
+                        **_frames(d))
+
+
+def loader_worker(worker_id: int = 0) -> None:
+    """A loader worker's start: deaf to the stop signals (pst.engine.run) and one thread for OpenCV's resize as for
+    torch (DataLoader's own setting), so N workers use N cores."""
+    import cv2
+
+    ignore_stop_signals(worker_id)
+    cv2.setNumThreads(1)
 
 
 def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,

@@ -87,6 +87,11 @@ RECIPE: dict[str, Any] = {
             "erasing": Key(0.0, "official k400 config: no RandomErasing (the SS and Diving48 configs: timm "
                            "RandomErasing(probability=0.25), area 0.02-1/3, aspect 0.3-1/0.3, zeros after "
                            "normalisation, one region for every frame)"),
+            "repeated_augmentation": Key(1, "official: one training clip per video read. k > 1 (ours, an option "
+                                         "for a loader that cannot keep up): k clips, each with its own frames' "
+                                         "augmentation, from one decode (DeiT's and MAE-ST's repeated "
+                                         "augmentation); an epoch keeps its steps and clips, so it sees 1/k of "
+                                         "the videos, k times each"),
         },
         "val": {
             "size": Key(56, "ours: a small default; official val pipeline: CenterCrop(224)"),
@@ -102,6 +107,14 @@ RECIPE: dict[str, Any] = {
         "workers": Key(2, "official: workers_per_gpu=2 (an execution setting)"),
         "cache_videos": Key(False, "ours: keep decoded videos in memory, for small sets only (an execution "
                             "setting)"),
+        "normalize": Key("device", "ours: where training clips are normalised (an execution setting): device "
+                         "sends uint8 clips (a quarter of the bytes, no float work in the loader) and normalises "
+                         "them there to the same bits; loader normalises in the worker, as mmaction2 0.x did"),
+        "pin_memory": Key(True, "ours: page-locked loader batches on CUDA (an execution setting)"),
+        "persistent_workers": Key(True, "ours: loader workers kept from one epoch to the next (an execution "
+                                  "setting)"),
+        "prefetch_factor": Key(2, "ours: torch's default, batches each loader worker prepares ahead (an execution "
+                               "setting)"),
     },
     "model": {
         "name": Key("deit_s_tps", "ours: a default; every variant of params.yaml names its model"),
@@ -314,6 +327,11 @@ CHECKS = {
     "data.frame_template": (_template, 'a file name formatting the frame number, e.g. "{:05d}.jpg"'),
     "data.frame_start": _at_least(0, integer=True),
     "data.cache_videos": _BOOL,
+    "data.normalize": _one_of("device", "loader"),
+    "data.pin_memory": _BOOL,
+    "data.persistent_workers": _BOOL,
+    "data.prefetch_factor": _at_least(0, integer=True, above=True),
+    "data.train.repeated_augmentation": _at_least(0, integer=True, above=True),
     "data.train.erasing": _at_least(0, high=1),
     "data.train.randaugment.policy": _one_of(*RANDAUGMENT),
     "data.train.randaugment.num_ops": _at_least(0, integer=True),
@@ -365,6 +383,10 @@ def validate(cfg: dict) -> None:
         value = get_dotted(cfg, key)
         if not ok(value):
             raise ValueError(f"recipe: {key} = {value!r} is not valid: expected {accepts}")
+    k, b = cfg["data"]["train"]["repeated_augmentation"], cfg["train"]["batch_per_device"]
+    if b % k:
+        raise ValueError(f"recipe: data.train.repeated_augmentation = {k} does not divide train.batch_per_device "
+                         f"{b} (each device's batch holds whole videos' clips); choose a divisor of {b}")
 
 
 def load_recipe(path: str | Path) -> dict:

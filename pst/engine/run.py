@@ -28,7 +28,8 @@ from pst.engine.config import get_dotted
 from pst.io import write_text
 from pst.layout import archive_dir, final_weights
 
-EXECUTION = ("data.workers", "data.cache_videos", "train.progress", "train.keep_checkpoints",
+EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
+             "data.prefetch_factor", "train.progress", "train.keep_checkpoints",
              "train.keep_finished", "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_minutes",
              "train.tensorboard", "train.threads")
 

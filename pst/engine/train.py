@@ -42,11 +42,12 @@ from tqdm import tqdm
 import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import read_classes
 from pst.data.dataset import collate
+from pst.data.transforms import normalize_batch
 from pst.engine import checkpoint as ckpt
-from pst.engine.build import build_model, train_dataset, views_dataset
+from pst.engine.build import build_model, loader_worker, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
-from pst.engine.run import (PeerLost, Preempted, StopSignals, data_changes, data_fingerprint, ignore_stop_signals,
+from pst.engine.run import (PeerLost, Preempted, StopSignals, data_changes, data_fingerprint,
                             load_config, locked, log_line, move_aside, peer_lost, recipe_changes, write_config)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
@@ -60,15 +61,23 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class GlobalBatchSampler(Sampler):
-    """Micro-batches of (index, sample seed) for one rank, independent of the world size (see module doc)."""
+    """Micro-batches of (index, sample seed) for one rank, independent of the world size (see module doc).
+
+    ``repeats``: each video gives that many clips (repeated augmentation), so a global batch holds
+    ``global_batch / repeats`` videos and an epoch, with the same steps, draws ``1 / repeats`` of them.
+    ``set_epoch`` moves it to another epoch, so one loader (and its persistent workers) serves every epoch."""
 
     def __init__(self, n: int, global_batch: int, world: int, rank: int, accum: int, seed: int, epoch: int,
-                 start_batch: int = 0):
+                 start_batch: int = 0, repeats: int = 1):
         if n < global_batch:
             raise ValueError(f"the training list has {n} videos, fewer than train.global_batch {global_batch}")
         self.n, self.g, self.world, self.rank, self.accum = n, global_batch, world, rank, accum
-        self.seed, self.epoch, self.start = seed, epoch, start_batch
-        self.micro = global_batch // (world * accum)
+        self.seed, self.repeats = seed, repeats
+        self.micro = global_batch // (world * accum) // repeats
+        self.set_epoch(epoch, start_batch)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start = epoch, start_batch
 
     @property
     def batches(self) -> int:
@@ -80,8 +89,9 @@ class GlobalBatchSampler(Sampler):
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         perm = torch.randperm(self.n, generator=gen).tolist()
+        videos = self.g // self.repeats
         for b in range(self.start, self.batches):
-            chunk = perm[b * self.g:(b + 1) * self.g]
+            chunk = perm[b * videos:(b + 1) * videos]
             for k in range(self.accum):
                 part = chunk[(k * self.world + self.rank) * self.micro:(k * self.world + self.rank + 1) * self.micro]
                 yield [(i, sample_seed(self.seed, self.epoch, i)) for i in part]
@@ -275,6 +285,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype),
             "train_videos": len(train_ds), "val_videos": len(val_ds), "steps_per_epoch": steps_per_epoch,
             "data": data_fingerprint(cfg)}, indent=1) + "\n")
+    on_device = d_cfg["normalize"] == "device"
     twins = (root / "synth.json").is_file()         # time-reversed twin classes: order-blindness shows here
     progress = t_cfg["progress"] and ctx.is_main and sys.stderr.isatty()   # a bar in a log file is noise: the
                                                                              # epoch lines are printed in any case
@@ -289,12 +300,15 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                 "epoch": e, "next_batch": next_batch, "step": step, "history": history, "timings": timings,
                 "sums": dict(sums)}
 
+    sampler = GlobalBatchSampler(len(train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, accum, seed,
+                                 epoch, start_batch, d_cfg["train"]["repeated_augmentation"])
+    workers = d_cfg["workers"]
+    loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                        pin_memory=d_cfg["pin_memory"] and ctx.device.type == "cuda", worker_init_fn=loader_worker,
+                        persistent_workers=workers > 0 and d_cfg["persistent_workers"],
+                        prefetch_factor=d_cfg["prefetch_factor"] if workers else None)
     for e in range(epoch, epochs):
-        sampler = GlobalBatchSampler(len(train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, accum,
-                                     seed, e, start_batch if e == epoch else 0)
-        loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=d_cfg["workers"], collate_fn=collate,
-                            generator=torch.Generator().manual_seed(seed + e), pin_memory=ctx.device.type == "cuda",
-                            worker_init_fn=ignore_stop_signals)
+        sampler.set_epoch(e, start_batch if e == epoch else 0)
         net.train()
         t0 = time.perf_counter()
         batch_no = sampler.start
@@ -304,6 +318,9 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             sums["failed"] += len(batch["failed"])
             sums["partial"] += len(batch["partial"])
             clips = batch["clips"].to(ctx.device, non_blocking=True)
+            if on_device:           # uint8 clips: normalised here (and erased), the same bits as in the loader
+                keep = batch["keep"]
+                clips = normalize_batch(clips, None if keep is None else keep.to(ctx.device, non_blocking=True))
             labels = batch["label"].to(ctx.device, non_blocking=True)
             mix = None
             if t_cfg["mixup"] > 0:

@@ -3,7 +3,8 @@
 Counted, not measured (no GPU was lent to this project yet): per run, training = 3 x the forward multiply-adds of
 one clip (forward + backward) x training clips x epochs, validation = one view per validation clip per epoch, test
 = the table's views per validation clip. Clip counts are those of a full copy (pst.data.catalog). GPU-hours divide
-the FLOPs (2 per multiply-add) by an assumed sustained rate per GPU (``tflops``); data loading is not counted.
+the FLOPs (2 per multiply-add) by a sustained rate per GPU: the GPU probe's measured TFLOP/s of each run's model
+(benchmarks/gpu.py's file, where it has run on a GPU) or an assumed ``tflops``; data loading is not counted.
 """
 from __future__ import annotations
 
@@ -22,11 +23,17 @@ def _clips(settings: dict, name: str) -> tuple[int, int]:
     return dataset_info(name).clips
 
 
-def study_cost(study: Study, tflops: float = 25.0) -> pd.DataFrame:
-    """One row per table: its runs, their training and test PFLOP (multiply-adds), and GPU-hours at ``tflops``."""
+ASSUMED_TFLOPS = 25.0
+
+
+def study_cost(study: Study, tflops: float | None = None, probe: dict | None = None) -> pd.DataFrame:
+    """One row per table: its runs, their training and test PFLOP (multiply-adds), and GPU-hours at the probe's
+    measured TFLOP/s of each run's model (``probe``: pst.engine.bench.gpu_probe), else at ``tflops``."""
+    measured = {} if probe is None or tflops is not None else {m: r["tflops"] for m, r in probe["models"].items()}
+    assumed = tflops or ASSUMED_TFLOPS
     rows, seen, gmacs = [], set(), {}
     for table in study.tables:
-        train_p = test_p = 0.0
+        train_p = test_p = hours = 0.0
         fresh = [r for r in study.table_runs(table) if r not in seen]       # a run shared by tables counts once
         for run in study.table_runs(table):
             cfg = resolve(study.recipe(run))
@@ -36,14 +43,12 @@ def study_cost(study: Study, tflops: float = 25.0) -> pd.DataFrame:
                 gmacs[key] = count(key[0], key[1], key[2], **cfg["model"]["kwargs"])["gflops"]
             train_clips, val_clips = _clips(study.dataset(run.dataset), run.dataset)
             epochs = cfg["schedule"]["epochs"]
-            if run in fresh:
-                train_p += gmacs[key] * (3 * train_clips + val_clips) * epochs / 1e6
-            for views in table.views:
-                crops, clips = parse_views(views)
-                test_p += gmacs[key] * crops * clips * val_clips / 1e6
+            run_train = gmacs[key] * (3 * train_clips + val_clips) * epochs / 1e6 if run in fresh else 0.0
+            run_test = sum(gmacs[key] * crops * clips * val_clips / 1e6
+                           for crops, clips in map(parse_views, table.views))
+            train_p, test_p = train_p + run_train, test_p + run_test
+            hours += 2 * (run_train + run_test) * 1e15 / (measured.get(key[0], assumed) * 1e12) / 3600
         seen.update(fresh)
-        pflop = train_p + test_p
         rows.append({"table": table.name, "runs": len(fresh), "train PMAC": round(train_p, 1),
-                     "test PMAC": round(test_p, 2), f"GPU-hours @{tflops:g} TFLOP/s": round(2 * pflop * 1e15 /
-                                                                                          (tflops * 1e12) / 3600)})
+                     "test PMAC": round(test_p, 2), "GPU-hours": round(hours)})
     return pd.DataFrame(rows)

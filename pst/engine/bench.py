@@ -1,0 +1,146 @@
+"""How fast a recipe's training samples are made (`pst bench loader`, benchmarks/data.py, benchmarks/gpu.py).
+
+One process with one torch thread, as one loader worker runs: per clip, the time to read its frames (open, seek,
+decode the window) and the time to make the training clip from them (resize, crop, flip, augmentation,
+normalisation), and how many frames the decoder had to decode for it. The cores one GPU needs are its clips/s over
+one worker's. Frames decoded are counted from the file's key frames, as a seeking decoder reads: it jumps to the key
+frame before a wanted frame when that key frame lies ahead of where it is, else decodes forward.
+"""
+from __future__ import annotations
+
+import bisect
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pst.data.dataset import VideoDataset
+
+# A PST-T 32 x 224² bf16 training step on an H100/H200-class GPU: Swin-T's image throughput / 16 temporal tokens
+# (an estimate, +-2x, issue #29) until benchmarks/gpu.py has measured one.
+ASSUMED_GPU_CLIPS_PER_S = 150.0
+GPU_PROBE = "benchmarks/results/gpu.json"          # what benchmarks/gpu.py writes
+
+
+def gpu_probe(path: str | Path = GPU_PROBE) -> dict | None:
+    """The GPU probe's measurements, where it has run on a GPU at the paper's sizes (None otherwise): per model,
+    its fastest bf16 training step's clips/s and TFLOP/s, and the GPU's name."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise ValueError(f"{path}: not JSON; rerun benchmarks/gpu.py or remove the file") from None
+    if not report.get("cuda") or report.get("tiny"):
+        return None
+    best: dict[str, dict] = {}
+    for row in report.get("rows", []):
+        if row.get("dtype") == "bf16" and row.get("clips_per_s") and \
+                row["clips_per_s"] > best.get(row["model"], {}).get("clips_per_s", 0):
+            best[row["model"]] = {"clips_per_s": row["clips_per_s"], "tflops": row["tflops"], "mode": row["mode"]}
+    return {"device": report["device"], "file": str(path), "models": best} if best else None
+
+
+def keyframes(path: str | Path) -> list[int]:
+    """Display-order indices of a video's key frames, from its packets (demuxed, not decoded)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None]
+    packets.sort()
+    return [i for i, (_, key) in enumerate(packets) if key]
+
+
+def frames_decoded(keys: list[int], indices) -> int:
+    """Frames a seeking decoder decodes to deliver ``indices`` (read in order, each frame once)."""
+    pos, count = -1, 0
+    for i in sorted(set(int(i) for i in np.asarray(indices).reshape(-1))):
+        key = keys[max(bisect.bisect_right(keys, i) - 1, 0)] if keys else 0
+        count += i - key + 1 if key > pos else i - pos
+        pos = i
+    return count
+
+
+def sample_costs(ds: VideoDataset, clips: int, seed: int = 0, clips_per_decode: int = 1) -> dict:
+    """Time ``clips`` training clips of ``ds`` in this process (one torch thread): read and transform, separately.
+    ``clips_per_decode``: transform each read that many times (repeated augmentation)."""
+    from pst.data.sampling import frame_indices
+
+    rng = np.random.default_rng(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    read_s, make_s, decoded, keys = [], [], [], {}
+    try:
+        done = 0
+        while done < clips:
+            entry = ds.entries[int(rng.integers(len(ds)))]
+            state = rng.bit_generator.state
+            t0 = time.perf_counter()
+            frames, _ = ds.read(entry, rng)
+            t1 = time.perf_counter()
+            for _ in range(clips_per_decode):
+                ds.transform(frames, entry.label)
+            t2 = time.perf_counter()
+            read_s.append(t1 - t0)
+            make_s.append((t2 - t1) / clips_per_decode)
+            done += clips_per_decode
+            if entry.num_frames is None:               # a video file: count what its decoder had to decode
+                path = ds.root / entry.path
+                if entry.path not in keys:
+                    from pst.data.video import open_reader
+
+                    reader = open_reader(path, ds.decoder)
+                    keys[entry.path] = (keyframes(path), reader.num_frames)
+                    getattr(reader, "close", lambda: None)()
+                replay = np.random.default_rng()
+                replay.bit_generator.state = state       # the same draw as the read's
+                inds = frame_indices(keys[entry.path][1], ds.sampling, False, replay)
+                decoded.append(frames_decoded(keys[entry.path][0], inds))
+    finally:
+        torch.set_num_threads(threads)
+    per_clip = statistics.mean(read_s) / clips_per_decode + statistics.mean(make_s)
+    return {"clips": done, "clips_per_decode": clips_per_decode,
+            "read_ms": 1e3 * statistics.mean(read_s), "transform_ms": 1e3 * statistics.mean(make_s),
+            "clips_per_s": 1 / per_clip,
+            "frames_per_clip": ds.sampling.clip_len * ds.sampling.num_clips,
+            "frames_decoded_per_clip": statistics.mean(decoded) / clips_per_decode if decoded else None,
+            "keyframe_interval": _mean_gap(keys)}
+
+
+def _mean_gap(keys: dict) -> float | None:
+    gaps = [n / len(k) for k, n in keys.values() if k]
+    return statistics.mean(gaps) if gaps else None
+
+
+def bench_recipe(recipe: str, list_file: str | Path, root: str | Path | None = None,
+                 classes: str | Path | None = None, params: str | Path = "params.yaml",
+                 overrides: list[str] | None = None) -> dict:
+    """A params.yaml recipe, resolved, reading ``list_file`` (paths relative to ``root``, default its folder; class
+    names in ``classes``, default classes.txt beside it) as its training list."""
+    from pst.engine.config import resolve
+    from pst.study import read_params
+
+    recipes = read_params(params)["recipes"]
+    if recipe not in recipes:
+        raise ValueError(f"--recipe {recipe!r}: not a recipe of {params} (one of {', '.join(recipes)})")
+    list_file = Path(list_file).resolve()
+    if not list_file.is_file():
+        raise ValueError(f"--list {list_file}: no such file; give a prepared training list (train.txt)")
+    classes = Path(classes or list_file.parent / "classes.txt").resolve()
+    if not classes.is_file():
+        raise ValueError(f"{classes}: no classes file; pass --classes (the dataset's classes.txt)")
+    cfg = {k: v for k, v in recipes[recipe].items() if k != "sources"}
+    data = {**cfg.get("data", {}), "root": str(Path(root or list_file.parent).resolve()),
+            "train_list": str(list_file), "classes": str(classes)}
+    return resolve({**cfg, "data": data}, ["data.cache_videos=false", *(overrides or [])])   # every read decodes
+
+
+def cores_per_gpu(clips_per_s_per_worker: float, gpu_clips_per_s: float = ASSUMED_GPU_CLIPS_PER_S) -> float:
+    """Loader processes (one core each) that keep one GPU at ``gpu_clips_per_s``."""
+    return gpu_clips_per_s / clips_per_s_per_worker
