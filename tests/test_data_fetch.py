@@ -73,6 +73,15 @@ def test_sthv2_placed_parts_are_joined_and_converted(tmp_path):
     root = tmp_path / "ss2"
     place_sthv2(root / "raw", tmp_path / "work")
     assert fetch("sthv2", root, progress=False)["manual"] is True
+    parts = sorted((root / "raw").glob("20bn-something-something-v2-??"))
+    whole = max(parts, key=lambda p: p.stat().st_size)
+    data = whole.read_bytes()
+    for damaged in (data[:len(data) // 2], b""):          # a cut part, an empty one: one line, nothing extracted
+        whole.write_bytes(damaged)
+        with pytest.raises(ValueError, match="not a readable tar or zip archive.*fetch it again"):
+            prepare("sthv2", root, short_side=32, progress=False)
+        assert not (root / "extracted").exists() and not (root / "processed").exists()
+    whole.write_bytes(data)
     s = prepare("sthv2", root, short_side=32, progress=False)
     assert (s["train_videos"], s["val_videos"]) == (2, 1)
     entries = read_list(root / "processed" / "train.txt")
@@ -105,6 +114,7 @@ def test_missing_licence_files_are_listed(tmp_path, name, some_file, env_with_ve
     cli = subprocess.run(["pst", "data", "fetch", name, "--root", str(root)], capture_output=True, text=True,
                          env=env_with_venv)
     assert cli.returncode == 2 and some_file in cli.stderr and "licence" in cli.stderr
+    assert not root.exists()                                 # refused: no empty raw/ left to puzzle over
 
 
 def test_cut_transfer_resumes_with_range(tmp_path):

@@ -2,14 +2,23 @@
 
 Refused (the whole archive, with the member named): absolute paths, ``..`` components, symbolic or hard links
 that point outside the target, device files and FIFOs. Extraction then goes through tarfile's ``data`` filter as a
-second guard. A marker file makes a finished extraction a no-op on rerun.
+second guard. Members are written into a staging folder inside the target and moved into place only once the whole
+archive has been read, so a truncated, empty or damaged archive leaves nothing behind (and is one line naming it).
+A marker file makes a finished extraction a no-op on rerun.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import tarfile
 import zipfile
+import zlib
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Iterable, Iterator
+
+# what a damaged archive raises while it is read
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, IsADirectoryError)
 
 
 class UnsafeArchiveError(ValueError):
@@ -36,31 +45,62 @@ def check_tar_member(target: Path, m: tarfile.TarInfo, archive: str) -> None:
         raise UnsafeArchiveError(f"{archive}: hard link {m.name!r} -> {m.linkname!r} escapes {target}; refused")
 
 
+def _move_into(src: Path, dst: Path) -> None:
+    """Move ``src``'s entries into ``dst``, merging folders that exist in both."""
+    dst.mkdir(exist_ok=True)
+    for entry in src.iterdir():
+        there = dst / entry.name
+        if entry.is_dir() and not entry.is_symlink() and there.is_dir():
+            _move_into(entry, there)
+        else:
+            os.replace(entry, there)
+
+
+@contextmanager
+def _staged(target: Path, name: str, what: str) -> Iterator[Path]:
+    """A staging folder inside ``target`` whose entries move into ``target`` when the block ends; on any error it
+    is removed (with ``target`` if this made it) and a damaged archive becomes one line naming ``what``."""
+    made = not target.exists()
+    stage = target / f".partial-{name}"
+    shutil.rmtree(stage, ignore_errors=True)         # ours, from an extraction that was killed
+    stage.mkdir(parents=True)
+    try:
+        yield stage
+    except BaseException as err:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made:
+            shutil.rmtree(target, ignore_errors=True)
+        if isinstance(err, _DAMAGED) and not isinstance(err, UnsafeArchiveError):
+            reason = str(err) or type(err).__name__
+            raise ValueError(f"{what}: not a readable tar or zip archive ({reason}); fetch it again "
+                             "(`pst data fetch`, or place the vendor's files again)") from None
+        raise
+    _move_into(stage, target)
+    stage.rmdir()
+    (target / f".extracted-{name}").write_text("")
+
+
 def extract(archive: str | Path, target: str | Path) -> Path:
     """Extract a .tar/.tar.gz/.tgz or .zip into ``target`` after checking every member."""
     archive, target = Path(archive), Path(target)
-    marker = target / f".extracted-{archive.name}"
-    if marker.exists():
+    if (target / f".extracted-{archive.name}").exists():
         return target
-    target.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                mode = info.external_attr >> 16
-                if not _inside(target, info.filename) or (mode and (mode & 0o170000) not in (0, 0o100000, 0o040000)):
-                    raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a link, special file or "
-                                             f"outside {target}; refused")
-            zf.extractall(target)
-    else:
-        try:
+    with _staged(target, archive.name, str(archive)) as stage:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    mode = info.external_attr >> 16
+                    if not _inside(stage, info.filename) or (mode and (mode & 0o170000) not in
+                                                             (0, 0o100000, 0o040000)):
+                        raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a link, special file "
+                                                 f"or outside {target}; refused")
+                zf.extractall(stage)
+        else:
             with tarfile.open(archive) as tf:
                 members = tf.getmembers()
                 for m in members:
-                    check_tar_member(target, m, str(archive))
-                tf.extractall(target, members=members, filter="data")
-        except tarfile.ReadError as err:
-            raise ValueError(f"{archive}: not a readable tar or zip archive ({err}); fetch it again") from err
-    marker.write_text("")
+                    check_tar_member(stage, m, str(archive))
+                tf.extractall(stage, members=members, filter="data")
     return target
 
 
@@ -90,15 +130,14 @@ class _Concat:
 def extract_parts(parts: list[Path], target: str | Path, name: str) -> Path:
     """Extract a tar(.gz) split into parts, streaming, each member checked before it is written."""
     target = Path(target)
-    marker = target / f".extracted-{name}"
-    if marker.exists():
+    if (target / f".extracted-{name}").exists():
         return target
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=_Concat(parts), mode="r|*") as tf:
-        for m in tf:
-            check_tar_member(target, m, name)
-            tf.extract(m, target, filter="data")
-    marker.write_text("")
+    what = f"{parts[0].parent}/{name}-00..{len(parts) - 1:02d}" if parts else name
+    with _staged(target, name, what) as stage:
+        with tarfile.open(fileobj=_Concat(parts), mode="r|*") as tf:
+            for m in tf:
+                check_tar_member(stage, m, name)
+                tf.extract(m, stage, filter="data")
     return target
 
 

@@ -44,10 +44,10 @@ def fetch(name: str, root: str | Path, mirror: Optional[str] = None, retries: in
     """Download everything ``name`` needs into ROOT/raw (resumable, verified). Returns a summary."""
     info = dataset_info(name)
     raw = Path(root) / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    if info.manual_files:
+    if info.manual_files:                           # placed by hand: checked, nothing made
         check_manual_files(info, raw)
         return {"dataset": name, "files": len(info.manual_files), "downloaded": 0, "manual": True}
+    raw.mkdir(parents=True, exist_ok=True)
     files = []
     for url in info.urls:
         files.append(download(_source(info, url, mirror), raw / _relative(info, url), retries, backoff,
