@@ -60,9 +60,9 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spec(text: str | None, needs: tuple, what: str) -> dict:
+def _spec(text: str | None, needs: dict, what: str) -> dict:
     """A table job's --spec (inline JSON or a file, as the workflow writes it: pst.study.Study.table_spec), with
-    the keys the job reads."""
+    the keys the job reads, of their types."""
     from pst.engine.config import load_recipe
 
     if not text:
@@ -72,17 +72,32 @@ def _spec(text: str | None, needs: tuple, what: str) -> dict:
     if missing:
         raise ValueError(f"--spec: {what} lacks {', '.join(missing)}; use the spec the workflow writes "
                          f"(snakemake -n -p shows it; pst.study.Study.table_spec)")
+    for key, types in needs.items():
+        if not isinstance(spec[key], types):
+            kinds = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            raise ValueError(f"--spec: {what}'s {key} is {spec[key]!r}, not a {kinds}; use the spec the workflow "
+                             "writes")
     return spec
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     from pst.report.tables import flops_table, load_counts, write_table
 
-    from pst.io import check_output
+    from pst.io import check_output, read_record
 
     outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
     for path in outputs:                          # never one of the table's inputs
         check_output(path, args.inputs + [args.spec or ""])
+    if any(Path(p).exists() for p in outputs):    # nor a file `pst table` did not write
+        mine = outputs[-1]
+        try:
+            record = read_record(mine, "", "", None if args.kind == "metrics" else {"title": str, "metrics": dict})
+            if args.kind == "metrics" and not all(isinstance(v, dict) for v in record.values()):
+                raise ValueError("not a metrics file")
+        except ValueError:
+            there = next(p for p in outputs if Path(p).exists())
+            raise ValueError(f"--out {args.out}: {there} exists and was not written by `pst table`; choose another "
+                             "--out, or remove it") from None
     if args.kind in ("flops", "metrics") and not args.inputs:
         raise ValueError(f"table {args.kind}: no input records given; name the records to tabulate")
     if args.kind == "flops":
@@ -92,7 +107,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     elif args.kind == "released":
         from pst.report.released import write
 
-        spec = _spec(args.spec, ("name", "profile", "rows", "comparable"), "the released checkpoints' spec")
+        spec = _spec(args.spec, {"name": str, "profile": str, "rows": list, "comparable": bool},
+                     "the released checkpoints' spec")
         print(f"{args.out}.md/.csv/.json: {len(write(spec, args.out))} rows")
     elif args.kind == "metrics":
         from pst.report.tables import write_metrics
@@ -101,8 +117,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     else:
         from pst.report.study_table import MissingRunsError, write
 
-        spec = _spec(args.spec, ("name", "title", "published", "pretrain", "paper_input", "profile", "seeds",
-                                 "rows"), "a table's spec")
+        spec = _spec(args.spec, {"name": str, "title": str, "published": (str, type(None)), "pretrain": str,
+                                 "paper_input": list, "profile": str, "seeds": list, "rows": list}, "a table's spec")
         try:
             df = write(spec, args.inputs, args.out, memory=args.memory)
         except MissingRunsError as err:
@@ -301,12 +317,19 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from pst.report.plots import accuracy_vs_gflops, curves
+    from pst.report.plots import accuracy_vs_gflops, curves, history, result_table
 
-    spec = _spec(args.spec, ("name", "title", "rows"), "a table's spec")
+    spec = _spec(args.spec, {"name": str, "title": str, "rows": list}, "a table's spec")
     runs = {}
     for row in spec["rows"]:
+        if not isinstance(row, dict) or not isinstance(row.get("variant"), str) or \
+                not isinstance(row.get("runs"), list):
+            raise ValueError(f"--spec: a row {row!r} is not {{variant, runs}}; use the spec the workflow writes")
         runs.setdefault(row["variant"], row["runs"])
+    result_table(args.table)                   # every input read before any figure is drawn
+    for dirs in runs.values():
+        for d in dirs:
+            history(d)
     out = f"{args.out_dir}/{spec['name']}"
     paths = curves(runs, f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
     paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")

@@ -1,8 +1,10 @@
-"""Atomic file writes: a temp file in the target's folder, fsync, then rename, so no reader sees half a file; and
-the SHA-256 a file is recorded and checked by."""
+"""Atomic file writes: a temp file in the target's folder, fsync, then rename, so no reader sees half a file; the
+SHA-256 a file is recorded and checked by; the JSON records one step hands the next, read with their shape checked;
+and the check that an output never overwrites an input or a user's file."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -44,6 +46,31 @@ def sha256sum(path: PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def read_record(path: PathLike, what: str, fix: str, keys: dict | None = None, kind: type = dict):
+    """A JSON record another step wrote: ``kind`` (an object, or a list of objects), with ``keys`` {name: type or
+    types} in the object (in each, for a list). Anything else is one ValueError naming the file, what it should be
+    and ``fix``."""
+    def refuse(problem: str):
+        raise ValueError(f"{path}: not {what} ({problem}); {fix}")
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        refuse(f"{type(err).__name__}: {err}")
+    if not isinstance(data, kind):
+        refuse(f"a JSON {type(data).__name__}, expected a{'n object' if kind is dict else ' list'}")
+    for item in (data if kind is list else [data]):
+        if not isinstance(item, dict):
+            refuse(f"an entry is a {type(item).__name__}, expected an object")
+        for key, types in (keys or {}).items():
+            if key not in item:
+                refuse(f"no {key!r}")
+            if not isinstance(item[key], types) or (isinstance(item[key], bool) and bool not in
+                                                     (types if isinstance(types, tuple) else (types,))):
+                refuse(f"{key!r} is {item[key]!r}")
+    return data
 
 
 def check_output(path: PathLike, inputs=(), header: str | None = None, what: str = "--out") -> Path:

@@ -48,6 +48,9 @@ def _setup(tmp_path, easy):
     (tmp_path / "ok" / "classes.txt").write_text("up\ndown\n")
     (tmp_path / "ok" / "val.txt").write_text("a.mp4 0\n")
     (tmp_path / "ok" / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    (tmp_path / "ok" / "list.json").write_text("[1]")
+    (tmp_path / "ok" / "half.json").write_text('{"model": "pst_t", "gflops": "many"}')
+    (tmp_path / "notes.md").write_text("# my notes\n")
     moved = tiny_recipe(easy)                  # a run whose dataset is no longer where it was trained from
     moved["data"]["root"] = str(tmp_path / "gone")
     (tmp_path / "moved").mkdir()
@@ -93,6 +96,17 @@ CASES = [   # argv, what the one line must say
     (["table", "study", "--spec", '{"name": "x"}', "--out", "t"], "--spec: a table's spec lacks title"),
     (["table", "released", "--spec", "{}", "--out", "t"], "--spec: the released checkpoints' spec lacks name"),
     (["plot", "--spec", '{"name": "x"}', "--table", "t.json", "--out-dir", "figs"], "a table's spec lacks title"),
+    (["table", "flops", "ok/list.json", "--out", "t"], "ok/list.json: not a FLOPs record from `pst flops --json` (a"),
+    (["table", "flops", "ok/half.json", "--out", "t"], "ok/half.json: not a FLOPs record from `pst flops --json` (no"),
+    (["table", "metrics", "ok/list.json", "--out", "m.json"], "ok/list.json: not a table written by `pst table`"),
+    (["table", "released", "--spec", '{"name": 1, "profile": "p", "rows": [], "comparable": true}', "--out", "t"],
+     "--spec: the released checkpoints' spec's name is 1, not a str"),
+    (["table", "metrics", "ok/list.json", "--out", "ok/classes.txt"], "ok/classes.txt exists and was not written by"),
+    (["table", "flops", "ok/list.json", "--out", "notes"], "--out notes: notes.md exists and was not written by"),
+    (["plot", "--spec", '{"name": "x", "title": "t", "rows": [{"variant": "v", "runs": ["done"]}]}', "--table",
+      "ok/list.json", "--out-dir", "figs"], "ok/list.json: not a table written by `pst table study`"),
+    (["flops", "pst_t", "--set", "patern=D"], "model pst_t does not accept these options"),
+    (["memory", "pst_t", "--set", "num_heads=0"], "model pst_t does not accept these options"),
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
     (["compare", "", "HEAD"], "revision '': not a commit"),
     (["compare", "HEAD", "HEAD"], "HEAD twice: name two revisions"),

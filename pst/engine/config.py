@@ -458,28 +458,16 @@ def create_model(cfg: dict, num_classes: int, meta: bool = False):
     """The recipe's model, as every job builds it; an unknown model, an option the constructor does not take or
     a value it refuses (a pattern that is not a square integer grid, the official bias's frame limit) is a
     ValueError naming the model. ``meta``: on the meta device, without weights (no memory, no 2D init read)."""
-    import timm
     import torch
 
-    import pst.models  # noqa: F401  (registers the models)
+    from pst.models import create
 
-    name = cfg["model"]["name"]
-    if name not in pst.models.MODEL_NAMES:
-        raise ValueError(f"recipe: model.name {name!r} is not a registered model; choose one of "
-                         f"{', '.join(pst.models.MODEL_NAMES)}")
     kwargs = model_kwargs(cfg, num_classes)
     if meta:
         kwargs.pop("checkpoint_2d", None)
-    try:
-        if meta:
-            with torch.device("meta"):
-                return timm.create_model(name, **kwargs)
-        return timm.create_model(name, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"recipe: model {name} does not accept these options ({err}); check model.kwargs "
-                         "(and the variant's kwargs)") from None
-    except (ValueError, AssertionError, RuntimeError) as err:
-        raise ValueError(f"recipe: model {name} refuses its options: {err}") from None
+        with torch.device("meta"):
+            return create(cfg["model"]["name"], **kwargs)
+    return create(cfg["model"]["name"], **kwargs)
 
 
 def check_model(cfg: dict) -> None:

@@ -5,17 +5,16 @@ torch's counter misses the fused attention kernel, on the meta device it does no
 """
 from __future__ import annotations
 
-import timm
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import pst.models  # noqa: F401  (registers the models)
+from pst.models import create
 
 
 def count(model_name: str, frames: int, size: int, **model_kwargs) -> dict:
     """{"model", "frames", "size", "gflops", "params_m"} for one view of ``frames`` x ``size``^2."""
     with torch.device("meta"):
-        model = timm.create_model(model_name, num_frames=frames, img_size=size, **model_kwargs)
+        model = create(model_name, num_frames=frames, img_size=size, **model_kwargs)
         x = torch.empty(1, 3, frames, size, size)
     model.eval()
     params = sum(p.numel() for p in model.parameters())

@@ -10,10 +10,9 @@ a step measured for real on the CPU.
 """
 from __future__ import annotations
 
-import timm
 import torch
 
-import pst.models  # noqa: F401  (registers the models)
+from pst.models import create
 
 GIB = 2**30
 
@@ -32,8 +31,7 @@ def training_memory(model_name: str, frames: int, size: int, batch: int, device:
     from torch.distributed._tools.mem_tracker import MemTracker
 
     with torch.device(device):
-        model = timm.create_model(model_name, num_frames=frames, img_size=size, num_classes=num_classes,
-                                  **model_kwargs)
+        model = create(model_name, num_frames=frames, img_size=size, num_classes=num_classes, **model_kwargs)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         x = torch.randn(batch, 3, frames, size, size)
         y = torch.zeros(batch, dtype=torch.long)

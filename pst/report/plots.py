@@ -2,10 +2,11 @@
 is the spread over seeds) and accuracy vs GFLOPs of the table's rows. Each figure is written as PNG and SVG."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from pst.io import read_record
 
 
 def pyplot():
@@ -34,12 +35,23 @@ def _save(fig, stem: Path) -> list[Path]:
     return [save_figure(fig, stem.with_suffix(f".{ext}")) for ext in ("png", "svg")]
 
 
+def history(run_dir: str | Path) -> list[dict]:
+    """A run's metrics.json: one row per epoch with its loss and validation top-1."""
+    return read_record(Path(run_dir) / "metrics.json", "a run's metrics (one row per epoch)", "train the run again",
+                       {"loss": (int, float), "val_top1": (int, float, type(None))}, kind=list)
+
+
+def result_table(path: str | Path) -> dict:
+    """A result table's JSON (`pst table study`): its rows."""
+    return read_record(path, "a table written by `pst table study`", "rerun its table job", {"rows": list})
+
+
 def curves(runs: dict[str, list[str]], stem: str | Path, title: str = "") -> list[Path]:
     """``runs``: variant -> run directories (seeds). Reads each run's metrics.json."""
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     for variant, dirs in runs.items():
-        hist = [json.loads((Path(d) / "metrics.json").read_text()) for d in dirs]
+        hist = [history(d) for d in dirs]
         n = min(len(h) for h in hist)
         epochs = np.arange(1, n + 1)
         for ax, key in ((ax_loss, "loss"), (ax_acc, "val_top1")):
@@ -60,7 +72,7 @@ def curves(runs: dict[str, list[str]], stem: str | Path, title: str = "") -> lis
 def accuracy_vs_gflops(table_json: str | Path, stem: str | Path) -> list[Path]:
     """Top-1 (mean, error bar = std over seeds) against GFLOPs per view of our input, one point per row."""
     plt = pyplot()
-    table = json.loads(Path(table_json).read_text())
+    table = result_table(table_json)
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for row in table["rows"]:
         if row.get("top-1") is None:                  # a published row no model of ours defines

@@ -15,13 +15,13 @@ fails the whole table and names every such run, so a partial table is never writ
 """
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
 
 import pandas as pd
 
+from pst.io import read_record
 from pst.layout import eval_path
 from pst.provenance import CODE, code_fingerprint
 from pst.report.published import published
@@ -40,8 +40,9 @@ def collect(spec: dict) -> dict:
         for seed, run in zip(spec["seeds"], row["runs"]):
             path = Path(eval_path(run, row["views"]))
             try:
-                rec = json.loads(path.read_text())
-                if rec.get("top1") is None:
+                rec = read_record(path, "an evaluation record of `pst evaluate`", "evaluate the run again",
+                                  {"top1": (int, float, type(None))})
+                if rec["top1"] is None:
                     raise ValueError("no video was evaluated")
             except (OSError, ValueError) as err:
                 missing.append(f"{path} ({err.__class__.__name__}: {err})" if path.exists() else f"{path} (missing)")

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from pst.io import write_text
+from pst.io import read_record, write_text
 from pst.report.published import published_cost
 
 
@@ -44,10 +44,8 @@ def write_metrics(tables: Iterable[str | Path], out: str | Path) -> Path:
     """One metrics file for a profile, {table name: its metrics view}: what `dvc metrics show/diff` reads."""
     merged = {}
     for t in tables:
-        try:
-            merged[Path(t).stem] = json.loads(Path(t).read_text())["metrics"]
-        except (OSError, json.JSONDecodeError, KeyError) as err:
-            raise ValueError(f"{t}: not a table written by `pst table` ({err}); rerun its table job") from err
+        merged[Path(t).stem] = read_record(t, "a table written by `pst table`", "rerun its table job",
+                                           {"metrics": dict})["metrics"]
     return write_text(out, json.dumps(merged, indent=1, sort_keys=True) + "\n")
 
 
@@ -72,11 +70,9 @@ def flops_table(counts: Iterable[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+NUMBER = (int, float)
+COUNT = {"model": str, "frames": int, "size": int, "gflops": NUMBER, "params_m": NUMBER}   # `pst flops --json`
+
+
 def load_counts(paths: Iterable[str | Path]) -> list[dict]:
-    out = []
-    for p in paths:
-        try:
-            out.append(json.loads(Path(p).read_text()))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{p}: not a FLOPs record from `pst flops --json` ({err}); rerun that job") from err
-    return out
+    return [read_record(p, "a FLOPs record from `pst flops --json`", "rerun that job", COUNT) for p in paths]
