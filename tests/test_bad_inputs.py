@@ -49,6 +49,7 @@ def _setup(tmp_path, easy):
     (tmp_path / "ok" / "val.txt").write_text("a.mp4 0\n")
     (tmp_path / "ok" / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     (tmp_path / "ok" / "list.json").write_text("[1]")
+    (tmp_path / "ok" / "empty.txt").write_text("")
     (tmp_path / "ok" / "half.json").write_text('{"model": "pst_t", "gflops": "many"}')
     (tmp_path / "notes.md").write_text("# my notes\n")
     moved = tiny_recipe(easy)                  # a run whose dataset is no longer where it was trained from
@@ -81,6 +82,10 @@ CASES = [   # argv, what the one line must say
     (["data", "validate", "ok", "ok/val.txt", "--out", "mine/videos/holiday.mp4"], "was not written by this command"),
     (["data", "validate", "ok", "ok/val.txt", "--classes", "nope.txt"], "--classes nope.txt: no such file"),
     (["data", "validate", "ok", "ok/binary.txt"], "ok/binary.txt: not UTF-8 text"),
+    (["data", "validate", "ok", "ok/empty.txt"], "ok/empty.txt: no entries, nothing to validate"),
+    (["data", "validate", "nowhere", "ok/val.txt"], "nowhere: no such folder"),
+    (["data", "validate", "ok", "ok/val.txt", "--modality", "frames", "--frame-template", "{:q}"],
+     "--frame-template '{:q}': expected a file name formatting the frame number"),
     (["data", "prepare", "diving48", "--root", "prep", "--short-side", "-5"], "--short-side -5: the re-encoded"),
     (["report", "--out", "ok/val.txt", "--tables", "ok/val.txt", "--profile", "synthetic"], "is also an input"),
     (["status", "--params", "broken.yaml"], "broken.yaml:2:1: not valid YAML"),

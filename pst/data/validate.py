@@ -157,7 +157,19 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     tsv = check_output(out or list_file.parent / "bad_videos.tsv", (list_file, classes), "path\treason")
     if report:
         check_output(report, (list_file, classes, tsv), ",".join(REPORT_FIELDS), "--report")
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such folder (the folder the list's paths are relative to); give the "
+                         "dataset's folder")
+    if modality == "frames":
+        from pst.engine.config import CHECKS
+
+        for key, value in (("data.frame_template", frame_template), ("data.frame_start", frame_start)):
+            ok, accepts = CHECKS[key]
+            if not ok(value):
+                raise ValueError(f"--{key[5:].replace('_', '-')} {value!r}: expected {accepts}")
     entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None, modality)
+    if not entries:
+        raise ValueError(f"{list_file}: no entries, nothing to validate; is this the right list?")
     verdicts = []
     for e in tqdm(entries, desc=f"validate {list_file.name}", disable=not progress):
         try:
