@@ -167,20 +167,26 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_recipe(args: argparse.Namespace) -> dict:
+    """`pst train`'s recipe: defaults <- --config (merged in order) <- --set <- --execution, validated."""
+    from pst.engine.config import load_recipe, merge, resolve
+    from pst.engine.run import parse_execution_arg
+
+    recipe: dict = {}
+    for part in args.config or []:                 # several recipes (files or JSON) merge, later over earlier
+        recipe = merge(recipe, load_recipe(part))
+    return resolve(recipe, (args.set or []) + parse_execution_arg(args.execution))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import os
 
     import yaml
 
-    from pst.engine.config import load_recipe, merge, resolve
-    from pst.engine.run import parse_execution_arg
     from pst.engine.train import train
     from pst.layout import final_weights
 
-    recipe: dict = {}
-    for part in args.config or []:                 # several recipes (files or JSON) merge, later over earlier
-        recipe = merge(recipe, load_recipe(part))
-    cfg = resolve(recipe, (args.set or []) + parse_execution_arg(args.execution))
+    cfg = _train_recipe(args)
     if args.print_config:
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
@@ -266,20 +272,45 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reachable(url: str, timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    try:
+        socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def cmd_pretrained(args: argparse.Namespace) -> int:
     """Save a timm ImageNet checkpoint's state dict (the paper's 2D init) where the recipes point."""
-    import timm
-    import torch
+    import os
 
-    from pst.io import atomic_path
+    from pst.io import atomic_path, check_output
     from pst.weights_2d import PAPER_2D
 
+    check_output(args.out)
     name = PAPER_2D.get(args.name, args.name)          # one of our models: the paper's 2D weights of it
+    hub = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    offline = not _reachable(hub)
+    if offline:                 # the local cache only: no minute of retries, no page of warnings
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    import timm
+    import torch
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
     try:
         state = timm.create_model(name, pretrained=True).state_dict()
     except Exception as err:  # noqa: BLE001 - network, hub or name errors all end here
-        raise ValueError(f"pretrained {name}: could not get the weights from the timm hub ({err}); "
-                         f"download them elsewhere and save the state dict to {args.out}") from None
+        why = f"{hub} cannot be reached from here and the weights are not in the local cache" if offline else \
+            str(err).splitlines()[0][:200]
+        raise ValueError(f"pretrained {name}: could not get the weights from the timm hub ({why}); download them "
+                         f"on a machine with network (`pst pretrained {args.name} --out FILE`) and copy the file "
+                         f"to {args.out}") from None
     with atomic_path(args.out) as tmp:
         torch.save(state, tmp)
     print(f"{name}: {len(state)} tensors -> {args.out}")
@@ -393,6 +424,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
     rest = args.args[1:] if args.args[:1] == ["--"] else args.args
     if not rest:
         raise ValueError("launch: give the pst command to run after --, e.g. -- train --config R --out RUN")
+    if not args.agent:          # a wrong command or recipe stops here, once, before N processes start and fail
+        job = build_parser().parse_args(rest)
+        if job.command == "train":
+            _train_recipe(job)
     launch(args.nodes, args.procs, rest, agent=args.agent, gpus=args.gpus)      # replaces this process
     return 0
 
@@ -671,7 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "torchrun per node of a SLURM allocation meeting at a c10d rendezvous", cmd_launch)
     p.add_argument("--nodes", type=_positive, default=1, help="nodes of the job")
     p.add_argument("--procs", type=_positive, default=1, help="training processes per node (its GPUs; 1 on CPU)")
-    p.add_argument("--gpus", type=int, default=0, help="GPUs per node the job holds (handed to srun)")
+    p.add_argument("--gpus", type=_at_least_zero, default=0, help="GPUs per node the job holds (handed to srun)")
     p.add_argument("--agent", action="store_true", help=argparse.SUPPRESS)    # what srun runs on each node
     p.add_argument("args", nargs=argparse.REMAINDER, help="-- then the pst command, e.g. -- train --config ...")
 
@@ -687,6 +722,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _at_least_zero(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 

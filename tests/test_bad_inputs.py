@@ -112,6 +112,8 @@ CASES = [   # argv, what the one line must say
       "ok/list.json", "--out-dir", "figs"], "ok/list.json: not a table written by `pst table study`"),
     (["flops", "pst_t", "--set", "patern=D"], "model pst_t does not accept these options"),
     (["memory", "pst_t", "--set", "num_heads=0"], "model pst_t does not accept these options"),
+    (["pretrained", "pst_t", "--out", ""], "--out: an empty path"),
+    (["launch", "--nodes", "2", "--", *TRAIN, "--set", "optim.lr=-1"], "optim.lr = -1 is not valid"),
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
     (["compare", "", "HEAD"], "revision '': not a commit"),
     (["compare", "HEAD", "HEAD"], "HEAD twice: name two revisions"),
