@@ -2,6 +2,7 @@
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 
@@ -60,6 +61,14 @@ def test_diving48_end_to_end(tmp_path):
     assert read_classes(root / "processed" / "classes.txt")[0] == "Back 15som 05Twis FREE"
     with pytest.raises(ValueError, match="re-encoded at short side 32, not 64"):     # never two sizes in one copy
         prepare("diving48", root, short_side=64, progress=False)
+    with pytest.raises(ValueError, match="re-encoded at key-frame interval None, not 4"):   # nor two encodings
+        prepare("diving48", root, short_side=32, keyint=4, progress=False)
+    from pst.engine.bench import keyframes
+    videos = sorted((root / "processed" / "videos").rglob("*.mp4"))
+    shutil.rmtree(root / "processed")             # the same copy at a key frame every 4 frames (prepare --keyint)
+    assert prepare("diving48", root, short_side=32, keyint=4, progress=False)["keyint"] == 4
+    keys = keyframes(videos[0])
+    assert keys[0] == 0 and max(b - a for a, b in zip(keys, keys[1:])) <= 4 and len(keys) > 1
     split = served / "resound" / "Diving48_V2_test.json"                 # a label outside the 2 classes
     split.write_text(json.dumps([{"vid_name": "clip3", "label": 99, "start_frame": 0, "end_frame": 9}]))
     with LocalServer(served) as srv:

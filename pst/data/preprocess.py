@@ -45,9 +45,9 @@ def _source_plan(path: str | Path) -> tuple[Header, list[float], bool]:
     return head, times, bool(gaps.max() - gaps.min() > 0.25 * np.median(gaps))
 
 
-def reencode(src: str | Path, dst: str | Path, short_side: int) -> str:
-    """Re-encode to H.264 mp4 (closed GOPs: x264's defaults) with the short side ``short_side`` (aspect kept, even
-    sizes), from a front-to-back decode of the source, upright (the display rotation applied), at a constant rate:
+def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional[int] = None) -> str:
+    """Re-encode to H.264 mp4 (closed GOPs: x264's defaults; a key frame at most every ``keyint`` frames, x264's
+    250 by default) with the short side ``short_side`` (aspect kept, even sizes), from a front-to-back decode of the source, upright (the display rotation applied), at a constant rate:
     the source's, or for a variable-rate source its average rounded, taking frames as FFmpeg's fps filter does. A
     source that ends before its header says (a cut download) is refused, and so is an output that does not read
     back, by seeking (PyAV), as it was written (pst.data.validate). Returns what was done beyond resizing ("" if
@@ -82,7 +82,7 @@ def reencode(src: str | Path, dst: str | Path, short_side: int) -> str:
                         nw, nh = _even(w * scale), _even(h * scale)
                         stream = out.add_stream("libx264", rate=rate)
                         stream.width, stream.height, stream.pix_fmt = nw, nh, "yuv420p"
-                        stream.options = {"crf": "20", "preset": "fast"}
+                        stream.options = {"crf": "20", "preset": "fast", **({"g": str(keyint)} if keyint else {})}
                     small = frame.reformat(width=nw, height=nh, format="yuv420p")
                     for _ in range(repeat):
                         small.pts, small.time_base = written, Fraction(1) / rate     # constant-rate ticks
@@ -115,11 +115,11 @@ def reencode(src: str | Path, dst: str | Path, short_side: int) -> str:
 
 def _reencode_job(job) -> tuple[Optional[tuple[str, str]], Optional[tuple[str, str]]]:
     """(failure, note) of one source: (path, reason) if refused, (path, what was done) if more than a resize."""
-    src, dst, short = job
+    src, dst, short, keyint = job
     if Path(dst).exists():
         return None, None
     try:
-        note = reencode(src, dst, short)
+        note = reencode(src, dst, short, keyint)
         return None, (str(src), note) if note else None
     except Exception as err:  # noqa: BLE001 - any decoder/encoder error is a bad source video
         return (str(src), f"{type(err).__name__}: {err}".replace("\t", " ").replace("\n", " ")), None
@@ -169,7 +169,10 @@ def _convert_splits(name: str, root: Path) -> tuple[Path, list[str], dict[str, t
 
 
 def prepare(name: str, root: str | Path, short_side: Optional[int] = None, workers: int = 1,
-            progress: bool = True) -> dict:
+            progress: bool = True, keyint: Optional[int] = None) -> dict:
+    """Extract, convert the annotations into the internal lists, and re-encode every video (short side
+    ``short_side``; a key frame at most every ``keyint`` frames, None: x264's 250, what the paper's copies had):
+    resumable (a re-encoded video is kept), and never two encodings in one copy."""
     info = dataset_info(name)
     root = Path(root)
     if info.manual_files:
@@ -179,11 +182,15 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
         raise ValueError(f"--short-side {short}: the re-encoded videos' short side in pixels, at least 16 "
                          f"(the paper's: {info.short_side})")
     proc = processed_dir(root)
-    if (proc / "prepare.json").is_file():           # re-encoded videos are reused: never at another size
-        before = json.loads((proc / "prepare.json").read_text()).get("short_side")
-        if before not in (None, short):
-            raise ValueError(f"{proc}: its videos were re-encoded at short side {before}, not {short}; prepare "
-                             f"into another --root, or move {proc} aside first")
+    if keyint is not None and keyint < 1:
+        raise ValueError(f"--keyint {keyint}: frames between key frames, at least 1 (x264's default: 250)")
+    if (proc / "prepare.json").is_file():           # re-encoded videos are reused: never at another encoding
+        before = json.loads((proc / "prepare.json").read_text())
+        for key, now, what in (("short_side", short, "short side"), ("keyint", keyint, "key-frame interval")):
+            was = before.get(key)               # keyint absent or null: x264's default
+            if (was is not None or key == "keyint") and was != now:
+                raise ValueError(f"{proc}: its videos were re-encoded at {what} {before.get(key)}, not {now}; "
+                                 f"prepare into another --root, or move {proc} aside first")
     source, classes, lists, missing = _convert(name, root)
     for split, entries in lists.items():            # a label outside the classes is never written into a list
         bad = next((e for e in entries if not 0 <= e.label < len(classes)), None)
@@ -205,7 +212,7 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
             for e in entries:
                 dst = proc / "videos" / Path(e.path).with_suffix(".mp4")
                 target[e.path] = dst
-                jobs.append((str(source / e.path), str(dst), short))
+                jobs.append((str(source / e.path), str(dst), short, keyint))
         results = []
         if workers > 1:
             with ProcessPoolExecutor(workers) as pool:
@@ -225,7 +232,7 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
     write_text(proc / "preprocess_failures.tsv",
                "path\treason\n" + "".join(f"{p}\t{r}\n" for p, r in failures))
     write_text(proc / "preprocess_notes.tsv", "path\tnote\n" + "".join(f"{p}\t{n}\n" for p, n in notes))
-    summary = {"dataset": name, "classes": len(classes), "short_side": short,
+    summary = {"dataset": name, "classes": len(classes), "short_side": short, "keyint": keyint,
                **{f"{s}_videos": len(v) for s, v in out_lists.items()},
                **{f"{s}_missing": len(v) for s, v in missing.items()}, "failed": len(failures),
                "truncated": sum("truncated" in r for _, r in failures),

@@ -51,6 +51,7 @@ rule prepare:
     params:
         root=lambda w: L.dataset_dir(w.fetched),
         short_side=lambda w: STUDY.dataset(w.fetched).get("short_side", 256),
+        keyint=lambda w: f"--keyint {k}" if (k := STUDY.dataset(w.fetched).get("keyint")) else "",
     log:
         L.log("data/{fetched}_prepare"),
     benchmark:
@@ -61,7 +62,7 @@ rule prepare:
         runtime=24 * 60,
     shell:
         "pst data prepare {wildcards.fetched} --root {params.root} --short-side {params.short_side} "
-        "--workers {threads} --quiet > {log} 2>&1"
+        "{params.keyint} --workers {threads} --quiet > {log} 2>&1"
 
 
 rule validate:
