@@ -324,6 +324,9 @@ def cmd_cam(args: argparse.Namespace) -> int:
     from pst.engine.run import load_config
     from pst.report.cam import figure
 
+    from pst.report.plots import check_figure
+
+    check_figure(args.out)                  # never a user's image, and before any model is loaded
     names = args.name or [Path(r).parent.name for r in args.runs]
     if len(names) != len(args.runs):
         raise ValueError(f"{len(names)} --name for {len(args.runs)} runs; give one name per run or none")
@@ -348,7 +351,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from pst.report.plots import accuracy_vs_gflops, curves, history, result_table
+    from pst.report.plots import accuracy_vs_gflops, check_figure, curves, history, result_table
 
     spec = _spec(args.spec, {"name": str, "title": str, "rows": list}, "a table's spec")
     runs = {}
@@ -362,6 +365,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for d in dirs:
             history(d)
     out = f"{args.out_dir}/{spec['name']}"
+    for figure in ("curves", "accuracy_vs_gflops"):
+        for ext in ("png", "svg"):
+            check_figure(f"{out}_{figure}.{ext}")
     paths = curves(runs, f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
     paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
     print("\n".join(map(str, paths)))
@@ -520,8 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ goes inside)")
     p.add_argument("--mirror", help="base URL replacing the dataset's official host (a local mirror)")
-    p.add_argument("--retries", type=int, default=5, help="attempts per file")
-    p.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled each time")
+    p.add_argument("--retries", type=_positive, default=5, help="attempts per file")
+    p.add_argument("--backoff", type=_finite(0), default=1.0, help="seconds before the first retry, doubled each "
+                                                                    "time")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p = step("prepare", "extract, convert annotations to the internal lists, re-encode videos")
     p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
@@ -752,10 +759,11 @@ def _expected_errors() -> tuple:
     one line naming the file, key or fix; anything else is a bug and keeps its traceback."""
     import yaml
 
+    from pst.data.dataset import UnreadableVideosError
     from pst.data.download import ChecksumError, DownloadError
     from pst.engine.run import RunLockedError
 
-    return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, RunLockedError
+    return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, RunLockedError, UnreadableVideosError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,8 @@ def _setup(tmp_path, easy):
     (tmp_path / "ok" / "empty.txt").write_text("")
     (tmp_path / "ok" / "half.json").write_text('{"model": "pst_t", "gflops": "many"}')
     (tmp_path / "notes.md").write_text("# my notes\n")
+    (tmp_path / "listrun").mkdir()
+    (tmp_path / "listrun" / "config.yaml").write_text("- 1\n")
     moved = tiny_recipe(easy)                  # a run whose dataset is no longer where it was trained from
     moved["data"]["root"] = str(tmp_path / "gone")
     (tmp_path / "moved").mkdir()
@@ -87,6 +89,9 @@ CASES = [   # argv, what the one line must say
     (["data", "validate", "ok", "ok/val.txt", "--modality", "frames", "--frame-template", "{:q}"],
      "--frame-template '{:q}': expected a file name formatting the frame number"),
     (["data", "prepare", "diving48", "--root", "prep", "--short-side", "-5"], "--short-side -5: the re-encoded"),
+    (["data", "prepare", "diving48", "--root", "prep"], "prep/raw/Diving48_rgb.tar.gz: not fetched"),
+    (["data", "fetch", "diving48", "--root", ""], "--root: an empty path"),
+    (["data", "fetch", "diving48", "--root", "d48", "--mirror", "not-a-url"], "--mirror 'not-a-url': not a URL"),
     (["report", "--out", "ok/val.txt", "--tables", "ok/val.txt", "--profile", "synthetic"], "is also an input"),
     (["status", "--params", "broken.yaml"], "broken.yaml:2:1: not valid YAML"),
     (["cost", "--params", "list.yaml"], "list.yaml: not a mapping of sections"),
@@ -113,6 +118,11 @@ CASES = [   # argv, what the one line must say
     (["flops", "pst_t", "--set", "patern=D"], "model pst_t does not accept these options"),
     (["memory", "pst_t", "--set", "num_heads=0"], "model pst_t does not accept these options"),
     (["pretrained", "pst_t", "--out", ""], "--out: an empty path"),
+    (["train", "--config", "recipe.yaml", "--out", "mine"], "--out mine: a folder with other files (train.txt)"),
+    (["evaluate", "done", "--out", "mine"], "--out mine: a folder with other files (train.txt)"),
+    (["evaluate", "listrun"], "listrun/config.yaml: not a run's recipe (a YAML list)"),
+    (["record", "done", "--views", "1x1", "--out", "mine"], "--out mine: a folder with other files, not a record"),
+    (["cam", "done", "--video", "ok/val.txt", "--out", "mine/train.txt"], "mine/train.txt: exists and is not a fig"),
     (["launch", "--nodes", "2", "--", *TRAIN, "--set", "optim.lr=-1"], "optim.lr = -1 is not valid"),
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
     (["compare", "", "HEAD"], "revision '': not a commit"),

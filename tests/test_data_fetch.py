@@ -165,6 +165,9 @@ def test_unreachable_and_missing_urls(tmp_path):
             download(f"{srv.url}/nope.bin", tmp_path / "x.bin", progress=False)
     with pytest.raises(DownloadError, match="tries"):
         download("http://127.0.0.1:9/none", tmp_path / "y.bin", retries=1, backoff=0.01, progress=False)
+    with pytest.raises(DownloadError, match="tries"):     # a fetch that got nothing leaves no empty folders
+        fetch("diving48", tmp_path / "d48", mirror="http://127.0.0.1:9", retries=1, backoff=0.01, progress=False)
+    assert not (tmp_path / "d48").exists()
 
 
 def _tar_with(path, member: tarfile.TarInfo, data: bytes = b""):

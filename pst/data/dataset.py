@@ -24,6 +24,10 @@ from pst.data.annotations import Entry, read_list
 from pst.data.sampling import Sampling, frame_indices
 
 
+class UnreadableVideosError(RuntimeError):
+    """So many videos of a list failed to decode that the copy, not a file, is broken (validate it)."""
+
+
 def claimed_frames(path: str | Path) -> int:
     """Frames a video's header promises: its index's count, or duration x rate where it stores none (WebM).
     Remembered per file version (path, size, modification time): reading the header again is a second open of
@@ -164,7 +168,7 @@ class VideoDataset(Dataset):
                               "replaced by another sample", RuntimeWarning, stacklevel=2)
                 index = int(rng.integers(len(self.entries)))
         else:
-            raise RuntimeError(f"{self.max_retries + 1} unreadable videos in a row under {self.root} "
+            raise UnreadableVideosError(f"{self.max_retries + 1} unreadable videos in a row under {self.root} "
                                f"(last: {failed[-1]}); run `pst data validate` on this list")
         short = [entry.path] if partial else []
         if self.test:

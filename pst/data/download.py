@@ -38,9 +38,14 @@ def _load_record(folder: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err}); fix or delete it to record checksums anew") from err
+    if not isinstance(record, dict) or not all(isinstance(v, dict) and {"size", "sha256"} <= set(v)
+                                               for v in record.values()):
+        raise ValueError(f"{path}: not a checksum record ({{file: {{size, sha256}}}}); fix or delete it to record "
+                         "checksums anew")
+    return record
 
 
 def verify(path: Path, record: Optional[dict] = None) -> dict:

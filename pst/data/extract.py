@@ -71,7 +71,7 @@ def _staged(target: Path, name: str, what: str) -> Iterator[Path]:
         if made:
             shutil.rmtree(target, ignore_errors=True)
         if isinstance(err, _DAMAGED) and not isinstance(err, UnsafeArchiveError):
-            reason = str(err) or type(err).__name__
+            reason = " ".join(str(err).split()) or type(err).__name__          # tarfile's reasons span lines
             raise ValueError(f"{what}: not a readable tar or zip archive ({reason}); fetch it again "
                              "(`pst data fetch`, or place the vendor's files again)") from None
         raise

@@ -17,6 +17,14 @@ def missing_manual_files(info: DatasetInfo, raw: Path) -> list[str]:
             or (f.endswith("/") and not any((raw / f).iterdir()))]
 
 
+def check_fetched(info: DatasetInfo, raw: Path, name: str, root: Path) -> None:
+    """Before prepare: every file fetch downloads directly is there (else: fetch first)."""
+    missing = [raw / _relative(info, u) for u in info.urls if not (raw / _relative(info, u)).is_file()]
+    if missing:
+        raise ValueError(f"{missing[0]}: not fetched ({len(missing)} of {len(info.urls)} files missing); run "
+                         f"`pst data fetch {name} --root {root}` first")
+
+
 def check_manual_files(info: DatasetInfo, raw: Path) -> None:
     missing = missing_manual_files(info, raw)
     if missing:
@@ -43,11 +51,27 @@ def fetch(name: str, root: str | Path, mirror: Optional[str] = None, retries: in
           progress: bool = True) -> dict:
     """Download everything ``name`` needs into ROOT/raw (resumable, verified). Returns a summary."""
     info = dataset_info(name)
+    if not str(root).strip():
+        raise ValueError("--root: an empty path; name the dataset's folder (raw/ goes inside)")
+    if mirror and not mirror.startswith(("http://", "https://", "file://")):
+        raise ValueError(f"--mirror {mirror!r}: not a URL; give the mirror's base URL (http://host/path)")
     raw = Path(root) / "raw"
     if info.manual_files:                           # placed by hand: checked, nothing made
         check_manual_files(info, raw)
         return {"dataset": name, "files": len(info.manual_files), "downloaded": 0, "manual": True}
+    made = [p for p in (Path(root), raw) if not p.exists()]
     raw.mkdir(parents=True, exist_ok=True)
+    try:
+        return _download_all(info, name, raw, mirror, retries, backoff, progress)
+    except BaseException:
+        for folder in reversed(made):               # folders this call made and nothing was written into
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _download_all(info: DatasetInfo, name: str, raw: Path, mirror: Optional[str], retries: int, backoff: float,
+                  progress: bool) -> dict:
     files = []
     for url in info.urls:
         files.append(download(_source(info, url, mirror), raw / _relative(info, url), retries, backoff,

@@ -20,7 +20,7 @@ from pst.data import convert
 from pst.data.annotations import Entry, write_classes, write_list
 from pst.data.catalog import dataset_info
 from pst.data.extract import extract, extract_parts
-from pst.data.fetch import check_manual_files
+from pst.data.fetch import check_fetched, check_manual_files
 from pst.data.video import Header, fps_map, header, packet_index, upright
 from pst.io import atomic_path, write_text
 from pst.layout import processed_dir
@@ -174,16 +174,20 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
     ``short_side``; a key frame at most every ``keyint`` frames, None: x264's 250, what the paper's copies had):
     resumable (a re-encoded video is kept), and never two encodings in one copy."""
     info = dataset_info(name)
+    if not str(root).strip():
+        raise ValueError("--root: an empty path; name the dataset's folder (raw/ inside)")
     root = Path(root)
-    if info.manual_files:
-        check_manual_files(info, root / "raw")
     short = info.short_side if short_side is None else short_side
     if short < 16:
         raise ValueError(f"--short-side {short}: the re-encoded videos' short side in pixels, at least 16 "
                          f"(the paper's: {info.short_side})")
-    proc = processed_dir(root)
     if keyint is not None and keyint < 1:
         raise ValueError(f"--keyint {keyint}: frames between key frames, at least 1 (x264's default: 250)")
+    if info.manual_files:
+        check_manual_files(info, root / "raw")
+    else:
+        check_fetched(info, root / "raw", name, root)
+    proc = processed_dir(root)
     if (proc / "prepare.json").is_file():           # re-encoded videos are reused: never at another encoding
         before = json.loads((proc / "prepare.json").read_text())
         for key, now, what in (("short_side", short, "short side"), ("keyint", keyint, "key-frame interval")):

@@ -110,6 +110,11 @@ def _new_evaluation(folder: Path):
     if (folder / "eval.json").exists():
         raise ValueError(f"{folder / 'eval.json'} exists (an evaluation is never replaced); remove that folder to "
                          f"evaluate again, or choose another --out")
+    others = sorted(p.name for p in folder.iterdir() if p.name != "predictions.csv" and not p.name.startswith(".")) \
+        if folder.is_dir() else []
+    if others:
+        raise ValueError(f"--out {folder}: a folder with other files ({others[0]}); evaluate into a new or empty "
+                         "folder")
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:

@@ -89,9 +89,26 @@ def load_config(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml); train into it first")
     raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: not a run's recipe (a YAML {type(raw).__name__}); this folder is not a run: "
+                         "name a run directory")
     data = raw.get("data", {})
     classes = resolve_path(data.get("root", "."), data.get("classes", "classes.txt"))
     return resolve(upgrade(raw, read_classes(classes) if classes.is_file() else None))
+
+
+RUN_MARKS = ("config.yaml", "train.log", "checkpoints")     # what every run folder holds from its first start
+
+
+def check_run_folder(run_dir: str | Path) -> None:
+    """Refuse to train into a folder that holds files but no run (a user's folder): nothing is added to it."""
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise ValueError(f"--out {run_dir}: a file; name the run's folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not any((run_dir / m).exists() for m in RUN_MARKS):
+        first = sorted(p.name for p in run_dir.iterdir())[0]
+        raise ValueError(f"--out {run_dir}: a folder with other files ({first}) and no run; train into a new or "
+                         "empty folder")
 
 
 def write_config(run_dir: str | Path, cfg: dict) -> Path:

@@ -47,7 +47,7 @@ from pst.engine import checkpoint as ckpt
 from pst.engine.build import build_model, loader_worker, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
-from pst.engine.run import (PeerLost, Preempted, StopSignals, data_changes, data_fingerprint,
+from pst.engine.run import (PeerLost, Preempted, StopSignals, check_run_folder, data_changes, data_fingerprint,
                             load_config, locked, log_line, move_aside, peer_lost, recipe_changes, write_config)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
@@ -164,6 +164,7 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
     (a finished one whole, to RUN.archived/) and training starts afresh. One process writes a run at a time."""
     cfg = resolve(cfg)
     run_dir = Path(run_dir)
+    check_run_folder(run_dir)
     main = int(os.environ.get("RANK", "0")) == 0
     with _threads(cfg["train"]["threads"]), locked(run_dir, "pst train") if main else nullcontext():
         changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)

@@ -17,17 +17,32 @@ def pyplot():
     return plt
 
 
+CREATOR = "pst"        # in every figure's metadata: what tells a figure of ours from a user's file of that name
+
+
 def save_figure(fig, path: str | Path) -> Path:
-    """Write ``fig`` atomically in the format of the suffix. SVGs carry no creation date and fixed element ids, so a
-    regenerated figure of the same numbers is the same file (no git diff)."""
+    """Write ``fig`` atomically in the format of the suffix, marked as ours (``CREATOR``). SVGs carry no creation
+    date and fixed element ids, so a regenerated figure of the same numbers is the same file (no git diff)."""
     import matplotlib
 
     from pst.io import atomic_path
 
-    path = Path(path)
+    path = check_figure(path)
     ext = path.suffix.lstrip(".") or "png"
+    meta = {"Creator": CREATOR, **({"Date": None} if ext == "svg" else {})}
     with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "pst"}):
-        fig.savefig(tmp, format=ext, dpi=120, metadata={"Date": None} if ext == "svg" else None)
+        fig.savefig(tmp, format=ext, dpi=120, metadata=meta)
+    return path
+
+
+def check_figure(path: str | Path) -> Path:
+    """Refuse a figure path holding a file that is not a figure of ours (a user's image is never overwritten)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder; name the figure's file")
+    if path.exists() and not any(mark in path.read_bytes()[:4096] for mark in (
+            f"tEXtCreator\x00{CREATOR}".encode(), f"<dc:title>{CREATOR}</dc:title>".encode())):   # PNG, SVG
+        raise ValueError(f"{path}: exists and is not a figure pst made; choose another output, or remove it")
     return path
 
 
