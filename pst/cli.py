@@ -147,17 +147,30 @@ def cmd_data(args: argparse.Namespace) -> int:
                         progress=not args.quiet)
         print(json.dumps(summary))
     elif args.data_command == "prepare":
-        from pst.data.preprocess import prepare
+        from pst.data import preprocess
 
-        summary = prepare(args.name, args.root, short_side=args.short_side, workers=args.workers,
-                          progress=not args.quiet, keyint=args.keyint)
-        print(json.dumps(summary))
+        if args.plan:
+            p = preprocess.plan(args.name, args.root, short_side=args.short_side, keyint=args.keyint)
+            print(f"{args.root}: {len(p['jobs'])} videos to re-encode; next --shard I/N for every I, then --gather N")
+        elif args.shard:
+            index, count = _shard(args.shard)
+            print(preprocess.reencode_shard(args.root, index, count, args.workers, progress=not args.quiet))
+        elif args.gather:
+            print(json.dumps(preprocess.gather(args.root, args.gather)))
+        else:
+            print(json.dumps(preprocess.prepare(args.name, args.root, short_side=args.short_side,
+                                                workers=args.workers, progress=not args.quiet, keyint=args.keyint)))
     elif args.data_command == "validate":
-        from pst.data.validate import validate
+        from pst.data.validate import gather, validate
 
+        if args.gather:
+            g = gather(args.list, args.gather, args.out or Path(args.list).parent / "bad_videos.tsv", args.modality)
+            print(f"gathered {len(args.gather)} shards of {g['list']}: {g['bad']} bad -> {g['tsv']}")
+            return 0
         s = validate(args.root, args.list, out=args.out, progress=not args.quiet, classes=args.classes,
                      modality=args.modality, frame_template=args.frame_template, frame_start=args.frame_start,
-                     decoders=args.decoder or ["decord"], report=args.report)
+                     decoders=args.decoder or ["decord"], report=args.report,
+                     shard=_shard(args.shard) if args.shard else None)
         print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad "
               f"({s['truncated']} truncated) -> {s['tsv']}" + (f", {s['report']}" if s["report"] else ""))
         if s["first_bad"]:
@@ -535,6 +548,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ inside, processed/ written)")
     p.add_argument("--short-side", type=int, help="re-encode short side (default: 320 for K400, 256 otherwise)")
     p.add_argument("--workers", type=_positive, default=1, help="videos re-encoded in parallel")
+    scatter = p.add_mutually_exclusive_group()
+    scatter.add_argument("--plan", action="store_true",
+                         help="scattered over cluster jobs, step 1: extract, convert, write processed/plan.json")
+    scatter.add_argument("--shard", metavar="I/N", help="step 2, one job per I in 0..N-1: re-encode every N-th video "
+                                                        "from the I-th")
+    scatter.add_argument("--gather", type=_positive, metavar="N",
+                         help="step 3: the lists and counts from the N shards (the same files as one job)")
     p.add_argument("--keyint", type=_positive,
                    help="a key frame at most every KEYINT frames (default: x264's 250, as the paper's copies; 32 "
                         "halves a K400 clip's decode for about a third more disk, README)")
@@ -555,6 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the decoder(s) whose random access is checked, as the recipes read (default: decord)")
     p.add_argument("--report", help="also write every file's verdict as CSV (path, verdict, reason, frames "
                                     "claimed/decoded, seconds)")
+    scatter = p.add_mutually_exclusive_group()
+    scatter.add_argument("--shard", metavar="I/N", help="one job of a scattered validation: every N-th entry from "
+                                                        "the I-th")
+    scatter.add_argument("--gather", nargs="+", metavar="TSV",
+                         help="join the shards' TSVs into --out, in the list's order (the file one job writes)")
     p.add_argument("--exit-zero", action="store_true",
                    help="exit 0 when bad videos are found (default: 1); the workflow's validate rule leaves them "
                         "out of training instead")
@@ -733,6 +758,17 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """"I/N" -> (I, N), 0 <= I < N."""
+    try:
+        index, count = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {text}: expected I/N with 0 <= I < N")
+    return index, count
 
 
 def _at_least_zero(text: str) -> int:

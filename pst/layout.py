@@ -32,6 +32,14 @@ PROCESSED = "processed"                   # a fetched dataset's lists and videos
 LISTS = ("train.txt", "val.txt", "classes.txt")
 
 
+PLAN = "plan.json"                          # prepare's plan, under processed/
+
+
+def shard_file(index: int, count: int) -> str:
+    """A scattered prepare's shard record, under processed/ (what failed or was noted, per video of the shard)."""
+    return f"shards/{index}-of-{count}.tsv"
+
+
 def processed_dir(dataset_dir: str | Path) -> Path:
     """Where `pst data prepare` writes a fetched dataset's lists and re-encoded videos."""
     return Path(dataset_dir) / PROCESSED
@@ -107,6 +115,16 @@ class Layout:
     def synth_summary(self, dataset: str) -> str:
         """What `pst data synth` records of a generated set (its config and encoder)."""
         return f"{self.dataset_dir(dataset)}/synth.json"
+
+    def prepare_plan(self, dataset: str) -> str:
+        return f"{self.dataset_dir(dataset)}/{PROCESSED}/{PLAN}"
+
+    def prepare_shard(self, dataset: str, index, count) -> str:
+        return f"{self.dataset_dir(dataset)}/{PROCESSED}/{shard_file(index, count)}"
+
+    def validate_shard(self, dataset: str, split: str, index, count) -> str:
+        """One shard's verdicts of a scattered validation (the bad videos of every count-th list entry)."""
+        return f"{self.dataset_dir(dataset)}/validate/{split}-{index}-of-{count}.tsv"
 
     def bad_videos(self, dataset: str) -> str:
         return f"{self.dataset_dir(dataset)}/bad_videos.tsv"

@@ -2,10 +2,13 @@
 
 Layout under the dataset root: raw/ (downloads or placed files) -> extracted/ -> processed/ with videos/ (short
 side re-encoded H.264 mp4), train.txt, val.txt, classes.txt, missing_{split}.txt (clips the annotations name but
-this copy lacks: counted, never fatal), preprocess_failures.tsv and prepare.json (the counts).
+this copy lacks: counted, never fatal), preprocess_failures.tsv and prepare.json (the counts). On a cluster the
+re-encoding scatters over N jobs: plan.json (what to do), shards/I-of-N.tsv (each job's record), then one gather
+writes the lists (`pst data prepare NAME --plan | --shard I/N | --gather N`; the workflow's `shards`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -23,7 +26,7 @@ from pst.data.extract import extract, extract_parts
 from pst.data.fetch import check_fetched, check_manual_files
 from pst.data.video import Header, fps_map, header, packet_index, upright
 from pst.io import atomic_path, write_text
-from pst.layout import processed_dir
+from pst.layout import PLAN, processed_dir, shard_file
 
 
 def _even(v: float) -> int:
@@ -43,6 +46,22 @@ def _source_plan(path: str | Path) -> tuple[Header, list[float], bool]:
         return head, [], False
     gaps = np.diff(times)
     return head, times, bool(gaps.max() - gaps.min() > 0.25 * np.median(gaps))
+
+
+def _x264_cpu() -> dict:
+    """x264's kernels capped at AVX2 on a CPU with AVX-512: there its AVX-512 kernels read heap memory never
+    written, so the same video re-encoded twice gave other bytes (seen here: three heap fills, three outputs; capped,
+    one). A CPU without AVX-512 keeps x264's own choice, the same kernels."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    if "avx512" not in flags:
+        return {}
+    return {"x264-params": "asm=MMX2,SSE,SSE2,SSE2Fast,SSE3,SSSE3,SSE4.1,SSE4.2,AVX,FMA3,BMI1,BMI2,AVX2,LZCNT"}
+
+
+X264_CPU = _x264_cpu()
 
 
 def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional[int] = None) -> str:
@@ -82,7 +101,8 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
                         nw, nh = _even(w * scale), _even(h * scale)
                         stream = out.add_stream("libx264", rate=rate)
                         stream.width, stream.height, stream.pix_fmt = nw, nh, "yuv420p"
-                        stream.options = {"crf": "20", "preset": "fast", **({"g": str(keyint)} if keyint else {})}
+                        stream.options = {"crf": "20", "preset": "fast", **X264_CPU,
+                                          **({"g": str(keyint)} if keyint else {})}
                     small = frame.reformat(width=nw, height=nh, format="yuv420p")
                     for _ in range(repeat):
                         small.pts, small.time_base = written, Fraction(1) / rate     # constant-rate ticks
@@ -172,7 +192,16 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
             progress: bool = True, keyint: Optional[int] = None) -> dict:
     """Extract, convert the annotations into the internal lists, and re-encode every video (short side
     ``short_side``; a key frame at most every ``keyint`` frames, None: x264's 250, what the paper's copies had):
-    resumable (a re-encoded video is kept), and never two encodings in one copy."""
+    resumable (a re-encoded video is kept), and never two encodings in one copy. One job's form of the three steps
+    a cluster scatters: `plan`, `reencode_shard` over N jobs, `gather` (the same files, byte for byte)."""
+    plan(name, root, short_side, keyint)
+    reencode_shard(root, 0, 1, workers, progress)
+    return gather(root, 1)
+
+
+def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: Optional[int] = None) -> dict:
+    """Check, extract and convert the annotations; write what re-encoding has to do (``processed/plan.json``):
+    the dataset's classes, lists, missing clips and the videos to re-encode, in order."""
     info = dataset_info(name)
     if not str(root).strip():
         raise ValueError("--root: an empty path; name the dataset's folder (raw/ inside)")
@@ -202,44 +231,92 @@ def prepare(name: str, root: str | Path, short_side: Optional[int] = None, worke
             raise ValueError(f"{name} {split}: {bad.path} has label {bad.label}, outside the {len(classes)} classes "
                              f"of its annotation files (0..{len(classes) - 1}); fetch them again")
     proc.mkdir(parents=True, exist_ok=True)
-    failures: list[tuple[str, str]] = []
-    notes: list[tuple[str, str]] = []
-    out_lists: dict[str, list[Entry]] = {}
-    if info.modality == "frames":
+    here = (lambda p: os.path.relpath(p, root))        # the plan's paths: from the dataset's folder
+    jobs = [] if info.modality == "frames" else [
+        [here(source / e.path), here(proc / "videos" / Path(e.path).with_suffix(".mp4"))]
+        for entries in lists.values() for e in entries]
+    the_plan = {"dataset": name, "modality": info.modality, "short_side": short, "keyint": keyint,
+                "source": here(source), "classes": classes, "missing": missing,
+                "lists": {s: [[e.path, e.label, e.num_frames] for e in es] for s, es in lists.items()},
+                "jobs": jobs}
+    write_text(proc / PLAN, json.dumps(the_plan, indent=1) + "\n")
+    return the_plan
+
+
+def _read_plan(root: Path) -> tuple[dict, str]:
+    path = processed_dir(root) / PLAN
+    if not path.is_file():
+        raise ValueError(f"{path}: no plan; run `pst data prepare NAME --root {root} --plan` first")
+    text = path.read_text()
+    return json.loads(text), hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, progress: bool = True) -> Path:
+    """Re-encode shard ``index`` of ``count`` of the plan's videos (every count-th, from the index-th) and write
+    what failed or needed more than a resize to ``processed/shards/INDEX-of-COUNT.tsv`` (written last, whole: a
+    rerun re-encodes only what is missing)."""
+    root = Path(root)
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {index}/{count}: expected INDEX/COUNT with 0 <= INDEX < COUNT")
+    p, digest = _read_plan(root)
+    mine = list(range(index, len(p["jobs"]), count))
+    jobs = [(str(root / p["jobs"][j][0]), str(root / p["jobs"][j][1]), p["short_side"], p["keyint"]) for j in mine]
+    desc = f"re-encode {p['dataset']} {index + 1}/{count}"
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(tqdm(pool.map(_reencode_job, jobs, chunksize=4), total=len(jobs), desc=desc,
+                                disable=not progress))
+    else:
+        results = [_reencode_job(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
+    rows = [f"{j}\t{kind}\t{pair[0]}\t{pair[1]}\n" for j, (failure, note) in zip(mine, results)
+            for kind, pair in (("failed", failure), ("note", note)) if pair is not None]
+    return write_text(processed_dir(root) / shard_file(index, count), f"# plan {digest}\n" + "".join(rows))
+
+
+def gather(root: str | Path, count: int) -> dict:
+    """The lists, classes, missing clips, failures, notes and summary from the plan and its ``count`` shards:
+    the files one job writes."""
+    root = Path(root)
+    p, digest = _read_plan(root)
+    proc = processed_dir(root)
+    failures: list[tuple[int, str, str]] = []
+    notes: list[tuple[int, str, str]] = []
+    for i in range(count):
+        path = proc / shard_file(i, count)
+        if not path.is_file():
+            raise ValueError(f"{path}: shard {i} of {count} has not run; run `pst data prepare {p['dataset']} --root "
+                             f"{root} --shard {i}/{count}`")
+        head, *rows = path.read_text().splitlines()
+        if head != f"# plan {digest}":
+            raise ValueError(f"{path}: made for another plan than {proc / PLAN}; run its shard again")
+        for row in rows:
+            j, kind, src, text = row.split("\t", 3)
+            (failures if kind == "failed" else notes).append((int(j), src, text))
+    failures.sort()
+    notes.sort()
+    source = root / p["source"]
+    lists = {s: [Entry(path, label, frames) for path, label, frames in es] for s, es in p["lists"].items()}
+    if p["modality"] == "frames":
         link = proc / "frames"
         if not link.exists():
             os.symlink(os.path.relpath(source / "20bn-something-something-v1", proc), link)
         out_lists = lists
     else:
-        jobs, target = [], {}
-        for split, entries in lists.items():
-            for e in entries:
-                dst = proc / "videos" / Path(e.path).with_suffix(".mp4")
-                target[e.path] = dst
-                jobs.append((str(source / e.path), str(dst), short, keyint))
-        results = []
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                results = list(tqdm(pool.map(_reencode_job, jobs, chunksize=4), total=len(jobs),
-                                    desc=f"re-encode {name}", disable=not progress))
-        else:
-            results = [_reencode_job(j) for j in tqdm(jobs, desc=f"re-encode {name}", disable=not progress)]
-        failures = [f for f, _ in results if f is not None]
-        notes = [n for _, n in results if n is not None]
-        failed = {os.path.relpath(src, source) for src, _ in failures}
-        out_lists = {s: [Entry(os.path.relpath(target[e.path], proc), e.label) for e in es if e.path not in failed]
-                     for s, es in lists.items()}
-    write_classes(proc / "classes.txt", classes)
+        failed = {os.path.relpath(src, source) for _, src, _ in failures}
+        out_lists = {s: [Entry(os.path.relpath(proc / "videos" / Path(e.path).with_suffix(".mp4"), proc), e.label)
+                         for e in es if e.path not in failed] for s, es in lists.items()}
+    write_classes(proc / "classes.txt", p["classes"])
     for split, entries in out_lists.items():
         write_list(proc / f"{split}.txt", entries)
-        write_text(proc / f"missing_{split}.txt", "".join(m + "\n" for m in missing[split]))
+        write_text(proc / f"missing_{split}.txt", "".join(m + "\n" for m in p["missing"][split]))
     write_text(proc / "preprocess_failures.tsv",
-               "path\treason\n" + "".join(f"{p}\t{r}\n" for p, r in failures))
-    write_text(proc / "preprocess_notes.tsv", "path\tnote\n" + "".join(f"{p}\t{n}\n" for p, n in notes))
-    summary = {"dataset": name, "classes": len(classes), "short_side": short, "keyint": keyint,
-               **{f"{s}_videos": len(v) for s, v in out_lists.items()},
-               **{f"{s}_missing": len(v) for s, v in missing.items()}, "failed": len(failures),
-               "truncated": sum("truncated" in r for _, r in failures),
-               "rotated": sum("rotated" in n for _, n in notes), "resampled": sum("variable" in n for _, n in notes)}
+               "path\treason\n" + "".join(f"{src}\t{r}\n" for _, src, r in failures))
+    write_text(proc / "preprocess_notes.tsv", "path\tnote\n" + "".join(f"{src}\t{n}\n" for _, src, n in notes))
+    summary = {"dataset": p["dataset"], "classes": len(p["classes"]), "short_side": p["short_side"],
+               "keyint": p["keyint"], **{f"{s}_videos": len(v) for s, v in out_lists.items()},
+               **{f"{s}_missing": len(v) for s, v in p["missing"].items()}, "failed": len(failures),
+               "truncated": sum("truncated" in r for _, _, r in failures),
+               "rotated": sum("rotated" in n for _, _, n in notes),
+               "resampled": sum("variable" in n for _, _, n in notes)}
     write_text(proc / "prepare.json", json.dumps(summary, indent=1) + "\n")
     return summary

@@ -146,10 +146,11 @@ REPORT_FIELDS = ["path", "verdict", "reason", "frames_claimed", "frames_decoded"
 def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] = None,
              progress: bool = True, classes: Optional[str | Path] = None, modality: str = "video",
              frame_template: str = "{:05d}.jpg", frame_start: int = 1, decoders: Sequence[str] = ("decord",),
-             report: Optional[str | Path] = None) -> dict:
+             report: Optional[str | Path] = None, shard: Optional[tuple[int, int]] = None) -> dict:
     """Check every entry of ``list_file``, a list of ``modality`` (labels checked against ``classes``, default
     classes.txt beside the list, before any decoding): bad ones go to the TSV with their reason, and ``report``
-    (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them."""
+    (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them. ``shard`` (I, N):
+    only every N-th entry from the I-th (one job of a scattered validation; `gather` joins the N TSVs)."""
     root, list_file = Path(root), Path(list_file)
     if classes and not Path(classes).is_file():
         raise ValueError(f"--classes {classes}: no such file (the dataset's classes.txt, one name per line)")
@@ -170,6 +171,10 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None, modality)
     if not entries:
         raise ValueError(f"{list_file}: no entries, nothing to validate; is this the right list?")
+    if shard is not None:
+        if report:
+            raise ValueError("--report goes with a whole list, not --shard")
+        entries = entries[shard[0]::shard[1]]
     verdicts = []
     for e in tqdm(entries, desc=f"validate {list_file.name}", disable=not progress):
         try:
@@ -194,3 +199,23 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     return {"list": str(list_file), "videos": len(entries), "bad": len(bad), "truncated": truncated,
             "ok": len(entries) - len(bad), "tsv": str(tsv), "report": str(report) if report else None,
             "first_bad": f"{bad[0].path}: {bad[0].reason}" if bad else None}
+
+
+def gather(list_file: str | Path, shards: Sequence[str | Path], out: str | Path,
+           modality: str = "video") -> dict:
+    """One TSV from the TSVs of a scattered validation of ``list_file``, in the list's order: the file one job
+    writes."""
+    position = {e.path: i for i, e in enumerate(read_list(list_file, modality=modality))}
+    tsv = check_output(out, (list_file, *shards), "path\treason")
+    rows = []
+    for path in shards:
+        head, *lines = Path(path).read_text().splitlines()
+        if head != "path\treason":
+            raise ValueError(f"{path}: not a shard of `pst data validate --shard` (no path/reason header)")
+        for line in lines:
+            name = line.split("\t", 1)[0]
+            if name not in position:
+                raise ValueError(f"{path}: {name} is not in {list_file}; the shard is of another list")
+            rows.append((position[name], line))
+    write_text(tsv, "path\treason\n" + "".join(f"{line}\n" for _, line in sorted(rows)))
+    return {"list": str(list_file), "bad": len(rows), "tsv": str(tsv)}

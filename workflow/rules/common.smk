@@ -102,3 +102,17 @@ def study_figures():
     return [L.figure(t.name, kind, ext) for t in STUDY.tables
             for kind, exts in (("curves", ("png", "svg")), ("accuracy_vs_gflops", ("png", "svg")), ("cam", ("png",)))
             for ext in exts]
+
+
+def shard_count(dataset):
+    """The cluster jobs a dataset's re-encoding and validation are scattered over (params.yaml datasets: shards)."""
+    return STUDY.dataset(dataset).get("shards", 1)
+
+
+# How the validate rules read a dataset's lists: its root, modality and frame files, the decoders the recipes use.
+VALIDATE_ARGS = dict(
+    root=lambda w: L.lists_root(w.fetched, "fetch"),
+    frames=lambda w: "--modality {modality} --frame-template '{frame_template}' --frame-start {frame_start}".format(
+        **{"frame_template": "{:05d}.jpg", "frame_start": 1, **STUDY.frames(w.fetched)}),
+    decoders=lambda w: " ".join(f"--decoder {d}" for d in STUDY.decoders(w.fetched)),
+)

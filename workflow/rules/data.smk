@@ -43,49 +43,114 @@ rule fetch:
         "> {output}.part 2> {log} && mv {output}.part {output}"
 
 
-rule prepare:
+rule prepare_plan:
+    # Extract, convert the annotations, write what re-encoding has to do (processed/plan.json).
     input:
         L.fetched("{fetched}"),
     output:
-        L.lists("{fetched}", "fetch"),
+        L.prepare_plan("{fetched}"),
     params:
         root=lambda w: L.dataset_dir(w.fetched),
         short_side=lambda w: STUDY.dataset(w.fetched).get("short_side", 256),
         keyint=lambda w: f"--keyint {k}" if (k := STUDY.dataset(w.fetched).get("keyint")) else "",
     log:
-        L.log("data/{fetched}_prepare"),
+        L.log("data/{fetched}_prepare_plan"),
     benchmark:
-        L.benchmark("data/{fetched}_prepare")
+        L.benchmark("data/{fetched}_prepare_plan")
+    resources:
+        mem_mb=8000,
+        runtime=24 * 60,
+    shell:
+        "pst data prepare {wildcards.fetched} --root {params.root} --short-side {params.short_side} "
+        "{params.keyint} --plan --quiet > {log} 2>&1"
+
+
+rule prepare_shard:
+    # One of N re-encoding jobs: every N-th video of the plan from the I-th (resumable: a re-encoded video is kept).
+    input:
+        L.prepare_plan("{fetched}"),
+    output:
+        L.prepare_shard("{fetched}", "{index}", "{shards}"),
+    params:
+        root=lambda w: L.dataset_dir(w.fetched),
+    wildcard_constraints:
+        index=r"\d+",
+        shards=r"\d+",
+    log:
+        L.log("data/{fetched}_prepare_{index}-of-{shards}"),
+    benchmark:
+        L.benchmark("data/{fetched}_prepare_{index}-of-{shards}")
     threads: 8
     resources:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
-        "pst data prepare {wildcards.fetched} --root {params.root} --short-side {params.short_side} "
-        "{params.keyint} --workers {threads} --quiet > {log} 2>&1"
+        "pst data prepare {wildcards.fetched} --root {params.root} --shard {wildcards.index}/{wildcards.shards} "
+        "--workers {threads} --quiet > {log} 2>&1"
 
 
-rule validate:
+rule prepare:
+    # The lists and counts from the plan and its shards: the files one job writes.
     input:
-        train=L.lists("{fetched}", "fetch")[0],
-        val=L.lists("{fetched}", "fetch")[1],
+        lambda w: [L.prepare_shard(w.fetched, i, shard_count(w.fetched)) for i in range(shard_count(w.fetched))],
     output:
-        L.bad_videos("{fetched}"),
+        L.lists("{fetched}", "fetch"),
     params:
-        root=lambda w: L.lists_root(w.fetched, "fetch"),
-        frames=lambda w: "--modality {modality} --frame-template '{frame_template}' --frame-start {frame_start}".format(
-            **{"frame_template": "{:05d}.jpg", "frame_start": 1, **STUDY.frames(w.fetched)}),
-        decoders=lambda w: " ".join(f"--decoder {d}" for d in STUDY.decoders(w.fetched)),
+        root=lambda w: L.dataset_dir(w.fetched),
+        shards=lambda w: shard_count(w.fetched),
     log:
-        L.log("data/{fetched}_validate"),
+        L.log("data/{fetched}_prepare"),
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "pst data prepare {wildcards.fetched} --root {params.root} --gather {params.shards} --quiet > {log} 2>&1"
+
+
+rule validate_shard:
+    # One of N validation jobs over a list: every N-th entry from the I-th.
+    input:
+        lists=L.lists("{fetched}", "fetch"),
+    output:
+        L.validate_shard("{fetched}", "{split}", "{index}", "{shards}"),
+    params:
+        **VALIDATE_ARGS,
+        list=lambda w, input: input.lists[0 if w.split == "train" else 1],
+    wildcard_constraints:
+        split="train|val",
+        index=r"\d+",
+        shards=r"\d+",
+    log:
+        L.log("data/{fetched}_validate_{split}_{index}-of-{shards}"),
     benchmark:
-        L.benchmark("data/{fetched}_validate")
+        L.benchmark("data/{fetched}_validate_{split}_{index}-of-{shards}")
     resources:
         mem_mb=4000,
         runtime=12 * 60,
     shell:
-        "(pst data validate {params.root} {input.train} {params.frames} {params.decoders} --out {output}.train --exit-zero --quiet && "
-        " pst data validate {params.root} {input.val} {params.frames} {params.decoders} --out {output}.val --exit-zero --quiet && "
+        "pst data validate {params.root} {params.list} {params.frames} {params.decoders} "
+        "--shard {wildcards.index}/{wildcards.shards} --out {output} --exit-zero --quiet > {log} 2>&1"
+
+
+rule validate:
+    # The shards' verdicts in the lists' order, train's then val's: the file one job writes.
+    input:
+        lists=L.lists("{fetched}", "fetch"),
+        train=lambda w: [L.validate_shard(w.fetched, "train", i, shard_count(w.fetched)) for i in range(shard_count(w.fetched))],
+        val=lambda w: [L.validate_shard(w.fetched, "val", i, shard_count(w.fetched)) for i in range(shard_count(w.fetched))],
+    output:
+        L.bad_videos("{fetched}"),
+    params:
+        modality=lambda w: STUDY.frames(w.fetched)["modality"],
+    log:
+        L.log("data/{fetched}_validate"),
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "(pst data validate . {input.lists[0]} --modality {params.modality} --gather {input.train} "
+        "--out {output}.train && "
+        " pst data validate . {input.lists[1]} --modality {params.modality} --gather {input.val} --out {output}.val && "
         " cat {output}.train > {output}.part && tail -n +2 {output}.val >> {output}.part && "
         " rm {output}.train {output}.val && mv {output}.part {output}) > {log} 2>&1"
 
