@@ -142,10 +142,16 @@ PAPER_ROWS = (("K400 dense 32x2 (pst_k400)", "k400", "videos", "pst_k400", []),
               ("Diving48 uniform 32 (pst_diving48)", "diving48", "videos", "pst_diving48", []))
 
 
-def paper_sets(root: Path, videos: int) -> None:
-    """Real-length sources, re-encoded by prepare's own encoder (and at --keyint 32 for K400), with lists."""
+def paper_sets(root: Path, videos: int) -> dict:
+    """Real-length sources, re-encoded by prepare's own encoder (and at --keyint 32 for K400), with lists. Returns
+    the seconds one video took to re-encode and to validate (one core), per dataset: what prepare and validate at
+    scale cost."""
+    from pst.data.annotations import read_list as _read
     from pst.data.catalog import SS_LEFT_RIGHT
     from pst.data.preprocess import reencode
+    from pst.data.validate import check_entry
+
+    costs: dict = {}
 
     for ds, (w, h, fps, seconds, codec, options, short) in SOURCES.items():
         (root / ds / "raw").mkdir(parents=True, exist_ok=True)
@@ -155,12 +161,19 @@ def paper_sets(root: Path, videos: int) -> None:
             write_source(src, real_like_frames(1000 * len(ds) + i, w, h, fps * seconds, fps), w, h, fps, codec,
                          options)
             for copy, keyint in (("videos", None), ("videos_keyint32", 32)) if ds == "k400" else (("videos", None),):
+                t0 = time.perf_counter()
                 reencode(src, root / ds / copy / f"{i}.mp4", short, keyint)
+                costs.setdefault(f"{ds} {copy} re-encode s/video", []).append(time.perf_counter() - t0)
             entries.append(i)
         for copy in ("videos", "videos_keyint32"):
             write_list(root / ds / f"{copy}.txt", [Entry(f"{copy}/{i}.mp4", i) for i in entries])
         names = [*SS_LEFT_RIGHT, *(f"class {c}" for c in range(400 - len(SS_LEFT_RIGHT)))]   # the SS flip rule's
         write_text(root / ds / "classes.txt", "".join(f"{n}\n" for n in names))
+        for e in _read(root / ds / "videos.txt"):
+            t0 = time.perf_counter()
+            check_entry(root / ds, e, ("decord",), "{:05d}.jpg", 1)
+            costs.setdefault(f"{ds} validate s/video", []).append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in costs.items()}
 
 
 def paper_rows(root: Path, clips: int) -> list[dict]:
@@ -234,7 +247,8 @@ def main(quick: bool = False, out: str = "benchmarks/results/data.json") -> dict
                 row["loader_vs_training"] = row["loader_clips_per_s"] / consume
             print(json.dumps(row))
             report["rows"].append(row)
-        paper_sets(tmp / "paper", 2 if quick else 4)
+        report["per_video_seconds"] = paper_sets(tmp / "paper", 2 if quick else 4)
+        print(json.dumps(report["per_video_seconds"]), flush=True)
         report["paper"] = paper_rows(tmp / "paper", 4 if quick else 24)
         sizes = {c: sum(f.stat().st_size for f in (tmp / "paper" / "k400" / c).glob("*.mp4"))
                  for c in ("videos", "videos_keyint32")}

@@ -94,6 +94,7 @@ def test_sigterm_checkpoints_and_exits_retryably_then_resume_is_exact(easy, tmp_
     r = tiny_recipe(easy, deterministic=True)
     r["schedule"] = {"epochs": 4, "warmup_epochs": 0.5}
     r["data"]["workers"] = 1                      # a loader worker gets the signal too, as under SLURM
+    r["model"]["kwargs"]["drop_path_rate"] = 0.2  # the model draws from torch's RNG: a resume must replay it
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(r))
     cmd = ["pst", "train", "--config", str(recipe), "--out"]

@@ -304,7 +304,10 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
     sampler = GlobalBatchSampler(len(train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, accum, seed,
                                  epoch, start_batch, d_cfg["train"]["repeated_augmentation"])
     workers = d_cfg["workers"]
+    # its own generator: starting an epoch's workers never draws from torch's global RNG, which the model's dropout
+    # uses (a resumed run would be one draw apart); samples draw from their own seeds, whatever the worker
     loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(seed),
                         pin_memory=d_cfg["pin_memory"] and ctx.device.type == "cuda", worker_init_fn=loader_worker,
                         persistent_workers=workers > 0 and d_cfg["persistent_workers"],
                         prefetch_factor=d_cfg["prefetch_factor"] if workers else None)
