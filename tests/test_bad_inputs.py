@@ -158,3 +158,13 @@ def test_an_annotation_file_of_another_shape_is_named(tmp_path, text):
     split.write_text(text, encoding="latin-1")
     with pytest.raises(ValueError, match=f"^{split}: not the annotation file the dataset ships"):
         convert_diving48(split, {"a.mp4": "a.mp4"})
+
+
+def test_a_k400_row_that_does_not_parse_is_named_by_line(tmp_path):
+    from pst.data.convert import convert_k400
+
+    csv_file = tmp_path / "train.csv"
+    csv_file.write_text("label,youtube_id,time_start,time_end,split\nabseiling,abc,0,10,train\n"
+                        "abseiling,def,zero,10,train\n")
+    with pytest.raises(ValueError, match=r"train.csv:3: time_start 'zero' / time_end '10' are not whole seconds"):
+        convert_k400(csv_file, ["abseiling"], {})

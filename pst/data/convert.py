@@ -53,7 +53,11 @@ def convert_k400(split_csv: Path, classes: list[str], videos: dict[str, str]) ->
         if not need <= set(reader.fieldnames or []):
             raise ValueError(f"{split_csv}: expected columns {sorted(need)}, got {reader.fieldnames}")
         for row in reader:
-            name = f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4"
+            try:
+                name = f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4"
+            except ValueError:
+                raise ValueError(f"{split_csv}:{reader.line_num}: time_start {row['time_start']!r} / time_end "
+                                 f"{row['time_end']!r} are not whole seconds; fetch the file again") from None
             if row["label"] not in ids:
                 raise ValueError(f"{split_csv}: label {row['label']!r} is not a training class")
             if name in videos:

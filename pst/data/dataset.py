@@ -1,7 +1,8 @@
 """A torch Dataset over internal lists: videos through the recipe's decoder (pst.data.video), JPG folders for frame
 datasets (SSv1).
 
-Training: a video that cannot be read is replaced by another sample; its path is warned about and returned in the
+Training: a sample is one clip, or ``repeats`` clips of one decode (repeated augmentation); a video that cannot be
+read is replaced by another sample; its path is warned about and returned in the
 sample's ``failed`` list so the run can count it; videos `pst data validate` could not trust are left out (counted
 in ``bad``). A partial video (fewer frames than its header promises: a truncated download) is used as it is and
 returned in ``partial``, so training and test count it too. Test: a sample holds every view of one video,
@@ -177,13 +178,14 @@ class VideoDataset(Dataset):
             return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed,
                     "partial": short}
         made = [self.transform(frames, entry.label) for _ in range(self.repeats)]
-        clips = [m[0][0] if isinstance(m[0], tuple) else m[0] for m in made]
-        keep = [m[0][1] for m in made if isinstance(m[0], tuple)] or None     # uint8 clips' erasing masks
+        clips = [c[0] if isinstance(c, tuple) else c for c, _ in made]
+        keep = [c[1] for c, _ in made if isinstance(c, tuple)] or None     # uint8 clips' erasing masks
+        labels = [label for _, label in made]
         if self.repeats == 1:
-            return {"clips": clips[0], "label": made[0][1], "index": index, "valid": True, "failed": failed,
-                    "partial": short, "keep": keep and keep[0]}
-        return {"clips": torch.stack(clips), "label": [m[1] for m in made], "index": index, "valid": True,
-                "failed": failed, "partial": short, "keep": keep and torch.stack(keep)}
+            return {"clips": clips[0], "label": labels[0], "index": index, "valid": True, "failed": failed,
+                    "partial": short, "keep": None if keep is None else keep[0]}
+        return {"clips": torch.stack(clips), "label": labels, "index": index, "valid": True, "failed": failed,
+                "partial": short, "keep": None if keep is None else torch.stack(keep)}
 
 
 def collate(batch: list[dict]) -> dict:
