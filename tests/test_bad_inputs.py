@@ -121,7 +121,7 @@ CASES = [   # argv, what the one line must say
     (["train", "--config", "recipe.yaml", "--out", "mine"], "--out mine: a folder with other files (train.txt)"),
     (["evaluate", "done", "--out", "mine"], "--out mine: a folder with other files (train.txt)"),
     (["evaluate", "listrun"], "listrun/config.yaml: not a run's recipe (a YAML list)"),
-    (["record", "done", "--views", "1x1", "--out", "mine"], "--out mine: a folder with other files, not a record"),
+    (["record", "done", "--views", "1x1", "--out", "mine"], "--out mine: a folder with other files (train.txt), not a record"),
     (["cam", "done", "--video", "ok/val.txt", "--out", "mine/train.txt"], "mine/train.txt: exists and is not a fig"),
     (["launch", "--nodes", "2", "--", *TRAIN, "--set", "optim.lr=-1"], "optim.lr = -1 is not valid"),
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),

@@ -26,10 +26,13 @@ def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]
     """Copy a finished run's small files and its evaluations at ``views`` into ``out`` (same relative paths);
     a file the run lacks stops it, naming the file."""
     run_dir, out = Path(run_dir), Path(out)
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise ValueError(f"--out {out}: a folder with other files, not a record of pst record (no {MANIFEST}); "
-                         "choose another folder")
     wanted = list(RUN_FILES) + [f"{Path(eval_dir('.', v)).name}/{f}" for v in views for f in EVAL_FILES]
+    if out.is_dir() and not (out / MANIFEST).is_file():    # an earlier record (or one whose manifest went) only
+        other = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and str(p.relative_to(out)) not in wanted)
+        if other:
+            raise ValueError(f"--out {out}: a folder with other files ({other[0]}), not a record of pst record; "
+                             "choose another folder")
     missing = [f for f in wanted if not (run_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(f"{run_dir}: no {', '.join(missing)}; the run or its evaluation has not finished "

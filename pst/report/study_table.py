@@ -25,7 +25,7 @@ from pst.io import read_record
 from pst.layout import eval_path
 from pst.provenance import CODE, code_fingerprint
 from pst.report.published import published
-from pst.report.tables import load_counts, paper_delta, write_table
+from pst.report.tables import load_counts, load_memory, paper_delta, write_table
 
 
 class MissingRunsError(RuntimeError):
@@ -115,7 +115,7 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
     model of ours defines (``paper_only``)."""
     found = collect(spec) if found is None else found
     paper_cost = {rec["model"]: rec for rec in load_counts(paper_flops)}
-    paper_memory = {rec["model"]: rec for rec in load_counts(memory)}
+    paper_memory = {rec["model"]: rec for rec in load_memory(memory)}
     costs: dict[str, dict] = {}                 # one count per run, shared by its rows of other views
     base = spec.get("baseline")
     rows = []

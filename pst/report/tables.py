@@ -74,5 +74,12 @@ NUMBER = (int, float)
 COUNT = {"model": str, "frames": int, "size": int, "gflops": NUMBER, "params_m": NUMBER}   # `pst flops --json`
 
 
+MEMORY = {"model": str, "frames": int, "size": int, "batch": int, "peak_gib": NUMBER}       # `pst memory --json`
+
+
 def load_counts(paths: Iterable[str | Path]) -> list[dict]:
     return [read_record(p, "a FLOPs record from `pst flops --json`", "rerun that job", COUNT) for p in paths]
+
+
+def load_memory(paths: Iterable[str | Path]) -> list[dict]:
+    return [read_record(p, "a memory record from `pst memory --json`", "rerun that job", MEMORY) for p in paths]
