@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--average", choices=["prob", "score"], default="prob",
                    help="per video: mean of the views' softmax probabilities (prob, the paper's) or softmax of "
                         "the mean logit (score)")
-    p.add_argument("--workers", type=int, default=0, help="loader processes decoding videos")
+    p.add_argument("--workers", type=_at_least_zero, default=0, help="loader processes decoding videos")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command("status", "each table's runs of a profile: done, running (epoch, ETA), failed (the log's last "

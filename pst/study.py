@@ -102,6 +102,14 @@ class Study:
         for ds in s.get("datasets", {}):
             if ds not in cfg["datasets"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.datasets: {ds!r} is not under datasets:")
+        for ds in {t.dataset for t in map(self.table, s["tables"])}:
+            if self.dataset(ds)["source"] == "synth":          # what `pst data synth` would refuse, refused now
+                from pst.data.synthetic import SynthConfig
+
+                try:
+                    SynthConfig(**self.dataset(ds).get("synth", {}))
+                except (TypeError, ValueError) as err:
+                    raise ValueError(f"params.yaml datasets.{ds}.synth: {err}") from None
         for name in s.get("released", []):
             if name not in cfg.get("released", {}):
                 raise ValueError(f"params.yaml profiles.{self.profile}.released: {name!r} is not under released: "

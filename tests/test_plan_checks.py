@@ -72,3 +72,8 @@ def test_snakemake_dry_run_stops_before_any_job(tmp_path, env_with_venv):
     out = run.stdout + run.stderr
     assert "params.yaml run kinetics400/deit_k400/deit_tps" in out and "unknown pattern 'E'" in out
     assert "Job stats" not in out and not (tmp_path / "results").exists()
+
+
+def test_a_synthetic_set_synth_would_refuse():
+    msg = _refused(lambda p: p["datasets"]["synthetic"]["synth"].update(radius=[0.4, 0.1]), profile="synthetic")
+    assert "params.yaml datasets.synthetic.synth: radius: [low, high]" in msg

@@ -391,6 +391,10 @@ def validate(cfg: dict) -> None:
 
 def load_recipe(path: str | Path) -> dict:
     """A recipe file (YAML/JSON), or the recipe itself as inline JSON (how the workflow passes it)."""
+    if isinstance(path, str) and path.lstrip().startswith("["):
+        raise ValueError(f"recipe {path}: inline JSON must be a mapping ({{\"train\": {{...}}}}), not a list")
+    if Path(path).is_dir():
+        raise ValueError(f"recipe {path}: a folder; give a recipe file (YAML or JSON) or inline JSON")
     if isinstance(path, str) and path.lstrip().startswith("{"):
         try:
             data = json.loads(path)

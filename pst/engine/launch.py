@@ -83,6 +83,9 @@ def agent_command(nodes: int, procs: int, args: list[str]) -> list[str]:
 
 def launch(nodes: int, procs: int, args: list[str], agent: bool = False, gpus: int = 0) -> None:
     """Replace this process by the job's command (signals reach it directly)."""
+    if agent and not in_slurm_allocation():
+        raise ValueError("launch --agent: runs on a node of a SLURM allocation (srun starts it); use launch without "
+                         "--agent here")
     cmd = agent_command(nodes, procs, args) if agent else command(nodes, procs, args, gpus=gpus)
     if agent:
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)      # inherited through exec: torchrun survives the warning

@@ -30,8 +30,9 @@ def load_state_dict_file(source: StateLike) -> dict[str, torch.Tensor]:
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as err:  # pickle with arbitrary objects, or a torn file
-                raise ValueError(f"checkpoint {path}: cannot be read as weights only ({err}); re-save it as a plain "
-                                 "state dict or safetensors") from err
+                reason = " ".join(str(err).split())[:300]          # torch's reasons span many lines
+                raise ValueError(f"checkpoint {path}: cannot be read as weights only ({reason}); re-save it as a "
+                                 "plain state dict or safetensors") from err
     for key in ("model", "state_dict", "module"):
         while isinstance(state.get(key), Mapping):
             state = dict(state[key])
