@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -24,9 +24,11 @@ from pst.data.annotations import Entry, write_classes, write_list
 from pst.data.catalog import dataset_info
 from pst.data.extract import extract, extract_parts
 from pst.data.fetch import check_fetched, check_manual_files
-from pst.data.video import Header, fps_map, header, packet_index, upright
 from pst.io import atomic_path, write_text
 from pst.layout import PLAN, processed_dir, shard_file
+
+if TYPE_CHECKING:
+    from pst.data.video import Header
 
 
 def _even(v: float) -> int:
@@ -37,6 +39,8 @@ def _source_plan(path: str | Path) -> tuple[Header, list[float], bool]:
     """(header, presentation times of the frames in order, variable rate?) from a demux-only pass; files whose
     packets carry no times (AVI) are constant-rate by construction."""
     import av
+
+    from pst.data.video import header, packet_index
 
     head = header(path)
     with av.open(str(path)) as c:
@@ -74,6 +78,7 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
     import av
 
     from pst.data.validate import check_video
+    from pst.data.video import fps_map, upright       # torch with them: plan and gather jobs start without it
 
     head, times, vfr = _source_plan(src)
     rate = Fraction(round(head.rate)) if vfr else Fraction(head.rate).limit_denominator(1001)

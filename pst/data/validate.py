@@ -20,7 +20,6 @@ import numpy as np
 from tqdm import tqdm
 
 from pst.data.annotations import Entry, read_classes, read_list
-from pst.data.dataset import read_frame_dir
 from pst.io import check_output, write_text
 
 MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
@@ -121,6 +120,8 @@ def check_entry(root: Path, entry: Entry, decoders: Sequence[str] = ("decord",),
     path = root / entry.path
     if entry.num_frames is None:
         return check_video(path, decoders)
+    from pst.data.dataset import read_frame_dir          # torch with it: a gather job starts without it
+
     v = Verdict(str(path), frames_claimed=entry.num_frames)
     try:
         read_frame_dir(path, np.arange(entry.num_frames), frame_template, frame_start)
