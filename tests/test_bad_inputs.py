@@ -173,3 +173,12 @@ def test_a_k400_row_that_does_not_parse_is_named_by_line(tmp_path):
                         "abseiling,def,zero,10,train\n")
     with pytest.raises(ValueError, match=r"train.csv:3: time_start 'zero' / time_end '10' are not whole seconds"):
         convert_k400(csv_file, ["abseiling"], {})
+
+
+def test_inline_json_longer_than_a_file_name_is_still_a_recipe():
+    """The workflow hands specs and recipe sections as inline JSON, often longer than a path may be."""
+    import json
+
+    from pst.engine.config import load_recipe
+
+    assert load_recipe(json.dumps({"title": "x" * 5000})) == {"title": "x" * 5000}

@@ -393,8 +393,6 @@ def load_recipe(path: str | Path) -> dict:
     """A recipe file (YAML/JSON), or the recipe itself as inline JSON (how the workflow passes it)."""
     if isinstance(path, str) and path.lstrip().startswith("["):
         raise ValueError(f"recipe {path}: inline JSON must be a mapping ({{\"train\": {{...}}}}), not a list")
-    if Path(path).is_dir():
-        raise ValueError(f"recipe {path}: a folder; give a recipe file (YAML or JSON) or inline JSON")
     if isinstance(path, str) and path.lstrip().startswith("{"):
         try:
             data = json.loads(path)
@@ -404,6 +402,8 @@ def load_recipe(path: str | Path) -> dict:
             raise ValueError("recipe: expected a mapping at the top level")
         return data
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"recipe {path}: a folder; give a recipe file (YAML or JSON) or inline JSON")
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path}: no such file")
     text = path.read_text()
