@@ -47,7 +47,9 @@ def model_recipe(model: str, frames: int, recipe: str, tiny: bool) -> dict:
 
     params = read_params(ROOT / "params.yaml")
     r = {k: v for k, v in params["recipes"][recipe].items() if k != "sources"}
-    variant = next((v for v in params["variants"].values() if v["model"] == model and v.get("kwargs")), {})
+    variants = params["variants"]            # the model's main variant (pst_t: pattern C), not an ablation's
+    variant = next((variants[n] for n in (model, model.replace("_s_", "_")) if n in variants), None) or \
+        next((v for v in variants.values() if v["model"] == model), {})
     kwargs = {**r.get("model", {}).get("kwargs", {}), **variant.get("kwargs", {})}
     if tiny:
         kwargs.update(TINY["deit" if model.startswith("deit") else "swin"])
