@@ -24,7 +24,8 @@ def test_train_clips_and_loader(synth):
     ds = VideoDataset(synth, synth / "train.txt", Sampling("dense", 8, 1, 1), TrainTransform(size=24, short_side=32))
     sample = ds[0]
     assert sample["clips"].shape == (3, 8, 24, 24) and sample["valid"] and sample["failed"] == []
-    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
+    # forkserver: workers forked from a test process that other tests filled with threads can hang (seen once in CI)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate, multiprocessing_context="forkserver")
     batch = next(iter(loader))
     assert batch["clips"].shape == (4, 3, 8, 24, 24) and batch["label"].shape == (4,)
 

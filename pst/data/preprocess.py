@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
@@ -268,7 +269,8 @@ def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, p
     jobs = [(str(root / p["jobs"][j][0]), str(root / p["jobs"][j][1]), p["short_side"], p["keyint"]) for j in mine]
     desc = f"re-encode {p['dataset']} {index + 1}/{count}"
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        # forkserver: a process forked from one whose other threads hold locks (torch's, a progress bar's) can hang
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             results = list(tqdm(pool.map(_reencode_job, jobs, chunksize=4), total=len(jobs), desc=desc,
                                 disable=not progress))
     else:
