@@ -179,12 +179,10 @@ def paper_sets(root: Path, videos: int) -> dict:
 def paper_rows(root: Path, clips: int) -> list[dict]:
     """One loader process per recipe, decoder and clips per decode; cores per GPU at the probe's (or an assumed)
     rate."""
-    from pst.engine.bench import ASSUMED_GPU_CLIPS_PER_S, bench_recipe, cores_per_gpu, gpu_probe, sample_costs
+    from pst.engine.bench import bench_recipe, cores_per_gpu, gpu_probe, gpu_rate, sample_costs
     from pst.engine.build import train_dataset
 
-    probe = gpu_probe()
-    rate = probe["models"]["pst_t"]["clips_per_s"] if probe and "pst_t" in probe["models"] else \
-        ASSUMED_GPU_CLIPS_PER_S
+    rate, source = gpu_rate(gpu_probe())
     decoders = ["decord", "pyav"] + (["torchcodec"] if _torchcodec() else [])
     rows = []
     for name, ds, copy, recipe, overrides in PAPER_ROWS:
@@ -196,7 +194,7 @@ def paper_rows(root: Path, clips: int) -> list[dict]:
                                    overrides=[*overrides, f"data.decoder={decoder}"])
                 costs = sample_costs(train_dataset(cfg), clips, clips_per_decode=repeats)
                 row = {"recipe": name, "decoder": decoder, **costs, "gpu_clips_per_s": rate,
-                       "gpu_rate": "measured (GPU probe)" if probe else "assumed",
+                       "gpu_rate": source,
                        "cores_per_gpu": cores_per_gpu(costs["clips_per_s"], rate)}
                 print(json.dumps(row), flush=True)
                 rows.append(row)

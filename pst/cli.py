@@ -452,17 +452,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pst.engine.bench import ASSUMED_GPU_CLIPS_PER_S, bench_recipe, cores_per_gpu, gpu_probe, sample_costs
+    from pst.engine.bench import bench_recipe, cores_per_gpu, gpu_probe, gpu_rate, sample_costs
     from pst.engine.build import train_dataset
 
     cfg = bench_recipe(args.recipe, args.list, args.root, args.classes, args.params,
                        [f"data.train.repeated_augmentation={args.repeats}", *(args.set or [])])
-    probe = gpu_probe(args.gpu_probe)
-    rate, source = args.gpu_rate, "given"
-    if rate is None and probe and args.model in probe["models"]:
-        rate, source = probe["models"][args.model]["clips_per_s"], f"measured on {probe['device']} ({args.model})"
-    if rate is None:
-        rate, source = ASSUMED_GPU_CLIPS_PER_S, "assumed (no GPU probe: benchmarks/gpu.py)"
+    rate, source = (args.gpu_rate, "given") if args.gpu_rate else gpu_rate(gpu_probe(args.gpu_probe), args.model)
     costs = sample_costs(train_dataset(cfg), args.clips, clips_per_decode=args.repeats)
     result = {"recipe": args.recipe, **costs, "gpu_clips_per_s": rate, "gpu_rate": source,
               "cores_per_gpu": cores_per_gpu(costs["clips_per_s"], rate)}

@@ -48,6 +48,15 @@ def sha256sum(path: PathLike) -> str:
     return h.hexdigest()
 
 
+def read_utf8(path: PathLike, what: str) -> str:
+    """A text file another step or a user wrote (a UTF-8 byte-order mark dropped), or one line naming it when it is
+    not UTF-8: ``what`` it should be."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}); is it the {what}?") from None
+
+
 def read_record(path: PathLike, what: str, fix: str, keys: dict | None = None, kind: type = dict):
     """A JSON record another step wrote: ``kind`` (an object, or a list of objects), with ``keys`` {name: type or
     types} in the object (in each, for a list). Anything else is one ValueError naming the file, what it should be
@@ -71,6 +80,20 @@ def read_record(path: PathLike, what: str, fix: str, keys: dict | None = None, k
                                                      (types if isinstance(types, tuple) else (types,))):
                 refuse(f"{key!r} is {item[key]!r}")
     return data
+
+
+def check_out_folder(folder: PathLike, ours, then: str) -> None:
+    """Refuse an --out folder holding files or folders (dot-files aside) other than ``ours``, the paths this
+    command writes there, and their folders: a user's folder is never added to. ``then``: the rest of the message,
+    after the first other entry named."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    allowed = {str(q) for rel in ours for q in (Path(rel), *Path(rel).parents) if str(q) != "."}
+    other = sorted(rel for p in folder.rglob("*") if not p.name.startswith(".")
+                   and (rel := str(p.relative_to(folder))) not in allowed)
+    if other:
+        raise ValueError(f"--out {folder}: a folder with other files ({other[0]}){then}")
 
 
 def check_output(path: PathLike, inputs=(), header: str | None = None, what: str = "--out") -> Path:

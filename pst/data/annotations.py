@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
-from pst.io import write_text
+from pst.io import read_utf8, write_text
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,6 @@ class Entry:
 MODALITIES = {"video": "relative/path.mp4 label", "frames": "relative/frame_dir num_frames label"}
 
 
-def _text(path: str | Path) -> str:
-    """A list or classes file as text (a UTF-8 byte-order mark dropped), or one line naming it when it is not text."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}); is it the list or classes file?") from None
-
-
 def read_list(path: str | Path, num_classes: Optional[int] = None, modality: str = "video") -> list[Entry]:
     """Parse a list file of the dataset's declared ``modality`` (video files or frame folders, never guessed from
     the columns: ``test.mp4 0 3`` is not a frame folder of a video list). A line that does not fit stops with the
@@ -44,7 +36,7 @@ def read_list(path: str | Path, num_classes: Optional[int] = None, modality: str
         raise ValueError(f"data.modality: expected one of {', '.join(MODALITIES)}, got {modality!r}")
     columns = 2 if modality == "video" else 3
     entries = []
-    for no, raw in enumerate(_text(path).splitlines(), 1):
+    for no, raw in enumerate(read_utf8(path, "list or classes file").splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -73,7 +65,7 @@ def write_list(path: str | Path, entries: Iterable[Entry]) -> Path:
 def read_classes(path: str | Path) -> list[str]:
     """A classes file, one name per line (line n+1 is label n); a name twice would make two labels one class."""
     names, seen = [], {}
-    for no, line in enumerate(_text(path).splitlines(), 1):
+    for no, line in enumerate(read_utf8(path, "list or classes file").splitlines(), 1):
         if not line.strip():
             continue
         if line in seen:

@@ -225,10 +225,11 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
     proc = processed_dir(root)
     if (proc / "prepare.json").is_file():           # re-encoded videos are reused: never at another encoding
         before = json.loads((proc / "prepare.json").read_text())
+        was = {"short_side": before.get("short_side") or short,     # not recorded by the oldest copies
+               "keyint": before.get("keyint")}                        # absent or null: x264's default
         for key, now, what in (("short_side", short, "short side"), ("keyint", keyint, "key-frame interval")):
-            was = before.get(key)               # keyint absent or null: x264's default
-            if (was is not None or key == "keyint") and was != now:
-                raise ValueError(f"{proc}: its videos were re-encoded at {what} {before.get(key)}, not {now}; "
+            if was[key] != now:
+                raise ValueError(f"{proc}: its videos were re-encoded at {what} {was[key]}, not {now}; "
                                  f"prepare into another --root, or move {proc} aside first")
     source, classes, lists, missing = _convert(name, root)
     for split, entries in lists.items():            # a label outside the classes is never written into a list
@@ -239,7 +240,7 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
     proc.mkdir(parents=True, exist_ok=True)
     here = (lambda p: os.path.relpath(p, root))        # the plan's paths: from the dataset's folder
     jobs = [] if info.modality == "frames" else [
-        [here(source / e.path), here(proc / "videos" / Path(e.path).with_suffix(".mp4"))]
+        [here(source / e.path), here(_copy(proc, e.path))]
         for entries in lists.values() for e in entries]
     the_plan = {"dataset": name, "modality": info.modality, "short_side": short, "keyint": keyint,
                 "source": here(source), "classes": classes, "missing": missing,
@@ -247,6 +248,11 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
                 "jobs": jobs}
     write_text(proc / PLAN, json.dumps(the_plan, indent=1) + "\n")
     return the_plan
+
+
+def _copy(proc: Path, path: str) -> Path:
+    """Where the re-encoded copy of a source video (``path`` from the extracted folder) goes."""
+    return proc / "videos" / Path(path).with_suffix(".mp4")
 
 
 def _read_plan(root: Path) -> tuple[dict, str]:
@@ -310,7 +316,7 @@ def gather(root: str | Path, count: int) -> dict:
         out_lists = lists
     else:
         failed = {os.path.relpath(src, source) for _, src, _ in failures}
-        out_lists = {s: [Entry(os.path.relpath(proc / "videos" / Path(e.path).with_suffix(".mp4"), proc), e.label)
+        out_lists = {s: [Entry(os.path.relpath(_copy(proc, e.path), proc), e.label)
                          for e in es if e.path not in failed] for s, es in lists.items()}
     write_classes(proc / "classes.txt", p["classes"])
     for split, entries in out_lists.items():

@@ -27,15 +27,12 @@ GPU_PROBE = "benchmarks/results/gpu.json"          # what benchmarks/gpu.py writ
 def gpu_probe(path: str | Path = GPU_PROBE) -> dict | None:
     """The GPU probe's measurements, where it has run on a GPU at the paper's sizes (None otherwise): per model,
     its fastest bf16 training step's clips/s and TFLOP/s, and the GPU's name."""
-    import json
+    from pst.io import read_record
 
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        report = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise ValueError(f"{path}: not JSON; rerun benchmarks/gpu.py or remove the file") from None
+    report = read_record(path, "the GPU probe's record", "rerun benchmarks/gpu.py or remove the file", {"rows": list})
     if not report.get("cuda") or report.get("tiny"):
         return None
     best: dict[str, dict] = {}
@@ -44,6 +41,14 @@ def gpu_probe(path: str | Path = GPU_PROBE) -> dict | None:
                 row["clips_per_s"] > best.get(row["model"], {}).get("clips_per_s", 0):
             best[row["model"]] = {"clips_per_s": row["clips_per_s"], "tflops": row["tflops"], "mode": row["mode"]}
     return {"device": report["device"], "file": str(path), "models": best} if best else None
+
+
+def gpu_rate(probe: dict | None, model: str = "pst_t") -> tuple[float, str]:
+    """(clips/s one GPU trains ``model`` at, where that figure comes from): the probe's measurement, else the
+    estimate."""
+    if probe and model in probe["models"]:
+        return probe["models"][model]["clips_per_s"], f"measured on {probe['device']} ({model})"
+    return ASSUMED_GPU_CLIPS_PER_S, "assumed (no GPU probe: benchmarks/gpu.py)"
 
 
 def keyframes(path: str | Path) -> list[int]:

@@ -31,7 +31,7 @@ from pst.data.dataset import VideoDataset, collate
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.config import check_views, resolve_path
 from pst.engine.run import ignore_stop_signals, load_config, locked
-from pst.io import write_text
+from pst.io import check_out_folder, write_text
 from pst.layout import eval_dir
 from pst.provenance import CODE, code_fingerprint, git_revision
 
@@ -110,11 +110,7 @@ def _new_evaluation(folder: Path):
     if (folder / "eval.json").exists():
         raise ValueError(f"{folder / 'eval.json'} exists (an evaluation is never replaced); remove that folder to "
                          f"evaluate again, or choose another --out")
-    others = sorted(p.name for p in folder.iterdir() if p.name != "predictions.csv" and not p.name.startswith(".")) \
-        if folder.is_dir() else []
-    if others:
-        raise ValueError(f"--out {folder}: a folder with other files ({others[0]}); evaluate into a new or empty "
-                         "folder")
+    check_out_folder(folder, ("predictions.csv",), "; evaluate into a new or empty folder")
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:

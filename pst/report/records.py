@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from pst.io import atomic_path, write_text
+from pst.io import atomic_path, check_out_folder, write_text
 from pst.layout import eval_dir
 
 RUN_FILES = ("config.yaml", "env.json", "metrics.json", "metrics.csv", "train.json")
@@ -27,12 +27,8 @@ def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]
     a file the run lacks stops it, naming the file."""
     run_dir, out = Path(run_dir), Path(out)
     wanted = list(RUN_FILES) + [f"{Path(eval_dir('.', v)).name}/{f}" for v in views for f in EVAL_FILES]
-    if out.is_dir() and not (out / MANIFEST).is_file():    # an earlier record (or one whose manifest went) only
-        other = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")
-                       and str(p.relative_to(out)) not in wanted)
-        if other:
-            raise ValueError(f"--out {out}: a folder with other files ({other[0]}), not a record of pst record; "
-                             "choose another folder")
+    if not (out / MANIFEST).is_file():                  # an earlier record (or one whose manifest went) only
+        check_out_folder(out, wanted, ", not a record of pst record; choose another folder")
     missing = [f for f in wanted if not (run_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(f"{run_dir}: no {', '.join(missing)}; the run or its evaluation has not finished "
