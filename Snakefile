@@ -10,17 +10,19 @@ import os
 
 from snakemake.utils import validate
 
-from pst.study import check_params, read_params
+from pst.study import check_params, planning, read_params
 
-if os.path.exists("params.yaml"):
-    read_params("params.yaml")                 # invalid YAML: its line and column, not a parser dump
+with planning():                               # a refusal: one line, exit 2
+    if os.path.exists("params.yaml"):
+        read_params("params.yaml")             # invalid YAML: its line and column, not a parser dump
 
 
 configfile: "params.yaml"
 
 
-check_params(config, "workflow/schemas/params.schema.yaml")   # one line naming the key
-validate(config, "workflow/schemas/params.schema.yaml")       # fills the schema's defaults
+with planning():
+    check_params(config, "workflow/schemas/params.schema.yaml")   # one line naming the key
+validate(config, "workflow/schemas/params.schema.yaml")           # fills the schema's defaults
 
 
 include: "workflow/rules/common.smk"

@@ -16,12 +16,18 @@ def _parse_value(text: str):
         return text
 
 
+# Model options that flops and memory set from their own arguments.
+_INPUT_OPTIONS = {"num_frames": "--frames", "img_size": "--size", "num_classes": "--classes"}
+
+
 def _model_kwargs(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise ValueError(f"--set: expected KEY=VALUE (e.g. --set pattern=D), got {pair!r}")
         key, value = pair.split("=", 1)
+        if key in _INPUT_OPTIONS:
+            raise ValueError(f"--set {key}: the input's option; use {_INPUT_OPTIONS[key]} instead")
         out[key] = _parse_value(value)
     return out
 
@@ -357,8 +363,9 @@ def cmd_cam(args: argparse.Namespace) -> int:
         path = Path(v[0] if isinstance(v, tuple) else v)
         if not path.exists():
             raise ValueError(f"{path}: no such video file or frame folder; pass --video with an existing path")
-    for run in args.runs:
-        load_config(run)                                      # a folder without a run's config.yaml: one line
+    clip = min(load_config(run)["data"]["sampling"]["clip_len"] for run in args.runs)   # a non-run: one line
+    if args.frames > clip:
+        raise ValueError(f"--frames {args.frames}: the runs' clips have {clip} frames; show 1 to {clip}")
     print(figure(dict(zip(names, args.runs)), videos, args.out, frames=args.frames))
     return 0
 
@@ -390,12 +397,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pst.io import check_output
     from pst.report.readme import write_readme
+    from pst.report.study_table import title_profile
 
     check_output(args.out, args.tables + args.figures, "# Results")
     missing = [f for f in args.tables + args.figures if not Path(f).is_file()]
     if missing:
         raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "
                          "build them first (snakemake does)")
+    for table in args.tables:
+        of = title_profile(Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0])
+        if of not in (None, args.profile):
+            raise ValueError(f"--profile {args.profile}: {table} is of profile {of}; name the tables' profile")
     print(write_readme(args.out, args.tables, args.figures, args.profile))
     return 0
 
@@ -489,11 +501,18 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return help if action.default is None or stated else super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line, as every other refusal is (exit 2); --help shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; `{self.prog} --help` shows the options\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import pst
     from pst.engine.config import DECODERS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pst", formatter_class=_Help,
         description="Temporal Patch Shift (ECCV 2022), reproduced. The study itself runs through Snakemake/DVC "
                     "(`make reproduce`, README); these commands are its steps, usable on their own.",

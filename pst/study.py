@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -479,6 +481,19 @@ class Study:
                           "published_row": None if key is None else str(key).replace("{views}", view),
                           "runs": [self.run_dir(r) for r in self.table_runs(table) if r.variant == v]}
                          for v, key in table.rows.items() for view in table.views]}
+
+
+@contextmanager
+def planning():
+    """The workflow's planning checks (Snakefile, common.smk): a refusal is one line and exit 2, as the commands'
+    are, not Snakemake's frames around it; PST_DEBUG=1 shows the traceback."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as err:
+        if os.environ.get("PST_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"pst workflow: error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 def read_params(path: str | Path = "params.yaml") -> dict:

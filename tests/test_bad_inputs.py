@@ -52,6 +52,9 @@ def _setup(tmp_path, easy):
     (tmp_path / "ok" / "empty.txt").write_text("")
     (tmp_path / "ok" / "half.json").write_text('{"model": "pst_t", "gflops": "many"}')
     (tmp_path / "notes.md").write_text("# my notes\n")
+    (tmp_path / "ok" / "alien.json").write_text('{"model": "resnet50", "frames": 8, "size": 224, "gflops": 4.1, '
+                                                '"params_m": 25.6}')
+    (tmp_path / "ok" / "study.md").write_text("# Supplement Table 1 — profile synthetic\n\n| a |\n")
     (tmp_path / "listrun").mkdir()
     (tmp_path / "listrun" / "config.yaml").write_text("- 1\n")
     moved = tiny_recipe(easy)                  # a run whose dataset is no longer where it was trained from
@@ -68,7 +71,7 @@ CASES = [   # argv, what the one line must say
     (["data", "synth", "--out", "new", "--noise", "-5"], "noise and distractors: >= 0"),
     (["data", "synth", "--out", "mine"], "not written by pst data synth"),
     (["data", "synth", "--out", "s48", "--size", "48", "--pairs", "1", "--train-per-class", "1",
-      "--val-per-class", "1", "--frames", "4"], "decord cannot read"),
+      "--val-per-class", "1", "--frames", "4"], "size: decord misreads H.264 frames 48 px wide"),
     (["data", "validate", "twice", "twice/val.txt"], "twice/classes.txt:3: class 'up' again (first on line 1)"),
     ([*TRAIN, "--set", "optim.betas=[0.9,"], "--set optim.betas: '[0.9,' is not a value"),
     ([*TRAIN, "--set", "train.deterministic=maybe"], "train.deterministic = 'maybe' is not valid: expected true or"),
@@ -116,7 +119,18 @@ CASES = [   # argv, what the one line must say
     (["plot", "--spec", '{"name": "x", "title": "t", "rows": [{"variant": "v", "runs": ["done"]}]}', "--table",
       "ok/list.json", "--out-dir", "figs"], "ok/list.json: not a table written by `pst table study`"),
     (["flops", "pst_t", "--set", "patern=D"], "model pst_t does not accept these options"),
-    (["memory", "pst_t", "--set", "num_heads=0"], "model pst_t does not accept these options"),
+    (["memory", "pst_t", "--set", "num_heads=0"], "model pst_t: num_heads = 0 is not valid: expected heads per stage"),
+    (["memory", "pst_t", "--set", "window_size=[1,0,7]"], "window_size = [1, 0, 7] is not valid: expected [t, h, w]"),
+    (["memory", "pst_t", "--set", "embed_dim=95"], "stage 0's 95 channels (embed_dim 95 x 2^0) do not split into 3"),
+    (["memory", "pst_t", "--set", "num_frames=0"], "--set num_frames: the input's option; use --frames instead"),
+    (["flops", "deit_s_tps", "--size", "225"], "img_size = 225 is not valid: expected a multiple of the patch size 16"),
+    (["flops", "deit_s_tps", "--set", "num_heads=5"], "num_heads = 5 is not valid: expected a divisor of embed_dim 384"),
+    (["table", "flops", "ok/alien.json", "--out", "t"], "(model 'resnet50' is none of deit_s_2d,"),
+    (["report", "--out", "page.md", "--tables", "ok/study.md", "--profile", "nosuch"],
+     "--profile nosuch: ok/study.md is of profile synthetic"),
+    (["cam", "done", "--video", "ok/val.txt", "--frames", "500", "--out", "cam.png"],
+     "--frames 500: the runs' clips have 8 frames; show 1 to 8"),
+    (["cam", "done", "--video", "ok", "--out", "cam.png"], "--video ok: a folder without frames named as the run's"),
     (["pretrained", "pst_t", "--out", ""], "--out: an empty path"),
     (["train", "--config", "ok", "--out", "run"], "recipe ok: a folder; give a recipe file"),
     (["train", "--config", "[1]", "--out", "run"], "recipe [1]: inline JSON must be a mapping"),
@@ -134,6 +148,8 @@ CASES = [   # argv, what the one line must say
     (["compare", "HEAD", "HEAD"], "HEAD twice: name two revisions"),
     (["verify", "HEAD..HEAD~1"], "revision 'HEAD..HEAD~1': not a commit"),
     (["verify", "--profile", "nosuch"], "no tables of profile 'nosuch'"),
+    (["train", "--config", "recipe.yaml"], "pst train: error: the following arguments are required: --out; `pst"),
+    (["data", "synth", "--out", "new", "--pairs", "q"], "argument --pairs: invalid int value: 'q'; `pst data synth"),
 ]
 
 
@@ -145,7 +161,10 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tm
     else:
         monkeypatch.chdir(tmp_path)
     before = _tree(tmp_path)
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exit_:                 # argparse's usage errors
+        code = exit_.code
     err = capsys.readouterr().err
     assert code == 2, err
     lines = err.strip().splitlines()
@@ -182,3 +201,21 @@ def test_inline_json_longer_than_a_file_name_is_still_a_recipe():
     from pst.engine.config import load_recipe
 
     assert load_recipe(json.dumps({"title": "x" * 5000})) == {"title": "x" * 5000}
+
+
+def test_cam_reads_a_frame_folder_given_by_hand(easy, tmp_path):
+    """`pst cam --video FOLDER`: the run's frame template, counted from its start (no list says how many)."""
+    import cv2
+    import numpy as np
+
+    from pst.engine.config import resolve
+    from pst.report.cam import read_clip
+
+    cfg = resolve(tiny_recipe(easy))
+    cfg["data"]["modality"] = "frames"
+    for i in range(12):
+        cv2.imwrite(str(tmp_path / cfg["data"]["frame_template"].format(cfg["data"]["frame_start"] + i)),
+                    np.full((40, 48, 3), 20 * i, np.uint8))
+    views, rgb = read_clip(cfg, tmp_path)
+    assert rgb.shape[0] == cfg["data"]["sampling"]["clip_len"]
+    assert rgb[0].mean() < rgb[-1].mean()                     # frames in order, from the folder's first

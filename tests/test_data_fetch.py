@@ -76,6 +76,7 @@ def test_diving48_end_to_end(tmp_path):
     with pytest.raises(ValueError, match="has label 99, outside the 2 classes"):
         prepare("diving48", tmp_path / "bad", short_side=32, progress=False)
     assert not (tmp_path / "bad" / "processed").exists()
+    assert not (tmp_path / "bad" / "extracted").exists()        # the annotations are read before extracting
 
 
 def test_sthv2_placed_parts_are_joined_and_converted(tmp_path):

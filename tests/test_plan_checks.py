@@ -68,12 +68,14 @@ def test_snakemake_dry_run_stops_before_any_job(tmp_path, env_with_venv):
     copy_workflow(tmp_path, edit=lambda p: p["variants"]["deit_tps"]["kwargs"].update(pattern="E"))
     run = subprocess.run(["snakemake", "-n", "--cores", "1", "--config", "profile=paper"], cwd=tmp_path,
                          env=env_with_venv, capture_output=True, text=True, timeout=120)
-    assert run.returncode != 0
-    out = run.stdout + run.stderr
-    assert "params.yaml run kinetics400/deit_k400/deit_tps" in out and "unknown pattern 'E'" in out
-    assert "Job stats" not in out and not (tmp_path / "results").exists()
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("pst workflow: error: params.yaml run kinetics400/deit_k400/deit_tps") and \
+        len(run.stderr.splitlines()) == 1 and "unknown pattern 'E'" in run.stderr, run.stderr   # one line
+    assert "Job stats" not in run.stdout and not (tmp_path / "results").exists()
 
 
 def test_a_synthetic_set_synth_would_refuse():
     msg = _refused(lambda p: p["datasets"]["synthetic"]["synth"].update(radius=[0.4, 0.1]), profile="synthetic")
     assert "params.yaml datasets.synthetic.synth: radius: [low, high]" in msg
+    msg = _refused(lambda p: p["datasets"]["synthetic"]["synth"].update(size=48), profile="synthetic")
+    assert "params.yaml datasets.synthetic.synth: size: decord misreads H.264 frames 48 px wide" in msg

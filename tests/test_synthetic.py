@@ -75,7 +75,7 @@ def test_radius_sets_the_object_size():
     assert 3 < large / small < 5                              # area grows with the square of the radius
 
 
-def test_synth_resumes_its_own_set_and_touches_nothing_else(tmp_path):
+def test_synth_resumes_its_own_set_and_touches_nothing_else(tmp_path, monkeypatch):
     cfg = SynthConfig(pairs=1, train_per_class=1, val_per_class=1, frames=4, size=32, noise=0.0, distractors=0,
                       texture=False)
     generate(tmp_path, cfg)
@@ -103,6 +103,10 @@ def test_synth_resumes_its_own_set_and_touches_nothing_else(tmp_path):
     with pytest.raises(ValueError, match="not written by pst data synth"):
         generate(mine, cfg)
     assert [p.name for p in mine.rglob("*")] == ["videos", "holiday.mp4"]
+    with pytest.raises(ValueError, match="size: decord misreads H.264 frames 48 px wide"):
+        SynthConfig(**{**cfg.__dict__, "size": 48})             # a known size: refused with the config
+    import pst.data.synthetic as synthetic                      # one not known: caught by the first video's read
+    monkeypatch.setattr(synthetic, "DECORD_MISREADS", ())
     with pytest.raises(ValueError, match="decord cannot read"):
         generate(tmp_path / "s48", SynthConfig(**{**cfg.__dict__, "size": 48}))
     assert not (tmp_path / "s48").exists()

@@ -152,41 +152,74 @@ def _reencode_job(job) -> tuple[Optional[tuple[str, str]], Optional[tuple[str, s
 
 
 def _convert(name: str, root: Path) -> tuple[Path, list[str], dict[str, list[Entry]], dict[str, list[str]]]:
-    """Extract what is needed and convert the annotations. Returns (source dir, classes, entries, missing)."""
+    """Read the annotations, then extract what is needed and convert them. Returns (source dir, classes, entries,
+    missing). The annotations are read once against every video they name before anything is extracted: a bad
+    annotation file or a label outside the classes stops here, not after hours of extraction (frame folders,
+    SSv1's, are not extracted: read once)."""
+    if dataset_info(name).modality != "frames":
+        _checked(name, _convert_splits(name, root, every=True)[1:])
     source, classes, out = _convert_splits(name, root)
     return source, classes, {s: v[0] for s, v in out.items()}, {s: v[1] for s, v in out.items()}
 
 
-def _convert_splits(name: str, root: Path) -> tuple[Path, list[str], dict[str, tuple[list[Entry], list[str]]]]:
-    """Per dataset: (source dir, classes, {split: (entries, missing clips)})."""
+class _Every(dict):
+    """A video index that holds every name (``name in index``, ``index[name] == name``): the annotations
+    converted as if every clip they name were there, to check them before extracting."""
+    def __contains__(self, name) -> bool:
+        return True
+
+    def __getitem__(self, name) -> str:
+        return name
+
+
+def _checked(name: str, converted: tuple[list[str], dict]) -> None:
+    """Refuse a label outside the classes: it is never written into a list."""
+    classes, out = converted
+    for split, (entries, _) in out.items():
+        bad = next((e for e in entries if not 0 <= e.label < len(classes)), None)
+        if bad is not None:
+            raise ValueError(f"{name} {split}: {bad.path} has label {bad.label}, outside the {len(classes)} classes "
+                             f"of its annotation files (0..{len(classes) - 1}); fetch them again")
+
+
+def _convert_splits(name: str, root: Path, every: bool = False
+                    ) -> tuple[Path, list[str], dict[str, tuple[list[Entry], list[str]]]]:
+    """Per dataset: (source dir, classes, {split: (entries, missing clips)}). ``every``: read the annotations only,
+    as if every clip they name were there; nothing is extracted."""
     raw, ext = root / "raw", root / "extracted"
+
+    def index(folder: Path, suffix: str, prefix: str = "") -> dict[str, str]:
+        return _Every() if every else {k: prefix + v for k, v in convert.index_files(folder, (suffix,)).items()}
+
     if name == "kinetics400":
         for split in ("train", "val"):
-            for archive in sorted((raw / split).glob("*.tar.gz")):
+            for archive in [] if every else sorted((raw / split).glob("*.tar.gz")):
                 extract(archive, ext / split)
         classes = convert.k400_classes(raw / "annotations" / "train.csv")
         out = {}
         for split in ("train", "val"):
-            videos = {k: f"{split}/{v}" for k, v in convert.index_files(ext / split, (".mp4",)).items()}
-            out[split] = convert.convert_k400(raw / "annotations" / f"{split}.csv", classes, videos)
+            out[split] = convert.convert_k400(raw / "annotations" / f"{split}.csv", classes,
+                                              index(ext / split, ".mp4", f"{split}/"))
         return ext, classes, out
     if name == "sthv2":
-        parts = [raw / f"20bn-something-something-v2-{i:02d}" for i in range(20)]
-        extract_parts(parts, ext, "20bn-something-something-v2")
-        videos = convert.index_files(ext, (".webm",))
+        if not every:
+            extract_parts([raw / f"20bn-something-something-v2-{i:02d}" for i in range(20)], ext,
+                          "20bn-something-something-v2")
+        videos = index(ext, ".webm")
         classes = convert.sthv2_classes(raw / "something-something-v2-labels.json")
         out = {s: convert.convert_sthv2(raw / f"something-something-v2-{f}.json", classes, videos)
                for s, f in (("train", "train"), ("val", "validation"))}
         return ext, classes, out
-    if name == "sthv1":
+    if name == "sthv1":                      # frame folders as shipped: nothing to extract
         classes = convert.sthv1_classes(raw / "something-something-v1-labels.csv")
         frames = raw / "20bn-something-something-v1"
         out = {s: convert.convert_sthv1(raw / f"something-something-v1-{f}.csv", classes, frames, "frames")
                for s, f in (("train", "train"), ("val", "validation"))}
         return raw, classes, out
     if name == "diving48":
-        extract(raw / "Diving48_rgb.tar.gz", ext)
-        videos = convert.index_files(ext, (".mp4",))
+        if not every:
+            extract(raw / "Diving48_rgb.tar.gz", ext)
+        videos = index(ext, ".mp4")
         classes = convert.diving48_classes(raw / "Diving48_vocab.json")
         out = {s: convert.convert_diving48(raw / f"Diving48_V2_{f}.json", videos)
                for s, f in (("train", "train"), ("val", "test"))}
@@ -232,11 +265,7 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
                 raise ValueError(f"{proc}: its videos were re-encoded at {what} {was[key]}, not {now}; "
                                  f"prepare into another --root, or move {proc} aside first")
     source, classes, lists, missing = _convert(name, root)
-    for split, entries in lists.items():            # a label outside the classes is never written into a list
-        bad = next((e for e in entries if not 0 <= e.label < len(classes)), None)
-        if bad is not None:
-            raise ValueError(f"{name} {split}: {bad.path} has label {bad.label}, outside the {len(classes)} classes "
-                             f"of its annotation files (0..{len(classes) - 1}); fetch them again")
+    _checked(name, (classes, {s: (lists[s], missing[s]) for s in lists}))
     proc.mkdir(parents=True, exist_ok=True)
     here = (lambda p: os.path.relpath(p, root))        # the plan's paths: from the dataset's folder
     jobs = [] if info.modality == "frames" else [

@@ -29,6 +29,10 @@ MOTIONS = [
     ("appear", "disappear"),
 ]
 SHAPES = ("square", "disk", "triangle", "bar", "cross")
+# Even frame sides from 16 to 256 px whose square H.264 videos decord 0.6.0 reads wrongly (measured by rendering
+# and reading back one video of each); refused with the config, so planning stops before any rendering. A size not
+# listed that decord misreads is still caught when the first video is read back (generate).
+DECORD_MISREADS = (16, 24, 48, 72)
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class SynthConfig:
     train_per_class: int = 40
     val_per_class: int = 12
     frames: int = 24             # frames per video: room for 2-4 test clips of 8
-    size: int = 64               # square frames (decord misreads 48-px-wide H.264, so not 48)
+    size: int = 64               # square frames (an even size decord reads: see DECORD_MISREADS)
     fps: int = 12
     seed: int = 0
     noise: float = 6.0           # std of per-frame pixel noise (0-255 scale)
@@ -50,6 +54,9 @@ class SynthConfig:
             raise ValueError(f"pairs: between 1 and {len(MOTIONS)}, got {self.pairs}")
         if self.size < 16 or self.size % 2:
             raise ValueError(f"size: an even number of pixels >= 16 (H.264 needs even sizes), got {self.size}")
+        if self.size in DECORD_MISREADS:
+            raise ValueError(f"size: decord misreads H.264 frames {self.size} px wide (as it does "
+                             f"{', '.join(map(str, DECORD_MISREADS))}); choose another even size, e.g. 64")
         object.__setattr__(self, "radius", tuple(self.radius))
         if not (len(self.radius) == 2 and 0 < self.radius[0] <= self.radius[1] <= 0.5):
             raise ValueError(f"radius: [low, high] fractions of the frame with 0 < low <= high <= 0.5, got {self.radius}")

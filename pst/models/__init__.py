@@ -1,6 +1,6 @@
 """Video models registered with timm: DeiT-S 2D/TSM/TPS, PST-T/B, the 2D Swin and the 3D-window baselines (local,
 joint space-time)."""
-from pst.models.deit import VideoDeiT, deit_s_2d, deit_s_tps, deit_s_tsm, load_deit_2d
+from pst.models.deit import DEIT_S, VideoDeiT, deit_s_2d, deit_s_tps, deit_s_tsm, load_deit_2d
 from pst.models.swin import PatchShiftSwin, pst_b, pst_t, swin3d_t, swin_joint_t, swin_t_2d
 
 MODEL_NAMES = ("deit_s_2d", "deit_s_tsm", "deit_s_tps", "pst_t", "pst_b", "swin_t_2d", "swin3d_t", "swin_joint_t")
@@ -14,6 +14,7 @@ def create(name: str, **kwargs):
 
     if name not in MODEL_NAMES:
         raise ValueError(f"model {name!r} is not a registered model; choose one of {', '.join(MODEL_NAMES)}")
+    check_options(name, kwargs)
     try:
         return timm.create_model(name, **kwargs)
     except TypeError as err:
@@ -21,6 +22,60 @@ def create(name: str, **kwargs):
                          "model.kwargs and the variant's, or --set)") from None
     except (ValueError, AssertionError, RuntimeError, ZeroDivisionError) as err:
         raise ValueError(f"model {name} refuses its options: {err or type(err).__name__}") from None
+
+
+def _counts(value, length=None) -> bool:
+    """A whole number >= 1, or a list of them (of ``length``); ``length`` 0: a list only."""
+    def whole(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(whole(v) for v in value) and length in (None, 0, len(value))
+    return length is None and whole(value)
+
+
+def _number(value, low: float, high: float, closed_high: bool = False) -> bool:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return ok and low <= value and (value <= high if closed_high else value < high)
+
+
+_RATE = (lambda v: _number(v, 0, 1), "a fraction in [0, 1)")
+# What a structural option must be, by family ({option: (test, what is valid)}): checked before any module is built,
+# so a bad value is named by its key rather than by the tensor shape it breaks three calls down.
+_OPTIONS = {
+    "VideoDeiT": {
+        "num_frames": (_counts, "a whole number >= 1"), "img_size": (_counts, "a whole number >= 1"),
+        "patch_size": (_counts, "a whole number >= 1"), "embed_dim": (_counts, "a whole number >= 1"),
+        "depth": (_counts, "a whole number >= 1"), "num_heads": (_counts, "a whole number >= 1"),
+        "mlp_ratio": (lambda v: _number(v, 1e-9, float("inf")), "a number > 0"),
+        "drop_rate": _RATE, "attn_drop_rate": _RATE, "drop_path_rate": _RATE, "proj_drop_rate": _RATE,
+        "pos_drop_rate": _RATE},
+    "PatchShiftSwin": {
+        "num_frames": (_counts, "a whole number >= 1"), "img_size": (_counts, "a whole number >= 1"),
+        "patch_size": (lambda v: _counts(v, 3), "[t, h, w], whole numbers >= 1, e.g. [2, 4, 4]"),
+        "window_size": (lambda v: _counts(v, 3), "[t, h, w], whole numbers >= 1, e.g. [1, 7, 7]"),
+        "embed_dim": (_counts, "a whole number >= 1"),
+        "depths": (lambda v: _counts(v, 0), "blocks per stage, whole numbers >= 1, e.g. [2, 2, 6, 2]"),
+        "num_heads": (lambda v: _counts(v, 0), "heads per stage, whole numbers >= 1, e.g. [3, 6, 12, 24]"),
+        "bias_frames": (lambda v: v is None or _counts(v), "a whole number >= 1, or null"),
+        "mlp_ratio": (lambda v: _number(v, 1e-9, float("inf")), "a number > 0"),
+        "drop_rate": _RATE, "attn_drop_rate": _RATE, "drop_path_rate": _RATE, "head_drop": _RATE},
+}
+
+
+def check_options(name: str, kwargs: dict) -> None:
+    """Refuse, naming the key and what is valid, a structural option of the wrong kind or range; a DeiT input that
+    is not a whole number of patches (its patch embedding would silently drop the remainder)."""
+    for key, value in kwargs.items():
+        test, valid = _OPTIONS[family(name).__name__].get(key, (None, None))
+        if test is not None and not test(value):
+            raise ValueError(f"model {name}: {key} = {value!r} is not valid: expected {valid}")
+    if family(name) is VideoDeiT:
+        size, patch, dim, heads = ({**DEIT_S, **kwargs}[k] for k in ("img_size", "patch_size", "embed_dim", "num_heads"))
+        if size % patch:
+            raise ValueError(f"model {name}: img_size = {size} is not valid: expected a multiple of the patch size "
+                             f"{patch} (the patch embedding would drop the last {size % patch} pixels)")
+        if dim % heads:
+            raise ValueError(f"model {name}: num_heads = {heads} is not valid: expected a divisor of embed_dim {dim}")
 
 
 def family(name: str):
@@ -40,5 +95,5 @@ def option_sources(name: str) -> dict[str, tuple]:
         out[option] = (defaults[0] if defaults else None, source, differs)
     return out
 
-__all__ = ["VideoDeiT", "PatchShiftSwin", "load_deit_2d", "MODEL_NAMES", "FAMILIES", "create", "family", "option_sources", "deit_s_2d", "deit_s_tsm", "deit_s_tps",
+__all__ = ["VideoDeiT", "PatchShiftSwin", "load_deit_2d", "MODEL_NAMES", "FAMILIES", "create", "check_options", "family", "option_sources", "deit_s_2d", "deit_s_tsm", "deit_s_tps",
            "pst_t", "pst_b", "swin_t_2d", "swin3d_t", "swin_joint_t"]

@@ -293,6 +293,10 @@ class PatchShiftSwin(nn.Module):
         super().__init__()
         if len(depths) != len(num_heads):
             raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} must have the same length")
+        for i, heads in enumerate(num_heads):
+            if (embed_dim * 2 ** i) % heads:
+                raise ValueError(f"num_heads {list(num_heads)}: stage {i}'s {embed_dim * 2 ** i} channels (embed_dim "
+                                 f"{embed_dim} x 2^{i}) do not split into {heads} heads")
         if bias not in ("paper", "official"):
             raise ValueError(f"bias: expected 'paper' or 'official', got {bias!r}")
         window = tuple(int(v) for v in window_size)

@@ -78,6 +78,14 @@ def read_clip(cfg: dict, video: str | Path, num_frames: Optional[int] = None) ->
     from pst.engine.build import sampling, test_transform
 
     d = cfg["data"]
+    if num_frames is None and Path(video).is_dir():     # a frame folder given by hand: its frames, counted
+        num_frames = 0
+        while (Path(video) / d["frame_template"].format(d["frame_start"] + num_frames)).is_file():
+            num_frames += 1
+        if not num_frames:
+            raise ValueError(f"--video {video}: a folder without frames named as the run's are "
+                             f"({d['frame_template'].format(d['frame_start'])}, ...); give a video file or such a "
+                             "frame folder")
     try:
         frames, _ = read_clips(video, num_frames, sampling(cfg), True, np.random.default_rng(0), d["frame_template"],
                                d["frame_start"])

@@ -312,7 +312,15 @@ def metrics(df: pd.DataFrame, spec: dict) -> dict:
 def write(spec: dict, paper_flops: list[str], out: str | Path, memory: list[str] = ()) -> pd.DataFrame:
     found = collect(spec)
     df = build(spec, paper_flops, found, memory)
-    title = f"{spec['title']} — profile {spec['profile']}"
+    title = f"{spec['title']}{PROFILE_MARK}{spec['profile']}"
     write_table(df, out, title, display=display(df, spec), extra={"code": code_of(found)},
                 notes=notes(df, spec), metrics=metrics(df, spec))
     return df
+
+
+PROFILE_MARK = " — profile "            # a study table's title ends with the profile it is of
+
+
+def title_profile(title: str) -> str | None:
+    """The profile a study table's title names (None: not a study table)."""
+    return title.rsplit(PROFILE_MARK, 1)[1].strip() if PROFILE_MARK in title else None

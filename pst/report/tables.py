@@ -9,6 +9,7 @@ import pandas as pd
 
 from pst.io import read_record, write_text
 from pst.report.published import published_cost
+from pst.weights_2d import PAPER_2D
 
 
 def metrics_view(df: pd.DataFrame) -> dict:
@@ -77,9 +78,18 @@ COUNT = {"model": str, "frames": int, "size": int, "gflops": NUMBER, "params_m":
 MEMORY = {"model": str, "frames": int, "size": int, "batch": int, "peak_gib": NUMBER}       # `pst memory --json`
 
 
+def _model_record(path: str | Path, what: str, keys: dict) -> dict:
+    """A per-model record of one of our models (a row named after no model of ours is refused, not printed)."""
+    record = read_record(path, what, "rerun that job", keys)
+    if record["model"] not in PAPER_2D:
+        raise ValueError(f"{path}: not {what} (model {record['model']!r} is none of {', '.join(PAPER_2D)}); "
+                         "rerun that job")
+    return record
+
+
 def load_counts(paths: Iterable[str | Path]) -> list[dict]:
-    return [read_record(p, "a FLOPs record from `pst flops --json`", "rerun that job", COUNT) for p in paths]
+    return [_model_record(p, "a FLOPs record from `pst flops --json`", COUNT) for p in paths]
 
 
 def load_memory(paths: Iterable[str | Path]) -> list[dict]:
-    return [read_record(p, "a memory record from `pst memory --json`", "rerun that job", MEMORY) for p in paths]
+    return [_model_record(p, "a memory record from `pst memory --json`", MEMORY) for p in paths]

@@ -7,11 +7,12 @@ import sys
 from pst.layout import FLOPS_DIR, FLOPS_TABLE, MEMORY_DIR, eval_dir, eval_path, final_weights, flops_record, memory_record
 from pst.engine.run import execution_arg, identity
 from pst.provenance import CODE as CODE_PARTS, code_fingerprint, git_revision
-from pst.study import Run, Study
+from pst.study import Run, Study, planning
 from pst.weights_2d import PAPER_2D
 
-STUDY = Study(config, config.get("profile"))
-STUDY.check_recipes(cache=".snakemake")   # what a job would refuse (runs, released checkpoints), before any job
+with planning():                           # a refusal: one line, exit 2
+    STUDY = Study(config, config.get("profile"))
+    STUDY.check_recipes(cache=".snakemake")   # what a job would refuse (runs, released checkpoints), before any job
 for _line in STUDY.released_missing():     # evaluated once placed; until then the table says where to put them
     print(f"pst: {_line}", file=sys.stderr)
 L = STUDY.layout
