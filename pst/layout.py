@@ -21,6 +21,7 @@ take their paths from here, so no two places can disagree. Torch-free: the plann
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,20 +46,53 @@ def processed_dir(dataset_dir: str | Path) -> Path:
     return Path(dataset_dir) / PROCESSED
 
 
+@dataclass(frozen=True)
+class RunDir:
+    """The files of one training run's folder, named here only: training writes them; evaluation, status,
+    records, plots and the workflow read them."""
+
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    CONFIG, ENV, SUMMARY, LOG = "config.yaml", "env.json", "train.json", "train.log"
+    METRICS, METRICS_CSV, TIMING = "metrics.json", "metrics.csv", "timing.json"
+    FINAL, LEGACY_FINAL, CHECKPOINTS = "final.safetensors", "final.pt", "checkpoints"
+    MARKS = (CONFIG, LOG, CHECKPOINTS)                            # what every run folder holds from its first start
+    RECORDED = (CONFIG, ENV, METRICS, METRICS_CSV, SUMMARY)        # its small files, versioned by a record
+    CHECKPOINT_NAME = "ckpt_e{epoch:04d}_s{step:08d}.pt"           # under checkpoints/
+    CHECKPOINT = re.compile(r"ckpt_e(\d+)_s(\d+)\.pt$")
+
+    config = property(lambda self: self.path / self.CONFIG, doc="the resolved recipe it trained with")
+    env = property(lambda self: self.path / self.ENV, doc="the environment, data fingerprint and threads")
+    summary = property(lambda self: self.path / self.SUMMARY, doc="the finished run's summary")
+    log = property(lambda self: self.path / self.LOG, doc="every attempt's start, resume, stop and epochs")
+    metrics = property(lambda self: self.path / self.METRICS, doc="one row per epoch (also as CSV)")
+    metrics_csv = property(lambda self: self.path / self.METRICS_CSV)
+    timing = property(lambda self: self.path / self.TIMING, doc="per-epoch seconds, clips/s, peak memory: an "
+                                                                "execution record, kept but not versioned")
+    checkpoints = property(lambda self: self.path / self.CHECKPOINTS)
+    final = property(lambda self: self.path / self.FINAL, doc="the final weights, written last: their existence "
+                                                              "is what 'the run is done' means")
+    legacy_final = property(lambda self: self.path / self.LEGACY_FINAL, doc="runs finished before safetensors "
+                                                                            "(torch.save); adopted, never removed")
+
+    def checkpoint(self, epoch: int, step: int) -> Path:
+        return self.checkpoints / self.CHECKPOINT_NAME.format(epoch=epoch, step=step)
+
+
 def final_weights(run_dir: str | Path) -> str:
-    """A finished run's weights (safetensors), written last: its existence is what "the run is done" means."""
-    return f"{run_dir}/final.safetensors"
+    """A finished run's weights, as the workflow's rules name them (a string path)."""
+    return f"{run_dir}/{RunDir.FINAL}"
 
 
 def legacy_final_weights(run_dir: str | Path) -> str:
-    """Where runs finished before safetensors kept their weights (torch.save); adopted, never removed."""
-    return f"{run_dir}/final.pt"
+    return f"{run_dir}/{RunDir.LEGACY_FINAL}"
 
 
 def timing_file(run_dir: str | Path) -> str:
-    """A run's per-epoch seconds, clips/s and peak memory: an execution record (differs per execution), kept
-    beside the run but not versioned."""
-    return f"{run_dir}/timing.json"
+    return f"{run_dir}/{RunDir.TIMING}"
 
 
 def archive_dir(run_dir: str | Path, stamp: str) -> str:

@@ -20,10 +20,9 @@ from typing import Optional
 
 from pst.engine.config import resolve
 from pst.engine.run import data_changes, lock_holder, recipe_changes
-from pst.layout import eval_path, final_weights, legacy_final_weights, timing_file
+from pst.layout import RunDir, eval_path
 from pst.study import Run, Study
 
-CHECKPOINT = re.compile(r"ckpt_e(\d+)_s(\d+)\.pt$")
 ERROR = re.compile(r"error|exception|traceback|killed|stopped by|interrupted", re.IGNORECASE)
 
 
@@ -45,8 +44,8 @@ def _last_error(log: Path) -> Optional[str]:
 
 
 def _resume_point(run_dir: Path) -> Optional[str]:
-    found = [tuple(int(v) for v in m.groups()) for p in (run_dir / "checkpoints").glob("ckpt_e*_s*.pt")
-             if (m := CHECKPOINT.search(p.name))]
+    found = [tuple(int(v) for v in m.groups()) for p in RunDir(run_dir).checkpoints.glob("ckpt_e*_s*.pt")
+             if (m := RunDir.CHECKPOINT.search(p.name))]
     if not found:
         return None
     epoch, step = max(found)
@@ -55,10 +54,10 @@ def _resume_point(run_dir: Path) -> Optional[str]:
 
 def _progress(run_dir: Path, epochs: int) -> dict:
     """Epochs done, last val top-1 and an ETA from the epochs' mean time."""
-    rows = _json(run_dir / "metrics.json") or []
+    rows = _json(RunDir(run_dir).metrics) or []
     out = {"epoch": len(rows), "epochs": epochs, "val_top1": rows[-1].get("val_top1") if rows else None,
            "eta_s": None}
-    seconds = [r["epoch_seconds"] for r in _json(Path(timing_file(run_dir))) or [] if r.get("epoch_seconds")]
+    seconds = [r["epoch_seconds"] for r in _json(RunDir(run_dir).timing) or [] if r.get("epoch_seconds")]
     if seconds:
         out["eta_s"] = sum(seconds) / len(seconds) * max(epochs - len(rows), 0)
     return out
@@ -70,8 +69,8 @@ def run_status(study: Study, run: Run, views: tuple[str, ...]) -> dict:
     epochs = recipe["schedule"]["epochs"]
     out: dict = {"run": str(run_dir), "variant": run.variant, "seed": run.seed}
     holder = lock_holder(run_dir)
-    if Path(final_weights(run_dir)).is_file() or Path(legacy_final_weights(run_dir)).is_file():
-        final = (_json(run_dir / "train.json") or {}).get("final") or {}
+    if RunDir(run_dir).final.is_file() or RunDir(run_dir).legacy_final.is_file():
+        final = (_json(RunDir(run_dir).summary) or {}).get("final") or {}
         evals = {v: (_json(Path(eval_path(run_dir, v))) or {}).get("top1") for v in views}
         out.update(state="done", val_top1=final.get("val_top1"), test_top1=evals,
                    changed=recipe_changes(run_dir, recipe) + data_changes(run_dir, recipe))

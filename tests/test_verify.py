@@ -77,3 +77,18 @@ def test_a_missing_row_or_table(repo, capsys):
     code, out = _verify(capsys)
     assert code == 1 and "table1_deit: row deit_tps/1x1 is missing now" in out
     assert "table1_deit_code: results/synthetic/tables/table1_deit_code.json is missing now" in out
+
+
+def test_seeds_that_all_agree_leave_one_video_of_room():
+    """Three seeds at 100 % give a t-interval of zero width; another CPU kind's one video wrong in one seed is
+    within the measurement's resolution (100 / videos), two videos in one seed of 100 are not."""
+    from pst.report.verify import compare_rows
+
+    was = {"model": "m", "views": "1x1", "seeds": 3, "videos": 100, "twin top-1": 100.0, "twin top-1 std": 0.0,
+           "twin top-1 ci95 low": 100.0, "twin top-1 ci95 high": 100.0}
+    assert compare_rows("t", [was], [{**was, "twin top-1": 100 - 2 / 3}]) == (5, [])
+    _, outside = compare_rows("t", [was], [{**was, "twin top-1": 100 - 4 / 3}])
+    assert outside == ["t: m/1x1, twin top-1: committed 100.00, now 98.67 (outside the committed interval "
+                       "[99.00, 100.00])"]
+    old = {k: v for k, v in was.items() if k != "videos"}          # a table written before the video count
+    assert compare_rows("t", [old], [{**old, "twin top-1": 100 - 2 / 3}])[1]

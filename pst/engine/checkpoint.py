@@ -16,7 +16,6 @@ random serialization id, so the same weights saved twice differ; safetensors of 
 """
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -24,9 +23,9 @@ from typing import Optional
 import torch
 
 from pst.io import atomic_path, sha256sum, write_text
-from pst.layout import final_weights, legacy_final_weights
+from pst.layout import RunDir, final_weights, legacy_final_weights
 
-PATTERN = re.compile(r"ckpt_e(\d+)_s(\d+)\.pt$")
+PATTERN = RunDir.CHECKPOINT
 DIGEST_KEY = "pst_sha256"                 # the final weights' own checksum, in their safetensors metadata
 
 
@@ -36,7 +35,7 @@ def digest_path(checkpoint: Path) -> Path:
 
 
 def save(folder: Path, epoch: int, step: int, state: dict, keep: int = 2) -> Path:
-    path = Path(folder) / f"ckpt_e{epoch:04d}_s{step:08d}.pt"
+    path = Path(folder) / RunDir.CHECKPOINT_NAME.format(epoch=epoch, step=step)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
         write_text(digest_path(path), sha256sum(tmp) + "\n")     # before the checkpoint itself appears

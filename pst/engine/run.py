@@ -26,7 +26,7 @@ import yaml
 
 from pst.engine.config import get_dotted
 from pst.io import write_text
-from pst.layout import archive_dir, final_weights
+from pst.layout import RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
              "data.prefetch_factor", "train.progress", "train.keep_checkpoints",
@@ -85,7 +85,7 @@ def load_config(run_dir: str | Path) -> dict:
     from pst.data.annotations import read_classes
     from pst.engine.config import resolve, resolve_path, upgrade
 
-    path = Path(run_dir) / "config.yaml"
+    path = RunDir(run_dir).config
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml); train into it first")
     raw = yaml.safe_load(path.read_text())
@@ -97,27 +97,24 @@ def load_config(run_dir: str | Path) -> dict:
     return resolve(upgrade(raw, read_classes(classes) if classes.is_file() else None))
 
 
-RUN_MARKS = ("config.yaml", "train.log", "checkpoints")     # what every run folder holds from its first start
-
-
 def check_run_folder(run_dir: str | Path) -> None:
     """Refuse to train into a folder that holds files but no run (a user's folder): nothing is added to it."""
     run_dir = Path(run_dir)
     if run_dir.is_file():
         raise ValueError(f"--out {run_dir}: a file; name the run's folder")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not any((run_dir / m).exists() for m in RUN_MARKS):
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not any((run_dir / m).exists() for m in RunDir.MARKS):
         first = sorted(p.name for p in run_dir.iterdir())[0]
         raise ValueError(f"--out {run_dir}: a folder with other files ({first}) and no run; train into a new or "
                          "empty folder")
 
 
 def write_config(run_dir: str | Path, cfg: dict) -> Path:
-    return write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    return write_text(RunDir(run_dir).config, yaml.safe_dump(cfg, sort_keys=False))
 
 
 def recipe_changes(run_dir: str | Path, cfg: dict) -> list[str]:
     """How ``cfg`` differs from the run already in ``run_dir`` in what identifies a run ([] if none is there)."""
-    if not (Path(run_dir) / "config.yaml").exists():
+    if not RunDir(run_dir).config.exists():
         return []
     return diff(identity(load_config(run_dir)), identity(cfg))
 
@@ -143,7 +140,7 @@ def data_fingerprint(cfg: dict) -> Optional[str]:
 def data_changes(run_dir: str | Path, cfg: dict) -> list[str]:
     """How the run's data differs from what it was trained on ([] if the same, or not recorded: runs made before
     the fingerprint existed are kept as they are)."""
-    env = Path(run_dir) / "env.json"
+    env = RunDir(run_dir).env
     now = data_fingerprint(cfg)
     if not env.is_file() or now is None:
         return []
@@ -173,7 +170,7 @@ def log_line(run_dir: str | Path, message: str) -> None:
     """Print one line of a run's history and append it, time-stamped, to RUN/train.log: the run's own log keeps
     every attempt (start, resume, stop, epochs), where the workflow's job log is replaced at each retry."""
     print(message, flush=True)
-    with open(Path(run_dir) / "train.log", "a") as fh:
+    with open(RunDir(run_dir).log, "a") as fh:
         fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {message}\n")
 
 

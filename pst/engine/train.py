@@ -52,7 +52,7 @@ from pst.engine.run import (PeerLost, Preempted, StopSignals, check_run_folder, 
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import write_text
-from pst.layout import final_weights, timing_file
+from pst.layout import RunDir, final_weights
 from pst.provenance import cpu_name, git_revision
 
 
@@ -130,9 +130,10 @@ def _write_metrics(run_dir: Path, rows: list[dict], timings: list[dict]) -> None
     w = csv.DictWriter(buf, fields)
     w.writeheader()
     w.writerows(rows)
-    write_text(run_dir / "metrics.csv", buf.getvalue())
-    write_text(run_dir / "metrics.json", json.dumps(rows, indent=1) + "\n")
-    write_text(timing_file(run_dir), json.dumps(timings, indent=1) + "\n")
+    files = RunDir(run_dir)
+    write_text(files.metrics_csv, buf.getvalue())
+    write_text(files.metrics, json.dumps(rows, indent=1) + "\n")
+    write_text(files.timing, json.dumps(timings, indent=1) + "\n")
 
 
 def _loss(logits, labels, smoothing: float, mix=None):
@@ -179,12 +180,12 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
                 "starting afresh", flush=True)
         if main:
             ckpt.adopt_legacy_weights(run_dir)
-        if not changes and (run_dir / "train.json").exists() and Path(final_weights(run_dir)).exists():
+        if not changes and RunDir(run_dir).summary.exists() and RunDir(run_dir).final.exists():
             ckpt.load_weights(final_weights(run_dir))        # a damaged file is never taken as done
-            if main and (run_dir / "config.yaml").exists() and load_config(run_dir) != cfg:
+            if main and RunDir(run_dir).config.exists() and load_config(run_dir) != cfg:
                 write_config(run_dir, cfg)            # same run, new execution settings: recorded
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
-            return json.loads((run_dir / "train.json").read_text())
+            return json.loads(RunDir(run_dir).summary.read_text())
         ctx = setup(cfg["train"]["amp"])
         stop = StopSignals()
         try:
@@ -255,7 +256,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             log_line(run_dir, f"left out {len(train_ds.bad)} training videos that failed validation "
                               f"({d_cfg['bad_videos']}), e.g. {first[0]}: {first[1]}")
     barrier()
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = RunDir(run_dir).checkpoints
     state = ckpt.load_latest(ckpt_dir)
     epoch, start_batch, step, history, timings = 0, 0, 0, [], []
     if state is not None:
@@ -277,7 +278,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                  f"; {epochs} epochs of {steps_per_epoch} steps, {ctx.world_size} process(es) x {accum} "
                  f"accumulation on {ctx.device}; code {git_revision()}")
     if ctx.is_main:
-        write_text(run_dir / "env.json", json.dumps({
+        write_text(RunDir(run_dir).env, json.dumps({
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
             "pst": pst.__version__, "device": str(ctx.device),
             "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else cpu_name(),
@@ -417,7 +418,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                "world_size": ctx.world_size, "accumulation": accum}
     if ctx.is_main:
         ckpt.save_weights(model.state_dict(), final_weights(run_dir))
-        write_text(run_dir / "train.json", json.dumps(summary, indent=1) + "\n")
+        write_text(RunDir(run_dir).summary, json.dumps(summary, indent=1) + "\n")
         ckpt.prune_finished(ckpt_dir, t_cfg["keep_finished"])
         log_line(run_dir, f"{run_dir}: finished {epochs} epochs ({step} steps); wrote {final_weights(run_dir)}")
     barrier()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pst.io import read_record
+from pst.layout import RunDir
 
 
 def pyplot():
@@ -52,7 +53,7 @@ def _save(fig, stem: Path) -> list[Path]:
 
 def history(run_dir: str | Path) -> list[dict]:
     """A run's metrics.json: one row per epoch with its loss and validation top-1."""
-    return read_record(Path(run_dir) / "metrics.json", "a run's metrics (one row per epoch)", "train the run again",
+    return read_record(RunDir(run_dir).metrics, "a run's metrics (one row per epoch)", "train the run again",
                        {"loss": (int, float), "val_top1": (int, float, type(None))}, kind=list)
 
 

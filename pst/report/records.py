@@ -15,9 +15,8 @@ import shutil
 from pathlib import Path
 
 from pst.io import atomic_path, check_out_folder, write_text
-from pst.layout import eval_dir
+from pst.layout import RunDir, eval_dir
 
-RUN_FILES = ("config.yaml", "env.json", "metrics.json", "metrics.csv", "train.json")
 EVAL_FILES = ("eval.json", "predictions.csv")
 MANIFEST = "record.json"           # what was copied and its sha256, written last
 
@@ -26,7 +25,7 @@ def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]
     """Copy a finished run's small files and its evaluations at ``views`` into ``out`` (same relative paths);
     a file the run lacks stops it, naming the file."""
     run_dir, out = Path(run_dir), Path(out)
-    wanted = list(RUN_FILES) + [f"{Path(eval_dir('.', v)).name}/{f}" for v in views for f in EVAL_FILES]
+    wanted = list(RunDir.RECORDED) + [f"{Path(eval_dir('.', v)).name}/{f}" for v in views for f in EVAL_FILES]
     if not (out / MANIFEST).is_file():                  # an earlier record (or one whose manifest went) only
         check_out_folder(out, wanted, ", not a record of pst record; choose another folder")
     missing = [f for f in wanted if not (run_dir / f).is_file()]

@@ -8,7 +8,8 @@ Three verdicts, from the versioned artifacts only (a profile's ``results/<profil
 - **not reproduced**: some cell is outside it; each such cell is named (table, row, column, committed, now).
 
 The tolerance is derived from the committed seeds' spread, not chosen: a mean (top-1, twin top-1, ...) must lie in
-REV's 95% t-interval of that mean; a paired difference against the table's 2D row must keep its sign and whether its
+REV's 95% t-interval of that mean, never narrower than one video of one seed (100 / videos points: three seeds that
+all scored 100 % leave a t-interval of zero width, which one video would fall outside); a paired difference against the table's 2D row must keep its sign and whether its
 interval excludes 0 (resolved or not). A mean without an interval (a single seed) must equal REV's to the printed
 decimal (0.05). Cells that are a seed's own number, a spread or a derived difference to the paper are not checked
 on their own (the mean and its interval already are); every other cell (model, views, input, cost, seeds) must be
@@ -29,8 +30,9 @@ IDENTICAL, WITHIN, NOT_REPRODUCED = "identical", "reproduced within tolerance", 
 KEYS = ("model", "views", "checkpoint")                       # what names a row (released tables: checkpoint)
 SINGLE_SEED = 0.05                                            # half the printed decimal
 UNCHECKED = re.compile(r".* (std|seed\d+|ci95 low|ci95 high|resolved)$|^Δ |.*videos per s.*")
-TOLERANCE = ("each mean inside the committed 95% interval of the mean (one seed: within 0.05), each paired "
-             "difference keeps its sign and whether it is resolved, every other cell equal")
+TOLERANCE = ("each mean inside the committed 95% interval of the mean, widened to one video of one seed where it "
+             "is narrower (one seed, no video count: within 0.05), each paired difference keeps its sign and whether "
+             "it is resolved, every other cell equal")
 
 
 @dataclass
@@ -96,7 +98,7 @@ def compare_rows(table: str, old: list[dict], new: list[dict]) -> tuple[int, lis
                     ok = ((was > 0) == (is_ > 0)) and row[f"{col} resolved"] == mine.get(f"{col} resolved")
                 why = "sign or resolution changed"
             elif f"{col} std" in row and isinstance(was, (int, float)):        # a mean over seeds
-                low, high = _interval(was, row[f"{col} std"], row.get("seeds") or 1, low, high)
+                low, high = _interval(was, row[f"{col} std"], row.get("seeds") or 1, low, high, row.get("videos"))
                 ok = isinstance(is_, (int, float)) and low - 1e-9 <= is_ <= high + 1e-9
                 why = f"outside the committed interval [{low:.2f}, {high:.2f}]"
             else:
@@ -109,17 +111,22 @@ def compare_rows(table: str, old: list[dict], new: list[dict]) -> tuple[int, lis
     return checked, outside
 
 
-def _interval(mean: float, std, seeds: int, low, high) -> tuple[float, float]:
+def _interval(mean: float, std, seeds: int, low, high, videos=None) -> tuple[float, float]:
     """The committed 95% t-interval of a mean: as the table recorded it, else from its std and seeds (clipped to
-    0-100 like the tables' own); a single seed: the printed decimal."""
-    if low is not None and high is not None:
-        return low, high
-    if seeds < 2 or std is None:
-        return mean - SINGLE_SEED, mean + SINGLE_SEED
-    from scipy.stats import t
+    0-100 like the tables' own); a single seed: the printed decimal. Never narrower than one video of one seed
+    (``videos``: the videos each seed was scored on), the resolution an accuracy is measured at."""
+    if low is None or high is None:
+        if seeds < 2 or std is None:
+            low, high = mean - SINGLE_SEED, mean + SINGLE_SEED
+        else:
+            from scipy.stats import t
 
-    half = float(t.ppf(0.975, seeds - 1)) * std / seeds ** 0.5
-    return max(0.0, mean - half), min(100.0, mean + half)
+            half = float(t.ppf(0.975, seeds - 1)) * std / seeds ** 0.5
+            low, high = max(0.0, mean - half), min(100.0, mean + half)
+    if videos:
+        step = 100.0 / videos
+        low, high = min(low, max(0.0, mean - step)), max(high, min(100.0, mean + step))
+    return low, high
 
 
 def _fmt(v) -> str:
