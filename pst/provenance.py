@@ -8,18 +8,63 @@ table without breaking byte-for-byte regeneration. Torch-free.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent
-# The code each kind of result is computed by. Training is left out on purpose: a run reruns only when its recipe
-# changes, while evaluations, FLOPs, tables and figures follow the code (the rules carry these fingerprints).
+# The code each kind of result is computed by: the modules a job of that kind runs, with everything of this package
+# they import (pst.provenance.module_files), so a log line edited in training code reruns no evaluation while any
+# edit to what an evaluation imports does. Training is left out on purpose: a run reruns only when its recipe
+# changes, while evaluations, FLOPs, tables and figures follow the code (the rules carry these fingerprints). The
+# synthetic set is its generator's own file only (it reads one video back through the loader, which changes no
+# byte it writes): a loader edit must not render the set, and so retrain every run, again.
 CODE = {"synth": ("data/synthetic.py",),
-        "evaluate": ("engine", "data", "models", "ops", "layout.py"),
-        "flops": ("models", "ops", "report/flops.py"),
-        "memory": ("models", "ops", "report/memory.py"),
-        "report": ("report", "layout.py", "study.py")}
+        "evaluate": ("pst.engine.evaluate",),
+        "flops": ("pst.report.flops",),
+        "memory": ("pst.report.memory",),
+        "report": ("pst.report.study_table", "pst.report.plots", "pst.report.cam", "pst.report.readme",
+                   "pst.report.released", "pst.report.tables", "pst.study")}
+
+
+def _module_file(name: str) -> Path | None:
+    rel = Path(*name.split(".")[1:])
+    for f in ([PACKAGE / rel.with_suffix(".py")] if rel.parts else []) + [PACKAGE / rel / "__init__.py"]:
+        if f.is_file():
+            return f
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def module_files(*modules: str) -> tuple[Path, ...]:
+    """The package's source files ``modules`` run: each module, its packages' ``__init__`` and, transitively,
+    every ``pst`` module it imports (at the top or inside a function), read from the source, nothing imported."""
+    import ast
+
+    seen: set[Path] = set()
+    todo = list(modules)
+    while todo:
+        parts = todo.pop().split(".")
+        for i in range(1, len(parts) + 1):
+            f = _module_file(".".join(parts[:i]))
+            if f is None or f in seen:
+                continue
+            seen.add(f)
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.Import):
+                    todo += [a.name for a in node.names if a.name.split(".")[0] == "pst"]
+                elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pst":
+                    todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return tuple(sorted(seen))
+
+
+def job_fingerprint(kind: str) -> str:
+    """The fingerprint of the code a job of ``kind`` (a key of CODE) runs."""
+    parts = CODE[kind]
+    if parts[0].startswith("pst."):
+        return code_fingerprint(*(str(f.relative_to(PACKAGE)) for f in module_files(*parts)))
+    return code_fingerprint(*parts)
 
 
 # What counts as code for the revision (from the repository's top): what can change a result.

@@ -62,6 +62,7 @@ def _check_tables_and_records(repo):
     assert "±" in md and "seeds 0, 1: mean ± std" in md and "paper top-1 (K400, reference)" in header
     assert "Δ" not in header and "top-5" not in header and header.count("|") - 1 <= 14     # 2 classes: no top-5
     assert "(2D row)" in md and "vs deit_2d" in header
+    assert "| 75.3 " in md and "75.30" not in md                 # the paper's figures as printed, not reformatted
     assert table["metrics"]["deit_tps"]["top1"] == pytest.approx(rows["deit_tps"]["top-1"], abs=1e-4)
     for seed in (0, 1):
         run_dir = repo / f"results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed{seed}"

@@ -36,3 +36,18 @@ def test_revision_names_the_last_code_commit(tmp_path, monkeypatch):
     assert _git() == clean + " + uncommitted changes"
     _commit(tmp_path, "code")
     assert _git() not in (clean, clean + " + uncommitted changes")
+
+
+def test_a_jobs_code_is_what_it_imports():
+    """An evaluation's fingerprint covers what `pst.engine.evaluate` imports, at the top or inside a function (the
+    models, the loader, the released-checkpoint converter), and not the training loop: a log line edited there
+    reruns no evaluation. The FLOPs count does not follow the loader."""
+    from pst.provenance import CODE, PACKAGE, job_fingerprint, module_files
+
+    evaluate = {str(f.relative_to(PACKAGE)) for f in module_files(*CODE["evaluate"])}
+    assert {"engine/evaluate.py", "engine/build.py", "models/swin.py", "ops/shift.py", "data/video.py",
+            "models/inflate.py", "layout.py", "__init__.py", "models/__init__.py"} <= evaluate
+    assert not {"engine/train.py", "engine/launch.py", "cli.py", "data/preprocess.py"} & evaluate
+    flops = {str(f.relative_to(PACKAGE)) for f in module_files(*CODE["flops"])}
+    assert "models/deit.py" in flops and not any(f.startswith("data/") for f in flops)
+    assert len({job_fingerprint(k) for k in CODE}) == len(CODE)

@@ -33,7 +33,7 @@ from pst.engine.config import check_views, resolve_path
 from pst.engine.run import ignore_stop_signals, load_config, locked
 from pst.io import check_out_folder, write_text
 from pst.layout import eval_dir
-from pst.provenance import CODE, code_fingerprint, git_revision
+from pst.provenance import git_revision, job_fingerprint
 
 
 def aggregate(logits: torch.Tensor, average: str = "prob") -> torch.Tensor:
@@ -230,7 +230,7 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
               "partial": res["partial"], "denominator": n_ok,
               "top1_counting_failed_as_wrong": None if not len(ds) else
               (metrics["top1"] or 0) * n_ok / len(ds),
-              "code": {"fingerprint": code_fingerprint(*CODE["evaluate"])},
+              "code": {"fingerprint": job_fingerprint("evaluate")},
               "out": str(out)}
     write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
     # how fast and by which commit: an execution record (the job's log), not part of the versioned result

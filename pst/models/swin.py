@@ -157,14 +157,19 @@ class WindowAttention(nn.Module):
 
 
 class SwinBlock(nn.Module):
-    """Swin block with an optional temporal shift in front of the attention.
+    """Swin block with an optional temporal shift in front of the attention. The residual path is never shifted.
 
-    ``temporal``: None, "channel" (per head, 1/8 from t-1 and 1/8 from t+1, no shift back) or "patch" (the
-    pattern tiled in each window, shifted back after attention unless ``shift_back`` is False). The residual path
-    is never shifted.
+    Args:
+        dim, num_heads: channels and attention heads of the stage.
+        window, shift: the (t, h, w) window and its cyclic shift ((0, 0, 0) in even blocks, half a window in odd).
+        bias_frames: frames the relative-position bias table spans.
+        temporal: None, "channel" (per head, 1/8 from t-1 and 1/8 from t+1, no shift back) or "patch" (the
+            pattern tiled in each window, shifted back after attention unless ``shift_back`` is False).
+        pattern, shift_back, shifted_bias, bias, channel_pad: as PatchShiftSwin's options of those names.
+        mlp_ratio, qkv_bias, drop, attn_drop, drop_path: Swin's own.
     """
 
-    def __init__(self, dim: int, num_heads: int, window: Window, shift: Window, bias_frames: int,
+    def __init__(self, dim: int, num_heads: int, window: Window, shift: Window, bias_frames: int, *,
                  temporal: Optional[str] = None, pattern=None, shift_back: bool = True, shifted_bias: bool = True,
                  bias: str = "paper", channel_pad: str = "self", mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0):
@@ -340,9 +345,10 @@ class PatchShiftSwin(nn.Module):
                     elif channel_shift and j % 2 == 0:
                         temporal = "channel"
                 blocks.append(SwinBlock(
-                    dim, heads, window, (0, 0, 0) if j % 2 == 0 else shift, bias_frames, temporal, pattern,
-                    shift_back, shifted_bias, bias, channel_pad, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
-                    dpr[sum(depths[:i]) + j]))
+                    dim, heads, window, (0, 0, 0) if j % 2 == 0 else shift, bias_frames, temporal=temporal,
+                    pattern=pattern, shift_back=shift_back, shifted_bias=shifted_bias, bias=bias,
+                    channel_pad=channel_pad, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
+                    attn_drop=attn_drop_rate, drop_path=dpr[sum(depths[:i]) + j]))
             down = PatchMerging(dim) if i < len(depths) - 1 else None
             self.layers.append(BasicLayer(blocks, down, use_checkpoint))
         self.num_features = embed_dim * 2 ** (len(depths) - 1)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pst.io import read_record
 from pst.layout import eval_path
-from pst.provenance import CODE, code_fingerprint
+from pst.provenance import job_fingerprint
 from pst.report.published import published
 from pst.report.tables import load_counts, load_memory, paper_delta, write_table
 
@@ -107,7 +107,7 @@ def code_of(found: dict) -> dict:
     """The code a table came from: this report code, and every evaluation code fingerprint its records name."""
     evals = sorted({(r.get("code") or {}).get("fingerprint") or "unrecorded"
                     for recs in found.values() for r in recs.values()})
-    return {"report": code_fingerprint(*CODE["report"]), "evaluate": evals}
+    return {"report": job_fingerprint("report"), "evaluate": evals}
 
 
 def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory: list[str] = ()) -> pd.DataFrame:

@@ -33,7 +33,10 @@ def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.Data
     stem = Path(stem)
     shown = df if display is None else display
     shown = shown.astype(object).where(shown.notna(), "n/a")
-    md = f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + f"{shown.to_markdown(index=False, floatfmt='.2f')}\n"
+    # A display's cells are text already formatted (the paper's 75.3 as printed): tabulate must not read "73.0"
+    # back as a number and print it as 73.00.
+    body = shown.to_markdown(index=False, floatfmt=".2f", disable_numparse=display is not None)
+    md = f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + f"{body}\n"
     data = {"title": title, "rows": json.loads(df.to_json(orient="records")),
             "metrics": metrics_view(df) if metrics is None else metrics, **(extra or {})}
     return [write_text(stem.with_suffix(".md"), md),

@@ -6,7 +6,7 @@ import sys
 
 from pst.layout import FLOPS_DIR, FLOPS_TABLE, MEMORY_DIR, eval_dir, eval_path, final_weights, flops_record, memory_record
 from pst.engine.run import execution_arg, identity
-from pst.provenance import CODE as CODE_PARTS, code_fingerprint, git_revision
+from pst.provenance import CODE as CODE_PARTS, git_revision, job_fingerprint
 from pst.study import Run, Study, planning
 from pst.weights_2d import PAPER_2D
 
@@ -20,7 +20,7 @@ SOURCES = {d: STUDY.dataset(d)["source"] for d in config["datasets"]}
 SYNTH = [d for d, s in SOURCES.items() if s == "synth"] or ["__none__"]
 FETCHED = [d for d, s in SOURCES.items() if s == "fetch"] or ["__none__"]
 # Rules that carry their code's fingerprint as a param rerun when that code changes (training never does).
-CODE = {kind: code_fingerprint(*parts) for kind, parts in CODE_PARTS.items()}
+CODE = {kind: job_fingerprint(kind) for kind in CODE_PARTS}
 REVISION = git_revision()   # the last commit that changed code (pst.provenance)
 
 
