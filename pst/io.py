@@ -57,6 +57,25 @@ def read_utf8(path: PathLike, what: str) -> str:
         raise ValueError(f"{path}: not UTF-8 text (byte {err.start}); is it the {what}?") from None
 
 
+def load_yaml(text: str):
+    """YAML as yaml.safe_load reads it, except that a key given twice in one mapping is a YAMLError at its line
+    (safe_load keeps the last silently: a recipe's second `lr:` would win unseen)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice in one mapping",
+                                                            key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return yaml.load(text, Loader=Loader)
+
+
 def read_record(path: PathLike, what: str, fix: str, keys: dict | None = None, kind: type = dict):
     """A JSON record another step wrote: ``kind`` (an object, or a list of objects), with ``keys`` {name: type or
     types} in the object (in each, for a list). Anything else is one ValueError naming the file, what it should be

@@ -500,11 +500,11 @@ def read_params(path: str | Path = "params.yaml") -> dict:
     """params.yaml, or one line naming its line and column when it is not YAML."""
     import yaml
 
-    from pst.io import read_utf8
+    from pst.io import load_yaml, read_utf8
 
     text = read_utf8(path, "params file")
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -43,6 +43,7 @@ def _setup(tmp_path, easy):
     (tmp_path / "twice" / "classes.txt").write_text("up\ndown\nup\n")
     (tmp_path / "twice" / "val.txt").write_text("a.mp4 0\n")
     (tmp_path / "broken.yaml").write_text("data: {root: [unclosed\n")
+    (tmp_path / "twice.yaml").write_text("optim: {lr: 0.001}\noptim: {lr: 0.1}\n")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     (tmp_path / "ok").mkdir()
     (tmp_path / "ok" / "classes.txt").write_text("up\ndown\n")
@@ -81,6 +82,11 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.checkpoint_every=0"], "train.checkpoint_every = 0 is not valid: expected an integer > 0"),
     ([*TRAIN, "--set", "data.train.area=[0.9,0.1]"], "expected [low, high] fractions of the frame, 0 < low <= high"),
     ([*TRAIN, "--set", "data.root.x=1"], "--set data.root.x: data.root is a value"),
+    ([*TRAIN, "--set", "data.classes=train.txt"], "data.classes = 'train.txt' is not valid: it is data.train_list"),
+    ([*TRAIN, "--set", "schedule.warmup_epochs=100"], "warmup_epochs = 100 is not valid: expected at most schedule.epo"),
+    ([*TRAIN, "--set", "train.seed=100000000000000000000"], "expected an integer >= 0 and <= 4294967295"),
+    ([*TRAIN, "--execution", "train.threads=100000"], "train.threads = 100000 is not valid: expected at most this no"),
+    (["train", "--config", "twice.yaml", "--out", "run"], "line 2, column 1 (key 'optim' given twice in one mapping)"),
     (["train", "--config", "recipe.yaml", "--out", ""], "--out: an empty path"),
     (["data", "validate", "ok", "ok/val.txt", "--out", "ok/val.txt"], "--out ok/val.txt is also an input"),
     (["data", "validate", "ok", "ok/val.txt", "--report", "ok/classes.txt"], "--report ok/classes.txt is also an input"),

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from pst.io import load_yaml
+
 # Where a value comes from, in the words `pst recipe show` prints: the paper (main paper or supplement), the official
 # code (the MartinXM/TPS fork of mmaction2 0.x: configs/recognition/tps/swin_tiny_2D_patch244_tps_<dataset>_1k.py,
 # "the official <dataset> config"), the libraries it ran (mmcv 1.x, mmaction2 0.x, timm), or our choice and why.
@@ -349,7 +351,7 @@ CHECKS = {
     "train.keep_finished": _one_of("last", "all", "none"),
     "train.checkpoint_every": _at_least(0, integer=True, above=True),
     "train.checkpoint_every_steps": _at_least(0, integer=True),
-    "train.seed": _at_least(0, integer=True),
+    "train.seed": _at_least(0, integer=True, high=2**32 - 1),      # numpy's and torch's seeds: 32 bits
     "train.grad_clip": ((lambda v: v is None or (_number(v) and v > 0)), "null (no clipping) or a number > 0"),
     "data.workers": _at_least(0, integer=True),
     "data.val_subset": _at_least(0, integer=True),
@@ -383,6 +385,16 @@ def validate(cfg: dict) -> None:
         value = get_dotted(cfg, key)
         if not ok(value):
             raise ValueError(f"recipe: {key} = {value!r} is not valid: expected {accepts}")
+    d = cfg["data"]
+    lists = {k: resolve_path(d["root"], d[k]) for k in ("train_list", "val_list")}
+    for key, path in lists.items():
+        if resolve_path(d["root"], d["classes"]) == path:
+            raise ValueError(f"recipe: data.classes = {d['classes']!r} is not valid: it is data.{key}, a video list; "
+                             "name the class names file (classes.txt, one name per line)")
+    warmup, epochs = cfg["schedule"]["warmup_epochs"], cfg["schedule"]["epochs"]
+    if warmup > epochs:
+        raise ValueError(f"recipe: schedule.warmup_epochs = {warmup} is not valid: expected at most schedule.epochs "
+                         f"({epochs}); the lr would never reach optim.lr")
     k, b = cfg["data"]["train"]["repeated_augmentation"], cfg["train"]["batch_per_device"]
     if b % k:
         raise ValueError(f"recipe: data.train.repeated_augmentation = {k} does not divide train.batch_per_device "
@@ -408,7 +420,7 @@ def load_recipe(path: str | Path) -> dict:
         raise FileNotFoundError(f"recipe {path}: no such file")
     text = path.read_text()
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""

@@ -148,6 +148,9 @@ def _loss(logits, labels, smoothing: float, mix=None):
 def _threads(node_threads: int):
     """torch's CPU threads while training: the node's ``train.threads`` shared by its processes (0: leave torch's
     default), as before afterwards; env.json records the count."""
+    if node_threads > (os.cpu_count() or 1):          # OpenMP would try to start them all (and fail)
+        raise ValueError(f"recipe: train.threads = {node_threads} is not valid: expected at most this node's "
+                         f"{os.cpu_count()} cores (0: torch's default)")
     before = torch.get_num_threads()
     if node_threads:
         torch.set_num_threads(max(1, node_threads // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
