@@ -65,6 +65,10 @@ def _setup(tmp_path, easy):
     (tmp_path / "done").mkdir()                # a finished run (its config and final weights)
     (tmp_path / "done" / "config.yaml").write_text(yaml.safe_dump(tiny_recipe(easy)))
     (tmp_path / "done" / "final.safetensors").write_bytes(_finished_weights(easy))
+    for name, (file, text) in {"badenv": ("env.json", "[1]\n"), "badcfg": ("config.yaml", "data: {root: [\n")}.items():
+        (tmp_path / name).mkdir()              # a run with one of its records damaged by hand
+        (tmp_path / name / "config.yaml").write_text(yaml.safe_dump(tiny_recipe(easy)))
+        (tmp_path / name / file).write_text(text)
 
 
 TRAIN = ["train", "--config", "recipe.yaml", "--out", "run"]
@@ -82,6 +86,14 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.checkpoint_every=0"], "train.checkpoint_every = 0 is not valid: expected an integer > 0"),
     ([*TRAIN, "--set", "data.train.area=[0.9,0.1]"], "expected [low, high] fractions of the frame, 0 < low <= high"),
     ([*TRAIN, "--set", "data.root.x=1"], "--set data.root.x: data.root is a value"),
+    ([*TRAIN, "--set", "data.root=null"], "recipe: data.root = None is not valid: expected a path (text)"),
+    ([*TRAIN, "--set", "data.test.short_side=-1"], "data.test.short_side = -1 is not valid: expected null or an"),
+    ([*TRAIN, "--set", "schedule.by_epoch=maybe"], "schedule.by_epoch = 'maybe' is not valid: expected true or false"),
+    ([*TRAIN, "--set", "data.bad_videos=gone.tsv"], "recipe data.bad_videos: "),
+    ([*TRAIN, "--set", "train.global_batch=4096", "--set", "train.batch_per_device=4096"],
+     "recipe: train.global_batch 4096 is more than the training list's"),
+    (["train", "--config", "recipe.yaml", "--out", "badenv"], "badenv/env.json: not a run's environment record (a"),
+    (["evaluate", "badcfg"], "badcfg/config.yaml:2:1: the run's recipe is not valid YAML"),
     ([*TRAIN, "--set", "data.classes=train.txt"], "data.classes = 'train.txt' is not valid: it is data.train_list"),
     ([*TRAIN, "--set", "schedule.warmup_epochs=100"], "warmup_epochs = 100 is not valid: expected at most schedule.epo"),
     ([*TRAIN, "--set", "train.seed=100000000000000000000"], "expected an integer >= 0 and <= 4294967295"),

@@ -52,7 +52,13 @@ def _frames(d: dict) -> dict:
     folders named by a template from a start index."""
     from pst.data.validate import read_bad
 
-    bad = read_bad(resolve_path(d["root"], d["bad_videos"])) if d["bad_videos"] else None
+    bad = None
+    if d["bad_videos"]:                 # named but missing: the videos it leaves out would be read, unseen
+        path = resolve_path(d["root"], d["bad_videos"])
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe data.bad_videos: {path} not found; run `pst data validate` to write "
+                                    "it, or set data.bad_videos to null")
+        bad = read_bad(path)
     return {"modality": d["modality"], "frame_tmpl": d["frame_template"], "frame_start": d["frame_start"],
             "decoder": d["decoder"], "bad": bad}
 

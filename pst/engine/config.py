@@ -321,8 +321,19 @@ def _one_of(*choices):
 
 
 _BOOL = ((lambda v: isinstance(v, bool)), "true or false")
+_PATH = ((lambda v: isinstance(v, str) and v.strip() != ""), "a path (text)")
+_SIZE = _at_least(0, integer=True, above=True)
 # key -> (check, what it accepts); magnitude's bound depends on the policy and is checked below
 CHECKS = {
+    "data.root": _PATH, "data.train_list": _PATH, "data.val_list": _PATH, "data.classes": _PATH,
+    "data.bad_videos": ((lambda v: v is None or _PATH[0](v)), "null or a path (text)"),
+    "data.train.size": _SIZE, "data.train.short_side": _SIZE, "data.val.size": _SIZE, "data.val.short_side": _SIZE,
+    "data.test.short_side": ((lambda v: v is None or _SIZE[0](v)), "null or an integer > 0"),
+    "data.sampling.frame_interval": _SIZE,
+    "data.val.num_clips": _SIZE,
+    "model.name": ((lambda v: isinstance(v, str)), "a model name (pst models lists them)"),
+    "model.checkpoint_2d": ((lambda v: v is None or _PATH[0](v)), "null or a path (text)"),
+    "schedule.by_epoch": _BOOL,
     "data.modality": _one_of("video", "frames"),
     "data.resize": _one_of("mmcv", "torchvision"),
     "data.decoder": _one_of(*DECODERS),

@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 import yaml
 
 from pst.engine.config import get_dotted
-from pst.io import write_text
+from pst.io import load_yaml, read_record, write_text
 from pst.layout import RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
@@ -88,7 +88,13 @@ def load_config(run_dir: str | Path) -> dict:
     path = RunDir(run_dir).config
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml); train into it first")
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = load_yaml(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}{at}: the run's recipe is not valid YAML ({getattr(err, 'problem', None) or err}); "
+                         "restore it (its record under results/<profile>/records/ keeps a copy)") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: not a run's recipe (a YAML {type(raw).__name__}); this folder is not a run: "
                          "name a run directory")
@@ -144,7 +150,8 @@ def data_changes(run_dir: str | Path, cfg: dict) -> list[str]:
     now = data_fingerprint(cfg)
     if not env.is_file() or now is None:
         return []
-    before = json.loads(env.read_text()).get("data")
+    before = read_record(env, "a run's environment record", "restore it (its record under "
+                         "results/<profile>/records/ keeps a copy)").get("data")
     return [] if before in (None, now) else [f"data: {before} -> {now}"]
 
 

@@ -231,6 +231,9 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                                     f"data first (`pst data synth --out {root}` or `pst data prepare`)")
     classes = read_classes(resolve_path(root, d_cfg["classes"]))
     train_ds = train_dataset(cfg)
+    if len(train_ds) < t_cfg["global_batch"]:           # before the run folder exists
+        raise ValueError(f"recipe: train.global_batch {t_cfg['global_batch']} is more than the training list's "
+                         f"{len(train_ds)} videos ({d_cfg['train_list']}); lower it")
     v = d_cfg["val"]
     val_ds = views_dataset(cfg, resolve_path(root, d_cfg["val_list"]), v["crops"], v["num_clips"], v["short_side"])
     if d_cfg["val_subset"] and d_cfg["val_subset"] < len(val_ds):
