@@ -65,7 +65,14 @@ def _setup(tmp_path, easy):
     (tmp_path / "done").mkdir()                # a finished run (its config and final weights)
     (tmp_path / "done" / "config.yaml").write_text(yaml.safe_dump(tiny_recipe(easy)))
     (tmp_path / "done" / "final.safetensors").write_bytes(_finished_weights(easy))
-    for name, (file, text) in {"badenv": ("env.json", "[1]\n"), "badcfg": ("config.yaml", "data: {root: [\n")}.items():
+    deeper = tiny_recipe(easy)                 # final weights of one model beside the config of another
+    deeper["model"]["kwargs"]["depth"] = 3
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "config.yaml").write_text(yaml.safe_dump(deeper))
+    (tmp_path / "mixed" / "final.safetensors").write_bytes(_finished_weights(easy))
+    (easy / "junk_bad.tsv").write_text("these are my notes\n")    # not validate's list (in the data's folder)
+    for name, (file, text) in {"badenv": ("env.json", "[1]\n"), "badcfg": ("config.yaml", "data: {root: [\n"),
+                                   "cutcfg": ("config.yaml", "data:\n  train:\n    size\n")}.items():
         (tmp_path / name).mkdir()              # a run with one of its records damaged by hand
         (tmp_path / name / "config.yaml").write_text(yaml.safe_dump(tiny_recipe(easy)))
         (tmp_path / name / file).write_text(text)
@@ -93,6 +100,9 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.global_batch=4096", "--set", "train.batch_per_device=4096"],
      "recipe: train.global_batch 4096 is more than the training list's"),
     (["train", "--config", "recipe.yaml", "--out", "badenv"], "badenv/env.json: not a run's environment record (a"),
+    (["evaluate", "mixed"], "mixed/final.safetensors: not the weights of the model its config.yaml describes"),
+    ([*TRAIN, "--set", "data.bad_videos=junk_bad.tsv"], "junk_bad.tsv: not a list of bad videos written by `pst"),
+    (["evaluate", "cutcfg"], "cutcfg/config.yaml: not a run's recipe as training wrote it (recipe: 'data.train' must"),
     (["evaluate", "badcfg"], "badcfg/config.yaml:2:1: the run's recipe is not valid YAML"),
     ([*TRAIN, "--set", "data.classes=train.txt"], "data.classes = 'train.txt' is not valid: it is data.train_list"),
     ([*TRAIN, "--set", "schedule.warmup_epochs=100"], "warmup_epochs = 100 is not valid: expected at most schedule.epo"),

@@ -207,3 +207,14 @@ def test_changed_recipe_is_refused_or_restarted_afresh_and_the_video_cache_chang
     assert again["final"]["loss"] != first["final"]["loss"]
     log = (tmp_path / "run" / "train.log").read_text()           # afresh: the old run's log went with it
     assert "starting afresh" in log and "resuming" not in log
+
+
+def test_the_epoch_line_counts_the_videos_it_could_not_read():
+    """A video replaced by another sample is counted where a user looks first, the epoch's line in the log."""
+    from pst.engine.train import epoch_line
+
+    row = {"epoch": 2, "loss": 1.0, "val_top1": 50.0, "lr": 1e-3, "unreadable_videos": 3, "partial_videos": 0}
+    line = epoch_line(row, {"epoch_seconds": 4.0, "clips_per_s": 8.0}, 5, 6.0)
+    assert line.endswith(", 3 unreadable videos replaced by others (`pst data validate` names them)"), line
+    assert "unreadable" not in epoch_line({**row, "unreadable_videos": 0}, {"epoch_seconds": 4.0, "clips_per_s": 8.0},
+                                          5, 6.0)

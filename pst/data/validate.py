@@ -132,13 +132,19 @@ def check_entry(root: Path, entry: Entry, decoders: Sequence[str] = ("decord",),
     return v
 
 
+BAD_HEADER = "path\treason"            # bad_videos.tsv's first line
+
+
 def read_bad(path: str | Path) -> dict[str, str]:
     """{list path: reason} of a bad_videos.tsv (empty if there is none): what training and evaluation skip."""
     p = Path(path)
     if not p.is_file():
         return {}
-    rows = p.read_text().splitlines()[1:]
-    return dict(r.split("\t", 1) for r in rows if "\t" in r)
+    rows = p.read_text().splitlines()
+    if not rows or rows[0] != BAD_HEADER:
+        raise ValueError(f"{p}: not a list of bad videos written by `pst data validate` (its first line is not "
+                         f"{BAD_HEADER!r}); run the validation again to write it")
+    return dict(r.split("\t", 1) for r in rows[1:] if "\t" in r)
 
 
 REPORT_FIELDS = ["path", "verdict", "reason", "frames_claimed", "frames_decoded", "duration_s", "decoded_s", "decoders"]
@@ -156,7 +162,7 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     if classes and not Path(classes).is_file():
         raise ValueError(f"--classes {classes}: no such file (the dataset's classes.txt, one name per line)")
     classes = Path(classes) if classes else list_file.parent / "classes.txt"
-    tsv = check_output(out or list_file.parent / "bad_videos.tsv", (list_file, classes), "path\treason")
+    tsv = check_output(out or list_file.parent / "bad_videos.tsv", (list_file, classes), BAD_HEADER)
     if report:
         check_output(report, (list_file, classes, tsv), ",".join(REPORT_FIELDS), "--report")
     if not root.is_dir():
@@ -185,7 +191,7 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
         v.path = e.path
         verdicts.append(v)
     bad = [v for v in verdicts if not v.ok]
-    write_text(tsv, "path\treason\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad))
+    write_text(tsv, BAD_HEADER + "\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad))
     if report:
         buf = io.StringIO()
         w = csv.DictWriter(buf, REPORT_FIELDS)
@@ -207,16 +213,16 @@ def gather(list_file: str | Path, shards: Sequence[str | Path], out: str | Path,
     """One TSV from the TSVs of a scattered validation of ``list_file``, in the list's order: the file one job
     writes."""
     position = {e.path: i for i, e in enumerate(read_list(list_file, modality=modality))}
-    tsv = check_output(out, (list_file, *shards), "path\treason")
+    tsv = check_output(out, (list_file, *shards), BAD_HEADER)
     rows = []
     for path in shards:
         head, *lines = Path(path).read_text().splitlines()
-        if head != "path\treason":
+        if head != BAD_HEADER:
             raise ValueError(f"{path}: not a shard of `pst data validate --shard` (no path/reason header)")
         for line in lines:
             name = line.split("\t", 1)[0]
             if name not in position:
                 raise ValueError(f"{path}: {name} is not in {list_file}; the shard is of another list")
             rows.append((position[name], line))
-    write_text(tsv, "path\treason\n" + "".join(f"{line}\n" for _, line in sorted(rows)))
+    write_text(tsv, BAD_HEADER + "\n" + "".join(f"{line}\n" for _, line in sorted(rows)))
     return {"list": str(list_file), "bad": len(rows), "tsv": str(tsv)}

@@ -104,6 +104,13 @@ def load_run_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     if not final.is_file() and not legacy.is_file():
         raise FileNotFoundError(f"{final}: the run has not finished training; run `pst train` to completion first")
     model = build_model(cfg, None, run_dir=run_dir)
-    model.load_state_dict(load_weights(final) if final.is_file() else
-                          torch.load(legacy, map_location="cpu", weights_only=True))   # finished before safetensors
+    state = load_weights(final) if final.is_file() else \
+        torch.load(legacy, map_location="cpu", weights_only=True)                    # finished before safetensors
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:             # weights of another model, or of another class count
+        why = " ".join(str(err).split())
+        raise ValueError(f"{final if final.is_file() else legacy}: not the weights of the model its config.yaml "
+                         f"describes ({why[:240]}); the run folder mixes two runs: train it again into a new "
+                         "folder") from None
     return model.eval(), cfg

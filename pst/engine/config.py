@@ -197,7 +197,9 @@ def upgrade(recipe: dict, classes: list[str] | None = None) -> dict:
     ``randaugment: [n, m]`` was torchvision's RandAugment; ``no_flip_labels`` / id ``flip_pairs`` name the classes
     of the run's own class list (``classes``; ids kept when it is missing, and then refused if used)."""
     out = copy.deepcopy(recipe)
-    train = out.get("data", {}).get("train", {})
+    train = out.get("data", {}).get("train", {}) if isinstance(out.get("data", {}), dict) else None
+    if not isinstance(train, dict):
+        return out                      # not a recipe's shape: resolve refuses it, naming the key
     if isinstance(train.get("randaugment", {}), list) or train.get("randaugment", {}) is None:
         old = train["randaugment"]
         train["randaugment"] = ({"policy": None} if old is None else

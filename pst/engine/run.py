@@ -98,9 +98,13 @@ def load_config(run_dir: str | Path) -> dict:
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: not a run's recipe (a YAML {type(raw).__name__}); this folder is not a run: "
                          "name a run directory")
-    data = raw.get("data", {})
-    classes = resolve_path(data.get("root", "."), data.get("classes", "classes.txt"))
-    return resolve(upgrade(raw, read_classes(classes) if classes.is_file() else None))
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    try:
+        classes = resolve_path(data.get("root", "."), data.get("classes", "classes.txt"))
+        return resolve(upgrade(raw, read_classes(classes) if classes.is_file() else None))
+    except (TypeError, ValueError) as err:          # hand-edited or cut: named, with what the key accepts
+        raise ValueError(f"{path}: not a run's recipe as training wrote it ({err}); restore it (its record under "
+                         "results/<profile>/records/ keeps a copy)") from None
 
 
 def check_run_folder(run_dir: str | Path) -> None:

@@ -114,8 +114,12 @@ def epoch_line(row: dict, timing: dict, epochs: int, eta_s: Optional[float]) -> 
     if row.get("val_twin_top1") is not None:
         val += f" (twin {row['val_twin_top1']:.1f})"
     speed = f"{timing['clips_per_s']:.1f} clips/s" if timing["clips_per_s"] else "n/a clips/s"
+    skipped = "".join(f", {row[k]} {what}" for k, what in (
+        ("unreadable_videos", "unreadable videos replaced by others (`pst data validate` names them)"),
+        ("partial_videos", "videos that decoded only in part")) if row.get(k))
     return (f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, val top-1 {val}, lr {row['lr']:.3g}, "
-            f"{_duration(timing['epoch_seconds'])}, {speed}, ETA {'n/a' if eta_s is None else _duration(eta_s)}")
+            f"{_duration(timing['epoch_seconds'])}, {speed}, ETA {'n/a' if eta_s is None else _duration(eta_s)}"
+            f"{skipped}")
 
 
 def _peak_memory_mb(device: torch.device) -> float:
