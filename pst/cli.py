@@ -5,6 +5,7 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -824,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("PST_DEBUG", "") not in ("", "0")
     where = f"pst {args.command}" + (f" {args.data_command}" if args.command == "data" else "")
+    shown = warnings.formatwarning          # a warning is one line too, naming what it is about (not our source)
+    warnings.formatwarning = lambda message, category, *_, **__: f"{where}: {category.__name__}: {message}\n"
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -846,6 +849,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{err.filename}: {err.strerror or err}"
         print(f"{where}: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = shown
 
 
 if __name__ == "__main__":

@@ -247,3 +247,18 @@ def test_cam_reads_a_frame_folder_given_by_hand(easy, tmp_path):
     views, rgb = read_clip(cfg, tmp_path)
     assert rgb.shape[0] == cfg["data"]["sampling"]["clip_len"]
     assert rgb[0].mean() < rgb[-1].mean()                     # frames in order, from the folder's first
+
+
+def test_a_training_that_fails_before_its_first_checkpoint_leaves_no_run_folder(easy, tmp_path, monkeypatch,
+                                                                                capsys):
+    """Every training video gone: training starts, gives up after 21 unreadable videos in a row and removes the run
+    folder it had made (its config and env, nothing trained)."""
+    (easy / "gone.txt").write_text("".join(f"videos/gone_{i}.mp4 {i % 2}\n" for i in range(16)))
+    recipe = tiny_recipe(easy)
+    recipe["data"]["train_list"] = "gone.txt"
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "recipe.yaml", "--out", "run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "unreadable videos in a row" in err[-1] and "Traceback" not in "\n".join(err)
+    assert sorted(os.listdir(tmp_path)) == ["recipe.yaml"]

@@ -113,6 +113,8 @@ class DecordReader:
     def __init__(self, path: str | Path):
         import decord
 
+        if not Path(path).is_file():        # said here: decord's own C++ log line would precede its error
+            raise FileNotFoundError(f"{path}: no such video file")
         self._vr = decord.VideoReader(str(path), num_threads=1)
         self.num_frames = len(self._vr)
 

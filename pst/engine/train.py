@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sys
 import time
 from contextlib import contextmanager, nullcontext
@@ -41,7 +42,7 @@ from tqdm import tqdm
 
 import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import read_classes
-from pst.data.dataset import collate
+from pst.data.dataset import UnreadableVideosError, collate
 from pst.data.transforms import normalize_batch
 from pst.engine import checkpoint as ckpt
 from pst.engine.build import build_model, loader_worker, train_dataset, views_dataset
@@ -174,6 +175,8 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
     run_dir = Path(run_dir)
     check_run_folder(run_dir)
     main = int(os.environ.get("RANK", "0")) == 0
+    existed = run_dir.is_dir()
+    fresh = not existed or not any(run_dir.iterdir())      # nothing of a run there yet (or Snakemake's empty folder)
     with _threads(cfg["train"]["threads"]), locked(run_dir, "pst train") if main else nullcontext():
         changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
         if changes and not restart_on_change:
@@ -198,6 +201,12 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
         try:
             with stop:
                 return _train(cfg, run_dir, ctx, stop)
+        except (ValueError, OSError, UnreadableVideosError):
+            if main and fresh and run_dir.is_dir() and not ckpt.list_checkpoints(RunDir(run_dir).checkpoints):
+                shutil.rmtree(run_dir)           # failed before its first checkpoint: nothing half-written stays
+                if existed:
+                    run_dir.mkdir()
+            raise
         except RuntimeError as err:
             if ctx.world_size < 2 or not peer_lost(err):
                 raise
