@@ -67,24 +67,16 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spec(text: str | None, needs: dict, what: str) -> dict:
-    """A table job's --spec (inline JSON or a file, as the workflow writes it: pst.study.Study.table_spec), with
-    the keys the job reads, of their types."""
+def _spec(text: str | None, released: bool = False) -> dict:
+    """A table job's --spec (inline JSON or a file, as the workflow writes it: pst.study.Study.table_spec or
+    released_spec), checked against its shape."""
     from pst.engine.config import load_recipe
+    from pst.study import RELEASED_SPEC, TABLE_SPEC, check_spec
 
+    what = "the released checkpoints' spec" if released else "a table's spec"
     if not text:
         raise ValueError(f"--spec ({what}, as the workflow writes it) is required")
-    spec = load_recipe(text)
-    missing = [k for k in needs if k not in spec]
-    if missing:
-        raise ValueError(f"--spec: {what} lacks {', '.join(missing)}; use the spec the workflow writes "
-                         f"(snakemake -n -p shows it; pst.study.Study.table_spec)")
-    for key, types in needs.items():
-        if not isinstance(spec[key], types):
-            kinds = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
-            raise ValueError(f"--spec: {what}'s {key} is {spec[key]!r}, not a {kinds}; use the spec the workflow "
-                             "writes")
-    return spec
+    return check_spec(load_recipe(text), RELEASED_SPEC if released else TABLE_SPEC, what)
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -114,8 +106,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     elif args.kind == "released":
         from pst.report.released import write
 
-        spec = _spec(args.spec, {"name": str, "profile": str, "rows": list, "comparable": bool},
-                     "the released checkpoints' spec")
+        spec = _spec(args.spec, released=True)
         print(f"{args.out}.md/.csv/.json: {len(write(spec, args.out))} rows")
     elif args.kind == "metrics":
         from pst.report.tables import write_metrics
@@ -124,8 +115,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     else:
         from pst.report.study_table import MissingRunsError, write
 
-        spec = _spec(args.spec, {"name": str, "title": str, "published": (str, type(None)), "pretrain": str,
-                                 "paper_input": list, "profile": str, "seeds": list, "rows": list}, "a table's spec")
+        spec = _spec(args.spec)
         try:
             df = write(spec, args.inputs, args.out, memory=args.memory)
         except MissingRunsError as err:
@@ -374,12 +364,11 @@ def cmd_cam(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from pst.report.plots import accuracy_vs_gflops, check_figure, curves, history, result_table
 
-    spec = _spec(args.spec, {"name": str, "title": str, "rows": list}, "a table's spec")
+    spec = _spec(args.spec)
+    if not args.out_dir.strip():
+        raise ValueError("--out-dir: an empty path; name the figures' folder")
     runs = {}
     for row in spec["rows"]:
-        if not isinstance(row, dict) or not isinstance(row.get("variant"), str) or \
-                not isinstance(row.get("runs"), list):
-            raise ValueError(f"--spec: a row {row!r} is not {{variant, runs}}; use the spec the workflow writes")
         runs.setdefault(row["variant"], row["runs"])
     result_table(args.table)                   # every input read before any figure is drawn
     for dirs in runs.values():

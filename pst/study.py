@@ -483,6 +483,63 @@ class Study:
                          for v, key in table.rows.items() for view in table.views]}
 
 
+_TEXT, _NAME = {"type": "string"}, {"type": "string", "minLength": 1}
+_MAYBE = {"type": ["string", "null"]}
+# The shapes of the specs the workflow hands its table jobs (Study.table_spec, Study.released_spec): what `pst table`
+# and `pst plot` check a --spec against before reading anything it names.
+TABLE_SPEC = {
+    "type": "object", "required": ["name", "title", "published", "pretrain", "paper_input", "profile", "seeds", "rows"],
+    "properties": {
+        "name": _NAME, "title": _TEXT, "published": _MAYBE, "pretrain": _TEXT, "profile": _NAME,
+        "paper_input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
+        "paper_dataset": _MAYBE, "dataset": _MAYBE, "baseline": _MAYBE, "comparable": {"type": "boolean"},
+        "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}},
+        "memory": {"type": "boolean"}, "paper_only": {"type": "array", "items": _NAME},
+        "rows": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["variant", "model", "views", "published_row", "runs"],
+            "properties": {"variant": _NAME, "model": _NAME, "published_row": _MAYBE,
+                           "views": {"type": "string", "pattern": "^[13]x[1-9][0-9]*$"},
+                           "runs": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _NAME}}}}}}
+RELEASED_SPEC = {
+    "type": "object", "required": ["name", "profile", "rows", "comparable"],
+    "properties": {
+        "name": _NAME, "profile": _NAME, "comparable": {"type": "boolean"},
+        "rows": {"type": "array", "items": {
+            "type": "object", "required": ["name", "title", "dataset", "views", "paper_views", "published",
+                                           "checkpoint", "placed", "eval", "missing"],
+            "properties": {"name": _NAME, "title": _TEXT, "dataset": _NAME, "views": _NAME, "paper_views": _NAME,
+                           "published": _NAME, "checkpoint": _NAME, "placed": {"type": "boolean"},
+                           "eval": _NAME, "missing": _NAME}}}}}
+
+
+def check_spec(spec, schema: dict, what: str) -> dict:
+    """A table job's spec against its shape (one line naming the first wrong key), and for a study table: its
+    baseline among its rows, one run per seed in each row, its published table one that pst knows."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(spec))
+    problem = None
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        problem = f"{where}: {error.message[:200]}"
+    elif schema is TABLE_SPEC:
+        from pst.report.published import published
+
+        variants = [r["variant"] for r in spec["rows"]]
+        uneven = next((r for r in spec["rows"] if len(r["runs"]) != len(spec["seeds"])), None)
+        if spec.get("baseline") is not None and spec["baseline"] not in variants:
+            problem = f"baseline {spec['baseline']!r} is none of the rows' variants ({', '.join(variants)})"
+        elif uneven is not None:
+            problem = (f"row {uneven['variant']} has {len(uneven['runs'])} runs for {len(spec['seeds'])} seeds "
+                       f"{spec['seeds']}")
+        elif spec["published"] is not None and spec["published"] not in published():
+            problem = f"published {spec['published']!r} is no table of pst/report/published.yaml"
+    if problem:
+        raise ValueError(f"--spec: {what}: {problem}; use the spec the workflow writes (snakemake -n -p shows it; "
+                         "pst.study.Study.table_spec)")
+    return spec
+
+
 @contextmanager
 def planning():
     """The workflow's planning checks (Snakefile, common.smk): a refusal is one line and exit 2, as the commands'

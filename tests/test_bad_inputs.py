@@ -3,6 +3,7 @@ stderr that names the file, key or value and what is valid, with no traceback, a
 byte for byte as it was (nothing made, nothing removed). In-process through `pst.cli.main`: what the console
 script runs, without a Python start per case."""
 import functools
+import json
 import os
 
 import pytest
@@ -55,6 +56,9 @@ def _setup(tmp_path, easy):
     (tmp_path / "notes.md").write_text("# my notes\n")
     (tmp_path / "ok" / "alien.json").write_text('{"model": "resnet50", "frames": 8, "size": 224, "gflops": 4.1, '
                                                 '"params_m": 25.6}')
+    for name, gflops in (("nan", "NaN"), ("one", "1.5"), ("two", "2.5")):
+        (tmp_path / "ok" / f"{name}.json").write_text(f'{{"model": "pst_t", "frames": 8, "size": 224, "gflops": '
+                                                      f'{gflops}, "params_m": 28.5}}')
     (tmp_path / "ok" / "study.md").write_text("# Supplement Table 1 — profile synthetic\n\n| a |\n")
     (tmp_path / "listrun").mkdir()
     (tmp_path / "listrun" / "config.yaml").write_text("- 1\n")
@@ -79,6 +83,9 @@ def _setup(tmp_path, easy):
 
 
 TRAIN = ["train", "--config", "recipe.yaml", "--out", "run"]
+SPEC = {"name": "x", "title": "t", "published": None, "pretrain": "none", "paper_input": [16, 224], "profile": "p",
+        "seeds": [0], "rows": [{"variant": "v", "model": "deit_s_tsm", "views": "1x1", "published_row": None,
+                                "runs": ["done"]}]}          # a table's spec as the workflow writes it
 CASES = [   # argv, what the one line must say
     (["data", "synth", "--out", "new", "--noise", "-5"], "noise and distractors: >= 0"),
     (["data", "synth", "--out", "mine"], "not written by pst data synth"),
@@ -134,18 +141,28 @@ CASES = [   # argv, what the one line must say
      "--list nolist.txt: no such file (a path from the current folder)"),
     (["cam", "norun", "--video", "missing.mp4", "--out", "cam.png"], "missing.mp4: no such video file"),
     (["cam", "done", "--video", "ok/val.txt", "--out", "cam.png"], "--video ok/val.txt: cannot be read as a video"),
-    (["table", "study", "--spec", '{"name": "x"}', "--out", "t"], "--spec: a table's spec lacks title"),
-    (["table", "released", "--spec", "{}", "--out", "t"], "--spec: the released checkpoints' spec lacks name"),
-    (["plot", "--spec", '{"name": "x"}', "--table", "t.json", "--out-dir", "figs"], "a table's spec lacks title"),
+    (["table", "study", "--spec", '{"name": "x"}', "--out", "t"], "--spec: a table's spec: (top level): 'title' is a required property"),
+    (["table", "released", "--spec", "{}", "--out", "t"], "the released checkpoints' spec: (top level): 'name' is a required"),
+    (["plot", "--spec", '{"name": "x"}', "--table", "t.json", "--out-dir", "figs"], "a table's spec: (top level): 'title' is a required"),
     (["table", "flops", "ok/list.json", "--out", "t"], "ok/list.json: not a FLOPs record from `pst flops --json` (a"),
     (["table", "flops", "ok/half.json", "--out", "t"], "ok/half.json: not a FLOPs record from `pst flops --json` (no"),
     (["table", "metrics", "ok/list.json", "--out", "m.json"], "ok/list.json: not a table written by `pst table`"),
     (["table", "released", "--spec", '{"name": 1, "profile": "p", "rows": [], "comparable": true}', "--out", "t"],
-     "--spec: the released checkpoints' spec's name is 1, not a str"),
+     "--spec: the released checkpoints' spec: name: 1 is not of type 'string'"),
     (["table", "metrics", "ok/list.json", "--out", "ok/classes.txt"], "ok/classes.txt exists and was not written by"),
     (["table", "flops", "ok/list.json", "--out", "notes"], "--out notes: notes.md exists and was not written by"),
-    (["plot", "--spec", '{"name": "x", "title": "t", "rows": [{"variant": "v", "runs": ["done"]}]}', "--table",
-      "ok/list.json", "--out-dir", "figs"], "ok/list.json: not a table written by `pst table study`"),
+    (["plot", "--spec", json.dumps(SPEC), "--table", "ok/list.json", "--out-dir", "figs"],
+     "ok/list.json: not a table written by `pst table study`"),
+    (["plot", "--spec", json.dumps(SPEC), "--table", "ok/list.json", "--out-dir", " "], "--out-dir: an empty path"),
+    (["table", "study", "--spec", json.dumps({**SPEC, "rows": []}), "--out", "t"], "a table's spec: rows: []"),
+    (["table", "study", "--spec", json.dumps({**SPEC, "baseline": "w"}), "--out", "t"],
+     "baseline 'w' is none of the rows' variants (v)"),
+    (["table", "study", "--spec", json.dumps({**SPEC, "seeds": [0, 1]}), "--out", "t"],
+     "row v has 1 runs for 2 seeds [0, 1]"),
+    (["table", "study", "--spec", json.dumps({**SPEC, "published": "nosuch"}), "--out", "t"],
+     "published 'nosuch' is no table of pst/report/published.yaml"),
+    (["table", "study", "--spec", json.dumps({**SPEC, "rows": [{**SPEC["rows"][0], "views": "2x2"}]}), "--out", "t"],
+     "rows/0/views: '2x2' does not match"),
     (["flops", "pst_t", "--set", "patern=D"], "model pst_t does not accept these options"),
     (["memory", "pst_t", "--set", "num_heads=0"], "model pst_t: num_heads = 0 is not valid: expected heads per stage"),
     (["memory", "pst_t", "--set", "window_size=[1,0,7]"], "window_size = [1, 0, 7] is not valid: expected [t, h, w]"),
@@ -153,6 +170,8 @@ CASES = [   # argv, what the one line must say
     (["memory", "pst_t", "--set", "num_frames=0"], "--set num_frames: the input's option; use --frames instead"),
     (["flops", "deit_s_tps", "--size", "225"], "img_size = 225 is not valid: expected a multiple of the patch size 16"),
     (["flops", "deit_s_tps", "--set", "num_heads=5"], "num_heads = 5 is not valid: expected a divisor of embed_dim 384"),
+    (["table", "flops", "ok/nan.json", "--out", "t"], "ok/nan.json: not a FLOPs record from `pst flops --json` (gflops"),
+    (["table", "flops", "ok/one.json", "ok/two.json", "--out", "t"], "ok/two.json: counts pst_t at 8x224 otherwise"),
     (["table", "flops", "ok/alien.json", "--out", "t"], "(model 'resnet50' is none of deit_s_2d,"),
     (["report", "--out", "page.md", "--tables", "ok/study.md", "--profile", "nosuch"],
      "--profile nosuch: ok/study.md is of profile synthetic"),

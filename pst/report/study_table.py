@@ -44,6 +44,8 @@ def collect(spec: dict) -> dict:
                                   {"top1": (int, float, type(None))})
                 if rec["top1"] is None:
                     raise ValueError("no video was evaluated")
+                if not 0 <= rec["top1"] <= 100:         # NaN included
+                    raise ValueError(f"top1 {rec['top1']} is not a percentage")
             except (OSError, ValueError) as err:
                 missing.append(f"{path} ({err.__class__.__name__}: {err})" if path.exists() else f"{path} (missing)")
                 continue
@@ -51,7 +53,7 @@ def collect(spec: dict) -> dict:
     if missing:
         raise MissingRunsError(f"table {spec['name']}: {len(missing)} of "
                                f"{sum(len(r['runs']) for r in spec['rows'])} evaluations missing or unreadable; "
-                               "run them first (snakemake builds them), nothing was written:\n  " + "\n  ".join(missing))
+                               "run them first (snakemake builds them), nothing was written: " + "; ".join(missing))
     return found
 
 

@@ -87,11 +87,25 @@ def _model_record(path: str | Path, what: str, keys: dict) -> dict:
     if record["model"] not in PAPER_2D:
         raise ValueError(f"{path}: not {what} (model {record['model']!r} is none of {', '.join(PAPER_2D)}); "
                          "rerun that job")
+    for key, kind in keys.items():                  # counts >= 1, amounts >= 0 (NaN is neither)
+        low = 1 if kind is int else 0
+        if kind is not str and not record[key] >= low:
+            raise ValueError(f"{path}: not {what} ({key} {record[key]!r} is not >= {low}); rerun that job")
     return record
 
 
 def load_counts(paths: Iterable[str | Path]) -> list[dict]:
-    return [_model_record(p, "a FLOPs record from `pst flops --json`", COUNT) for p in paths]
+    counts, seen = [], {}
+    for p in paths:
+        c = _model_record(p, "a FLOPs record from `pst flops --json`", COUNT)
+        key = (c["model"], c["frames"], c["size"])
+        if key in seen and seen[key][1] != c:
+            raise ValueError(f"{p}: counts {c['model']} at {c['frames']}x{c['size']} otherwise than {seen[key][0]}; "
+                             "rerun both jobs")
+        if key not in seen:
+            seen[key] = (p, c)
+            counts.append(c)
+    return counts
 
 
 def load_memory(paths: Iterable[str | Path]) -> list[dict]:
