@@ -363,6 +363,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from pst.report.plots import accuracy_vs_gflops, check_figure, curves, history, result_table
+    from pst.report.study_table import PROFILE_MARK
 
     spec = _spec(args.spec)
     if not args.out_dir.strip():
@@ -370,7 +371,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     runs = {}
     for row in spec["rows"]:
         runs.setdefault(row["variant"], row["runs"])
-    result_table(args.table)                   # every input read before any figure is drawn
+    title = result_table(args.table).get("title")          # every input read before any figure is drawn
+    if title != f"{spec['title']}{PROFILE_MARK}{spec['profile']}":
+        raise ValueError(f"--table {args.table}: the table {title!r}, not the spec's {spec['title']!r} of profile "
+                         f"{spec['profile']}; give the spec and the table of one table")
     for dirs in runs.values():
         for d in dirs:
             history(d)

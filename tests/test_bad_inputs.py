@@ -59,6 +59,7 @@ def _setup(tmp_path, easy):
     for name, gflops in (("nan", "NaN"), ("one", "1.5"), ("two", "2.5")):
         (tmp_path / "ok" / f"{name}.json").write_text(f'{{"model": "pst_t", "frames": 8, "size": 224, "gflops": '
                                                       f'{gflops}, "params_m": 28.5}}')
+    (tmp_path / "ok" / "other.json").write_text('{"title": "other — profile p", "rows": []}')
     (tmp_path / "ok" / "study.md").write_text("# Supplement Table 1 — profile synthetic\n\n| a |\n")
     (tmp_path / "listrun").mkdir()
     (tmp_path / "listrun" / "config.yaml").write_text("- 1\n")
@@ -154,6 +155,8 @@ CASES = [   # argv, what the one line must say
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/list.json", "--out-dir", "figs"],
      "ok/list.json: not a table written by `pst table study`"),
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/list.json", "--out-dir", " "], "--out-dir: an empty path"),
+    (["plot", "--spec", json.dumps(SPEC), "--table", "ok/other.json", "--out-dir", "figs"],
+     "--table ok/other.json: the table 'other — profile p', not the spec's 't' of profile p"),
     (["table", "study", "--spec", json.dumps({**SPEC, "rows": []}), "--out", "t"], "a table's spec: rows: []"),
     (["table", "study", "--spec", json.dumps({**SPEC, "baseline": "w"}), "--out", "t"],
      "baseline 'w' is none of the rows' variants (v)"),

@@ -53,8 +53,11 @@ def _save(fig, stem: Path) -> list[Path]:
 
 def history(run_dir: str | Path) -> list[dict]:
     """A run's metrics.json: one row per epoch with its loss and validation top-1."""
-    return read_record(RunDir(run_dir).metrics, "a run's metrics (one row per epoch)", "train the run again",
+    rows = read_record(RunDir(run_dir).metrics, "a run's metrics (one row per epoch)", "train the run again",
                        {"loss": (int, float), "val_top1": (int, float, type(None))}, kind=list)
+    if not rows:
+        raise ValueError(f"{RunDir(run_dir).metrics}: not a run's metrics (no epoch); train the run again")
+    return rows
 
 
 def result_table(path: str | Path) -> dict:

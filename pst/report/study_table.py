@@ -89,7 +89,7 @@ def interval(values: list[float], bounds: tuple[float, float] = (0.0, 100.0)) ->
     return out
 
 
-def _run_cost(run: str) -> dict:
+def _run_cost(run: str, model: str) -> dict:
     """FLOPs/params of one view as the run was trained (frames, crop size and model options of its config), and
     its dataset's class count."""
     from pst.data.annotations import read_classes
@@ -98,6 +98,9 @@ def _run_cost(run: str) -> dict:
     from pst.report.flops import count
 
     cfg = load_config(run)
+    if cfg["model"]["name"] != model:           # a spec row and the run it names must be of one model
+        raise ValueError(f"{run}: trained {cfg['model']['name']}, but the table's row names {model}; use the spec "
+                         "the workflow writes")
     d = cfg["data"]
     classes = len(read_classes(resolve_path(d["root"], d["classes"])))
     cost = count(cfg["model"]["name"], d["sampling"]["clip_len"], d["val"]["size"], num_classes=classes,
@@ -126,7 +129,7 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
         pub = published_row(spec["published"], row["published_row"], spec.get("paper_dataset"))
         run = row["runs"][0]
         if run not in costs:
-            costs[run] = _run_cost(run)
+            costs[run] = _run_cost(run, row["model"])
         cost = costs[run]
         at_paper = paper_cost.get(row["model"], {})
         top1 = interval([r["top1"] for r in recs.values()])
