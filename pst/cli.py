@@ -84,6 +84,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     from pst.io import check_output, read_record
 
+    if args.out.endswith("/") or Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: a folder; name the table's path (without suffix)")
     outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
     for path in outputs:                          # never one of the table's inputs
         check_output(path, args.inputs + [args.spec or ""])
@@ -398,7 +400,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if missing:
         raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "
                          "build them first (snakemake does)")
+    for kind, paths, suffixes in (("--tables", args.tables, (".md",)), ("--figures", args.figures, (".png", ".svg"))):
+        twice = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
+        other = next((p for p in paths if Path(p).suffix.lower() not in suffixes), None)
+        if twice or other:
+            raise ValueError(f"{kind}: {twice} given twice" if twice else
+                             f"{kind}: {other} is not a {' or '.join(suffixes)} file; name the page's {kind[2:]}")
     for table in args.tables:
+        if not Path(table).read_text(encoding="utf-8", errors="replace").startswith("# "):
+            raise ValueError(f"--tables {table}: not a table written by `pst table` (no title line); rerun its job")
         of = title_profile(Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0])
         if of not in (None, args.profile):
             raise ValueError(f"--profile {args.profile}: {table} is of profile {of}; name the tables' profile")

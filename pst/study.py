@@ -526,8 +526,12 @@ def check_spec(spec, schema: dict, what: str) -> dict:
         from pst.report.published import published
 
         variants = [r["variant"] for r in spec["rows"]]
+        keys = [(r["variant"], r["views"]) for r in spec["rows"]]
+        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
         uneven = next((r for r in spec["rows"] if len(r["runs"]) != len(spec["seeds"])), None)
-        if spec.get("baseline") is not None and spec["baseline"] not in variants:
+        if twice is not None:
+            problem = f"row {twice[0]} at {twice[1]} twice"
+        elif spec.get("baseline") is not None and spec["baseline"] not in variants:
             problem = f"baseline {spec['baseline']!r} is none of the rows' variants ({', '.join(variants)})"
         elif uneven is not None:
             problem = (f"row {uneven['variant']} has {len(uneven['runs'])} runs for {len(spec['seeds'])} seeds "

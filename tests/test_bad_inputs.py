@@ -59,6 +59,9 @@ def _setup(tmp_path, easy):
     for name, gflops in (("nan", "NaN"), ("one", "1.5"), ("two", "2.5")):
         (tmp_path / "ok" / f"{name}.json").write_text(f'{{"model": "pst_t", "frames": 8, "size": 224, "gflops": '
                                                       f'{gflops}, "params_m": 28.5}}')
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n a user's photo")
+    (tmp_path / "rec").mkdir()                # the record of another run
+    (tmp_path / "rec" / "record.json").write_text('{"run": "elsewhere", "files": {}}')
     (tmp_path / "ok" / "other.json").write_text('{"title": "other — profile p", "rows": []}')
     (tmp_path / "ok" / "study.md").write_text("# Supplement Table 1 — profile synthetic\n\n| a |\n")
     (tmp_path / "listrun").mkdir()
@@ -155,6 +158,14 @@ CASES = [   # argv, what the one line must say
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/list.json", "--out-dir", "figs"],
      "ok/list.json: not a table written by `pst table study`"),
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/list.json", "--out-dir", " "], "--out-dir: an empty path"),
+    (["table", "study", "--spec", json.dumps({**SPEC, "rows": SPEC["rows"] * 2}), "--out", "t"], "row v at 1x1 twice"),
+    (["table", "flops", "ok/one.json", "--out", "tabs/"], "--out tabs/: a folder; name the table's path"),
+    (["record", "done", "--views", "1x1", "--out", "rec"], "--out rec: the record of another run (elsewhere)"),
+    (["cam", "done", "--video", "ok/val.txt", "--out", "cam"], "cam: a figure is a .png or .svg file"),
+    (["report", "--out", "page.md", "--tables", "ok/study.md", "ok/study.md", "--profile", "synthetic"],
+     "--tables: ok/study.md given twice"),
+    (["report", "--out", "page.md", "--tables", "ok/val.txt", "--profile", "synthetic"],
+     "--tables: ok/val.txt is not a .md file"),
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/other.json", "--out-dir", "figs"],
      "--table ok/other.json: the table 'other — profile p', not the spec's 't' of profile p"),
     (["table", "study", "--spec", json.dumps({**SPEC, "rows": []}), "--out", "t"], "a table's spec: rows: []"),
@@ -191,7 +202,7 @@ CASES = [   # argv, what the one line must say
     (["evaluate", "done", "--out", "mine"], "--out mine: a folder with other files (train.txt)"),
     (["evaluate", "listrun"], "listrun/config.yaml: not a run's recipe (a YAML list)"),
     (["record", "done", "--views", "1x1", "--out", "mine"], "--out mine: a folder with other files (train.txt), not a record"),
-    (["cam", "done", "--video", "ok/val.txt", "--out", "mine/train.txt"], "mine/train.txt: exists and is not a fig"),
+    (["cam", "done", "--video", "ok/val.txt", "--out", "photo.png"], "photo.png: exists and is not a figure pst"),
     (["launch", "--nodes", "2", "--", *TRAIN, "--set", "optim.lr=-1"], "optim.lr = -1 is not valid"),
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
     (["compare", "", "HEAD"], "revision '': not a commit"),

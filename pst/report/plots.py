@@ -41,6 +41,8 @@ def check_figure(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path}: a folder; name the figure's file")
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"{path}: a figure is a .png or .svg file; name one")
     if path.exists() and not any(mark in path.read_bytes()[:4096] for mark in (
             f"tEXtCreator\x00{CREATOR}".encode(), f"<dc:title>{CREATOR}</dc:title>".encode())):   # PNG, SVG
         raise ValueError(f"{path}: exists and is not a figure pst made; choose another output, or remove it")

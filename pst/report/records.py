@@ -14,7 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
-from pst.io import atomic_path, check_out_folder, write_text
+from pst.engine.run import load_config
+from pst.io import atomic_path, check_out_folder, read_record, write_text
 from pst.layout import RunDir, eval_dir
 
 EVAL_FILES = ("eval.json", "predictions.csv")
@@ -28,10 +29,22 @@ def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]
     wanted = list(RunDir.RECORDED) + [f"{Path(eval_dir('.', v)).name}/{f}" for v in views for f in EVAL_FILES]
     if not (out / MANIFEST).is_file():                  # an earlier record (or one whose manifest went) only
         check_out_folder(out, wanted, ", not a record of pst record; choose another folder")
+    else:                                               # a record is replaced only by its own run's
+        was = read_record(out / MANIFEST, "a record's manifest", "remove the folder to record again").get("run")
+        if was != str(run_dir):
+            raise ValueError(f"--out {out}: the record of another run ({was}); choose another folder")
     missing = [f for f in wanted if not (run_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(f"{run_dir}: no {', '.join(missing)}; the run or its evaluation has not finished "
                                 "(snakemake builds them)")
+    for rel in wanted:                                  # a damaged file is not recorded as the run's
+        if rel.endswith(".json"):
+            try:
+                json.loads((run_dir / rel).read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise ValueError(f"{run_dir / rel}: not JSON as the run wrote it ({err}); train or evaluate the run "
+                                 "again") from None
+    load_config(run_dir)
     written = []
     for rel in wanted:
         with atomic_path(out / rel) as tmp:

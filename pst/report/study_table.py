@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pst.engine.run import load_config
 from pst.io import read_record
 from pst.layout import eval_path
 from pst.provenance import job_fingerprint
@@ -46,6 +47,8 @@ def collect(spec: dict) -> dict:
                     raise ValueError("no video was evaluated")
                 if not 0 <= rec["top1"] <= 100:         # NaN included
                     raise ValueError(f"top1 {rec['top1']} is not a percentage")
+                if load_config(run)["train"]["seed"] != seed:
+                    raise ValueError(f"the run's seed is {load_config(run)['train']['seed']}, not the spec's {seed}")
             except (OSError, ValueError) as err:
                 missing.append(f"{path} ({err.__class__.__name__}: {err})" if path.exists() else f"{path} (missing)")
                 continue
@@ -94,7 +97,6 @@ def _run_cost(run: str, model: str) -> dict:
     its dataset's class count."""
     from pst.data.annotations import read_classes
     from pst.engine.config import resolve_path
-    from pst.engine.run import load_config
     from pst.report.flops import count
 
     cfg = load_config(run)
