@@ -84,7 +84,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     from pst.io import check_output, read_record
 
-    if args.out.endswith("/") or Path(args.out).is_dir():
+    if args.out.endswith("/"):          # (a folder of that name may stand beside: results/flops/ and flops.md)
         raise ValueError(f"--out {args.out}: a folder; name the table's path (without suffix)")
     outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
     for path in outputs:                          # never one of the table's inputs
@@ -274,6 +274,9 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     from pst.study import load
 
     if args.recipe_command == "differences":
+        if args.name:
+            raise ValueError(f"recipe differences takes no name ({args.name!r}): it lists every paper/code "
+                             "difference; `pst recipe show NAME` shows one recipe")
         print(differences_markdown(), end="")
         return 0
     if not args.name:
@@ -333,6 +336,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pst.data.annotations import read_list
+    from pst.engine.build import class_count
     from pst.engine.run import load_config
     from pst.report.cam import figure
 
@@ -345,8 +349,8 @@ def cmd_cam(args: argparse.Namespace) -> int:
     videos = list(args.video or [])
     if args.videos_from:
         seen, root = set(), Path(args.videos_from).parent
-        modality = load_config(args.runs[0])["data"]["modality"]       # the list is of the runs' dataset
-        for e in read_list(args.videos_from, modality=modality):
+        cfg = load_config(args.runs[0])                            # the list is of the runs' dataset
+        for e in read_list(args.videos_from, class_count(cfg), modality=cfg["data"]["modality"]):
             if e.label not in seen and len(seen) < args.count:
                 seen.add(e.label)
                 videos.append((root / e.path, e.num_frames))

@@ -591,6 +591,8 @@ SCHEMA = "workflow/schemas/params.schema.yaml"
 
 def load(path: str | Path = "params.yaml", profile: str | None = None) -> Study:
     """The study of a params file, checked as the workflow checks it (one line naming the key) before it is read."""
+    if profile is not None and not profile.strip():
+        raise ValueError("--profile: an empty name; name a profile of params.yaml, or leave it out for its default")
     path = Path(path)
     config = read_params(path)
     if not isinstance(config, dict):

@@ -49,6 +49,7 @@ def _setup(tmp_path, easy):
     (tmp_path / "ok").mkdir()
     (tmp_path / "ok" / "classes.txt").write_text("up\ndown\n")
     (tmp_path / "ok" / "val.txt").write_text("a.mp4 0\n")
+    (tmp_path / "ok" / "val9.txt").write_text("a.mp4 9\n")
     (tmp_path / "ok" / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     (tmp_path / "ok" / "list.json").write_text("[1]")
     (tmp_path / "ok" / "empty.txt").write_text("")
@@ -111,7 +112,7 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.global_batch=4096", "--set", "train.batch_per_device=4096"],
      "recipe: train.global_batch 4096 is more than the training list's"),
     (["train", "--config", "recipe.yaml", "--out", "badenv"], "badenv/env.json: not a run's environment record (a"),
-    (["evaluate", "mixed"], "mixed/final.safetensors: not the weights of the model its config.yaml describes"),
+    (["evaluate", "mixed"], "mixed/final.safetensors: not the weights of the model its config.yaml and classes"),
     ([*TRAIN, "--set", "data.bad_videos=junk_bad.tsv"], "junk_bad.tsv: not a list of bad videos written by `pst"),
     (["evaluate", "cutcfg"], "cutcfg/config.yaml: not a run's recipe as training wrote it (recipe: 'data.train' must"),
     (["evaluate", "badcfg"], "badcfg/config.yaml:2:1: the run's recipe is not valid YAML"),
@@ -137,6 +138,9 @@ CASES = [   # argv, what the one line must say
     (["report", "--out", "ok/val.txt", "--tables", "ok/val.txt", "--profile", "synthetic"], "is also an input"),
     (["status", "--params", "broken.yaml"], "broken.yaml:2:1: not valid YAML"),
     (["cost", "--params", "list.yaml"], "list.yaml: not a mapping of sections"),
+    (["status", "--profile", ""], "--profile: an empty name; name a profile of params.yaml"),
+    (["cost", "--gpu-probe", "ok"], "--gpu-probe ok: a folder; name the probe's JSON file"),
+    (["recipe", "differences", "pst_sthv1"], "recipe differences takes no name ('pst_sthv1')"),
     (["train", "--config", "broken.yaml", "--out", "run"], "broken.yaml"),
     (["evaluate", "norun"], "norun/config.yaml: not a run directory"),
     (["evaluate", "moved"], "moved: its validation list"),
@@ -161,6 +165,7 @@ CASES = [   # argv, what the one line must say
     (["table", "study", "--spec", json.dumps({**SPEC, "rows": SPEC["rows"] * 2}), "--out", "t"], "row v at 1x1 twice"),
     (["table", "flops", "ok/one.json", "--out", "tabs/"], "--out tabs/: a folder; name the table's path"),
     (["record", "done", "--views", "1x1", "--out", "rec"], "--out rec: the record of another run (elsewhere)"),
+    (["cam", "done", "--videos-from", "ok/val9.txt", "--out", "cam.png"], "ok/val9.txt:1"),
     (["cam", "done", "--video", "ok/val.txt", "--out", "cam"], "cam: a figure is a .png or .svg file"),
     (["report", "--out", "page.md", "--tables", "ok/study.md", "ok/study.md", "--profile", "synthetic"],
      "--tables: ok/study.md given twice"),

@@ -30,6 +30,8 @@ def gpu_probe(path: str | Path = GPU_PROBE) -> dict | None:
     from pst.io import read_record
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--gpu-probe {path}: a folder; name the probe's JSON file (benchmarks/results/gpu.json)")
     if not path.is_file():
         return None
     report = read_record(path, "the GPU probe's record", "rerun benchmarks/gpu.py or remove the file", {"rows": list})

@@ -111,6 +111,6 @@ def load_run_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     except RuntimeError as err:             # weights of another model, or of another class count
         why = " ".join(str(err).split())
         raise ValueError(f"{final if final.is_file() else legacy}: not the weights of the model its config.yaml "
-                         f"describes ({why[:240]}); the run folder mixes two runs: train it again into a new "
-                         "folder") from None
+                         f"and classes file describe ({why[:240]}); restore the run's config and classes as they "
+                         "were when it trained, or train it again into a new folder") from None
     return model.eval(), cfg
