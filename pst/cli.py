@@ -465,6 +465,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
         raise ValueError("launch: give the pst command to run after --, e.g. -- train --config R --out RUN")
     if not args.agent:          # a wrong command or recipe stops here, once, before N processes start and fail
         job = build_parser().parse_args(rest)
+        if job.command == "launch":
+            raise ValueError("launch -- launch: one launch starts the processes; give the pst command itself")
         if job.command == "train":
             _train_recipe(job)
     launch(args.nodes, args.procs, rest, agent=args.agent, gpus=args.gpus)      # replaces this process
@@ -474,7 +476,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pst.engine.bench import bench_recipe, cores_per_gpu, gpu_probe, gpu_rate, sample_costs
     from pst.engine.build import train_dataset
+    from pst.weights_2d import PAPER_2D
 
+    if args.model not in PAPER_2D:
+        raise ValueError(f"--model {args.model!r}: not a registered model; choose one of {', '.join(PAPER_2D)}")
     cfg = bench_recipe(args.recipe, args.list, args.root, args.classes, args.params,
                        [f"data.train.repeated_augmentation={args.repeats}", *(args.set or [])])
     rate, source = (args.gpu_rate, "given") if args.gpu_rate else gpu_rate(gpu_probe(args.gpu_probe), args.model)

@@ -63,9 +63,16 @@ _OPTIONS = {
 
 
 def check_options(name: str, kwargs: dict) -> None:
-    """Refuse, naming the key and what is valid, a structural option of the wrong kind or range; a DeiT input that
-    is not a whole number of patches (its patch embedding would silently drop the remainder)."""
+    """Refuse, naming the key and what is valid, a flag that is not true or false, a structural option of the
+    wrong kind or range; a DeiT input that is not a whole number of patches (its patch embedding would silently
+    drop the remainder)."""
+    import inspect
+
+    flags = {n for k in family(name).__mro__ if "__init__" in vars(k)
+             for n, p in inspect.signature(k.__init__).parameters.items() if p.annotation in (bool, "bool")}
     for key, value in kwargs.items():
+        if key in flags and not isinstance(value, bool):
+            raise ValueError(f"model {name}: {key} = {value!r} is not valid: expected true or false")
         test, valid = _OPTIONS[family(name).__name__].get(key, (None, None))
         if test is not None and not test(value):
             raise ValueError(f"model {name}: {key} = {value!r} is not valid: expected {valid}")

@@ -304,6 +304,10 @@ class PatchShiftSwin(nn.Module):
                                  f"{embed_dim} x 2^{i}) do not split into {heads} heads")
         if bias not in ("paper", "official"):
             raise ValueError(f"bias: expected 'paper' or 'official', got {bias!r}")
+        smallest = patch_size[1] * 2 ** (len(depths) - 1)       # one token left in the last stage
+        if img_size < smallest:
+            raise ValueError(f"img_size {img_size}: at least {smallest} pixels (patch {patch_size[1]} x "
+                             f"{len(depths) - 1} patch merges)")
         window = tuple(int(v) for v in window_size)
         if len(window) != 3:
             raise ValueError(f"window_size: expected (t, h, w), got {window_size!r}")
