@@ -105,6 +105,7 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.checkpoint_every=0"], "train.checkpoint_every = 0 is not valid: expected an integer > 0"),
     ([*TRAIN, "--set", "data.train.area=[0.9,0.1]"], "expected [low, high] fractions of the frame, 0 < low <= high"),
     ([*TRAIN, "--set", "data.root.x=1"], "--set data.root.x: data.root is a value"),
+    ([*TRAIN, "--set", "optim.lr=.inf"], "recipe: optim.lr = inf is not valid: expected a number > 0"),
     ([*TRAIN, "--set", "data.root=null"], "recipe: data.root = None is not valid: expected a path (text)"),
     ([*TRAIN, "--set", "data.test.short_side=-1"], "data.test.short_side = -1 is not valid: expected null or an"),
     ([*TRAIN, "--set", "schedule.by_epoch=maybe"], "schedule.by_epoch = 'maybe' is not valid: expected true or false"),

@@ -72,6 +72,12 @@ def test_snakemake_dry_run_stops_before_any_job(tmp_path, env_with_venv):
     assert run.stderr.startswith("pst workflow: error: params.yaml run kinetics400/deit_k400/deit_tps") and \
         len(run.stderr.splitlines()) == 1 and "unknown pattern 'E'" in run.stderr, run.stderr   # one line
     assert "Job stats" not in run.stdout and not (tmp_path / "results").exists()
+    (tmp_path / "params.yaml").write_text("- a list\n")                  # not the params' shape: one line too
+    run = subprocess.run(["snakemake", "-n", "--cores", "1"], cwd=tmp_path, env=env_with_venv, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr == ("pst workflow: error: params.yaml: not a mapping of sections "
+                                                  "(profiles:, datasets:, variants:, recipes:, ...); restore the "
+                                                  "file\n"), run.stderr
 
 
 def test_a_synthetic_set_synth_would_refuse():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,8 @@ def parse_value(raw: str) -> Any:
 
 
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite number (not a bool; inf and NaN are no value a recipe means)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> dict:
