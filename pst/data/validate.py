@@ -164,6 +164,8 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     classes = Path(classes) if classes else list_file.parent / "classes.txt"
     tsv = check_output(out or list_file.parent / "bad_videos.tsv", (list_file, classes), BAD_HEADER)
     if report:
+        if Path(report).resolve() == tsv.resolve():
+            raise ValueError(f"--report {report}: also the list of bad videos (--out); give the two other names")
         check_output(report, (list_file, classes, tsv), ",".join(REPORT_FIELDS), "--report")
     if not root.is_dir():
         raise ValueError(f"{root}: no such folder (the folder the list's paths are relative to); give the "
@@ -214,6 +216,10 @@ def gather(list_file: str | Path, shards: Sequence[str | Path], out: str | Path,
     writes."""
     position = {e.path: i for i, e in enumerate(read_list(list_file, modality=modality))}
     tsv = check_output(out, (list_file, *shards), BAD_HEADER)
+    twice = next((s for i, s in enumerate(shards) if Path(s).resolve() in [Path(t).resolve() for t in shards[:i]]),
+                 None)
+    if twice is not None:
+        raise ValueError(f"--gather: {twice} given twice; give each shard's file once")
     rows = []
     for path in shards:
         head, *lines = Path(path).read_text().splitlines()
