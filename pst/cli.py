@@ -84,6 +84,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     from pst.io import check_output, read_record
 
+    if not args.out.strip():
+        raise ValueError("--out: an empty path; name the table's path (without suffix)")
     if args.out.endswith("/"):          # (a folder of that name may stand beside: results/flops/ and flops.md)
         raise ValueError(f"--out {args.out}: a folder; name the table's path (without suffix)")
     outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
@@ -136,7 +138,10 @@ def cmd_data(args: argparse.Namespace) -> int:
                           radius=tuple(args.radius))
         if not args.out.strip():
             raise ValueError("--out: an empty path; name the folder for the set (e.g. data/synthetic)")
-        summary = generate(args.out, cfg, workers=args.workers)
+        from pst.engine.run import locked
+
+        with locked(args.out, "pst data synth"):        # two renderings into one folder would mix their videos
+            summary = generate(args.out, cfg, workers=args.workers)
         print(f"synthetic set in {args.out}: {summary['train']} train / {summary['val']} val videos, "
               f"{len(summary['classes'])} classes ({cfg.pairs} time-reversed twin pairs)")
     elif args.data_command == "fetch":
@@ -243,10 +248,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from pst.report.compare import compare, render
+    from pst.report.compare import check_revision, compare, render
 
     if args.rev_a == args.rev_b:
         raise ValueError(f"{args.rev_a} twice: name two revisions to compare, e.g. HEAD~1 HEAD")
+    if check_revision(args.rev_a) == check_revision(args.rev_b):
+        raise ValueError(f"{args.rev_a} and {args.rev_b} are one commit; name two revisions to compare, e.g. "
+                         "HEAD~1 HEAD")
     table = args.table or _first_table(args.params, args.profile)
     df = compare(args.rev_a, args.rev_b, table, profile=args.profile, wide=args.wide, seeds=args.seeds)
     print(render(df, args.format, f"{table} ({args.profile}): {args.rev_a} vs {args.rev_b}", args.rev_a, args.rev_b),

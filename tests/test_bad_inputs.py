@@ -105,6 +105,10 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.checkpoint_every=0"], "train.checkpoint_every = 0 is not valid: expected an integer > 0"),
     ([*TRAIN, "--set", "data.train.area=[0.9,0.1]"], "expected [low, high] fractions of the frame, 0 < low <= high"),
     ([*TRAIN, "--set", "data.root.x=1"], "--set data.root.x: data.root is a value"),
+    ([*TRAIN, "--set", "data.val.num_clips=3"], "data.val.num_clips = 3 is not valid: data.sampling.mode 'uniform'"),
+    (["compare", "HEAD", "HEAD~0"], "HEAD and HEAD~0 are one commit"),
+    (["table", "flops", "ok/one.json", "--out", " "], "--out: an empty path; name the table's path"),
+    (["train", "--config", "ok/binary.txt", "--out", "run"], "ok/binary.txt: not UTF-8 text"),
     ([*TRAIN, "--set", "optim.lr=.inf"], "recipe: optim.lr = inf is not valid: expected a number > 0"),
     ([*TRAIN, "--set", "data.root=null"], "recipe: data.root = None is not valid: expected a path (text)"),
     ([*TRAIN, "--set", "data.test.short_side=-1"], "data.test.short_side = -1 is not valid: expected null or an"),
@@ -310,3 +314,17 @@ def test_a_training_that_fails_before_its_first_checkpoint_leaves_no_run_folder(
     err = capsys.readouterr().err.strip().splitlines()
     assert "unreadable videos in a row" in err[-1] and "Traceback" not in "\n".join(err)
     assert sorted(os.listdir(tmp_path)) == ["recipe.yaml"]
+
+
+def test_a_second_synth_into_one_folder_waits_its_turn(tmp_path, monkeypatch, capsys):
+    """Two renderings into one folder at once mixed their videos (seed 0's and seed 1's, one synth.json): the
+    second is refused while the first holds the folder."""
+    from pst.engine.run import locked
+
+    monkeypatch.chdir(tmp_path)
+    with locked(tmp_path / "s", "pst data synth (seed 0)"):
+        assert main(["data", "synth", "--out", "s", "--seed", "1", "--pairs", "1", "--train-per-class", "1",
+                     "--val-per-class", "1", "--frames", "4", "--size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pst data synth: error: s is in use by pst data synth (seed 0)")
+    assert not (tmp_path / "s").exists()

@@ -25,7 +25,7 @@ from pst.data.annotations import Entry, write_classes, write_list
 from pst.data.catalog import dataset_info
 from pst.data.extract import extract, extract_parts
 from pst.data.fetch import check_fetched, check_manual_files
-from pst.io import atomic_path, write_text
+from pst.io import atomic_path, read_record, write_text
 from pst.layout import PLAN, processed_dir, shard_file
 
 if TYPE_CHECKING:
@@ -288,8 +288,9 @@ def _read_plan(root: Path) -> tuple[dict, str]:
     path = processed_dir(root) / PLAN
     if not path.is_file():
         raise ValueError(f"{path}: no plan; run `pst data prepare NAME --root {root} --plan` first")
-    text = path.read_text()
-    return json.loads(text), hashlib.sha256(text.encode()).hexdigest()[:16]
+    plan = read_record(path, "a plan written by `pst data prepare --plan`", f"run `pst data prepare NAME --root "
+                       f"{root} --plan` again", {"jobs": list, "lists": dict})
+    return plan, hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, progress: bool = True) -> Path:

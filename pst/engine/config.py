@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pst.io import load_yaml
+from pst.io import load_yaml, read_utf8
 
 # Where a value comes from, in the words `pst recipe show` prints: the paper (main paper or supplement), the official
 # code (the MartinXM/TPS fork of mmaction2 0.x: configs/recognition/tps/swin_tiny_2D_patch244_tps_<dataset>_1k.py,
@@ -406,6 +406,10 @@ def validate(cfg: dict) -> None:
         if resolve_path(d["root"], d["classes"]) == path:
             raise ValueError(f"recipe: data.classes = {d['classes']!r} is not valid: it is data.{key}, a video list; "
                              "name the class names file (classes.txt, one name per line)")
+    v = d["val"]
+    if d["sampling"]["mode"] == "uniform" and v["num_clips"] > 1:
+        raise ValueError(f"recipe: data.val.num_clips = {v['num_clips']} is not valid: data.sampling.mode 'uniform' "
+                         "takes one clip over the whole video, so more would be identical copies; use 1")
     warmup, epochs = cfg["schedule"]["warmup_epochs"], cfg["schedule"]["epochs"]
     if warmup > epochs:
         raise ValueError(f"recipe: schedule.warmup_epochs = {warmup} is not valid: expected at most schedule.epochs "
@@ -433,7 +437,7 @@ def load_recipe(path: str | Path) -> dict:
         raise ValueError(f"recipe {path}: a folder; give a recipe file (YAML or JSON) or inline JSON")
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path}: no such file")
-    text = path.read_text()
+    text = read_utf8(path, "recipe (YAML or JSON)")
     try:
         data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:

@@ -52,7 +52,7 @@ from pst.engine.run import (PeerLost, Preempted, StopSignals, check_run_folder, 
                             load_config, locked, log_line, move_aside, peer_lost, recipe_changes, write_config)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
-from pst.io import write_text
+from pst.io import read_record, write_text
 from pst.layout import RunDir, final_weights
 from pst.provenance import cpu_name, git_revision
 
@@ -195,7 +195,8 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
             if main and RunDir(run_dir).config.exists() and load_config(run_dir) != cfg:
                 write_config(run_dir, cfg)            # same run, new execution settings: recorded
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
-            return json.loads(RunDir(run_dir).summary.read_text())
+            return read_record(RunDir(run_dir).summary, "a finished run's summary", "restore it (its record under "
+                               "results/<profile>/records/ keeps a copy)")
         ctx = setup(cfg["train"]["amp"])
         stop = StopSignals()
         try:

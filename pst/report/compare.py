@@ -29,13 +29,15 @@ def table_file(name: str, profile: str = "synthetic") -> str:
     return f"{FLOPS_TABLE}.json" if name == "flops" else f"{Layout(profile).table(name)}.json"
 
 
-def check_revision(rev: str, repo: str | Path = ".") -> None:
-    """Refuse what is not one commit of ``repo`` ('' would read git's index, A..B is a range)."""
+def check_revision(rev: str, repo: str | Path = ".") -> str:
+    """The commit ``rev`` names; refuse what is not one commit of ``repo`` ('' would read git's index, A..B is a
+    range)."""
     known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
                            capture_output=True, text=True)
     if not rev.strip() or known.returncode != 0:
         raise ValueError(f"revision {rev!r}: not a commit of this repository (one revision: HEAD, HEAD~1, a hash, "
                          f"a tag)")
+    return known.stdout.strip()
 
 
 def table_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthetic") -> pd.DataFrame:
