@@ -236,6 +236,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.config:
         raise ValueError(f"--config {args.config}: a run is evaluated with its own recipe (RUN/config.yaml); "
                          "--config goes with --checkpoint only")
+    elif args.out and Path(args.out).resolve() == Path(args.run_dir).resolve():
+        raise ValueError(f"--out {args.out}: the run's own folder; an evaluation gets a folder of its own (default: "
+                         "RUN/eval_VIEWS)")
     else:
         r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out, **opts)
     print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
@@ -316,6 +319,8 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     from pst.weights_2d import PAPER_2D
 
     check_output(args.out)
+    if Path(args.out).exists():
+        raise ValueError(f"--out {args.out}: exists; pretrained never overwrites a file (remove it to download again)")
     name = PAPER_2D.get(args.name, args.name)          # one of our models: the paper's 2D weights of it
     hub = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
     offline = not _reachable(hub)

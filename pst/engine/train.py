@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import platform
 import resource
@@ -423,6 +424,10 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             done = [t["epoch_seconds"] for t in timings if t["epoch_seconds"]]
             eta = sum(done) / len(done) * (epochs - e - 1) if done else None
             log_line(run_dir, epoch_line(row, timing, epochs, eta))
+        if not math.isfinite(row["loss"]):      # all-reduced: every rank stops here, before a checkpoint of it
+            raise ValueError(f"{run_dir}: the training loss is {row['loss']} in epoch {e + 1}: training diverged; "
+                             "lower optim.lr or set train.grad_clip (checkpoints before it are kept)")
+        if ctx.is_main:
             if board is not None:
                 for key, value in row.items():
                     if isinstance(value, (int, float)) and key not in ("epoch", "step"):
