@@ -460,14 +460,16 @@ class Study:
             out = _merge(out, partial)
         return out
 
+    def data_inputs(self, dataset: str) -> list[str]:
+        """Files whatever reads a dataset needs: its lists, and (a fetched copy) what validation left out, which
+        its recipes name as data.bad_videos."""
+        source = self.dataset(dataset)["source"]
+        return self.layout.lists(dataset, source) + ([self.layout.bad_videos(dataset)] if source == "fetch" else [])
+
     def run_inputs(self, run: Run) -> list[str]:
-        """Files a run's training needs: the dataset's lists (and validation report), and its 2D init if any."""
-        source = self.dataset(run.dataset)["source"]
-        files = self.layout.lists(run.dataset, source)
-        if source == "fetch":
-            files.append(self.layout.bad_videos(run.dataset))
+        """Files a run's training needs: its dataset's (data_inputs), and its 2D init if any."""
         init = self.recipe(run)["model"].get("checkpoint_2d")
-        return files + ([init] if init else [])
+        return self.data_inputs(run.dataset) + ([init] if init else [])
 
     def table_spec(self, table: Table) -> dict:
         """What `pst table study` needs to build one table (and to name the runs it is missing)."""

@@ -92,8 +92,7 @@ rule released_eval:
     # test views: the first check of a data copy, before any training.
     input:
         checkpoint=L.released("{released}"),
-        lists=lambda w: L.lists(config["released"][w.released]["dataset"],
-                                SOURCES[config["released"][w.released]["dataset"]]),
+        data=lambda w: STUDY.data_inputs(config["released"][w.released]["dataset"]),   # validated first
     output:
         L.released_eval("{released}", "{views}"),
     params:
