@@ -424,9 +424,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ValueError(f"{kind}: {twice} given twice" if twice else
                              f"{kind}: {other} is not a {' or '.join(suffixes)} file; name the page's {kind[2:]}")
     for table in args.tables:
-        if not Path(table).read_text(encoding="utf-8", errors="replace").startswith("# "):
+        title = Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+        if not title.startswith("# "):
             raise ValueError(f"--tables {table}: not a table written by `pst table` (no title line); rerun its job")
-        of = title_profile(Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0])
+        of = title_profile(title)
         if of not in (None, args.profile):
             raise ValueError(f"--profile {args.profile}: {table} is of profile {of}; name the tables' profile")
     print(write_readme(args.out, args.tables, args.figures, args.profile))

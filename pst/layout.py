@@ -78,8 +78,11 @@ class RunDir:
     legacy_final = property(lambda self: self.path / self.LEGACY_FINAL, doc="runs finished before safetensors "
                                                                             "(torch.save); adopted, never removed")
 
-    def checkpoint(self, epoch: int, step: int) -> Path:
-        return self.checkpoints / self.CHECKPOINT_NAME.format(epoch=epoch, step=step)
+    @classmethod
+    def list_checkpoints(cls, folder: str | Path) -> list[Path]:
+        """The checkpoints in ``folder`` (a run's checkpoints/), oldest (epoch, step) first."""
+        found = [p for p in Path(folder).glob("ckpt_e*_s*.pt") if cls.CHECKPOINT.search(p.name)]
+        return sorted(found, key=lambda p: tuple(int(v) for v in cls.CHECKPOINT.search(p.name).groups()))
 
 
 def final_weights(run_dir: str | Path) -> str:

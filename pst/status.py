@@ -44,11 +44,10 @@ def _last_error(log: Path) -> Optional[str]:
 
 
 def _resume_point(run_dir: Path) -> Optional[str]:
-    found = [tuple(int(v) for v in m.groups()) for p in RunDir(run_dir).checkpoints.glob("ckpt_e*_s*.pt")
-             if (m := RunDir.CHECKPOINT.search(p.name))]
+    found = RunDir.list_checkpoints(RunDir(run_dir).checkpoints)
     if not found:
         return None
-    epoch, step = max(found)
+    epoch, step = (int(v) for v in RunDir.CHECKPOINT.search(found[-1].name).groups())
     return f"epoch {epoch}, step {step}"
 
 

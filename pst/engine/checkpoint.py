@@ -25,7 +25,6 @@ import torch
 from pst.io import atomic_path, sha256sum, write_text
 from pst.layout import RunDir, final_weights, legacy_final_weights
 
-PATTERN = RunDir.CHECKPOINT
 DIGEST_KEY = "pst_sha256"                 # the final weights' own checksum, in their safetensors metadata
 
 
@@ -57,9 +56,7 @@ def prune_finished(folder: Path, keep: str) -> None:
         _remove(old)
 
 
-def list_checkpoints(folder: Path) -> list[Path]:
-    found = [p for p in Path(folder).glob("ckpt_e*_s*.pt") if PATTERN.search(p.name)]
-    return sorted(found, key=lambda p: tuple(int(v) for v in PATTERN.search(p.name).groups()))
+list_checkpoints = RunDir.list_checkpoints
 
 
 def load_latest(folder: Path) -> Optional[dict]:

@@ -47,8 +47,9 @@ def collect(spec: dict) -> dict:
                     raise ValueError("no video was evaluated")
                 if not 0 <= rec["top1"] <= 100:         # NaN included
                     raise ValueError(f"top1 {rec['top1']} is not a percentage")
-                if load_config(run)["train"]["seed"] != seed:
-                    raise ValueError(f"the run's seed is {load_config(run)['train']['seed']}, not the spec's {seed}")
+                trained = load_config(run)["train"]["seed"]
+                if trained != seed:
+                    raise ValueError(f"the run's seed is {trained}, not the spec's {seed}")
             except (OSError, ValueError) as err:
                 missing.append(f"{path} ({err.__class__.__name__}: {err})" if path.exists() else f"{path} (missing)")
                 continue

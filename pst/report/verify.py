@@ -9,11 +9,11 @@ Three verdicts, from the versioned artifacts only (a profile's ``results/<profil
 
 The tolerance is derived from the committed seeds' spread, not chosen: a mean (top-1, twin top-1, ...) must lie in
 REV's 95% t-interval of that mean, never narrower than one video of one seed (100 / videos points: three seeds that
-all scored 100 % leave a t-interval of zero width, which one video would fall outside); a paired difference against the table's 2D row must keep its sign and whether its
-interval excludes 0 (resolved or not). A mean without an interval (a single seed) must equal REV's to the printed
-decimal (0.05). Cells that are a seed's own number, a spread or a derived difference to the paper are not checked
-on their own (the mean and its interval already are); every other cell (model, views, input, cost, seeds) must be
-equal. Exit status 1 only for "not reproduced" (pst.cli).
+all scored 100 % leave a t-interval of zero width, which one video would fall outside); a paired difference against
+the table's 2D row must keep its sign and whether its interval excludes 0 (resolved or not). A mean without an
+interval (a single seed) must equal REV's to the printed decimal (0.05). Cells that are a seed's own number, a
+spread or a derived difference to the paper are not checked on their own (the mean and its interval already are);
+every other cell (model, views, input, cost, seeds) must be equal. Exit status 1 only for "not reproduced" (pst.cli).
 """
 from __future__ import annotations
 
