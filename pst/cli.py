@@ -853,17 +853,19 @@ def main(argv: list[str] | None = None) -> int:
     where = f"pst {args.command}" + (f" {args.data_command}" if args.command == "data" else "")
     shown = warnings.formatwarning          # a warning is one line too, naming what it is about (not our source)
     warnings.formatwarning = lambda message, category, *_, **__: f"{where}: {category.__name__}: {message}\n"
+    from pst.engine.run import Preempted, Terminated, terminate_raises
+
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
+        with terminate_raises():
+            return args.func(args)
+    except (KeyboardInterrupt, Terminated) as err:
         if debug:
             raise
-        print(f"{where}: interrupted (Ctrl-C); finished work is kept and a training resumes from its last "
+        how = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else "SIGTERM"
+        print(f"{where}: interrupted ({how}); finished work is kept and a training resumes from its last "
               "checkpoint: run the same command again", file=sys.stderr)
-        return 130
+        return 130 if isinstance(err, KeyboardInterrupt) else Terminated.exit_code
     except Exception as err:  # noqa: BLE001 - sorted into expected (one line) and unexpected (traceback) below
-        from pst.engine.run import Preempted
-
         if debug:
             raise
         if isinstance(err, Preempted):

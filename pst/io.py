@@ -34,6 +34,22 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextmanager
+def made_folder(path: PathLike) -> Iterator[Path]:
+    """Make ``path`` (and its missing parents); if the block fails, remove those of them it made that are still empty,
+    so a refused or failed command leaves no empty folder behind (a partly written one is kept, to resume)."""
+    folder = Path(path)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]      # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for p in made:
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise
+
+
 def write_text(path: PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

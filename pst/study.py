@@ -90,10 +90,14 @@ class Study:
             if t.baseline is not None and t.baseline not in t.rows:
                 raise ValueError(f"params.yaml tables.{name}.baseline: {t.baseline!r} is not one of its rows "
                                  f"({', '.join(t.rows)})")
-        for name in s.get("table_seeds", {}):
+        for name, seeds in s.get("table_seeds", {}).items():
             if name not in s["tables"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.table_seeds: {name!r} is not one of the "
                                  f"profile's tables ({', '.join(s['tables'])})")
+            if not set(seeds) <= set(self.seeds):
+                raise ValueError(f"params.yaml profiles.{self.profile}.table_seeds.{name}: seeds "
+                                 f"{sorted(set(seeds) - set(self.seeds))} are not among the profile's seeds "
+                                 f"{self.seeds}; a table takes a subset of them")
         for name, keep in s.get("rows", {}).items():
             if name not in cfg["tables"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.rows: unknown table {name!r}")
@@ -238,6 +242,7 @@ class Study:
         for table, run, world, cfg in plan:
             try:
                 accumulation(cfg, world)               # the global batch on every layout: nodes x processes
+                self._check_synth_size(run, cfg)
                 for v in table.views:
                     try:
                         check_views(cfg, v)
@@ -249,6 +254,19 @@ class Study:
                     checked.add(model)
             except ValueError as err:
                 raise ValueError(f"{self._where(run)}: {err}") from None
+
+    def _check_synth_size(self, run: Run, cfg: dict) -> None:
+        """A synthetic set's training videos are known before it is made: at least one global batch of them."""
+        if self.dataset(run.dataset)["source"] != "synth":
+            return
+        from pst.data.synthetic import SynthConfig
+
+        synth = SynthConfig(**self.dataset(run.dataset).get("synth", {}))
+        videos = len(synth.classes) * synth.train_per_class
+        if cfg["train"]["global_batch"] > videos:
+            raise ValueError(f"train.global_batch {cfg['train']['global_batch']} is more than the {videos} training "
+                             f"videos of datasets.{run.dataset}.synth ({len(synth.classes)} classes x "
+                             f"train_per_class {synth.train_per_class}); lower the batch or raise train_per_class")
 
     def class_list(self, dataset: str) -> tuple[list[str] | None, str, bool]:
         """A dataset's classes as planning knows them, and where from: its classes file once prepared (refused if

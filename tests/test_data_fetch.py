@@ -169,6 +169,10 @@ def test_unreachable_and_missing_urls(tmp_path):
     with pytest.raises(DownloadError, match="tries"):     # a fetch that got nothing leaves no empty folders
         fetch("diving48", tmp_path / "d48", mirror="http://127.0.0.1:9", retries=1, backoff=0.01, progress=False)
     assert not (tmp_path / "d48").exists()
+    (tmp_path / "k400").mkdir()                            # the user's folder stays; raw/annotations/ does not
+    with pytest.raises(DownloadError, match="tries"):
+        fetch("kinetics400", tmp_path / "k400", mirror="http://127.0.0.1:9", retries=0, progress=False)
+    assert (tmp_path / "k400").is_dir() and not any((tmp_path / "k400").iterdir())
 
 
 def _tar_with(path, member: tarfile.TarInfo, data: bytes = b""):

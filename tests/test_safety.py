@@ -211,6 +211,17 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     (tmp_path / "broken.txt").write_text("missing.mp4 0\n")   # a failed evaluation leaves no folder behind
     failed = _pst(["evaluate", str(run), "--views", "1x2", "--list", str(tmp_path / "broken.txt")], env_with_venv)
     assert failed.returncode != 0 and not list(run.glob("eval_1x2*")) and not list(tmp_path.rglob("*.lock"))
+    many = tmp_path / "many.txt"                              # SIGTERM mid-evaluation: nothing left either
+    many.write_text((easy / "val.txt").read_text() * 50)
+    proc = subprocess.Popen(["pst", "evaluate", str(run), "--list", str(many), "--out", str(tmp_path / "term")],
+                            env=env_with_venv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "term").exists() and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143, proc.stderr.read()
+    assert "interrupted (SIGTERM)" in proc.stderr.read()
+    assert not (tmp_path / "term").exists() and not list(tmp_path.rglob("*.lock"))
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     bad = _pst(["evaluate", str(run), "--out", str(blocker / "sub")], env_with_venv)
@@ -272,6 +283,18 @@ def test_a_truncated_video_is_reported_by_validate_and_counted_by_training_and_t
     assert row["partial_videos"] == 1 and row["unreadable_videos"] == 0
     report = evaluate_run(tmp_path / "run", views="1x1")
     assert report["videos_partial"] == 1 and report["partial"] == [str(cut)] and report["videos_evaluated"] == 1
+
+
+def test_a_video_cut_inside_a_packet_is_named_by_us_not_by_ffmpeg(tmp_path, capfd):
+    from pst.data.video import open_reader
+
+    whole = _truncated_video(tmp_path / "t.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[:len(whole) * 2 // 3 + 7])               # mid-packet: FFmpeg says "partial file"
+    with pytest.raises(Exception):
+        reader = open_reader(cut, "decord")
+        reader.get(range(reader.num_frames))
+    assert "partial file" not in capfd.readouterr().err           # the dataset names and counts it instead
 
 
 @pytest.mark.parametrize("args, expected", [

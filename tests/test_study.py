@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
-from pst.study import Run, Study, load
+from pst.study import Run, Study, check_params, load
 
 SNAKEMAKE = ["snakemake", "--cores", "2", "--profile", "workflow/profiles/default"]
 
@@ -54,6 +54,19 @@ def test_plan_names_a_bad_reference():
         Study(p)
     with pytest.raises(ValueError, match="profile: 'papr'"):
         Study(_params(), "papr")
+    p = _params()                                      # a table's seeds are a subset of its profile's
+    p["profiles"]["synthetic-full"]["table_seeds"]["table2c_stages"] = [0, 7]
+    with pytest.raises(ValueError, match=r"table_seeds.table2c_stages: seeds \[7\] are not among the profile's"):
+        Study(p, "synthetic-full")
+    p = _params()                                      # a synthetic set smaller than one global batch
+    p["datasets"]["synthetic"]["synth"]["train_per_class"] = 2
+    with pytest.raises(ValueError, match=r"train.global_batch \d+ is more than the 8 training videos of "
+                                         r"datasets.synthetic.synth"):
+        Study(p).check_recipes()
+    p = _params()
+    p["profiles"]["synthetic"]["tables"] *= 2
+    with pytest.raises(ValueError, match=r"profiles.synthetic.tables: .*non-unique"):
+        check_params(p, ROOT / "workflow" / "schemas" / "params.schema.yaml")
 
 
 def test_paper_profile_plans_every_run_without_running(tmp_path, env_with_venv):

@@ -19,7 +19,7 @@ from typing import Optional
 
 from tqdm import tqdm
 
-from pst.io import sha256sum, write_text
+from pst.io import made_folder, sha256sum, write_text
 
 CHUNK = 1 << 20
 RECORD = "checksums.json"
@@ -77,10 +77,14 @@ def download(url: str, dest: str | Path, retries: int = 5, backoff: float = 1.0,
              progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` (resuming, retrying, verified, atomic). An existing ``dest`` is verified only."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         verify(dest)
         return dest
+    with made_folder(dest.parent):
+        return _fetch(url, dest, retries, backoff, timeout, progress)
+
+
+def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, progress: bool) -> Path:
     part = dest.with_name(dest.name + ".part")
     attempt = 0
     while True:

@@ -6,6 +6,7 @@ from typing import Optional
 
 from pst.data.catalog import DatasetInfo, dataset_info
 from pst.data.download import download
+from pst.io import made_folder
 
 
 class MissingFilesError(FileNotFoundError):
@@ -59,15 +60,8 @@ def fetch(name: str, root: str | Path, mirror: Optional[str] = None, retries: in
     if info.manual_files:                           # placed by hand: checked, nothing made
         check_manual_files(info, raw)
         return {"dataset": name, "files": len(info.manual_files), "downloaded": 0, "manual": True}
-    made = [p for p in (Path(root), raw) if not p.exists()]
-    raw.mkdir(parents=True, exist_ok=True)
-    try:
+    with made_folder(raw):                          # a failed first download leaves no empty raw/ (nor its subfolders)
         return _download_all(info, name, raw, mirror, retries, backoff, progress)
-    except BaseException:
-        for folder in reversed(made):               # folders this call made and nothing was written into
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-        raise
 
 
 def _download_all(info: DatasetInfo, name: str, raw: Path, mirror: Optional[str], retries: int, backoff: float,

@@ -115,6 +115,8 @@ class DecordReader:
 
         if not Path(path).is_file():        # said here: decord's own C++ log line would precede its error
             raise FileNotFoundError(f"{path}: no such video file")
+        decord.logging.set_level(decord.logging.QUIET)   # FFmpeg's own lines ("partial file"): a failed or short
+        #                                                  decode is counted and named by the dataset, per video
         self._vr = decord.VideoReader(str(path), num_threads=1)
         self.num_frames = len(self._vr)
 

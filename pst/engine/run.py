@@ -229,6 +229,29 @@ class StopSignals:
             signal.signal(sig, handler)
 
 
+class Terminated(BaseException):
+    """SIGTERM outside training (which stops at a step boundary instead): raised, as Ctrl-C raises
+    KeyboardInterrupt, so locks, temporary files and the folders a command made are cleaned up on the way out."""
+
+    exit_code = 143                               # 128 + SIGTERM, what the shell reports for a killed command
+
+
+@contextmanager
+def terminate_raises() -> Iterator[None]:
+    """While a command runs: SIGTERM raises Terminated (where nothing else handles it)."""
+    def handle(signum, frame):
+        raise Terminated(signal.Signals(signum).name)
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, handle) if main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL \
+        else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
 def ignore_stop_signals(worker_id: int = 0) -> None:
     """DataLoader worker_init_fn: SLURM signals every process of a job; a loader worker that died of it would
     crash the step the main process is about to finish and checkpoint."""
