@@ -693,8 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("flops", "FLOPs and params of one view, counted on the meta device", cmd_flops)
     p.add_argument("model", help="a registered model (pst models)")
-    p.add_argument("--frames", type=_positive, default=16, help="input frames of one view")
-    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels")
+    p.add_argument("--frames", type=_FRAMES, default=16, help="input frames of one view")
+    p.add_argument("--size", type=_PIXELS, default=224, help="crop size in pixels")
     p.add_argument("--classes", type=_positive, default=400, help="classifier size, counted in params")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
     p.add_argument("--json", action="store_true", help='print {"model", "frames", "size", "gflops", "params_m"}')
@@ -702,8 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("memory", "training memory of one step (parameters, gradients, AdamW state, activations), "
                 "accounted on the meta device", cmd_memory)
     p.add_argument("model", help="a registered model (pst models)")
-    p.add_argument("--frames", type=_positive, default=32, help="input frames of one clip")
-    p.add_argument("--size", type=_positive, default=224, help="crop size in pixels")
+    p.add_argument("--frames", type=_FRAMES, default=32, help="input frames of one clip")
+    p.add_argument("--size", type=_PIXELS, default=224, help="crop size in pixels")
     p.add_argument("--batch", type=_positive, default=8, help="clips per device (the paper's: 8)")
     p.add_argument("--classes", type=_positive, default=400, help="classifier size")
     p.add_argument("--device", choices=["meta", "cpu"], default="meta",
@@ -799,6 +799,20 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _input_side(high: int, why: str):
+    """An argparse type for an input's frames or pixels counted on the host: 1..high (index tables grow with it)."""
+    def parse(text: str) -> int:
+        value = _positive(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high} ({why}), got {value}")
+        return value
+    return parse
+
+
+_FRAMES = _input_side(1024, "the paper's clips have 8-32 frames; 1024 already needs ~1.5 GB here")
+_PIXELS = _input_side(2048, "the paper's crops are 224 px")
 
 
 def _shard(text: str) -> tuple[int, int]:

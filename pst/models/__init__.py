@@ -39,6 +39,10 @@ def _number(value, low: float, high: float, closed_high: bool = False) -> bool:
 
 
 _RATE = (lambda v: _number(v, 0, 1), "a fraction in [0, 1)")
+_DEIT_TEMPORAL = {"deit_s_2d": "2d", "deit_s_tsm": "tsm", "deit_s_tps": "tps"}
+# DeiT's temporal options and the temporal modes that read them: elsewhere one would be silently ignored.
+_DEIT_USED_BY = {"pattern": ("tps",), "shift_back": ("tps",), "shift_heads": ("tps",), "channel_pad": ("tsm", "tps"),
+                 "shift_on": ("tsm", "tps")}
 # What a structural option must be, by family ({option: (test, what is valid)}): checked before any module is built,
 # so a bad value is named by its key rather than by the tensor shape it breaks three calls down.
 _OPTIONS = {
@@ -57,6 +61,9 @@ _OPTIONS = {
         "depths": (lambda v: _counts(v, 0), "blocks per stage, whole numbers >= 1, e.g. [2, 2, 6, 2]"),
         "num_heads": (lambda v: _counts(v, 0), "heads per stage, whole numbers >= 1, e.g. [3, 6, 12, 24]"),
         "bias_frames": (lambda v: v is None or _counts(v), "a whole number >= 1, or null"),
+        "tps_stages": (lambda v: v is None or (isinstance(v, (list, tuple)) and len(set(v)) == len(v) and
+                                               all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)),
+                       "stage numbers from 0, each once, e.g. [0, 1]; or null for every stage"),
         "mlp_ratio": (lambda v: _number(v, 1e-9, float("inf")), "a number > 0"),
         "drop_rate": _RATE, "attn_drop_rate": _RATE, "drop_path_rate": _RATE, "head_drop": _RATE},
 }
@@ -77,6 +84,11 @@ def check_options(name: str, kwargs: dict) -> None:
         if test is not None and not test(value):
             raise ValueError(f"model {name}: {key} = {value!r} is not valid: expected {valid}")
     if family(name) is VideoDeiT:
+        mode = kwargs.get("temporal", _DEIT_TEMPORAL.get(name))
+        for key in kwargs:
+            if key in _DEIT_USED_BY and mode not in _DEIT_USED_BY[key]:
+                raise ValueError(f"model {name}: {key} does not apply to its temporal mode {mode!r} (only to "
+                                 f"{' and '.join(_DEIT_USED_BY[key])}); drop it, or choose deit_s_tps")
         size, patch, dim, heads = ({**DEIT_S, **kwargs}[k] for k in ("img_size", "patch_size", "embed_dim", "num_heads"))
         if size % patch:
             raise ValueError(f"model {name}: img_size = {size} is not valid: expected a multiple of the patch size "
