@@ -57,11 +57,18 @@ def _check_tables_and_records(repo):
     half = 12.706 * abs(paired[0] - paired[1]) / 2 ** 0.5 / 2 ** 0.5           # t(0.975, 1) * sd / sqrt(2)
     assert rows["deit_tps"]["vs deit_2d ci95 low"] == pytest.approx(sum(paired) / 2 - half, abs=1e-3)
     assert rows["deit_tps"]["top-1 seed1"] == pytest.approx(top1["deit_tps", 1])
+    area = {(v, s): [e["val_top1"] for e in json.loads((runs / v / f"seed{s}/metrics.json").read_text())]
+            for v in ("deit_2d", "deit_tps") for s in (0, 1)}          # the area under each validation curve
+    assert all(len(a) == 2 for a in area.values())
+    area = {k: sum(a) / 2 for k, a in area.items()}
+    assert rows["deit_2d"]["val auc"] == pytest.approx((area["deit_2d", 0] + area["deit_2d", 1]) / 2)
+    assert rows["deit_tps"]["vs deit_2d val auc"] == pytest.approx(
+        sum(area["deit_tps", s] - area["deit_2d", s] for s in (0, 1)) / 2)
     md = (repo / "results/synthetic/tables/table1_deit.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| model"))
     assert "±" in md and "seeds 0, 1: mean ± std" in md and "paper top-1 (K400, reference)" in header
     assert "Δ" not in header and "top-5" not in header and header.count("|") - 1 <= 14     # 2 classes: no top-5
-    assert "(2D row)" in md and "vs deit_2d" in header
+    assert "(2D row)" in md and "vs deit_2d" in header and "val curve area" in header and "area vs deit_2d" in header
     assert "| 75.3 " in md and "75.30" not in md                 # the paper's figures as printed, not reformatted
     assert table["metrics"]["deit_tps"]["top1"] == pytest.approx(rows["deit_tps"]["top-1"], abs=1e-4)
     for seed in (0, 1):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pst.engine.run import load_config
 from pst.io import read_record
-from pst.layout import eval_path
+from pst.layout import RunDir, eval_path
 from pst.provenance import job_fingerprint
 from pst.report.published import published
 from pst.report.tables import load_counts, load_memory, paper_delta, write_table
@@ -136,6 +136,8 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
         cost = costs[run]
         at_paper = paper_cost.get(row["model"], {})
         top1 = interval([r["top1"] for r in recs.values()])
+        area = dict(zip(spec["seeds"], map(curve_area, row["runs"])))
+        auc = interval([area[s] for s in recs])
         top5 = interval([r["top5"] for r in recs.values()])
         twin = interval([r.get("twin_top1") for r in recs.values()])
         out = {
@@ -151,15 +153,20 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
             **{f"top-1 seed{s}": r["top1"] for s, r in recs.items()},
             "top-5": top5["mean"], "top-5 std": top5["std"],
             "twin top-1": twin["mean"], "twin top-1 std": twin["std"],
-            "twin top-1 ci95 low": twin["low"], "twin top-1 ci95 high": twin["high"]}
+            "twin top-1 ci95 low": twin["low"], "twin top-1 ci95 high": twin["high"],
+            "val auc": auc["mean"], "val auc std": auc["std"], "val auc ci95 low": auc["low"],
+            "val auc ci95 high": auc["high"]}
         if base is not None:
             ref = found[(base, row["views"])]
-            paired = [recs[s]["top1"] - ref[s]["top1"] for s in recs if s in ref]
-            diff = interval(paired, (-100.0, 100.0)) if row["variant"] != base else \
-                {"mean": None, "low": None, "high": None}
-            out.update({f"vs {base}": diff["mean"], f"vs {base} ci95 low": diff["low"],
-                        f"vs {base} ci95 high": diff["high"],
-                        f"vs {base} resolved": None if diff["low"] is None else bool(diff["low"] > 0 or diff["high"] < 0)})
+            base_area = dict(zip(spec["seeds"], map(curve_area, _row_of(spec, base, row["views"])["runs"])))
+            for col, mine, theirs in ((f"vs {base}", {s: recs[s]["top1"] for s in recs},
+                                       {s: ref[s]["top1"] for s in ref}),
+                                      (f"vs {base} val auc", {s: area[s] for s in recs}, base_area)):
+                paired = [mine[s] - theirs[s] for s in mine if theirs.get(s) is not None and mine[s] is not None]
+                diff = interval(paired, (-100.0, 100.0)) if row["variant"] != base else \
+                    {"mean": None, "low": None, "high": None}
+                out.update({col: diff["mean"], f"{col} ci95 low": diff["low"], f"{col} ci95 high": diff["high"],
+                            f"{col} resolved": None if diff["low"] is None else bool(diff["low"] > 0 or diff["high"] < 0)})
         comparable = bool(spec.get("comparable"))
         out.update({
             "paper dataset": spec.get("paper_dataset"),
@@ -181,6 +188,22 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
     if df["twin top-1"].isna().all():
         df = df.drop(columns=[c for c in df.columns if c.startswith("twin top-1")])
     return df
+
+
+def curve_area(run: str) -> float | None:
+    """The area under a run's validation curve: its top-1 averaged over the epochs it validated (0-100). Where
+    final accuracy saturates (every temporal row of the embedded set ends at 98-100 %), how early a row got there
+    still separates them; None for a run without per-epoch validation."""
+    path = RunDir(run).metrics
+    if not path.is_file():
+        return None
+    rows = read_record(path, "the per-epoch metrics of `pst train`", "train the run again", kind=list)
+    curve = [r["val_top1"] for r in rows if isinstance(r, dict) and isinstance(r.get("val_top1"), (int, float))]
+    return statistics.fmean(curve) if curve else None
+
+
+def _row_of(spec: dict, variant: str, views: str) -> dict:
+    return next(r for r in spec["rows"] if r["variant"] == variant and r["views"] == views)
 
 
 def _memory_columns(rec: dict | None) -> dict:
@@ -218,6 +241,7 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     comparable = bool(spec.get("comparable"))
     top5 = bool((df["classes"] > 5).all())
     paper = dataset_label(spec.get("paper_dataset"))
+    curves = "val auc" in df and df["val auc"].notna().any()
     rows = []
     for r in df.to_dict("records"):
         many = r["seeds"] > 1
@@ -237,18 +261,12 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
             out["twin top-1"] = f"{_num(r['twin top-1'])} ± {_num(r['twin top-1 std'])}" if many else \
                 _num(r["twin top-1"])
         if base is not None:
-            if not ours:
-                text = ""
-            elif r["model"] == base:
-                text = "(2D row)"
-            elif r[f"vs {base} ci95 low"] is None or pd.isna(r[f"vs {base} ci95 low"]):
-                text = f"{_num(r[f'vs {base}'], sign=True)} (1 seed)"
-            else:
-                text = (f"{_num(r[f'vs {base}'], sign=True)} [{_num(r[f'vs {base} ci95 low'], sign=True)}, "
-                        f"{_num(r[f'vs {base} ci95 high'], sign=True)}]")
-                if not r[f"vs {base} resolved"]:
-                    text += " unresolved"
-            out[f"vs {base}"] = text
+            out[f"vs {base}"] = _paired(r, f"vs {base}", base, ours)
+        if curves:
+            out["val curve area"] = f"{_num(r['val auc'])} ± {_num(r['val auc std'])}" if many else \
+                _num(r.get("val auc"))
+            if base is not None:
+                out[f"area vs {base}"] = _paired(r, f"vs {base} val auc", base, ours)
         if comparable:
             out["paper top-1"] = _num(r["top-1 paper"])
             out["Δ top-1"] = _num(r["Δ top-1"], sign=True)
@@ -264,6 +282,18 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _paired(r: dict, col: str, base: str, ours: bool) -> str:
+    """A paired difference to the 2D row as printed: mean [95% interval], *unresolved* when it contains 0."""
+    if not ours:
+        return ""
+    if r["model"] == base:
+        return "(2D row)"
+    if r.get(f"{col} ci95 low") is None or pd.isna(r[f"{col} ci95 low"]):
+        return f"{_num(r.get(col), sign=True)} (1 seed)"
+    text = f"{_num(r[col], sign=True)} [{_num(r[f'{col} ci95 low'], sign=True)}, {_num(r[f'{col} ci95 high'], sign=True)}]"
+    return text if r[f"{col} resolved"] else text + " unresolved"
+
+
 def notes(df: pd.DataFrame, spec: dict) -> str:
     """The line under the title: what the numbers are over, and what may be compared with what."""
     seeds = ", ".join(str(s) for s in spec["seeds"])
@@ -273,6 +303,10 @@ def notes(df: pd.DataFrame, spec: dict) -> str:
     if spec.get("baseline"):
         parts.append(f"*vs {spec['baseline']}*: paired difference over the same seeds with its 95% interval; "
                      "*unresolved* when the interval contains 0")
+    if "val auc" in df and df["val auc"].notna().any():
+        parts.append("*val curve area*: validation top-1 averaged over the training epochs (the area under the "
+                     "curve, 0–100): how early a row learned, which separates rows whose final top-1 saturates"
+                     + (f"; *area vs {spec['baseline']}*: its paired difference" if spec.get("baseline") else ""))
     if spec.get("comparable"):
         parts.append("Δ: ours − the paper's (dataset, recipe, views and 2D init as published)")
     else:
@@ -303,9 +337,13 @@ def metrics(df: pd.DataFrame, spec: dict) -> dict:
             m["top5"] = r["top-5"]
         if "twin top-1" in r:
             m["twin_top1"] = r["twin top-1"]
+        if r.get("val auc") is not None and not pd.isna(r["val auc"]):
+            m["val_auc"] = r["val auc"]
         if base is not None and r["model"] != base:
             m.update(vs_2d=r[f"vs {base}"], vs_2d_ci_low=r[f"vs {base} ci95 low"],
-                     vs_2d_ci_high=r[f"vs {base} ci95 high"])
+                     vs_2d_ci_high=r[f"vs {base} ci95 high"], vs_2d_val_auc=r.get(f"vs {base} val auc"),
+                     vs_2d_val_auc_ci_low=r.get(f"vs {base} val auc ci95 low"),
+                     vs_2d_val_auc_ci_high=r.get(f"vs {base} val auc ci95 high"))
         if spec.get("comparable"):
             m["delta_paper_top1"] = r["Δ top-1"]
         if spec.get("memory"):
