@@ -1,7 +1,6 @@
 # Thin by design: load params.yaml, check it (structure here, every recipe in pst.study), include the rule files.
-# `snakemake --lint` asks every rule for a conda environment or container: the whole workflow runs in the project's
-# one environment (`make setup`, or environment.yml on a cluster), which installs this package and its pinned
-# ranges; a per-rule conda env would install the same package into sixteen environments, so none is declared.
+# Every rule names the project's one conda environment (environment.yml, CONDA_ENV in common.smk): used with
+# `--sdm conda` (built once, shared), otherwise the workflow runs in the environment snakemake runs in (`make setup`).
 #   snakemake --cores all                              the synthetic study (default profile)
 #   snakemake --cores all --config profile=paper       the paper's study on the real datasets
 #   snakemake --cores all --config profile=rehearsal   the paper's DAG on miniature real-format data (CI)

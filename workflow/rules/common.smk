@@ -16,6 +16,9 @@ with planning():                           # a refusal: one line, exit 2
 for _line in STUDY.released_missing():     # evaluated once placed; until then the table says where to put them
     print(f"pst: {_line}", file=sys.stderr)
 L = STUDY.layout
+# Every rule's software: the project's one environment (`snakemake --sdm conda` builds it once, shared by all rules,
+# then runs environment.post-deploy.sh to install this package into it; without --sdm conda it is `make setup`'s).
+CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
 SOURCES = {d: STUDY.dataset(d)["source"] for d in config["datasets"]}
 SYNTH = [d for d, s in SOURCES.items() if s == "synth"] or ["__none__"]
 FETCHED = [d for d, s in SOURCES.items() if s == "fetch"] or ["__none__"]

@@ -3,6 +3,8 @@
 
 
 rule synth:
+    conda:
+        CONDA_ENV
     output:
         lists=L.lists("{synth}", "synth"),
         summary=L.synth_summary("{synth}"),
@@ -26,6 +28,8 @@ rule synth:
 
 
 rule fetch:
+    conda:
+        CONDA_ENV
     output:
         L.fetched("{fetched}"),
     params:
@@ -44,6 +48,8 @@ rule fetch:
 
 
 rule prepare_plan:
+    conda:
+        CONDA_ENV
     # Extract, convert the annotations, write what re-encoding has to do (processed/plan.json).
     input:
         L.fetched("{fetched}"),
@@ -66,6 +72,8 @@ rule prepare_plan:
 
 
 rule prepare_shard:
+    conda:
+        CONDA_ENV
     # One of N re-encoding jobs: every N-th video of the plan from the I-th (resumable: a re-encoded video is kept).
     input:
         L.prepare_plan("{fetched}"),
@@ -90,6 +98,8 @@ rule prepare_shard:
 
 
 rule prepare:
+    conda:
+        CONDA_ENV
     # The lists and counts from the plan and its shards: the files one job writes.
     input:
         lambda w: [L.prepare_shard(w.fetched, i, shard_count(w.fetched)) for i in range(shard_count(w.fetched))],
@@ -108,6 +118,8 @@ rule prepare:
 
 
 rule validate_shard:
+    conda:
+        CONDA_ENV
     # One of N validation jobs over a list: every N-th entry from the I-th.
     input:
         lists=L.lists("{fetched}", "fetch"),
@@ -133,6 +145,8 @@ rule validate_shard:
 
 
 rule validate:
+    conda:
+        CONDA_ENV
     # The shards' verdicts in the lists' order, train's then val's: the file one job writes.
     input:
         lists=L.lists("{fetched}", "fetch"),
@@ -156,6 +170,8 @@ rule validate:
 
 
 rule pretrained:
+    conda:
+        CONDA_ENV
     # The 2D ImageNet weights a model starts from, by timm name (pst/weights_2d.py: the one list of them).
     output:
         L.pretrained("{weights}"),

@@ -2,6 +2,8 @@
 
 
 rule plots:
+    conda:
+        CONDA_ENV
     input:
         table=L.table("{table}") + ".json",
         finals=table_finals,
@@ -23,6 +25,8 @@ rule plots:
 
 
 rule cam:
+    conda:
+        CONDA_ENV
     # GradCAM of the first seed's run of every row, on the first validation video of two classes.
     input:
         finals=lambda w: table_finals(w, seeds=STUDY.table(w.table).seeds[:1]),
@@ -46,6 +50,8 @@ rule cam:
 
 
 rule results_readme:
+    conda:
+        CONDA_ENV
     input:
         tables=released_tables()[:1] + [f"{L.table(t.name)}.md" for t in STUDY.tables] + [f"{FLOPS_TABLE}.md"],
         figures=study_figures(),

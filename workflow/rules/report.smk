@@ -5,6 +5,8 @@ FLOPS_VIEWS = config["flops"]["views"]
 
 
 rule flops:
+    conda:
+        CONDA_ENV
     output:
         flops_record("{model}", "{frames}", "{size}"),
     params:
@@ -20,6 +22,8 @@ rule flops:
 
 
 rule memory:
+    conda:
+        CONDA_ENV
     # Training memory of one step at the paper's input and per-device batch, accounted on the meta device (seconds).
     output:
         memory_record("{model}", "{frames}", "{size}", "{batch}"),
@@ -36,6 +40,8 @@ rule memory:
 
 
 rule flops_table:
+    conda:
+        CONDA_ENV
     input:
         [flops_record(m, f, s) for m, (f, s) in FLOPS_VIEWS.items()],
     output:
@@ -50,6 +56,8 @@ rule flops_table:
 
 
 rule table:
+    conda:
+        CONDA_ENV
     # A study table: every run's evaluation (mean ± std over seeds) and the models' cost at the paper's input.
     # `pst table study` refuses, naming them, if any evaluation is missing; it writes all three files or none.
     input:
@@ -74,6 +82,8 @@ rule table:
 
 
 rule metrics:
+    conda:
+        CONDA_ENV
     # Every table's numbers in one file per profile, what `dvc metrics show/diff` reads.
     input:
         [f"{L.table(t.name)}.json" for t in STUDY.tables],
@@ -88,6 +98,8 @@ rule metrics:
 
 
 rule released_eval:
+    conda:
+        CONDA_ENV
     # An authors' released checkpoint (placed by the user) on this profile's copy of its dataset, with the paper's
     # test views: the first check of a data copy, before any training.
     input:
@@ -114,6 +126,8 @@ rule released_eval:
 
 
 rule released_table:
+    conda:
+        CONDA_ENV
     # Released weights on this data copy: each placed checkpoint's evaluation beside the published numbers, with
     # the clips the copy lacks; a checkpoint not placed yet is a row saying where to put it.
     input:

@@ -9,6 +9,8 @@
 
 
 rule train:
+    conda:
+        CONDA_ENV
     # One node: `pst train` itself, or torchrun on the node's GPUs.
     wildcard_constraints:
         recipe=one_of([r for r in config["recipes"] if r not in STUDY.multi_node()]),
@@ -41,6 +43,8 @@ rule train:
 
 
 rule evaluate:
+    conda:
+        CONDA_ENV
     input:
         final_weights(RUN_DIR),
     output:
@@ -64,6 +68,8 @@ rule evaluate:
 
 
 rule record:
+    conda:
+        CONDA_ENV
     # A finished run's small files (recipe, env, metrics, its evaluations and predictions), copied where git versions
     # them beside the tables: the run folder itself lives in the DVC cache (pst.report.records).
     input:
