@@ -222,6 +222,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pst.engine.evaluate import evaluate_checkpoint, evaluate_run
 
+    if args.rescore:
+        from pst.engine.evaluate import rescore_run
+
+        given = [o for o, v in (("--checkpoint", args.checkpoint), ("--config", args.config), ("--list", args.list),
+                                ("--out", args.out)) if v]
+        if given or not args.run_dir:
+            raise ValueError(f"--rescore takes a run directory and --views/--average/--from only"
+                             f"{' (not ' + ', '.join(given) + ')' if given else ''}: it rescores that run's kept "
+                             "view scores")
+        r = rescore_run(args.run_dir, views=args.views, average=args.average, source=args.source)
+        print(f"{r['views']} views ({r['average']}) rescored from {r['rescored_from']}, no forward pass: top-1 "
+              f"{r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} over "
+              f"{r['denominator']} videos; wrote {r['out']}/eval.json")
+        return 0
+    if args.source:
+        raise ValueError("--from goes with --rescore (the evaluation whose view scores are rescored)")
+    args.views = args.views or "1x1"
     opts = dict(batch_videos=args.batch_videos, max_views=args.max_views, average=args.average,
                 workers=args.workers, progress=not args.quiet)
     if args.checkpoint:
@@ -246,7 +263,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           if r["top1"] is not None else
           f"no video could be evaluated ({r['videos_failed']} failed to decode)")
     speed = "n/a" if r["views_per_s"] is None else f"{r['views_per_s']:.1f}"
-    print(f"{speed} views/s; code {r['git']}; wrote {r['out']}/eval.json and {r['out']}/predictions.csv")
+    print(f"{speed} views/s; code {r['git']}; wrote {r['out']}/eval.json, predictions.csv and scores.npz")
     return 0
 
 
@@ -647,7 +664,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="instead of a run: a video checkpoint in the official layout (an authors' "
                                         "release), evaluated with --config's model, data and views")
     p.add_argument("--config", help="with --checkpoint: the recipe (YAML/JSON file or inline JSON)")
-    p.add_argument("--views", default="1x1", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SS, Diving48)")
+    p.add_argument("--views", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SS, Diving48); default 1x1 (with "
+                                   "--rescore: the source's views)")
+    p.add_argument("--rescore", action="store_true",
+                   help="no forward pass: recompute from the view scores an evaluation kept (scores.npz), with "
+                        "another --average and/or a subset of its views (all or the centre crop, clips evenly spread)")
+    p.add_argument("--from", dest="source", metavar="CxK",
+                   help="with --rescore: the evaluation (its views) to rescore; default the run's with the most views")
     p.add_argument("--list", help="list file, a path from the current folder; its entries are relative to the "
                                   "recipe's data root (default: the recipe's val list)")
     p.add_argument("--out", help="output folder, never replaced (default RUN_DIR/eval_CxK, or "

@@ -110,8 +110,13 @@ def eval_dir(run_dir: str | Path, views: str, list_name: str | None = None) -> s
     return f"{run_dir}/eval_{views}" + (f"_{list_name}" if list_name else "")
 
 
+EVAL, PREDICTIONS = "eval.json", "predictions.csv"   # an evaluation's record (written last) and per-video top-5
+SCORES = "scores.npz"          # every view's class scores (logits): rescoring without a forward pass; not recorded
+EVAL_FILES = (EVAL, PREDICTIONS)                       # what a run's record keeps of each evaluation
+
+
 def eval_path(run_dir: str | Path, views: str) -> str:
-    return f"{eval_dir(run_dir, views)}/eval.json"
+    return f"{eval_dir(run_dir, views)}/{EVAL}"
 
 
 def flops_record(model: str, frames, size) -> str:

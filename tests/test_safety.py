@@ -10,11 +10,14 @@ import subprocess
 import time
 
 import av
+import numpy as np
 import pytest
+import torch
 import yaml
 
 from engine_helpers import easy_set, tiny_recipe
 from pst.data.validate import validate
+from pst.cli import main
 from pst.engine.run import execution, identity
 from pst.engine.evaluate import evaluate_run
 from pst.engine.train import train
@@ -186,7 +189,7 @@ def test_one_writer_per_run(easy, tmp_path, env_with_venv):
     assert not (tmp_path / "run.lock").exists()               # the lock file goes with its last holder
 
 
-def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_path, env_with_venv):
+def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_path, env_with_venv, capsys):
     run = tmp_path / "run"
     train(_short(easy), run)
     other = tmp_path / "other.txt"
@@ -194,6 +197,22 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     own = _pst(["evaluate", str(run), "--quiet"], env_with_venv)
     assert own.returncode == 0, own.stderr
     kept = (run / "eval_1x1" / "eval.json").read_bytes()
+    # every view's scores are kept (the same bytes again), and rescored without a forward pass
+    scores = np.load(run / "eval_1x1" / "scores.npz")
+    assert scores["logits"].shape == (len(scores["labels"]), 1, 4) and int(scores["crops"]) == 1
+    evaluate_run(run, out=tmp_path / "again")
+    assert (tmp_path / "again" / "scores.npz").read_bytes() == (run / "eval_1x1" / "scores.npz").read_bytes()
+    assert main(["evaluate", str(run), "--rescore", "--average", "score"]) == 0
+    assert "no forward pass" in capsys.readouterr().out
+    rec = json.loads((run / "eval_1x1_rescored-score-of-1x1" / "eval.json").read_text())
+    mean_logit = torch.from_numpy(scores["logits"]).mean(1)
+    assert rec["forward_pass"] is False and rec["average"] == "score" and rec["view_indices"] == [0]
+    assert rec["top1"] == pytest.approx(100 * (mean_logit.argmax(1) == torch.from_numpy(scores["labels"]))
+                                        .float().mean().item())
+    assert main(["evaluate", str(run), "--rescore", "--average", "score"]) == 2
+    assert "exists (an evaluation is never replaced)" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--rescore", "--views", "3x1"]) == 2
+    assert "3 crops are not a subset of 1" in capsys.readouterr().err
     out = _pst(["evaluate", str(run), "--list", "other.txt", "--quiet"], env_with_venv, cwd=tmp_path)  # from the cwd
     assert out.returncode == 0, out.stderr
     tag = hashlib.sha256(other.read_bytes()).hexdigest()[:8]
@@ -204,7 +223,8 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     assert _pst(["evaluate", str(run), "--list", str(tmp_path / "b" / "other.txt"), "--quiet"],
                 env_with_venv).returncode == 0
     assert sorted(p.name for p in run.glob("eval_*")) == ["eval_1x1", f"eval_1x1_other-{tag}", "eval_1x1_other-" +
-                                                          hashlib.sha256((tmp_path / "b" / "other.txt").read_bytes()).hexdigest()[:8]]
+                                                          hashlib.sha256((tmp_path / "b" / "other.txt").read_bytes()).hexdigest()[:8],
+                                                          "eval_1x1_rescored-score-of-1x1"]
     again = _pst(["evaluate", str(run), "--quiet"], env_with_venv)             # never replaced
     assert again.returncode == 2 and "exists (an evaluation is never replaced)" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1 and (run / "eval_1x1" / "eval.json").read_bytes() == kept

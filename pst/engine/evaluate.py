@@ -15,14 +15,17 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -31,8 +34,8 @@ from pst.data.dataset import VideoDataset, collate
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.config import check_views, resolve_path
 from pst.engine.run import ignore_stop_signals, load_config, locked
-from pst.io import check_out_folder, write_text
-from pst.layout import eval_dir
+from pst.io import atomic_path, check_out_folder, write_text
+from pst.layout import EVAL, PREDICTIONS, SCORES, eval_dir
 from pst.provenance import git_revision, job_fingerprint
 
 
@@ -78,7 +81,7 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_videos, shuffle=False, num_workers=workers, collate_fn=collate,
                         generator=torch.Generator().manual_seed(0), worker_init_fn=ignore_stop_signals)
-    probs, labels, indices, failed, partial = [], [], [], [], []
+    probs, logits, labels, indices, failed, partial = [], [], [], [], [], []
     views_seen, t0 = 0, time.perf_counter()
     for batch in tqdm(loader, desc="evaluate", disable=not progress or not sys.stderr.isatty(), leave=False):
         failed += [(i, dataset.entries[i].path) for i in batch["invalid_index"]]
@@ -92,12 +95,15 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
         for chunk in flat.split(max_views):
             with autocast if autocast is not None else torch.autocast(device.type, enabled=False):
                 outs.append(model(chunk).float())
-        probs.append(aggregate(torch.cat(outs).view(v, n, -1), average).cpu())
+        views = torch.cat(outs).view(v, n, -1).cpu()
+        logits.append(views)
+        probs.append(aggregate(views, average))
         labels.append(batch["label"])
         indices.append(batch["index"])
         views_seen += v * n
     elapsed = time.perf_counter() - t0
     return {"probs": torch.cat(probs) if probs else torch.empty(0, 0),
+            "logits": torch.cat(logits) if logits else torch.empty(0, 0, 0),
             "labels": torch.cat(labels) if labels else torch.empty(0, dtype=torch.long),
             "indices": torch.cat(indices) if indices else torch.empty(0, dtype=torch.long),
             "failed": failed, "partial": partial, "views": views_seen, "seconds": elapsed}
@@ -107,10 +113,10 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
 def _new_evaluation(folder: Path):
     """The folder of a new evaluation: refused if it holds one already (an evaluation is never replaced), proved
     writable before any compute, and removed again if this call made it and the evaluation fails."""
-    if (folder / "eval.json").exists():
-        raise ValueError(f"{folder / 'eval.json'} exists (an evaluation is never replaced); remove that folder to "
+    if (folder / EVAL).exists():
+        raise ValueError(f"{folder / EVAL} exists (an evaluation is never replaced); remove that folder to "
                          f"evaluate again, or choose another --out")
-    check_out_folder(folder, ("predictions.csv",), "; evaluate into a new or empty folder")
+    check_out_folder(folder, (PREDICTIONS, SCORES), "; evaluate into a new or empty folder")
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -201,6 +207,60 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
                          batch_videos, max_views, average, workers, progress)
 
 
+def _record(cfg: dict, probs: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, paths, out: Path,
+            num_classes: int, what: dict, counts: dict) -> dict:
+    """predictions.csv, then eval.json (last: its existence means the evaluation is whole), from the per-video
+    probabilities; ``what`` says what was evaluated how, ``counts`` which videos were listed, failed or partial."""
+    metrics = accuracy(probs, labels, num_classes)
+    if (Path(cfg["data"]["root"]) / "synth.json").is_file():      # twin classes: order-blindness shows here
+        metrics["twin_top1"] = twin_accuracy(probs, labels)
+    rows = io.StringIO()
+    w = csv.writer(rows)
+    w.writerow(["index", "path", "label", "pred", "prob", "top5"])
+    for p, y, i in zip(probs, labels.tolist(), indices.tolist()):
+        top5 = p.topk(min(5, len(p))).indices.tolist()
+        w.writerow([i, paths[i], y, top5[0], f"{p[top5[0]].item():.6f}", " ".join(map(str, top5))])
+    write_text(out / PREDICTIONS, rows.getvalue())
+    n_ok, listed = len(labels), counts["videos_listed"]
+    report = {**what, **metrics, "videos_listed": listed, "videos_evaluated": n_ok, **counts, "denominator": n_ok,
+              "top1_counting_failed_as_wrong": None if not listed else (metrics["top1"] or 0) * n_ok / listed,
+              "code": {"fingerprint": job_fingerprint("evaluate")}, "out": str(out)}
+    write_text(out / EVAL, json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def write_scores(path: Path, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, crops: int,
+                 clips: int) -> None:
+    """Every view's class scores, (videos, clips x crops, classes) float32 logits in view order clip-major (view
+    k * crops + c: clip k, crop c), with each video's label and list index: an .npz numpy reads, written with fixed
+    zip timestamps so the same evaluation writes the same bytes (numpy's own savez stamps the current time)."""
+    arrays = {"logits": logits.float().numpy(), "labels": labels.numpy(), "indices": indices.numpy(),
+              "crops": np.array(crops), "clips": np.array(clips)}
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, array, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, buf.getvalue())
+
+
+def read_scores(path: Path) -> dict:
+    """What write_scores wrote, checked: one line naming the file otherwise."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in ("logits", "labels", "indices", "crops", "clips")}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{path}: not the view scores of `pst evaluate` ({type(err).__name__}: {err}); evaluate "
+                         "the run again into a new folder") from None
+    v, n, _ = out["logits"].shape if out["logits"].ndim == 3 else (None, None, None)
+    if v is None or n != int(out["crops"]) * int(out["clips"]) or len(out["labels"]) != v:
+        raise ValueError(f"{path}: its arrays do not fit one another (logits {out['logits'].shape}, "
+                         f"{int(out['crops'])}x{int(out['clips'])} views, {len(out['labels'])} labels); evaluate the "
+                         "run again into a new folder")
+    return out
+
+
 def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, what: dict, batch_videos: int,
               max_views: int, average: str, workers: int, progress: bool) -> dict:
     """The evaluation itself: every view of every listed video, the metrics, eval.json and predictions.csv."""
@@ -212,27 +272,76 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
         first = res["failed"][0][1] if res["failed"] else "?"
         raise ValueError(f"--list {lst}: none of its {len(ds)} videos could be decoded (e.g. {first}); check it "
                          f"with `pst data validate`")
-    metrics = accuracy(res["probs"], res["labels"], model.num_classes)
-    if (Path(cfg["data"]["root"]) / "synth.json").is_file():      # twin classes: order-blindness shows here
-        metrics["twin_top1"] = twin_accuracy(res["probs"], res["labels"])
-    rows = io.StringIO()
-    w = csv.writer(rows)
-    w.writerow(["index", "path", "label", "pred", "prob", "top5"])
-    for p, y, i in zip(res["probs"], res["labels"].tolist(), res["indices"].tolist()):
-        top5 = p.topk(min(5, len(p))).indices.tolist()
-        w.writerow([i, ds.entries[i].path, y, top5[0], f"{p[top5[0]].item():.6f}", " ".join(map(str, top5))])
-    write_text(out / "predictions.csv", rows.getvalue())
-    n_ok = len(res["labels"])
-    report = {**what, "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
-              "views_per_video": crops * clips, "average": average, **metrics,
-              "videos_listed": len(ds), "videos_evaluated": n_ok, "videos_failed": len(res["failed"]),
-              "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
-              "partial": res["partial"], "denominator": n_ok,
-              "top1_counting_failed_as_wrong": None if not len(ds) else
-              (metrics["top1"] or 0) * n_ok / len(ds),
-              "code": {"fingerprint": job_fingerprint("evaluate")},
-              "out": str(out)}
-    write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
+    write_scores(out / SCORES, res["logits"], res["labels"], res["indices"], crops, clips)
+    report = _record(cfg, res["probs"], res["labels"], res["indices"], [e.path for e in ds.entries], out,
+                     model.num_classes,
+                     {**what, "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
+                      "views_per_video": crops * clips, "average": average},
+                     {"videos_listed": len(ds), "videos_failed": len(res["failed"]),
+                      "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
+                      "partial": res["partial"]})
     # how fast and by which commit: an execution record (the job's log), not part of the versioned result
     return {**report, "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,
             "git": git_revision()}
+
+
+def view_subset(crops: int, clips: int, of: tuple[int, int]) -> list[int]:
+    """The view indices (clip-major, as write_scores stores them) of a CROPSxCLIPS subset of ``of``'s views: all
+    crops or the centre one (ThreeCrop's third), and clips evenly spread over the source's, centred. A subset is
+    not the evaluation at those views: K of 4 clips sit where 4 clips sat, not where K clips would."""
+    src_crops, src_clips = of
+    if crops == src_crops:
+        crop_ids = list(range(src_crops))
+    elif crops == 1 and src_crops == 3:
+        crop_ids = [2]                                       # three_crop_offsets: left/top, right/bottom, centre
+    else:
+        raise ValueError(f"--views {crops}x{clips}: {crops} crops are not a subset of {src_crops}; give {src_crops} "
+                         "or 1 (the centre crop)")
+    if not 1 <= clips <= src_clips:
+        raise ValueError(f"--views {crops}x{clips}: {clips} clips are not a subset of the {src_clips} scored")
+    clip_ids = [round((i + 0.5) * src_clips / clips - 0.5) for i in range(clips)]
+    return [k * src_crops + c for k in clip_ids for c in crop_ids]
+
+
+def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str = "prob",
+                source: Optional[str] = None) -> dict:
+    """Recompute an evaluation of ``run_dir`` from the view scores another kept (scores.npz), without a forward
+    pass: another averaging (prob / score) and/or a subset of its views. ``source``: the views of that evaluation
+    (default: the run's own-list evaluation with the most views); the result goes to its own folder,
+    RUN/eval_CxK_rescored-<average>-of-<source views>, never replacing one."""
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir)
+    kept = {} if source else {p.name[len("eval_"):]: p for p in sorted(run_dir.glob("eval_*x*"))
+                              if (p / SCORES).is_file() and re.fullmatch(r"eval_\d+x\d+", p.name)}
+    if source:
+        check_views(cfg, source)
+        src = Path(eval_dir(run_dir, source))
+        if not (src / SCORES).is_file():
+            raise ValueError(f"--from {source}: {src / SCORES} does not exist; evaluate the run at {source} first "
+                             "(evaluations keep their view scores)")
+    elif not kept:
+        raise ValueError(f"{run_dir}: no evaluation with view scores ({SCORES}) to rescore; evaluate it first "
+                         "(`pst evaluate RUN --views CxK`)")
+    else:
+        src = max(kept.values(), key=lambda p: np.prod([int(v) for v in p.name[5:].split("x")]))
+    record = json.loads((src / EVAL).read_text()) if (src / EVAL).is_file() else None
+    if record is None:
+        raise ValueError(f"{src}: no {EVAL} beside its scores (an evaluation that did not finish); evaluate again")
+    scores = read_scores(src / SCORES)
+    of = (int(scores["crops"]), int(scores["clips"]))
+    crops, clips = (int(v) for v in (views or f"{of[0]}x{of[1]}").split("x"))
+    subset = view_subset(crops, clips, of)
+    with open(src / PREDICTIONS, newline="") as fh:
+        paths = {int(r["index"]): r["path"] for r in csv.DictReader(fh)}
+    tag = f"rescored-{average}-of-{of[0]}x{of[1]}"
+    out = Path(eval_dir(run_dir, f"{crops}x{clips}", tag))
+    with locked(run_dir, "pst evaluate --rescore", shared=True), locked(out, f"pst evaluate --rescore {run_dir}"), \
+            _new_evaluation(out):
+        logits = torch.from_numpy(scores["logits"][:, subset])
+        probs = aggregate(logits, average) if len(logits) else torch.empty(0, 0)
+        return _record(cfg, probs, torch.from_numpy(scores["labels"]), torch.from_numpy(scores["indices"]), paths,
+                       out, scores["logits"].shape[-1],
+                       {"run": str(run_dir), "rescored_from": str(src / SCORES), "forward_pass": False,
+                        "list": record["list"], "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
+                        "views_per_video": crops * clips, "average": average, "view_indices": subset},
+                       {k: record[k] for k in ("videos_listed", "videos_failed", "failed", "videos_partial", "partial")})

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from pst.engine.run import load_config
 from pst.io import atomic_path, check_out_folder, read_record, write_text
-from pst.layout import RunDir, eval_dir
+from pst.layout import EVAL_FILES, RunDir, eval_dir
 
-EVAL_FILES = ("eval.json", "predictions.csv")
 MANIFEST = "record.json"           # what was copied and its sha256, written last
 
 
