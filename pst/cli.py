@@ -267,6 +267,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pst.engine.predict import predict_videos
+    from pst.report.plots import check_figure
+
+    if args.cam:
+        check_figure(args.cam)              # never a user's image, and before any model is loaded
+    r = predict_videos(args.run, args.videos, views=args.views, average=args.average)
+    for v in r["videos"]:
+        note = " (partial: fewer frames than its header says)" if v["partial"] else ""
+        print(f"{v['video']}{note}: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in v["top"]))
+    print(f"{r['views']} views ({r['average']}) of {args.run}, {r['classes']} classes")
+    if args.cam:
+        from pst.report.cam import figure
+
+        print(figure({Path(args.run).name: args.run}, list(args.videos), args.cam))
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from pst.report.compare import check_revision, compare, render
 
@@ -682,6 +700,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "the mean logit (score)")
     p.add_argument("--workers", type=_at_least_zero, default=0, help="loader processes decoding videos")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command("predict", "a finished run's top-5 classes (with probabilities) for any video file or frame folder",
+                cmd_predict)
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or frame folders (frames named as the "
+                                                              "run's data.frame_template)")
+    p.add_argument("--run", required=True, help="a finished run directory (its recipe, classes and final weights)")
+    p.add_argument("--views", help="CROPSxCLIPS (default: the views of the run's own evaluation with the most, "
+                                   "else 1x1)")
+    p.add_argument("--average", choices=["prob", "score"], default="prob", help="as pst evaluate --average")
+    p.add_argument("--cam", metavar="OUT.png", help="also write the GradCAM overlay of these videos (.png or .svg)")
 
     p = command("status", "each table's runs of a profile: done, running (epoch, ETA), failed (the log's last "
                 "error), missing; and the runs moved aside", cmd_status)

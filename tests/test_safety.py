@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from engine_helpers import easy_set, tiny_recipe
+from engine_helpers import DENSE, easy_set, tiny_recipe
 from pst.data.validate import validate
 from pst.cli import main
 from pst.engine.run import execution, identity
@@ -365,3 +365,42 @@ def test_the_same_recipe_on_other_data_is_another_run(easy, tmp_path):
     (old,) = (tmp_path / "run.archived").iterdir()
     assert "data:" in (old / "ARCHIVED.txt").read_text() and (old / "final.safetensors").exists()
     assert json.loads((run / "env.json").read_text())["data"] != json.loads((old / "env.json").read_text())["data"]
+
+
+def test_predict_scores_a_video_as_its_evaluation_does_and_refuses_bad_input_in_one_line(easy, tmp_path, capsys):
+    import csv
+
+    from PIL import Image
+
+    run = tmp_path / "run"
+    r = _short(easy, sampling=DENSE)                     # several clips: predict takes the evaluation's views
+    train(r, run)
+    evaluate_run(run, views="1x2")
+    with open(run / "eval_1x2" / "predictions.csv", newline="") as fh:
+        first = next(csv.DictReader(fh))
+    video = easy / first["path"]
+    capsys.readouterr()
+    assert main(["predict", str(video), "--run", str(run), "--cam", str(tmp_path / "cam.png")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    names = (easy / "classes.txt").read_text().split()
+    assert out[0].startswith(f"{video}: {names[int(first['pred'])]} {100 * float(first['prob']):.1f}%")
+    assert out[1].startswith("1x2 views (prob)") and (tmp_path / "cam.png").stat().st_size > 0
+    frames = tmp_path / "frames"                         # a frame folder, named as the run's frames are
+    frames.mkdir()
+    with av.open(str(video)) as c:
+        for k, f in enumerate(c.decode(video=0)):
+            Image.fromarray(f.to_ndarray(format="rgb24")).save(frames / f"{k + 1:05d}.jpg", quality=95)
+    assert main(["predict", str(frames), "--run", str(run), "--views", "1x1"]) == 0
+    assert capsys.readouterr().out.startswith(f"{frames}: ")
+    (tmp_path / "notes.mp4").write_text("not a video")
+    untrained = tmp_path / "untrained"
+    untrained.mkdir()
+    (untrained / "config.yaml").write_text((run / "config.yaml").read_text())
+    for args, said in ((["predict", str(tmp_path / "notes.mp4"), "--run", str(run)], "notes.mp4: cannot be read as "
+                        "a video or frame folder (InvalidDataError"),
+                       (["predict", str(tmp_path), "--run", str(run)], "a folder without frames named as the run's"),
+                       (["predict", str(video), "--run", str(untrained)], "final.safetensors: the run has not "
+                        "finished training")):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err

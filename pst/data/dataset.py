@@ -94,6 +94,13 @@ def read_clips(path: str | Path, num_frames: Optional[int], sampling: Sampling, 
     return decode_video(path, lambda n: frame_indices(n, sampling, test, rng), decoder)
 
 
+def test_views(frames: torch.Tensor, transform: Callable, sampling: Sampling) -> torch.Tensor:
+    """(clips x crops, C, T, H, W) test views of the frames read_clips took, clip-major (view k * crops + c): what
+    an evaluation scores and stores, and what `pst predict` feeds the model."""
+    t = sampling.clip_len
+    return torch.cat([transform(frames[k * t:(k + 1) * t]) for k in range(sampling.num_clips)])
+
+
 class VideoDataset(Dataset):
     """Clips from the videos (or frame folders) of one list file.
 
@@ -173,8 +180,7 @@ class VideoDataset(Dataset):
                                f"(last: {failed[-1]}); run `pst data validate` on this list")
         short = [entry.path] if partial else []
         if self.test:
-            t = self.sampling.clip_len
-            views = torch.cat([self.transform(frames[k * t:(k + 1) * t]) for k in range(self.sampling.num_clips)])
+            views = test_views(frames, self.transform, self.sampling)
             return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed,
                     "partial": short}
         made = [self.transform(frames, entry.label) for _ in range(self.repeats)]

@@ -1,0 +1,79 @@
+"""`pst predict`: a finished run's top-5 classes for any video file or frame folder, with the run's recipe and test
+views, scored as an evaluation scores them (the same reader, views, model and averaging)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from pst.data.annotations import read_classes
+from pst.data.dataset import read_clips, test_views
+from pst.data.video import header
+from pst.engine.build import load_run_model, sampling, test_transform
+from pst.engine.config import check_views, resolve_path
+from pst.engine.evaluate import aggregate
+from pst.layout import EVAL
+
+
+def run_views(run_dir: str | Path) -> Optional[str]:
+    """The test views of the run's own evaluation with the most views (what its table reports), or None."""
+    found = [p.name[len("eval_"):] for p in Path(run_dir).glob("eval_*x*")
+             if re.fullmatch(r"eval_\d+x\d+", p.name) and (p / EVAL).is_file()]
+    return max(found, key=lambda v: np.prod([int(x) for x in v.split("x")]), default=None)
+
+
+def frame_count(cfg: dict, folder: Path) -> int:
+    """The frames of a frame folder named as the run's are ({:05d}.jpg from its start index), counted."""
+    d = cfg["data"]
+    n = 0
+    while (folder / d["frame_template"].format(d["frame_start"] + n)).is_file():
+        n += 1
+    if not n:
+        raise ValueError(f"{folder}: a folder without frames named as the run's are "
+                         f"({d['frame_template'].format(d['frame_start'])}, ...); give a video file or such a folder")
+    return n
+
+
+def predict_videos(run_dir: str | Path, videos: list[str | Path], views: Optional[str] = None,
+                   average: str = "prob", top: int = 5) -> dict:
+    """{"views", "classes", "videos": [{"video", "top": [(class name, probability)], "partial"}]}; a video that
+    cannot be read is one ValueError naming it (checked for every video before the model is loaded)."""
+    for v in videos:
+        if not Path(v).exists():
+            raise ValueError(f"{v}: no such video file or frame folder")
+    from pst.engine.run import load_config
+
+    cfg = load_config(run_dir)
+    views = views or run_views(run_dir) or "1x1"
+    crops, clips = check_views(cfg, views)
+    d = cfg["data"]
+    names = read_classes(resolve_path(d["root"], d["classes"]))
+    transform, s = test_transform(cfg, crops), sampling(cfg, clips)
+    inputs = []
+    for v in videos:
+        path = Path(v)
+        num_frames = frame_count(cfg, path) if path.is_dir() else None
+        try:
+            if num_frames is None:
+                header(path)                 # not a video: said by PyAV, before a decoder logs its own line
+            frames, partial = read_clips(path, num_frames, s, True, np.random.default_rng(0), d["frame_template"],
+                                         d["frame_start"], d["decoder"])
+        except Exception as err:  # noqa: BLE001 - any decoder's failure: one line naming the file
+            why = (str(err).strip().splitlines() or [""])[0][:160]
+            raise ValueError(f"{path}: cannot be read as a video or frame folder ({type(err).__name__}: {why}); "
+                             "`pst data validate` says why") from None
+        if frames.shape[1] != 3:
+            raise ValueError(f"{path}: {frames.shape[1]} channels per frame; the model takes RGB (3)")
+        inputs.append((path, test_views(frames, transform, s), partial))
+    model, cfg = load_run_model(run_dir)
+    out = []
+    with torch.no_grad():
+        for path, clip_views, partial in inputs:
+            probs = aggregate(model(clip_views)[None], average)[0]
+            p, i = probs.topk(min(top, len(probs)))
+            out.append({"video": str(path), "partial": partial,
+                        "top": [(names[c], float(q)) for q, c in zip(p.tolist(), i.tolist())]})
+    return {"views": f"{crops}x{clips}", "average": average, "classes": len(names), "videos": out}
