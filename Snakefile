@@ -45,6 +45,7 @@ localrules:
     memory,
     flops_table,
     table,
+    per_class,
     released_table,
     metrics,
     plots,

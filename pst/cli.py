@@ -116,6 +116,10 @@ def cmd_table(args: argparse.Namespace) -> int:
         from pst.report.tables import write_metrics
 
         print(write_metrics(args.inputs, args.out))
+    elif args.kind == "per-class":
+        from pst.report.per_class import write
+
+        print(write(_spec(args.spec), args.out))
     else:
         from pst.report.study_table import MissingRunsError, write
 
@@ -416,6 +420,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from pst.report.per_class import confusion_figure
     from pst.report.plots import accuracy_vs_gflops, check_figure, curves, history, result_table
     from pst.report.study_table import PROFILE_MARK
 
@@ -436,8 +441,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     for figure in ("curves", "accuracy_vs_gflops"):
         for ext in ("png", "svg"):
             check_figure(f"{out}_{figure}.{ext}")
+    check_figure(f"{out}_confusion.png")
     paths = curves(runs, f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
     paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
+    paths += [confusion_figure(spec, f"{out}_confusion.png")]
     print("\n".join(map(str, paths)))
     return 0
 
@@ -808,7 +815,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # workflow steps: the Snakemake rules call them
     p = command("table", "(workflow step) build a result table (md, csv, json) from per-job records", cmd_table)
-    p.add_argument("kind", choices=["flops", "study", "released", "metrics"], help="which table")
+    p.add_argument("kind", choices=["flops", "study", "per-class", "released", "metrics"],
+                   help="which table (per-class: a study table's per-class top-1 and confusions)")
     p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
                                              "at the paper's input)")
     p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")

@@ -219,6 +219,11 @@ class Layout:
         """A table's path without suffix (.md, .csv and .json are written)."""
         return f"{self.results}/tables/{name}"
 
+    def per_class(self, name: str) -> str:
+        """A table's per-class results without suffix (.md, .csv, .json): beside the tables, not among them (they
+        are read by the results page, not by `pst verify` or `pst compare`)."""
+        return f"{self.results}/per_class/{name}"
+
     @property
     def figures(self) -> str:
         return f"{self.results}/figures"

@@ -34,9 +34,9 @@ def env_with_venv():
 
 
 def copy_workflow(dest: Path, flops_views: dict | None = None, edit=None) -> dict:
-    """Snakefile + workflow/ into ``dest`` with the project's params.yaml, its FLOPs views replaced by
-    ``flops_views`` and then passed through ``edit(params)`` when given."""
-    for name in ("Snakefile", "workflow"):
+    """Snakefile + workflow/ (and the conda environment its rules name) into ``dest`` with the project's
+    params.yaml, its FLOPs views replaced by ``flops_views`` and then passed through ``edit(params)`` when given."""
+    for name in ("Snakefile", "workflow", "environment.yml", "environment.post-deploy.sh"):
         src = ROOT / name
         if not (dest / name).exists():
             (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)

@@ -22,7 +22,7 @@ def test_version_and_help_show_every_default(env_with_venv):
                                                                                    "launch", "record"]
     assert "(workflow step)" in top and "workflow steps (the Snakemake rules call them" in top
     evaluate = " ".join(_pst(["evaluate", "--help"], env_with_venv).stdout.split())
-    assert "CROPSxCLIPS" in evaluate and "(default: 1x1)" in evaluate and "(default: prob)" in evaluate
+    assert "CROPSxCLIPS" in evaluate and "default 1x1 (with --rescore" in evaluate and "(default: prob)" in evaluate
     assert "(default: None)" not in evaluate and "for another list) --batch-videos" in evaluate     # stated in words
     assert "softmax probabilities" in evaluate and "loader processes" in evaluate and "no progress bar" in evaluate
     train = " ".join(_pst(["train", "--help"], env_with_venv).stdout.split())

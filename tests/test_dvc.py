@@ -69,6 +69,19 @@ def _check_tables_and_records(repo):
     assert "±" in md and "seeds 0, 1: mean ± std" in md and "paper top-1 (K400, reference)" in header
     assert "Δ" not in header and "top-5" not in header and header.count("|") - 1 <= 14     # 2 classes: no top-5
     assert "(2D row)" in md and "vs deit_2d" in header and "val curve area" in header and "area vs deit_2d" in header
+    # the paper's claim tested: the same paired difference as the table's, and the page leads with it
+    claim = table["finding"]
+    assert [(p["better"], p["than"]) for p in claim["pairs"]] == [("deit_tps", "deit_2d")]   # TSM not in this table
+    t = claim["pairs"][0]["top1"]
+    assert t["diff"] == pytest.approx(rows["deit_tps"]["vs deit_2d"]) and t["low"] == pytest.approx(
+        rows["deit_tps"]["vs deit_2d ci95 low"])
+    assert claim["verdict"] == ("agrees" if t["low"] > 0 else "disagrees" if t["high"] < 0 else "unresolved")
+    assert md.splitlines()[2].startswith("**Paper:** TPS lifts DeiT-S") and f"**Verdict:** {claim['verdict']}" in md
+    # per class: on balanced classes the mean of the per-class top-1 is the top-1; twins named left/right paired
+    per = json.loads((repo / "results/synthetic/per_class/table1_deit.json").read_text())["rows"]
+    assert len(per) == 2 and sum(r["deit_tps top-1"] for r in per) / 2 == pytest.approx(rows["deit_tps"]["top-1"])
+    page_md = (repo / "results/synthetic/per_class/table1_deit.md").read_text()
+    assert "move_left_to_right / move_right_to_left" in page_md and "Most confused pairs" in page_md
     assert "| 75.3 " in md and "75.30" not in md                 # the paper's figures as printed, not reformatted
     assert table["metrics"]["deit_tps"]["top1"] == pytest.approx(rows["deit_tps"]["top-1"], abs=1e-4)
     for seed in (0, 1):
@@ -86,12 +99,15 @@ def _check_tables_and_records(repo):
             assert files == ["config.yaml", "env.json", "eval_1x1/eval.json", "eval_1x1/predictions.csv",
                              "metrics.csv", "metrics.json", "record.json", "train.json"], files
             assert all((rec / f).read_bytes() == (run_dir / f).read_bytes() for f in files if f != "record.json")
-    for name in ("table1_deit_curves.png", "table1_deit_accuracy_vs_gflops.png", "table1_deit_cam.png"):
+    for name in ("table1_deit_curves.png", "table1_deit_accuracy_vs_gflops.png", "table1_deit_cam.png",
+                 "table1_deit_confusion.png"):
         png = (repo / "results/synthetic/figures" / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
     assert (repo / "results/synthetic/figures/table1_deit_curves.svg").read_text().lstrip().startswith("<?xml")
     page = (repo / "results/synthetic/README.md").read_text()
     assert "## Supplement Table 1" in page and "![table1_deit_cam](figures/table1_deit_cam.png)" in page
+    assert page.index("## The paper's claims and what we find") < page.index("## Supplement Table 1")
+    assert "## Supplement Table 1: DeiT-S 2D / TSM / TPS: per class" in page
     assert "| profile | synthetic |" in page and "| torch |" in page and "FLOPs and params per view" in page
 
 
@@ -118,7 +134,7 @@ def _check_plans(repo, env, params):
                                                 f"views=1x1") for s in (0, 1)] +
                                   [(rule, f"dataset=synthetic, recipe=tiny_deit, variant=deit_tps, seed={s}")
                                    for rule in ("train", "record") for s in (0, 1)] +
-                                  [(rule, "table=table1_deit") for rule in ("table", "plots", "cam")]),\
+                                  [(rule, "table=table1_deit") for rule in ("table", "per_class", "plots", "cam")]),\
         plan.stdout[-3000:]
     # the reason names what changed: the model section of the recipe, not the whole recipe as one JSON string
     reasons = [line for line in plan.stdout.splitlines() if "Params have changed" in line

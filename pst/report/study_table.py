@@ -155,7 +155,7 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
             "twin top-1": twin["mean"], "twin top-1 std": twin["std"],
             "twin top-1 ci95 low": twin["low"], "twin top-1 ci95 high": twin["high"],
             "val auc": auc["mean"], "val auc std": auc["std"], "val auc ci95 low": auc["low"],
-            "val auc ci95 high": auc["high"]}
+            "val auc ci95 high": auc["high"], **{f"val auc seed{s}": area[s] for s in recs}}
         if base is not None:
             ref = found[(base, row["views"])]
             base_area = dict(zip(spec["seeds"], map(curve_area, _row_of(spec, base, row["views"])["runs"])))
@@ -356,12 +356,69 @@ def metrics(df: pd.DataFrame, spec: dict) -> dict:
     return out
 
 
+AGREES, DISAGREES, UNRESOLVED = "agrees", "disagrees", "unresolved"
+
+
+def finding(df: pd.DataFrame, spec: dict) -> dict | None:
+    """The paper's claim about this table (published.yaml's ``claim``: rows it puts above others) tested on ours:
+    for each pair, the paired top-1 difference over the seeds both rows ran, its 95% interval, and whether it
+    agrees (interval above 0), disagrees (below) or is unresolved; the same for the area under the validation
+    curve. None where the paper states no claim or the profile runs none of its pairs."""
+    claim = (published().get(spec.get("published") or "") or {}).get("claim")
+    if not claim:
+        return None
+    key_of = {}
+    for row in spec["rows"]:                       # published row -> our first row of it (its first views)
+        key_of.setdefault(str(row["published_row"]), (row["variant"], row["views"]))
+    rows = {(r["model"], r["views"]): r for r in df.to_dict("records")}
+    pairs = []
+    for better, than in claim["better_than"]:
+        a, b = (rows.get(key_of.get(str(k), ("", ""))) for k in (better, than))
+        if a is None or b is None:
+            continue
+        pair = {"better": a["model"], "than": b["model"]}
+        for name, col in (("top1", "top-1"), ("val_auc", "val auc")):
+            diffs = [a[f"{col} seed{s}"] - b[f"{col} seed{s}"] for s in spec["seeds"]
+                     if a.get(f"{col} seed{s}") is not None and b.get(f"{col} seed{s}") is not None
+                     and not pd.isna(a[f"{col} seed{s}"]) and not pd.isna(b[f"{col} seed{s}"])]
+            iv = interval(diffs, (-100.0, 100.0))
+            verdict = None if iv["mean"] is None else UNRESOLVED if iv["low"] is None else \
+                AGREES if iv["low"] > 0 else DISAGREES if iv["high"] < 0 else UNRESOLVED
+            pair[name] = {"diff": iv["mean"], "low": iv["low"], "high": iv["high"], "seeds": iv["n"],
+                          "verdict": verdict}
+        pairs.append(pair)
+    if not pairs:
+        return None
+    said = [p["top1"]["verdict"] for p in pairs]
+    verdict = DISAGREES if DISAGREES in said else UNRESOLVED if UNRESOLVED in said or None in said else AGREES
+    return {"paper": claim["says"], "pairs": pairs, "verdict": verdict, "comparable": bool(spec.get("comparable"))}
+
+
+def finding_text(f: dict, profile: str) -> str:
+    """One sentence each: the paper's claim, ours (each pair's top-1 difference with its interval), the verdict."""
+    def part(p: dict) -> str:
+        t = p["top1"]
+        text = f"{p['better']} − {p['than']} {_num(t['diff'], sign=True)}"
+        if t["low"] is not None:
+            text += f" [{_num(t['low'], sign=True)}, {_num(t['high'], sign=True)}]"
+        a = p.get("val_auc") or {}
+        if t["verdict"] != AGREES and a.get("verdict") in (AGREES, DISAGREES):
+            text += f" (val curve area {_num(a['diff'], sign=True)} [{_num(a['low'], sign=True)}, " \
+                    f"{_num(a['high'], sign=True)}]: {a['verdict']})"
+        return text
+    where = "" if f["comparable"] else " on this profile's data (not the paper's)"
+    return (f"**Paper:** {f['paper']}. **Ours** (`{profile}`, paired top-1 differences, 95% intervals): "
+            f"{'; '.join(part(p) for p in f['pairs'])}. **Verdict:** {f['verdict']}{where}.")
+
+
 def write(spec: dict, paper_flops: list[str], out: str | Path, memory: list[str] = ()) -> pd.DataFrame:
     found = collect(spec)
     df = build(spec, paper_flops, found, memory)
     title = f"{spec['title']}{PROFILE_MARK}{spec['profile']}"
-    write_table(df, out, title, display=display(df, spec), extra={"code": code_of(found)},
-                notes=notes(df, spec), metrics=metrics(df, spec))
+    claim = finding(df, spec)
+    lead = f"{finding_text(claim, spec['profile'])}\n\n" if claim else ""
+    write_table(df, out, title, display=display(df, spec), extra={"code": code_of(found), "finding": claim},
+                notes=lead + notes(df, spec), metrics=metrics(df, spec))
     return df
 
 

@@ -80,8 +80,9 @@ def job_resources(key):
 
 
 def study_tables():
-    """Every file of the profile's result tables."""
-    return [f"{L.table(t.name)}.{ext}" for t in STUDY.tables for ext in ("md", "csv", "json")]
+    """Every file of the profile's result tables and of their per-class results."""
+    return [f"{stem}.{ext}" for t in STUDY.tables for stem in (L.table(t.name), L.per_class(t.name))
+            for ext in ("md", "csv", "json")]
 
 
 def table_finals(w, seeds=None):
@@ -102,9 +103,11 @@ def released_tables():
 
 
 def study_figures():
-    """Every figure of the profile's tables: curves and accuracy vs GFLOPs (PNG + SVG), GradCAM (PNG)."""
+    """Every figure of the profile's tables: curves and accuracy vs GFLOPs (PNG + SVG), confusions and GradCAM
+    (PNG)."""
     return [L.figure(t.name, kind, ext) for t in STUDY.tables
-            for kind, exts in (("curves", ("png", "svg")), ("accuracy_vs_gflops", ("png", "svg")), ("cam", ("png",)))
+            for kind, exts in (("curves", ("png", "svg")), ("accuracy_vs_gflops", ("png", "svg")),
+                               ("confusion", ("png",)), ("cam", ("png",)))
             for ext in exts]
 
 

@@ -7,8 +7,10 @@ rule plots:
     input:
         table=L.table("{table}") + ".json",
         finals=table_finals,
+        evals=lambda w: STUDY.table_evaluations(STUDY.table(w.table)),
     output:
         [L.figure("{table}", kind, ext) for kind in ("curves", "accuracy_vs_gflops") for ext in ("png", "svg")],
+        L.figure("{table}", "confusion", "png"),
     params:
         spec=table_spec_json,
         out=lambda w, output: os.path.dirname(output[0]),
@@ -53,7 +55,8 @@ rule results_readme:
     conda:
         CONDA_ENV
     input:
-        tables=released_tables()[:1] + [f"{L.table(t.name)}.md" for t in STUDY.tables] + [f"{FLOPS_TABLE}.md"],
+        tables=released_tables()[:1] + [f"{stem}.md" for t in STUDY.tables for stem in (L.table(t.name),
+                                        L.per_class(t.name))] + [f"{FLOPS_TABLE}.md"],
         figures=study_figures(),
     output:
         L.readme,

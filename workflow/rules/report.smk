@@ -81,6 +81,24 @@ rule table:
         "pst table study {input.flops} --memory {input.memory} --spec {params.spec:q} --out {params.out} > {log} 2>&1"
 
 
+rule per_class:
+    conda:
+        CONDA_ENV
+    # Where a table's models differ: per-class top-1 and the confusions, from the runs' predictions.csv.
+    input:
+        evals=lambda w: STUDY.table_evaluations(STUDY.table(w.table)),
+    output:
+        multiext(L.per_class("{table}"), ".md", ".csv", ".json"),
+    params:
+        spec=table_spec_json,
+        out=lambda w: L.per_class(w.table),
+        code=CODE["report"],
+    log:
+        L.log("per_class/{table}"),
+    shell:
+        "pst table per-class --spec {params.spec:q} --out {params.out} > {log} 2>&1"
+
+
 rule metrics:
     conda:
         CONDA_ENV
