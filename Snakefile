@@ -58,6 +58,7 @@ rule all:
         released_tables(),
         study_tables(),
         study_figures(),
+        study_curves(),
         L.metrics,
         L.readme,
         STUDY.records(),
@@ -69,6 +70,7 @@ rule study:
         released_tables(),
         study_tables(),
         study_figures(),
+        study_curves(),
         L.metrics,
         STUDY.records(),
 

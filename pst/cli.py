@@ -298,9 +298,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.rev_a} and {args.rev_b} are one commit; name two revisions to compare, e.g. "
                          "HEAD~1 HEAD")
     table = args.table or _first_table(args.params, args.profile)
+    if args.curves:
+        from pst.report.plots import check_figure
+
+        if table == "flops":
+            raise ValueError("--curves: the FLOPs table has no training curves; name a study table")
+        stem = Path(args.curves).with_suffix("")
+        for ext in (".png", ".svg"):
+            check_figure(stem.with_suffix(ext))        # never a user's image, and before anything is read
     df = compare(args.rev_a, args.rev_b, table, profile=args.profile, wide=args.wide, seeds=args.seeds)
     print(render(df, args.format, f"{table} ({args.profile}): {args.rev_a} vs {args.rev_b}", args.rev_a, args.rev_b),
           end="")
+    if args.curves:
+        from pst.report.compare import curves_at
+        from pst.report.plots import curves
+
+        before, after = (curves_at(rev, table, profile=args.profile) for rev in (args.rev_a, args.rev_b))
+        paths = curves(after, stem, f"{table} ({args.profile}): {args.rev_b} (solid) vs {args.rev_a} (dashed)",
+                       before=before, labels=(args.rev_a, args.rev_b))
+        print("curves: " + ", ".join(map(str, paths)))
     return 0
 
 
@@ -421,7 +437,9 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from pst.report.per_class import confusion_figure
-    from pst.report.plots import accuracy_vs_gflops, check_figure, curves, history, result_table
+    from pst.layout import Layout
+    from pst.report.plots import (accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table,
+                                  write_curve_data)
     from pst.report.study_table import PROFILE_MARK
 
     spec = _spec(args.spec)
@@ -442,7 +460,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for ext in ("png", "svg"):
             check_figure(f"{out}_{figure}.{ext}")
     check_figure(f"{out}_confusion.png")
-    paths = curves(runs, f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
+    data = curve_data(runs)
+    paths = write_curve_data(data, Layout(spec["profile"]).curves(spec["name"]) if args.curves is None
+                             else args.curves)
+    paths += curves(data, f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
     paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
     paths += [confusion_figure(spec, f"{out}_confusion.png")]
     print("\n".join(map(str, paths)))
@@ -734,6 +755,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wide", action="store_true", help="every column: those equal at both revisions once, the "
                                                      "others at each and B - A")
     p.add_argument("--seeds", action="store_true", help="also each seed's top-1 at each revision")
+    p.add_argument("--curves", metavar="OUT.png", help="also draw the table's training curves at both revisions "
+                                                      "(B solid, A dashed) into OUT.png and OUT.svg")
     p.add_argument("--format", choices=["md", "csv"], default="md", help="md for people, csv for every number")
 
     p = command("verify", "did the regenerated results reproduce the committed ones? identical (bytes), reproduced "
@@ -829,6 +852,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="the table's spec (JSON inline or a file), as for `pst table study`")
     p.add_argument("--table", required=True, help="the table's .json")
     p.add_argument("--out-dir", required=True, help="folder of the figures")
+    p.add_argument("--curves", help="folder of the curves' data, one CSV per row (default: the profile's "
+                                    "curves/<table>/, what dvc.yaml declares as plots)")
 
     p = command("report", "(workflow step) write a profile's results page (README.md): tables, figures, "
                 "environment", cmd_report)

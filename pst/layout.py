@@ -224,6 +224,11 @@ class Layout:
         are read by the results page, not by `pst verify` or `pst compare`)."""
         return f"{self.results}/per_class/{name}"
 
+    def curves(self, table: str) -> str:
+        """A table's training curves as data, one CSV per row (epoch, loss and validation top-1, mean and range
+        over seeds): what `dvc plots diff` overlays across revisions and `pst compare --curves` draws."""
+        return f"{self.results}/curves/{table}"
+
     @property
     def figures(self) -> str:
         return f"{self.results}/figures"

@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from conftest import ROOT
 from pst.layout import Layout
 
 
@@ -101,3 +102,35 @@ def test_compare_reads_in_table_order_with_the_seeds_spread(tmp_path, env_with_v
     seeds = subprocess.run(run + ["--seeds", "--format", "csv"], cwd=tmp_path, capture_output=True, text=True,
                            env=env_with_venv).stdout.splitlines()
     assert "seed1 B − A" in seeds[0] and seeds[2].startswith("deit_2d,") and seeds[2].endswith(",52,10")
+
+
+def test_curves_at_two_revisions_and_what_dvc_plots_reads(tmp_path, capsys):
+    """`pst compare --curves` draws each row's committed curves at both revisions; the CSVs are the DVC plots
+    dvc.yaml declares (x: epoch, y: val_top1)."""
+    import yaml
+
+    from pst.cli import main
+    from pst.report.compare import curves_at
+
+    _git(tmp_path, "init", "-q")
+    folder = tmp_path / Layout("synthetic").curves("table1_deit")
+    for rev, top in (("a", 50.0), ("b", 60.0)):
+        _table(tmp_path, "table1_deit", [_row("deit_2d", [40, 41, 42], 73.0)])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "deit_2d.csv").write_text("epoch,loss,loss_min,loss_max,val_top1,val_top1_min,val_top1_max\n"
+                                            f"1,1.3,1.2,1.4,30.0,25.0,35.0\n2,0.9,0.8,1.0,{top},{top - 5},{top + 5}\n")
+        _git(tmp_path, "add", "-A")
+        _git(tmp_path, "commit", "-qm", rev)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        assert curves_at("HEAD~1", "table1_deit")["deit_2d"]["val_top1"].tolist() == [30.0, 50.0]
+        assert main(["compare", "HEAD~1", "HEAD", "--table", "table1_deit", "--curves", "moved.png"]) == 0
+        assert "curves: moved.png, moved.svg" in capsys.readouterr().out
+        assert (tmp_path / "moved.png").read_bytes()[:4] == b"\x89PNG"
+        _git(tmp_path, "rm", "-rq", str(folder))                     # a revision without curves: one line
+        _git(tmp_path, "commit", "-qm", "c")
+        assert main(["compare", "HEAD~1", "HEAD", "--table", "table1_deit", "--curves", "moved.png"]) == 2
+        assert "revision HEAD: no curves of table 'table1_deit'" in capsys.readouterr().err
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["study"]["do"]["plots"]
+    assert plots == [{"results/${key}/curves": {"cache": False, "x": "epoch", "y": "val_top1", "x_label": "epoch",
+                                                "y_label": "validation top-1 (%, mean over seeds)"}}]

@@ -77,6 +77,12 @@ def _check_tables_and_records(repo):
         rows["deit_tps"]["vs deit_2d ci95 low"])
     assert claim["verdict"] == ("agrees" if t["low"] > 0 else "disagrees" if t["high"] < 0 else "unresolved")
     assert md.splitlines()[2].startswith("**Paper:** TPS lifts DeiT-S") and f"**Verdict:** {claim['verdict']}" in md
+    # the curves as data (DVC plots): each row's validation top-1, mean over its seeds, per epoch
+    curve = (repo / "results/synthetic/curves/table1_deit/deit_tps.csv").read_text().splitlines()
+    assert curve[0].startswith("epoch,loss,loss_min,loss_max,val_top1,") and len(curve) == 3
+    per_epoch = [[e["val_top1"] for e in json.loads((runs / f"deit_tps/seed{s}/metrics.json").read_text())]
+                 for s in (0, 1)]
+    assert float(curve[2].split(",")[4]) == pytest.approx((per_epoch[0][1] + per_epoch[1][1]) / 2, abs=1e-4)
     # per class: on balanced classes the mean of the per-class top-1 is the top-1; twins named left/right paired
     per = json.loads((repo / "results/synthetic/per_class/table1_deit.json").read_text())["rows"]
     assert len(per) == 2 and sum(r["deit_tps top-1"] for r in per) / 2 == pytest.approx(rows["deit_tps"]["top-1"])

@@ -59,6 +59,23 @@ def table_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthe
     return pd.DataFrame(data["rows"] if isinstance(data, dict) else data).rename(columns=RENAMED)
 
 
+def curves_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthetic") -> dict[str, pd.DataFrame]:
+    """Table ``name``'s curves as committed at ``rev`` ({row: epoch, loss, val_top1 and their ranges})."""
+    import io
+
+    folder = Layout(profile).curves(name)
+    check_revision(rev, repo)
+    listing = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{folder}"], cwd=repo, capture_output=True,
+                             text=True)
+    files = sorted(f for f in listing.stdout.split() if f.endswith(".csv"))
+    if listing.returncode != 0 or not files:
+        raise ValueError(f"revision {rev}: no curves of table {name!r} ({folder}/*.csv; results committed before "
+                         "curves were kept have none); compare a later revision")
+    return {Path(f).stem: pd.read_csv(io.StringIO(subprocess.run(["git", "show", f"{rev}:{folder}/{f}"], cwd=repo,
+                                                                 capture_output=True, text=True).stdout))
+            for f in files}
+
+
 def _merge(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Outer join on the key columns, rows in B's order then those only in A."""
     keys = [k for k in KEYS if k in a.columns and k in b.columns] or ["row"]

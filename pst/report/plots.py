@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from pst.io import read_record
+from pst.io import read_record, write_text
 from pst.layout import RunDir
 
 
@@ -67,19 +68,44 @@ def result_table(path: str | Path) -> dict:
     return read_record(path, "a table written by `pst table study`", "rerun its table job", {"rows": list})
 
 
-def curves(runs: dict[str, list[str]], stem: str | Path, title: str = "") -> list[Path]:
-    """``runs``: variant -> run directories (seeds). Reads each run's metrics.json."""
-    plt = pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+CURVE_KEYS = ("loss", "val_top1")
+
+
+def curve_data(runs: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
+    """``runs``: variant -> run directories (seeds) -> {variant: epoch, then the mean, min and max over seeds of the
+    training loss and the validation top-1} from each run's metrics.json (epochs all its seeds reached)."""
+    out = {}
     for variant, dirs in runs.items():
         hist = [history(d) for d in dirs]
         n = min(len(h) for h in hist)
-        epochs = np.arange(1, n + 1)
+        cols = {"epoch": np.arange(1, n + 1)}
+        for key in CURVE_KEYS:
+            v = np.array([[np.nan if row[key] is None else row[key] for row in h[:n]] for h in hist], dtype=float)
+            cols[key], cols[f"{key}_min"], cols[f"{key}_max"] = v.mean(0), v.min(0), v.max(0)
+        out[variant] = pd.DataFrame(cols)
+    return out
+
+
+def write_curve_data(data: dict[str, pd.DataFrame], folder: str | Path) -> list[Path]:
+    """One CSV per row (``folder``/<variant>.csv), rounded to 4 decimals so a rerun writes the same bytes."""
+    return [write_text(Path(folder) / f"{variant}.csv", df.round(4).to_csv(index=False))
+            for variant, df in data.items()]
+
+
+def curves(data: dict[str, pd.DataFrame], stem: str | Path, title: str = "",
+           before: dict[str, pd.DataFrame] | None = None, labels: tuple[str, str] = ("", "")) -> list[Path]:
+    """Training loss and validation top-1 per row (band: min-max over seeds); with ``before``, the same rows at
+    another version dashed beside them (``labels``: the two versions' names)."""
+    plt = pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for variant, df in data.items():
         for ax, key in ((ax_loss, "loss"), (ax_acc, "val_top1")):
-            v = np.array([[row[key] for row in h[:n]] for h in hist], dtype=float)
-            line, = ax.plot(epochs, v.mean(0), label=variant)
-            if len(hist) > 1:
-                ax.fill_between(epochs, v.min(0), v.max(0), color=line.get_color(), alpha=0.15)
+            line, = ax.plot(df["epoch"], df[key], label=f"{variant} {labels[1]}".strip())
+            if (df[f"{key}_min"] != df[f"{key}_max"]).any():
+                ax.fill_between(df["epoch"], df[f"{key}_min"], df[f"{key}_max"], color=line.get_color(), alpha=0.15)
+            if before is not None and variant in before:
+                ax.plot(before[variant]["epoch"], before[variant][key], linestyle="--", color=line.get_color(),
+                        label=f"{variant} {labels[0]}".strip())
     ax_loss.set(xlabel="epoch", ylabel="training loss")
     ax_acc.set(xlabel="epoch", ylabel="validation top-1 (%)")
     ax_acc.legend(fontsize=7)

@@ -102,6 +102,11 @@ def released_tables():
     return [f"{L.table(L.RELEASED_TABLE)}.{ext}" for ext in ("md", "csv", "json")] if STUDY.released else []
 
 
+def study_curves():
+    """Every table's curves folder (one CSV per row): the DVC plots of the profile."""
+    return [L.curves(t.name) for t in STUDY.tables]
+
+
 def study_figures():
     """Every figure of the profile's tables: curves and accuracy vs GFLOPs (PNG + SVG), confusions and GradCAM
     (PNG)."""

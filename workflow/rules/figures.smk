@@ -11,6 +11,7 @@ rule plots:
     output:
         [L.figure("{table}", kind, ext) for kind in ("curves", "accuracy_vs_gflops") for ext in ("png", "svg")],
         L.figure("{table}", "confusion", "png"),
+        curves=directory(L.curves("{table}")),
     params:
         spec=table_spec_json,
         out=lambda w, output: os.path.dirname(output[0]),
@@ -23,7 +24,8 @@ rule plots:
         mem_mb=2000,
         runtime=10,
     shell:
-        "pst plot --spec {params.spec:q} --table {input.table} --out-dir {params.out} > {log} 2>&1"
+        "pst plot --spec {params.spec:q} --table {input.table} --out-dir {params.out} --curves {output.curves} "
+        "> {log} 2>&1"
 
 
 rule cam:
