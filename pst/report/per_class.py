@@ -21,7 +21,7 @@ from pst.engine.config import resolve_path
 from pst.engine.run import load_config
 from pst.io import write_text
 from pst.layout import PREDICTIONS, eval_dir
-from pst.report.study_table import PROFILE_MARK, interval
+from pst.report.study_table import PROFILE_MARK, number_text, interval
 
 FULL = 20          # up to this many classes every class is shown; beyond, the ones that move or confuse most
 CONFUSED = 5       # most confused pairs listed per model
@@ -117,10 +117,6 @@ def confused_pairs(names: list[str], conf: dict, top: int = CONFUSED) -> pd.Data
     return pd.DataFrame(rows, columns=["model", "true class", "predicted as", "share of its videos", "videos"])
 
 
-def _fmt(v, sign: bool = False) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, "+.1f" if sign else ".1f")
-
-
 def write(spec: dict, out: str | Path) -> Path:
     """``out``.md (what the results page shows), .csv (every class, every number) and .json (the same rows)."""
     names, conf = confusions(spec)
@@ -140,13 +136,13 @@ def write(spec: dict, out: str | Path) -> Path:
     for r in shown.to_dict("records"):
         line = {"class": r["class"], "videos": r["videos"]}
         for m in models:
-            line[m] = f"{_fmt(r[f'{m} top-1'])} ± {_fmt(r[f'{m} top-1 std'])}" \
-                if r.get(f"{m} top-1 std") is not None and not pd.isna(r[f"{m} top-1 std"]) else _fmt(r[f"{m} top-1"])
+            line[m] = f"{number_text(r[f'{m} top-1'])} ± {number_text(r[f'{m} top-1 std'])}" \
+                if r.get(f"{m} top-1 std") is not None and not pd.isna(r[f"{m} top-1 std"]) else number_text(r[f"{m} top-1"])
             col = f"{m} vs {base}"
             if col in r:
                 low, high = r[f"{col} ci95 low"], r[f"{col} ci95 high"]
-                line[f"{m} vs {base}"] = _fmt(r[col], True) + (
-                    "" if low is None or pd.isna(low) else f" [{_fmt(low, True)}, {_fmt(high, True)}]")
+                line[f"{m} vs {base}"] = number_text(r[col], sign=True) + (
+                    "" if low is None or pd.isna(low) else f" [{number_text(low, sign=True)}, {number_text(high, sign=True)}]")
         table.append(line)
     title = f"{spec['title']}: per class{PROFILE_MARK}{spec['profile']}"
     seeds = ", ".join(map(str, spec["seeds"]))
@@ -165,7 +161,7 @@ def write(spec: dict, out: str | Path) -> Path:
             for m, seeds in conf.items():
                 c = sum(seeds.values())
                 swapped = c[i, j] + c[j, i]
-                line[m] = _fmt(100.0 * swapped / max(int(c[i].sum() + c[j].sum()), 1))
+                line[m] = number_text(100.0 * swapped / max(int(c[i].sum() + c[j].sum()), 1))
             mirror.append(line)
         lines += [pd.DataFrame(mirror).to_markdown(index=False, disable_numparse=True), ""]
     worst = confused_pairs(names, conf)

@@ -215,7 +215,9 @@ def _memory_columns(rec: dict | None) -> dict:
             "activations GiB @paper input": round(rec["activation_gib"], 2)}
 
 
-def _num(v, fmt: str = ".1f", sign: bool = False) -> str:
+def number_text(v, fmt: str = ".1f", sign: bool = False) -> str:
+    """A measured number as the tables print it (one decimal, n/a where missing); the paper's own figures are
+    printed as published, never through this."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     return format(v, ("+" if sign else "") + fmt)
@@ -223,7 +225,7 @@ def _num(v, fmt: str = ".1f", sign: bool = False) -> str:
 
 def _cost(g, p) -> str:
     """GFLOPs / params as given; what is not given is left out (the paper prints some rows' FLOPs only)."""
-    parts = [f"{_num(v, 'g')} {unit}" for v, unit in ((g, "G"), (p, "M")) if v is not None and not pd.isna(v)]
+    parts = [f"{number_text(v, 'g')} {unit}" for v, unit in ((g, "G"), (p, "M")) if v is not None and not pd.isna(v)]
     return " / ".join(parts) or "n/a"
 
 
@@ -248,33 +250,33 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         ours = r["seeds"] > 0                          # 0: a published row no model of ours defines
         out = {"model": r["model"], "views": r["views"], "input": r["input"] if ours else "",
                f"cost @{f}×{s}²": _cost(r["GFLOPs @paper input"], r["params M @paper input"]),
-               "top-1": f"{_num(r['top-1'])} ± {_num(r['top-1 std'])}" if many else _num(r["top-1"])}
+               "top-1": f"{number_text(r['top-1'])} ± {number_text(r['top-1 std'])}" if many else number_text(r["top-1"])}
         if spec.get("memory"):
             batch = df["memory batch @paper input"].dropna()
             head = f"memory @batch {int(batch.iloc[0])}" if len(batch) else "memory"
             out[head] = "n/a" if pd.isna(r["memory GiB @paper input"]) else f"{r['memory GiB @paper input']:.1f} GiB"
         if (df["seeds"] > 1).any():
-            out["95% CI"] = f"{_num(r['top-1 ci95 low'])} – {_num(r['top-1 ci95 high'])}" if many else "n/a"
+            out["95% CI"] = f"{number_text(r['top-1 ci95 low'])} – {number_text(r['top-1 ci95 high'])}" if many else "n/a"
         if top5:
-            out["top-5"] = f"{_num(r['top-5'])} ± {_num(r['top-5 std'])}" if many else _num(r["top-5"])
+            out["top-5"] = f"{number_text(r['top-5'])} ± {number_text(r['top-5 std'])}" if many else number_text(r["top-5"])
         if "twin top-1" in r:
-            out["twin top-1"] = f"{_num(r['twin top-1'])} ± {_num(r['twin top-1 std'])}" if many else \
-                _num(r["twin top-1"])
+            out["twin top-1"] = f"{number_text(r['twin top-1'])} ± {number_text(r['twin top-1 std'])}" if many else \
+                number_text(r["twin top-1"])
         if base is not None:
             out[f"vs {base}"] = _paired(r, f"vs {base}", base, ours)
         if curves:
-            out["val curve area"] = f"{_num(r['val auc'])} ± {_num(r['val auc std'])}" if many else \
-                _num(r.get("val auc"))
+            out["val curve area"] = f"{number_text(r['val auc'])} ± {number_text(r['val auc std'])}" if many else \
+                number_text(r.get("val auc"))
             if base is not None:
                 out[f"area vs {base}"] = _paired(r, f"vs {base} val auc", base, ours)
         if comparable:
-            out["paper top-1"] = _num(r["top-1 paper"])
-            out["Δ top-1"] = _num(r["Δ top-1"], sign=True)
+            out["paper top-1"] = number_text(r["top-1 paper"])
+            out["Δ top-1"] = number_text(r["Δ top-1"], sign=True)
             if top5:
-                out["paper top-5"] = _num(r["top-5 paper"])
-                out["Δ top-5"] = _num(r["Δ top-5"], sign=True)
+                out["paper top-5"] = number_text(r["top-5 paper"])
+                out["Δ top-5"] = number_text(r["Δ top-5"], sign=True)
         else:
-            out[f"paper top-1 ({paper}, reference)"] = _num(r["top-1 paper"])
+            out[f"paper top-1 ({paper}, reference)"] = number_text(r["top-1 paper"])
         out["paper cost"] = _cost(r["GFLOPs paper"], r["params M paper"])
         if spec.get("memory"):
             out["paper memory"] = "n/a" if pd.isna(r["memory GB paper"]) else f"{r['memory GB paper']:g} GB"
@@ -289,8 +291,8 @@ def _paired(r: dict, col: str, base: str, ours: bool) -> str:
     if r["model"] == base:
         return "(2D row)"
     if r.get(f"{col} ci95 low") is None or pd.isna(r[f"{col} ci95 low"]):
-        return f"{_num(r.get(col), sign=True)} (1 seed)"
-    text = f"{_num(r[col], sign=True)} [{_num(r[f'{col} ci95 low'], sign=True)}, {_num(r[f'{col} ci95 high'], sign=True)}]"
+        return f"{number_text(r.get(col), sign=True)} (1 seed)"
+    text = f"{number_text(r[col], sign=True)} [{number_text(r[f'{col} ci95 low'], sign=True)}, {number_text(r[f'{col} ci95 high'], sign=True)}]"
     return text if r[f"{col} resolved"] else text + " unresolved"
 
 
@@ -398,13 +400,13 @@ def finding_text(f: dict, profile: str) -> str:
     """One sentence each: the paper's claim, ours (each pair's top-1 difference with its interval), the verdict."""
     def part(p: dict) -> str:
         t = p["top1"]
-        text = f"{p['better']} − {p['than']} {_num(t['diff'], sign=True)}"
+        text = f"{p['better']} − {p['than']} {number_text(t['diff'], sign=True)}"
         if t["low"] is not None:
-            text += f" [{_num(t['low'], sign=True)}, {_num(t['high'], sign=True)}]"
+            text += f" [{number_text(t['low'], sign=True)}, {number_text(t['high'], sign=True)}]"
         a = p.get("val_auc") or {}
         if t["verdict"] != AGREES and a.get("verdict") in (AGREES, DISAGREES):
-            text += f" (val curve area {_num(a['diff'], sign=True)} [{_num(a['low'], sign=True)}, " \
-                    f"{_num(a['high'], sign=True)}]: {a['verdict']})"
+            text += f" (val curve area {number_text(a['diff'], sign=True)} [{number_text(a['low'], sign=True)}, " \
+                    f"{number_text(a['high'], sign=True)}]: {a['verdict']})"
         return text
     where = "" if f["comparable"] else " on this profile's data (not the paper's)"
     return (f"**Paper:** {f['paper']}. **Ours** (`{profile}`, paired top-1 differences, 95% intervals): "
