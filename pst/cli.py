@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import re
 import sys
@@ -142,7 +143,17 @@ def cmd_data(args: argparse.Namespace) -> int:
                           radius=tuple(args.radius))
         if not args.out.strip():
             raise ValueError("--out: an empty path; name the folder for the set (e.g. data/synthetic)")
+        from pst.data.synthetic import OWN
         from pst.engine.run import locked
+
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out}: a file; name the folder for the set")
+        other = sorted(p.name for p in out.iterdir() if p.name not in OWN and not p.name.startswith(".")) \
+            if out.is_dir() else []
+        if other:                             # a run, the current folder, a user's own files: never added to
+            raise ValueError(f"--out {out}: a folder with other files ({other[0]}); choose an empty folder for the "
+                             "set")
 
         with locked(args.out, "pst data synth"):        # two renderings into one folder would mix their videos
             summary = generate(args.out, cfg, workers=args.workers)
@@ -542,10 +553,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
         raise ValueError("launch: give the pst command to run after --, e.g. -- train --config R --out RUN")
     if not args.agent:          # a wrong command or recipe stops here, once, before N processes start and fail
         job = build_parser().parse_args(rest)
-        if job.command == "launch":
-            raise ValueError("launch -- launch: one launch starts the processes; give the pst command itself")
-        if job.command == "train":
-            _train_recipe(job)
+        if job.command != "train":      # only training runs as one process per GPU; others would race each other
+            raise ValueError(f"launch -- {job.command}: launch starts a training's processes; run `pst "
+                             f"{job.command}` directly")
+        _train_recipe(job)
     launch(args.nodes, args.procs, rest, agent=args.agent, gpus=args.gpus)      # replaces this process
     return 0
 
@@ -629,8 +640,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", type=int, default=4, help="time-reversed twin pairs (classes = 2 x pairs, max 5)")
     p.add_argument("--train-per-class", type=int, default=40, help="training videos per class")
     p.add_argument("--val-per-class", type=int, default=12, help="validation videos per class")
-    p.add_argument("--frames", type=int, default=24, help="frames per video")
-    p.add_argument("--size", type=int, default=64, help="frame side in pixels (even)")
+    p.add_argument("--frames", type=_input_side(1024, "the embedded set's videos have 16"), default=24,
+                   help="frames per video")
+    p.add_argument("--size", type=_input_side(1024, "the embedded set's frames are 32 px"), default=64,
+                   help="frame side in pixels (even)")
     p.add_argument("--fps", type=int, default=12, help="frames per second of the mp4")
     p.add_argument("--noise", type=_finite(float("-inf")), default=6.0, help="std of per-frame pixel noise, 0-255 scale")
     p.add_argument("--distractors", type=int, default=2, help="at most this many moving distractors")
@@ -973,6 +986,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = str(err) if not isinstance(err, OSError) or not err.filename else \
             f"{err.filename}: {err.strerror or err}"
+        if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and \
+                "choose" not in message:
+            message += "; check that folder's permissions, or choose another output"
+        if type(err).__name__ != "MissingFilesError":     # a file name with a newline stays on one line
+            message = message.replace("\n", "\\n")
         print(f"{where}: error: {message}", file=sys.stderr)
         return 2
     finally:

@@ -18,8 +18,11 @@ PathLike = Union[str, os.PathLike]
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block finishes without error."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:                  # named by the file the user asked for, not our temporary one
+        raise OSError(err.errno, f"{err.strerror}; choose a writable folder", str(target)) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -64,9 +67,19 @@ def sha256sum(path: PathLike) -> str:
     return h.hexdigest()
 
 
+def absent(path: PathLike) -> str:
+    """Why ``path`` is not a file to read: missing, a folder, or a special file (a FIFO would block a reader)."""
+    p = Path(path)
+    if not p.exists():
+        return "no such file"
+    return "a folder, not a file" if p.is_dir() else "not a regular file (a device, FIFO or socket)"
+
+
 def read_utf8(path: PathLike, what: str) -> str:
     """A text file another step or a user wrote (a UTF-8 byte-order mark dropped), or one line naming it when it is
-    not UTF-8: ``what`` it should be."""
+    not UTF-8 or not a regular file: ``what`` it should be."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: {absent(path)}; give the {what}")
     try:
         return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
@@ -153,4 +166,22 @@ def check_output(path: PathLike, inputs=(), header: str | None = None, what: str
             if first != header:
                 raise ValueError(f"{what} {out}: exists and was not written by this command (it does not start "
                                  f"with {header!r}); choose another file, or remove it")
+    check_writable(out.parent, f"{what} {out}")
     return out
+
+
+def check_writable(folder: PathLike, what: str) -> Path:
+    """Refuse, before any work, an output under a folder that cannot be written: the nearest existing folder is
+    probed with a temporary file (permission bits do not tell root about a read-only mount or an immutable folder)."""
+    near = Path(folder)
+    while not near.exists() and near != near.parent:
+        near = near.parent
+    try:
+        if not near.is_dir():
+            raise NotADirectoryError(f"{near} is not a folder")
+        with tempfile.TemporaryFile(dir=near, prefix=".pst-write-test."):
+            pass
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise ValueError(f"{what}: cannot write there ({near}: {why}); choose a writable folder") from None
+    return Path(folder)

@@ -404,3 +404,52 @@ def test_predict_scores_a_video_as_its_evaluation_does_and_refuses_bad_input_in_
         assert main(args) == 2
         err = capsys.readouterr().err
         assert said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_evaluation_is_checked_against_its_run_and_weights_before_it_is_tabled_or_recorded(easy, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from pst.engine.checkpoint import load_weights
+    from pst.report.records import record
+    from pst.report.study_table import check_evaluation
+
+    runs = {}
+    for seed in (0, 1):
+        runs[seed] = tmp_path / f"run{seed}"
+        train({**_short(easy), "train": {**_short(easy)["train"], "seed": seed}}, runs[seed])
+        evaluate_run(runs[seed])
+    run, other = runs[0], runs[1]
+    path = run / "eval_1x1" / "eval.json"
+    good = json.loads(path.read_text())
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    check_evaluation(good, path, str(run), "1x1", cfg)                        # its own: fine
+    for edit, said in (({"top1": 99.0}, "is not what its predictions.csv says"),
+                       ({"views": "3x4"}, "an evaluation at '3x4' views, not 1x1"),
+                       ({"list": "/nowhere/val.txt"}, "an evaluation on '/nowhere/val.txt'"),
+                       ({"run": str(other)}, f"the evaluation of '{other}', not of this run"),
+                       ({"weights": json.loads((other / "eval_1x1" / "eval.json").read_text())["weights"]},
+                        "scored other weights than the run's final weights"),
+                       ({"twin_top1": "n/a"}, "twin_top1 'n/a' is not a percentage")):
+        with pytest.raises(ValueError, match=re.escape(said)):
+            check_evaluation({**good, **edit}, path, str(run), "1x1", cfg)
+    (run / "metrics.csv").write_text("x,y\n")                                 # a damaged file is not recorded
+    with pytest.raises(ValueError, match="metrics.csv: its epochs are not those of metrics.json"):
+        record(run, ["1x1"], tmp_path / "rec")
+    assert not (tmp_path / "rec").exists()
+    # final weights: a digest-less header and NaN weights are refused, not evaluated or taken as finished
+    final = run / "final.safetensors"
+    tensors = load_file(str(final))
+    save_file(tensors, str(final))                                            # no pst_sha256 in the header
+    with pytest.raises(ValueError, match="no SHA-256 in its header"):
+        load_weights(final)
+    from pst.engine.checkpoint import save_weights
+
+    first = next(k for k, v in tensors.items() if v.is_floating_point())
+    save_weights({**tensors, first: tensors[first].clone().fill_(float("nan"))}, final)
+    with pytest.raises(ValueError, match=f"{first} holds NaN or infinite values"):
+        train(_short(easy), run)
+    link = tmp_path / "link"                                                  # a link to a run: refused, not moved
+    link.symlink_to(other)
+    with pytest.raises(ValueError, match="a symbolic link"):
+        train({**_short(easy), "optim": {"lr": 0.002}}, link, restart_on_change=True)
+    assert link.is_symlink() and (other / "final.safetensors").is_file()

@@ -178,8 +178,10 @@ def test_dvc_stages_use_the_layouts_paths():
     for profile in _params()["profiles"]:
         lay = Layout(profile)
         outs = [o.replace("${key}", profile) for o in names(study["do"]["outs"])]
-        assert outs == [f"{lay.results}/runs", str(Path(lay.table("x")).parent), lay.records, lay.figures, lay.readme]
+        assert outs == [f"{lay.results}/runs", str(Path(lay.table("x")).parent), str(Path(lay.per_class("x")).parent),
+                        lay.records, lay.figures, lay.readme]
         assert [m.replace("${key}", profile) for m in names(study["do"]["metrics"])] == [lay.metrics]
+        assert [p.replace("${key}", profile) for p in names(study["do"]["plots"])] == [str(Path(lay.curves("x")).parent)]
         assert f"profile={profile}" in study["do"]["cmd"].replace("${key}", profile)
     assert names(stages["flops"]["metrics"]) == [f"{FLOPS_TABLE}.json"]
     assert names(stages["synth"]["outs"]) == [Layout("synthetic").dataset_dir("synthetic")]

@@ -153,17 +153,38 @@ def _checked_header(path: Path) -> dict:
 
 def load_weights(path: str | Path) -> dict:
     """Final weights, checked: their size against their header, their tensors against the digest recorded in that
-    header when they were written (files written before digests were recorded: the size only)."""
+    header when they were written, every value finite."""
     from safetensors.torch import load_file
 
     path = Path(path)
-    recorded = (_checked_header(path).get("__metadata__") or {}).get(DIGEST_KEY)
+    recorded = weights_digest(path)
     tensors = load_file(str(path), device="cpu")
-    if recorded is not None and recorded != tensors_digest(tensors):
-        raise ValueError(f"{path}: damaged (its tensors do not match the SHA-256 recorded when it was written); "
-                         "remove it and train.json to write it again from the run's last checkpoint, or train the "
-                         "run again")
+    fix = "remove it and train.json to write it again from the run's last checkpoint, or train the run again"
+    if recorded is None:
+        raise ValueError(f"{path}: no SHA-256 in its header (not final weights `pst train` wrote, or its header was "
+                         f"rewritten); {fix}")
+    if recorded != tensors_digest(tensors):
+        raise ValueError(f"{path}: damaged (its tensors do not match the SHA-256 recorded when it was written); {fix}")
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise ValueError(f"{path}: {bad} holds NaN or infinite values (a diverged training); train the run again "
+                         "with a lower learning rate")
     return tensors
+
+
+def weights_digest(path: str | Path) -> Optional[str]:
+    """The SHA-256 final weights recorded in their header when written (None: none recorded); the file's size is
+    checked against the header first. What an evaluation names the weights it scored by."""
+    return (_checked_header(Path(path)).get("__metadata__") or {}).get(DIGEST_KEY)
+
+
+def run_weights(run_dir: str | Path) -> str:
+    """What names a finished run's weights in its evaluations: the digest its final weights recorded, or the
+    SHA-256 of a legacy final.pt; a table refuses an evaluation of other weights than the run has now."""
+    final, legacy = Path(final_weights(run_dir)), Path(legacy_final_weights(run_dir))
+    if final.is_file():
+        return weights_digest(final) or "unrecorded"
+    return f"file {sha256sum(legacy)}" if legacy.is_file() else "none"
 
 
 def adopt_legacy_weights(run_dir: str | Path) -> Optional[Path]:

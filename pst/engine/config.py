@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pst.io import load_yaml, read_utf8
+from pst.io import absent, load_yaml, read_utf8
 
 # Where a value comes from, in the words `pst recipe show` prints: the paper (main paper or supplement), the official
 # code (the MartinXM/TPS fork of mmaction2 0.x: configs/recognition/tps/swin_tiny_2D_patch244_tps_<dataset>_1k.py,
@@ -436,7 +436,7 @@ def load_recipe(path: str | Path) -> dict:
     if path.is_dir():
         raise ValueError(f"recipe {path}: a folder; give a recipe file (YAML or JSON) or inline JSON")
     if not path.is_file():
-        raise FileNotFoundError(f"recipe {path}: no such file")
+        raise FileNotFoundError(f"recipe {path}: {absent(path)}")
     text = read_utf8(path, "recipe (YAML or JSON)")
     try:
         data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
@@ -476,6 +476,10 @@ def check_views(cfg: dict, views: str) -> tuple[int, int]:
 def model_kwargs(cfg: dict, num_classes: int) -> dict:
     """The model's constructor arguments from a recipe (frames and size from the data, then the recipe's options)."""
     d, m = cfg["data"], cfg["model"]
+    owned = {"num_frames": "data.sampling.clip_len", "img_size": "data.train.size", "num_classes": "data.classes"}
+    for key in owned.keys() & m["kwargs"].keys():           # the model would expect another input than it gets
+        raise ValueError(f"model.kwargs.{key}: set by the recipe's {owned[key]}; remove it from model.kwargs (or "
+                         f"change {owned[key]})")
     kwargs = {"num_frames": d["sampling"]["clip_len"], "img_size": d["train"]["size"], "num_classes": num_classes,
               **m["kwargs"]}
     if m["checkpoint_2d"]:

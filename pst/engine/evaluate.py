@@ -14,7 +14,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import sys
@@ -32,9 +31,10 @@ from tqdm import tqdm
 
 from pst.data.dataset import VideoDataset, collate
 from pst.engine.build import load_run_model, views_dataset
+from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, resolve_path
 from pst.engine.run import ignore_stop_signals, load_config, locked
-from pst.io import atomic_path, check_out_folder, write_text
+from pst.io import absent, atomic_path, check_out_folder, check_writable, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, eval_dir
 from pst.provenance import git_revision, job_fingerprint
 
@@ -131,13 +131,7 @@ def _new_evaluation(folder: Path):
 
 def _writable(folder: Path) -> Path:
     """Refuse, before any lock, folder or compute, an --out whose nearest existing folder cannot be written."""
-    near = folder
-    while not near.exists() and near != near.parent:
-        near = near.parent
-    if not near.is_dir() or not os.access(near, os.W_OK | os.X_OK):
-        why = "not a folder" if not near.is_dir() else "permission denied"
-        raise ValueError(f"--out {folder}: cannot write there ({near}: {why}); choose a writable folder")
-    return folder
+    return check_writable(folder, f"--out {folder}")
 
 
 def list_tag(lst: Path) -> str:
@@ -162,15 +156,15 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
         if not list_file:
             raise ValueError(f"{run_dir}: its validation list {lst} is missing (data.root {cfg['data']['root']} "
                              f"+ data.val_list); prepare that dataset there, or give --list FILE")
-        raise ValueError(f"--list {lst}: no such file (a path from the current folder; its entries are relative "
+        raise ValueError(f"--list {lst}: {absent(lst)} (a path from the current folder; its entries are relative "
                          f"to the run's data root {cfg['data']['root']})")
     other = lst.resolve() != own.resolve()
     out = _writable(Path(out) if out else Path(eval_dir(run_dir, f"{crops}x{clips}", list_tag(lst) if other else None)))
     with locked(run_dir, "pst evaluate", shared=True), locked(out, f"pst evaluate {run_dir} --views {views}"), \
             _new_evaluation(out):
-        model, cfg = load_run_model(run_dir)
-        return _evaluate(model, cfg, lst, crops, clips, out, {"run": str(run_dir)}, batch_videos, max_views,
-                         average, workers, progress)
+        model, cfg = load_run_model(run_dir)                 # its weights checked against their digest
+        return _evaluate(model, cfg, lst, crops, clips, out, {"run": str(run_dir), "weights": run_weights(run_dir)},
+                         batch_videos, max_views, average, workers, progress)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str | Path,
@@ -188,7 +182,7 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
     if not lst.is_file():
         where = ("--list", "(a path from the current folder)") if list_file else \
             ("the recipe's data.val_list", "(prepare that dataset, or give --list FILE)")
-        raise ValueError(f"{where[0]} {lst}: no such file {where[1]}")
+        raise ValueError(f"{where[0]} {lst}: {absent(lst)} {where[1]}")
     out = _writable(Path(out))
     with locked(out, f"pst evaluate --checkpoint {checkpoint} --views {views}"), _new_evaluation(out):
         model = build_model(cfg, None)
@@ -341,7 +335,8 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
         probs = aggregate(logits, average) if len(logits) else torch.empty(0, 0)
         return _record(cfg, probs, torch.from_numpy(scores["labels"]), torch.from_numpy(scores["indices"]), paths,
                        out, scores["logits"].shape[-1],
-                       {"run": str(run_dir), "rescored_from": str(src / SCORES), "forward_pass": False,
+                       {"run": str(run_dir), "weights": record.get("weights"), "rescored_from": str(src / SCORES),
+                        "forward_pass": False,
                         "list": record["list"], "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
                         "views_per_video": crops * clips, "average": average, "view_indices": subset},
                        {k: record[k] for k in ("videos_listed", "videos_failed", "failed", "videos_partial", "partial")})

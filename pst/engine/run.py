@@ -110,8 +110,14 @@ def load_config(run_dir: str | Path) -> dict:
 def check_run_folder(run_dir: str | Path) -> None:
     """Refuse to train into a folder that holds files but no run (a user's folder): nothing is added to it."""
     run_dir = Path(run_dir)
-    if run_dir.is_file():
+    if run_dir.is_symlink():                # moving a run aside would move the link, not the run
+        raise ValueError(f"--out {run_dir}: a symbolic link (to {os.readlink(run_dir)}); give the run's folder itself")
+    if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"--out {run_dir}: a file; name the run's folder")
+    checkpoints = RunDir(run_dir).checkpoints
+    if checkpoints.exists() and not checkpoints.is_dir():
+        raise ValueError(f"--out {run_dir}: its {checkpoints.name} is not a folder; move that file away, or train "
+                         "into another --out")
     if run_dir.is_dir() and any(run_dir.iterdir()) and not any((run_dir / m).exists() for m in RunDir.MARKS):
         first = sorted(p.name for p in run_dir.iterdir())[0]
         raise ValueError(f"--out {run_dir}: a folder with other files ({first}) and no run; train into a new or "

@@ -52,7 +52,7 @@ _OPTIONS = {
         "depth": (_counts, "a whole number >= 1"), "num_heads": (_counts, "a whole number >= 1"),
         "mlp_ratio": (lambda v: _number(v, 1e-9, float("inf")), "a number > 0"),
         "drop_rate": _RATE, "attn_drop_rate": _RATE, "drop_path_rate": _RATE, "proj_drop_rate": _RATE,
-        "pos_drop_rate": _RATE},
+        "pos_drop_rate": _RATE, "pos_init_std": (lambda v: _number(v, 1e-12, float("inf")), "a number > 0")},
     "PatchShiftSwin": {
         "num_frames": (_counts, "a whole number >= 1"), "img_size": (_counts, "a whole number >= 1"),
         "patch_size": (lambda v: _counts(v, 3), "[t, h, w], whole numbers >= 1, e.g. [2, 4, 4]"),

@@ -483,8 +483,11 @@ def _window_3d(kwargs: dict, share: float) -> dict:
     frames = kwargs.get("num_frames", 32)
     tokens = -(-frames // tuple(kwargs.get("patch_size", (2, 4, 4)))[0])
     spatial = tuple(kwargs.pop("window_size", (1, 7, 7)))[1:]
-    t = kwargs.pop("temporal_window", None) or max(1, int(tokens * share))
-    return {**kwargs, "window_size": (t, *spatial), "pattern": "none"}
+    t = kwargs.pop("temporal_window", None)
+    if t is not None and (not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= tokens):
+        raise ValueError(f"temporal_window = {t!r} is not valid: expected a whole number from 1 to the clip's "
+                         f"{tokens} temporal tokens ({frames} frames / temporal patch)")
+    return {**kwargs, "window_size": (t or max(1, int(tokens * share)), *spatial), "pattern": "none"}
 
 
 @register_model

@@ -15,6 +15,7 @@ fails the whole table and names every such run, so a partial table is never writ
 """
 from __future__ import annotations
 
+import csv
 import math
 import statistics
 from pathlib import Path
@@ -23,7 +24,7 @@ import pandas as pd
 
 from pst.engine.run import load_config
 from pst.io import read_record
-from pst.layout import RunDir, eval_path
+from pst.layout import PREDICTIONS, RunDir, eval_path
 from pst.provenance import job_fingerprint
 from pst.report.published import published
 from pst.report.tables import load_counts, load_memory, paper_delta, write_table
@@ -47,9 +48,11 @@ def collect(spec: dict) -> dict:
                     raise ValueError("no video was evaluated")
                 if not 0 <= rec["top1"] <= 100:         # NaN included
                     raise ValueError(f"top1 {rec['top1']} is not a percentage")
-                trained = load_config(run)["train"]["seed"]
+                cfg = load_config(run)
+                trained = cfg["train"]["seed"]
                 if trained != seed:
                     raise ValueError(f"the run's seed is {trained}, not the spec's {seed}")
+                check_evaluation(rec, path, run, row["views"], cfg)
             except (OSError, ValueError) as err:
                 missing.append(f"{path} ({err.__class__.__name__}: {err})" if path.exists() else f"{path} (missing)")
                 continue
@@ -59,6 +62,39 @@ def collect(spec: dict) -> dict:
                                f"{sum(len(r['runs']) for r in spec['rows'])} evaluations missing or unreadable; "
                                "run them first (snakemake builds them), nothing was written: " + "; ".join(missing))
     return found
+
+
+def check_evaluation(rec: dict, path: Path, run: str, views: str, cfg: dict) -> None:
+    """An evaluation is this run's, of its current weights, at these views, on its own validation list, and its
+    numbers are its predictions' (recounted from predictions.csv): else one ValueError saying which."""
+    from pst.engine.checkpoint import run_weights
+    from pst.engine.config import resolve_path
+
+    def same(a, b) -> bool:
+        return Path(a).resolve() == Path(b).resolve()
+
+    own = resolve_path(cfg["data"]["root"], cfg["data"]["val_list"])
+    if not same(rec.get("run", ""), run):
+        raise ValueError(f"it is the evaluation of {rec.get('run')!r}, not of this run")
+    if rec.get("views") != views:
+        raise ValueError(f"it is an evaluation at {rec.get('views')!r} views, not {views}")
+    if not same(rec.get("list", ""), own):
+        raise ValueError(f"it is an evaluation on {rec.get('list')!r}, not on the run's validation list {own}")
+    if rec.get("weights") != run_weights(run):
+        raise ValueError("it scored other weights than the run's final weights now (or predates evaluations naming "
+                         "their weights)")
+    twin = rec.get("twin_top1")
+    if twin is not None and (not isinstance(twin, (int, float)) or isinstance(twin, bool) or not 0 <= twin <= 100):
+        raise ValueError(f"twin_top1 {twin!r} is not a percentage")
+    try:
+        with open(Path(path).parent / PREDICTIONS, newline="") as fh:
+            hits = [int(r["label"]) == int(r["pred"]) for r in csv.DictReader(fh)]
+    except (KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"its {PREDICTIONS} is damaged ({type(err).__name__}: {err})") from None
+    if len(hits) != rec.get("videos_evaluated") or not hits or \
+            abs(100.0 * sum(hits) / len(hits) - rec["top1"]) > 1e-3:
+        raise ValueError(f"its top1 {rec['top1']} over {rec.get('videos_evaluated')} videos is not what its "
+                         f"{PREDICTIONS} says ({len(hits)} videos, {100.0 * sum(hits) / max(len(hits), 1):.4f})")
 
 
 def published_row(table: str | None, key: str | None, dataset_hint: str | None = None) -> dict:
