@@ -78,6 +78,9 @@ def test_a_missing_row_or_table(repo, capsys):
     code, out = _verify(capsys)
     assert code == 1 and "table1_deit: row deit_tps/1x1 is missing now" in out
     assert "table1_deit_code: results/synthetic/tables/table1_deit_code.json is missing now" in out
+    path.write_text("[]")                                  # not a table at all: one line, exit 2
+    assert main(["verify"]) == 2
+    assert "table1_deit.json: not a table written by `pst table` (TypeError" in capsys.readouterr().err
 
 
 def test_seeds_that_all_agree_leave_one_video_of_room():

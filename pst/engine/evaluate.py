@@ -184,6 +184,12 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
             ("the recipe's data.val_list", "(prepare that dataset, or give --list FILE)")
         raise ValueError(f"{where[0]} {lst}: {absent(lst)} {where[1]}")
     out = _writable(Path(out))
+    from pst.engine.checkpoint import digest_path
+
+    recorded = digest_path(Path(checkpoint))            # one of our training checkpoints: its SHA-256 beside it
+    if recorded.is_file() and recorded.read_text().strip() != sha256sum(checkpoint):
+        raise ValueError(f"checkpoint {checkpoint}: damaged (its SHA-256 is not the one recorded in {recorded.name} "
+                         "when it was written); use another checkpoint")
     with locked(out, f"pst evaluate --checkpoint {checkpoint} --views {views}"), _new_evaluation(out):
         model = build_model(cfg, None)
         try:

@@ -155,15 +155,22 @@ def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = "."
     checked, outside = 0, []
     for name in names:
         path = f"{layout.table(name)}.json"
-        old = json.loads(_git(["show", f"{rev}:{path}"], repo).stdout)["rows"]
+        try:
+            old = json.loads(_git(["show", f"{rev}:{path}"], repo).stdout)["rows"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"revision {rev}: {path} is not a table written by `pst table` ({err}); verify "
+                             "against another revision") from None
         mine = repo / path
         if not mine.is_file():
             outside.append(f"{name}: {path} is missing now (run `make reproduce`, or the profile's study, first)")
             continue
         try:
             new = json.loads(mine.read_text())["rows"]
-        except (json.JSONDecodeError, KeyError) as err:
-            raise ValueError(f"{path}: not a table written by `pst table` ({err}); rerun its table job") from None
+            if not isinstance(new, list) or not all(isinstance(r, dict) for r in new):
+                raise TypeError("its rows are not a list of objects")
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a table written by `pst table` ({type(err).__name__}: {err}); rerun its "
+                             "table job") from None
         n, bad = compare_rows(name, old, new)
         checked += n
         outside += bad
