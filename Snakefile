@@ -46,6 +46,7 @@ localrules:
     flops_table,
     table,
     per_class,
+    curve,
     released_table,
     metrics,
     plots,

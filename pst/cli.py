@@ -89,6 +89,17 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise ValueError("--out: an empty path; name the table's path (without suffix)")
     if args.out.endswith("/"):          # (a folder of that name may stand beside: results/flops/ and flops.md)
         raise ValueError(f"--out {args.out}: a folder; name the table's path (without suffix)")
+    if args.kind == "curve":                      # one row's curves: a CSV `pst table curve` wrote, or nothing
+        from pst.report.plots import CURVE_HEADER, curve_data, write_curve_data
+
+        spec = _spec(args.spec)
+        runs = next((r["runs"] for r in spec["rows"] if r["variant"] == args.row), None)
+        if runs is None:
+            rows = ", ".join(r["variant"] for r in spec["rows"])
+            raise ValueError(f"--row {args.row!r}: not a row of the spec's table ({rows})")
+        check_output(f"{args.out}.csv", [args.spec or ""], CURVE_HEADER)
+        print(write_curve_data(curve_data({args.row: runs}), Path(args.out).parent)[0])
+        return 0
     outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
     for path in outputs:                          # never one of the table's inputs
         check_output(path, args.inputs + [args.spec or ""])
@@ -448,9 +459,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from pst.report.per_class import confusion_figure
-    from pst.layout import Layout
-    from pst.report.plots import (accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table,
-                                  write_curve_data)
+    from pst.report.plots import accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table
     from pst.report.study_table import PROFILE_MARK
 
     spec = _spec(args.spec)
@@ -471,10 +480,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for ext in ("png", "svg"):
             check_figure(f"{out}_{figure}.{ext}")
     check_figure(f"{out}_confusion.png")
-    data = curve_data(runs)
-    paths = write_curve_data(data, Layout(spec["profile"]).curves(spec["name"]) if args.curves is None
-                             else args.curves)
-    paths += curves(data, f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
+    paths = curves(curve_data(runs), f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
     paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
     paths += [confusion_figure(spec, f"{out}_confusion.png")]
     print("\n".join(map(str, paths)))
@@ -851,8 +857,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # workflow steps: the Snakemake rules call them
     p = command("table", "(workflow step) build a result table (md, csv, json) from per-job records", cmd_table)
-    p.add_argument("kind", choices=["flops", "study", "per-class", "released", "metrics"],
-                   help="which table (per-class: a study table's per-class top-1 and confusions)")
+    p.add_argument("kind", choices=["flops", "study", "per-class", "curve", "released", "metrics"],
+                   help="which table (per-class: a study table's per-class top-1 and confusions; curve: one row's "
+                        "training curves, mean and range over seeds, as the CSV DVC plots)")
+    p.add_argument("--row", help="curve: the row (variant) of the spec's table")
     p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
                                              "at the paper's input)")
     p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")
@@ -865,8 +873,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="the table's spec (JSON inline or a file), as for `pst table study`")
     p.add_argument("--table", required=True, help="the table's .json")
     p.add_argument("--out-dir", required=True, help="folder of the figures")
-    p.add_argument("--curves", help="folder of the curves' data, one CSV per row (default: the profile's "
-                                    "curves/<table>/, what dvc.yaml declares as plots)")
 
     p = command("report", "(workflow step) write a profile's results page (README.md): tables, figures, "
                 "environment", cmd_report)

@@ -69,6 +69,7 @@ def result_table(path: str | Path) -> dict:
 
 
 CURVE_KEYS = ("loss", "val_top1")
+CURVE_HEADER = "epoch," + ",".join(f"{k},{k}_min,{k}_max" for k in CURVE_KEYS)   # a curve CSV's first line
 
 
 def curve_data(runs: dict[str, list[str]]) -> dict[str, pd.DataFrame]:

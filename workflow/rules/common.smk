@@ -103,8 +103,8 @@ def released_tables():
 
 
 def study_curves():
-    """Every table's curves folder (one CSV per row): the DVC plots of the profile."""
-    return [L.curves(t.name) for t in STUDY.tables]
+    """Every table row's curves (a CSV each): the DVC plots of the profile."""
+    return [f"{L.curves(t.name)}/{v}.csv" for t in STUDY.tables for v in t.rows]
 
 
 def study_figures():

@@ -11,7 +11,6 @@ rule plots:
     output:
         [L.figure("{table}", kind, ext) for kind in ("curves", "accuracy_vs_gflops") for ext in ("png", "svg")],
         L.figure("{table}", "confusion", "png"),
-        curves=directory(L.curves("{table}")),
     params:
         spec=table_spec_json,
         out=lambda w, output: os.path.dirname(output[0]),
@@ -24,8 +23,29 @@ rule plots:
         mem_mb=2000,
         runtime=10,
     shell:
-        "pst plot --spec {params.spec:q} --table {input.table} --out-dir {params.out} --curves {output.curves} "
-        "> {log} 2>&1"
+        "pst plot --spec {params.spec:q} --table {input.table} --out-dir {params.out} > {log} 2>&1"
+
+
+rule curve:
+    conda:
+        CONDA_ENV
+    # One row's training curves (mean and range over seeds) as data: the profile's DVC plots (dvc.yaml).
+    input:
+        finals=lambda w: [final_weights(STUDY.run_dir(r)) for r in STUDY.table_runs(STUDY.table(w.table))
+                          if r.variant == w.variant],
+    output:
+        L.curves("{table}") + "/{variant}.csv",
+    wildcard_constraints:
+        table=r"[^/]+",
+        variant=r"[^/]+",
+    params:
+        spec=table_spec_json,
+        out=lambda w, output: output[0][: -len(".csv")],
+        code=CODE["report"],
+    log:
+        L.log("curves/{table}_{variant}"),
+    shell:
+        "pst table curve --spec {params.spec:q} --row {wildcards.variant} --out {params.out} > {log} 2>&1"
 
 
 rule cam:
