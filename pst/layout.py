@@ -229,6 +229,10 @@ class Layout:
         over seeds): what `dvc plots diff` overlays across revisions and `pst compare --curves` draws."""
         return f"{self.results}/curves/{table}"
 
+    def curve(self, table: str, row: str) -> str:
+        """One row's curves (a CSV) in its table's curves folder."""
+        return f"{self.curves(table)}/{row}.csv"
+
     @property
     def figures(self) -> str:
         return f"{self.results}/figures"

@@ -104,7 +104,7 @@ def released_tables():
 
 def study_curves():
     """Every table row's curves (a CSV each): the DVC plots of the profile."""
-    return [f"{L.curves(t.name)}/{v}.csv" for t in STUDY.tables for v in t.rows]
+    return [L.curve(t.name, v) for t in STUDY.tables for v in t.rows]
 
 
 def study_figures():

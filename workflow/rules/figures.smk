@@ -34,7 +34,7 @@ rule curve:
         finals=lambda w: [final_weights(STUDY.run_dir(r)) for r in STUDY.table_runs(STUDY.table(w.table))
                           if r.variant == w.variant],
     output:
-        L.curves("{table}") + "/{variant}.csv",
+        L.curve("{table}", "{variant}"),
     wildcard_constraints:
         table=r"[^/]+",
         variant=r"[^/]+",
