@@ -46,7 +46,6 @@ localrules:
     flops_table,
     table,
     per_class,
-    curve,
     released_table,
     metrics,
     plots,

@@ -77,6 +77,11 @@ def _spec(text: str | None, released: bool = False) -> dict:
     what = "the released checkpoints' spec" if released else "a table's spec"
     if not text:
         raise ValueError(f"--spec ({what}, as the workflow writes it) is required")
+    if not text.lstrip().startswith("{") and not Path(text).is_file():
+        from pst.io import absent
+
+        raise ValueError(f"--spec {text}: {absent(text)}; give {what} as the workflow writes it (a JSON file or "
+                         "inline JSON)")
     return check_spec(load_recipe(text), RELEASED_SPEC if released else TABLE_SPEC, what)
 
 
@@ -89,16 +94,16 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise ValueError("--out: an empty path; name the table's path (without suffix)")
     if args.out.endswith("/"):          # (a folder of that name may stand beside: results/flops/ and flops.md)
         raise ValueError(f"--out {args.out}: a folder; name the table's path (without suffix)")
-    if args.kind == "curve":                      # one row's curves: a CSV `pst table curve` wrote, or nothing
+    if args.kind == "curve":                      # each row's curves: CSVs `pst table curve` wrote, or nothing
         from pst.report.plots import CURVE_HEADER, curve_data, write_curve_data
 
         spec = _spec(args.spec)
-        runs = next((r["runs"] for r in spec["rows"] if r["variant"] == args.row), None)
-        if runs is None:
-            rows = ", ".join(r["variant"] for r in spec["rows"])
-            raise ValueError(f"--row {args.row!r}: not a row of the spec's table ({rows})")
-        check_output(f"{args.out}.csv", [args.spec or ""], CURVE_HEADER)
-        print(write_curve_data(curve_data({args.row: runs}), Path(args.out).parent)[0])
+        runs = {}
+        for row in spec["rows"]:
+            runs.setdefault(row["variant"], row["runs"])
+        for variant in runs:
+            check_output(Path(args.out) / f"{variant}.csv", [args.spec or ""], CURVE_HEADER)
+        print("\n".join(map(str, write_curve_data(curve_data(runs), args.out))))
         return 0
     outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
     for path in outputs:                          # never one of the table's inputs
@@ -858,9 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
     # workflow steps: the Snakemake rules call them
     p = command("table", "(workflow step) build a result table (md, csv, json) from per-job records", cmd_table)
     p.add_argument("kind", choices=["flops", "study", "per-class", "curve", "released", "metrics"],
-                   help="which table (per-class: a study table's per-class top-1 and confusions; curve: one row's "
-                        "training curves, mean and range over seeds, as the CSV DVC plots)")
-    p.add_argument("--row", help="curve: the row (variant) of the spec's table")
+                   help="which table (per-class: a study table's per-class top-1 and confusions; curve: each row's "
+                        "training curves, mean and range over seeds, as the CSVs DVC plots, in the folder --out)")
     p.add_argument("inputs", nargs="*", help="`pst flops --json` records (flops: the rows; study: the models' cost "
                                              "at the paper's input)")
     p.add_argument("--spec", help="study: the table's spec as JSON (inline or a file), written by the workflow")

@@ -116,6 +116,8 @@ CASES = [   # argv, what the one line must say
     (["data", "synth", "--size", "100000", "--out", "s"], "argument --size: must be <= 1024"),
     (["data", "synth", "--out", "ok"], "--out ok: a folder with other files (alien.json); choose an empty folder"),
     (["train", "--config", "/dev/null", "--out", "run"], "recipe /dev/null: not a regular file"),
+    (["table", "study", "--spec", "/dev/null", "--out", "t"], "--spec /dev/null: not a regular file (a device, FIFO"),
+    (["evaluate", "run", "--rescore", "--views", "2x1"], "--views: crops must be 1 or 3 and clips >= 1, got '2x1'"),
     (["train", "--config", "no\nsuch.yaml", "--out", "run"], "recipe no\\nsuch.yaml: no such file"),
     (["table", "flops", "ok/one.json", "--out", " "], "--out: an empty path; name the table's path"),
     (["train", "--config", "ok/binary.txt", "--out", "run"], "ok/binary.txt: not UTF-8 text"),

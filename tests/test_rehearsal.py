@@ -143,8 +143,9 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     plan = _run(snake, repo, env)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1], re.M))
     jobs.pop("total")
-    assert jobs == {"train": "1", "evaluate": "1", "table": "1", "plots": "1", "cam": "1", "metrics": "1",
-                    "record": "1", "results_readme": "1", "all": "1"}, plan[-2000:]
+    assert jobs == {"train": "1", "evaluate": "1", "table": "1", "per_class": "1", "curves_table2b_patterns": "1",
+                    "plots": "1", "cam": "1", "metrics": "1", "record": "1", "results_readme": "1", "all": "1"}, \
+        plan[-2000:]
     assert "variant=pst_A" in plan and "table=table2b_patterns" in plan
     assert "study@rehearsal" in _run(["dvc", "status", f"study@{PROFILE}"], repo, env)
 

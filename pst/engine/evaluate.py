@@ -32,7 +32,7 @@ from tqdm import tqdm
 from pst.data.dataset import VideoDataset, collate
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
-from pst.engine.config import check_views, resolve_path
+from pst.engine.config import check_views, parse_views, resolve_path
 from pst.engine.run import ignore_stop_signals, load_config, locked
 from pst.io import absent, atomic_path, check_out_folder, check_writable, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, eval_dir
@@ -310,6 +310,8 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
     (default: the run's own-list evaluation with the most views); the result goes to its own folder,
     RUN/eval_CxK_rescored-<average>-of-<source views>, never replacing one."""
     run_dir = Path(run_dir)
+    if views:
+        parse_views(views)                      # a malformed --views before anything is read
     cfg = load_config(run_dir)
     kept = {} if source else {p.name[len("eval_"):]: p for p in sorted(run_dir.glob("eval_*x*"))
                               if (p / SCORES).is_file() and re.fullmatch(r"eval_\d+x\d+", p.name)}
@@ -329,7 +331,7 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
         raise ValueError(f"{src}: no {EVAL} beside its scores (an evaluation that did not finish); evaluate again")
     scores = read_scores(src / SCORES)
     of = (int(scores["crops"]), int(scores["clips"]))
-    crops, clips = (int(v) for v in (views or f"{of[0]}x{of[1]}").split("x"))
+    crops, clips = check_views(cfg, views) if views else of
     subset = view_subset(crops, clips, of)
     with open(src / PREDICTIONS, newline="") as fh:
         paths = {int(r["index"]): r["path"] for r in csv.DictReader(fh)}

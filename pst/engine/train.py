@@ -197,7 +197,7 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
                 write_config(run_dir, cfg)            # same run, new execution settings: recorded
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
             return read_record(RunDir(run_dir).summary, "a finished run's summary", "restore it (its record under "
-                               "results/<profile>/records/ keeps a copy)")
+                               "results/<profile>/records/ keeps a copy)", {"epochs": int, "final": dict})
         ctx = setup(cfg["train"]["amp"])
         stop = StopSignals()
         try:

@@ -26,26 +26,28 @@ rule plots:
         "pst plot --spec {params.spec:q} --table {input.table} --out-dir {params.out} > {log} 2>&1"
 
 
-rule curve:
-    conda:
-        CONDA_ENV
-    # One row's training curves (mean and range over seeds) as data: the profile's DVC plots (dvc.yaml).
-    input:
-        finals=lambda w: [final_weights(STUDY.run_dir(r)) for r in STUDY.table_runs(STUDY.table(w.table))
-                          if r.variant == w.variant],
-    output:
-        L.curve("{table}", "{variant}"),
-    wildcard_constraints:
-        table=r"[^/]+",
-        variant=r"[^/]+",
-    params:
-        spec=table_spec_json,
-        out=lambda w, output: output[0][: -len(".csv")],
-        code=CODE["report"],
-    log:
-        L.log("curves/{table}_{variant}"),
-    shell:
-        "pst table curve --spec {params.spec:q} --row {wildcards.variant} --out {params.out} > {log} 2>&1"
+# Each table's training curves as data, one CSV per row (mean and range over seeds): the profile's DVC plots
+# (dvc.yaml). One job per table, its outputs named per row, so a rule is defined for each table.
+for _table in STUDY.tables:
+
+    rule:
+        name:
+            f"curves_{_table.name}"
+        localrule: True
+        conda:
+            CONDA_ENV
+        input:
+            [final_weights(STUDY.run_dir(r)) for r in STUDY.table_runs(_table)],
+        output:
+            [L.curve(_table.name, v) for v in _table.rows],
+        params:
+            spec=json.dumps(STUDY.table_spec(_table), sort_keys=True),
+            out=lambda w, output: os.path.dirname(output[0]),
+            code=CODE["report"],
+        log:
+            L.log(f"curves/{_table.name}"),
+        shell:
+            "pst table curve --spec {params.spec:q} --out {params.out} > {log} 2>&1"
 
 
 rule cam:
