@@ -85,6 +85,14 @@ def _spec(text: str | None, released: bool = False) -> dict:
     return check_spec(load_recipe(text), RELEASED_SPEC if released else TABLE_SPEC, what)
 
 
+def _row_runs(spec: dict) -> dict[str, list[str]]:
+    """A table spec's rows -> their runs (one seed each), a row of several views once: what curves are drawn from."""
+    runs: dict[str, list[str]] = {}
+    for row in spec["rows"]:
+        runs.setdefault(row["variant"], row["runs"])
+    return runs
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     from pst.report.tables import flops_table, load_counts, write_table
 
@@ -97,10 +105,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     if args.kind == "curve":                      # each row's curves: CSVs `pst table curve` wrote, or nothing
         from pst.report.plots import CURVE_HEADER, curve_data, write_curve_data
 
-        spec = _spec(args.spec)
-        runs = {}
-        for row in spec["rows"]:
-            runs.setdefault(row["variant"], row["runs"])
+        runs = _row_runs(_spec(args.spec))
         for variant in runs:
             check_output(Path(args.out) / f"{variant}.csv", [args.spec or ""], CURVE_HEADER)
         print("\n".join(map(str, write_curve_data(curve_data(runs), args.out))))
@@ -470,9 +475,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     spec = _spec(args.spec)
     if not args.out_dir.strip():
         raise ValueError("--out-dir: an empty path; name the figures' folder")
-    runs = {}
-    for row in spec["rows"]:
-        runs.setdefault(row["variant"], row["runs"])
+    runs = _row_runs(spec)
     title = result_table(args.table).get("title")          # every input read before any figure is drawn
     if title != f"{spec['title']}{PROFILE_MARK}{spec['profile']}":
         raise ValueError(f"--table {args.table}: the table {title!r}, not the spec's {spec['title']!r} of profile "

@@ -14,10 +14,10 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 import shutil
 import sys
-import tempfile
 import time
 import zipfile
 from contextlib import contextmanager
@@ -34,7 +34,7 @@ from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
 from pst.engine.run import ignore_stop_signals, load_config, locked
-from pst.io import absent, atomic_path, check_out_folder, check_writable, write_text
+from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, eval_dir
 from pst.provenance import git_revision, job_fingerprint
 
@@ -111,8 +111,8 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
 
 @contextmanager
 def _new_evaluation(folder: Path):
-    """The folder of a new evaluation: refused if it holds one already (an evaluation is never replaced), proved
-    writable before any compute, and removed again if this call made it and the evaluation fails."""
+    """The folder of a new evaluation (proved writable by _writable before any lock): refused if it holds one
+    already (an evaluation is never replaced), and removed again if this call made it and the evaluation fails."""
     if (folder / EVAL).exists():
         raise ValueError(f"{folder / EVAL} exists (an evaluation is never replaced); remove that folder to "
                          f"evaluate again, or choose another --out")
@@ -120,8 +120,6 @@ def _new_evaluation(folder: Path):
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
-            pass
         yield folder
     except BaseException:
         if made:
@@ -285,6 +283,14 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
             "git": git_revision()}
 
 
+def most_views(run_dir: str | Path, holding: str) -> Optional[Path]:
+    """The run's evaluation on its own list with the most views among those holding ``holding`` (its eval.json, its
+    scores.npz), or None: what `--rescore` and `pst predict` take by default."""
+    found = [p for p in Path(run_dir).glob("eval_*x*") if re.fullmatch(r"eval_\d+x\d+", p.name)
+             and (p / holding).is_file()]
+    return max(found, key=lambda p: math.prod(parse_views(p.name[len("eval_"):])), default=None)
+
+
 def view_subset(crops: int, clips: int, of: tuple[int, int]) -> list[int]:
     """The view indices (clip-major, as write_scores stores them) of a CROPSxCLIPS subset of ``of``'s views: all
     crops or the centre one (ThreeCrop's third), and clips evenly spread over the source's, centred. A subset is
@@ -313,22 +319,21 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
     if views:
         parse_views(views)                      # a malformed --views before anything is read
     cfg = load_config(run_dir)
-    kept = {} if source else {p.name[len("eval_"):]: p for p in sorted(run_dir.glob("eval_*x*"))
-                              if (p / SCORES).is_file() and re.fullmatch(r"eval_\d+x\d+", p.name)}
     if source:
         check_views(cfg, source)
         src = Path(eval_dir(run_dir, source))
         if not (src / SCORES).is_file():
             raise ValueError(f"--from {source}: {src / SCORES} does not exist; evaluate the run at {source} first "
                              "(evaluations keep their view scores)")
-    elif not kept:
-        raise ValueError(f"{run_dir}: no evaluation with view scores ({SCORES}) to rescore; evaluate it first "
-                         "(`pst evaluate RUN --views CxK`)")
     else:
-        src = max(kept.values(), key=lambda p: np.prod([int(v) for v in p.name[5:].split("x")]))
-    record = json.loads((src / EVAL).read_text()) if (src / EVAL).is_file() else None
-    if record is None:
+        src = most_views(run_dir, SCORES)
+        if src is None:
+            raise ValueError(f"{run_dir}: no evaluation with view scores ({SCORES}) to rescore; evaluate it first "
+                             "(`pst evaluate RUN --views CxK`)")
+    if not (src / EVAL).is_file():
         raise ValueError(f"{src}: no {EVAL} beside its scores (an evaluation that did not finish); evaluate again")
+    record = read_record(src / EVAL, "an evaluation record of `pst evaluate`", "evaluate the run again",
+                         {"list": str, "videos_listed": int})
     scores = read_scores(src / SCORES)
     of = (int(scores["crops"]), int(scores["clips"]))
     crops, clips = check_views(cfg, views) if views else of
@@ -336,7 +341,7 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
     with open(src / PREDICTIONS, newline="") as fh:
         paths = {int(r["index"]): r["path"] for r in csv.DictReader(fh)}
     tag = f"rescored-{average}-of-{of[0]}x{of[1]}"
-    out = Path(eval_dir(run_dir, f"{crops}x{clips}", tag))
+    out = _writable(Path(eval_dir(run_dir, f"{crops}x{clips}", tag)))
     with locked(run_dir, "pst evaluate --rescore", shared=True), locked(out, f"pst evaluate --rescore {run_dir}"), \
             _new_evaluation(out):
         logits = torch.from_numpy(scores["logits"][:, subset])

@@ -2,7 +2,6 @@
 views, scored as an evaluation scores them (the same reader, views, model and averaging)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -14,15 +13,8 @@ from pst.data.dataset import read_clips, test_views
 from pst.data.video import header
 from pst.engine.build import load_run_model, sampling, test_transform
 from pst.engine.config import check_views, resolve_path
-from pst.engine.evaluate import aggregate
+from pst.engine.evaluate import aggregate, most_views
 from pst.layout import EVAL
-
-
-def run_views(run_dir: str | Path) -> Optional[str]:
-    """The test views of the run's own evaluation with the most views (what its table reports), or None."""
-    found = [p.name[len("eval_"):] for p in Path(run_dir).glob("eval_*x*")
-             if re.fullmatch(r"eval_\d+x\d+", p.name) and (p / EVAL).is_file()]
-    return max(found, key=lambda v: np.prod([int(x) for x in v.split("x")]), default=None)
 
 
 def frame_count(cfg: dict, folder: Path) -> int:
@@ -47,7 +39,8 @@ def predict_videos(run_dir: str | Path, videos: list[str | Path], views: Optiona
     from pst.engine.run import load_config
 
     cfg = load_config(run_dir)
-    views = views or run_views(run_dir) or "1x1"
+    own = most_views(run_dir, EVAL)                 # the views its table reports
+    views = views or (own.name[len("eval_"):] if own else "1x1")
     crops, clips = check_views(cfg, views)
     d = cfg["data"]
     names = read_classes(resolve_path(d["root"], d["classes"]))

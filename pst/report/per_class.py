@@ -8,7 +8,6 @@ row and the table's last row, and the figure the classes most involved in confus
 """
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -21,7 +20,7 @@ from pst.engine.config import resolve_path
 from pst.engine.run import load_config
 from pst.io import write_text
 from pst.layout import PREDICTIONS, eval_dir
-from pst.report.study_table import PROFILE_MARK, number_text, interval
+from pst.report.study_table import PROFILE_MARK, interval, number_text, paired, read_predictions
 
 FULL = 20          # up to this many classes every class is shown; beyond, the ones that move or confuse most
 CONFUSED = 5       # most confused pairs listed per model
@@ -44,13 +43,11 @@ def confusions(spec: dict) -> tuple[list[str], dict[str, dict[int, np.ndarray]]]
                 names = read_classes(resolve_path(d["root"], d["classes"]))
             path = Path(eval_dir(run, row["views"])) / PREDICTIONS
             counts = np.zeros((len(names), len(names)), dtype=np.int64)
-            try:
-                with open(path, newline="") as fh:
-                    for r in csv.DictReader(fh):
-                        counts[int(r["label"]), int(r["pred"])] += 1
-            except (OSError, KeyError, ValueError, IndexError) as err:
-                raise ValueError(f"{path}: not the predictions of `pst evaluate` ({type(err).__name__}: {err}); "
-                                 "evaluate the run again") from None
+            for label, pred in read_predictions(path):
+                if not (0 <= label < len(names) and 0 <= pred < len(names)):
+                    raise ValueError(f"{path}: class {max(label, pred)} is outside the {len(names)} classes; "
+                                     "evaluate the run again")
+                counts[label, pred] += 1
             out.setdefault(_row_name(row, several), {})[seed] = counts
     return names, out
 
@@ -93,9 +90,8 @@ def per_class(spec: dict, names: list[str], conf: dict) -> pd.DataFrame:
         for m, seeds in acc.items():
             if m not in base_of:
                 continue
-            ref = acc[base_of[m]]
-            paired = [float(seeds[s][k] - ref[s][k]) for s in seeds if s in ref and not np.isnan(seeds[s][k])]
-            iv = interval(paired, (-100.0, 100.0))
+            iv = paired({s: float(a[k]) for s, a in seeds.items()},
+                        {s: float(a[k]) for s, a in acc[base_of[m]].items()})
             out[f"{m} vs {base}"], out[f"{m} vs {base} ci95 low"] = iv["mean"], iv["low"]
             out[f"{m} vs {base} ci95 high"] = iv["high"]
         rows.append(out)

@@ -64,6 +64,26 @@ def collect(spec: dict) -> dict:
     return found
 
 
+def read_predictions(path: str | Path) -> list[tuple[int, int]]:
+    """(label, top-1 prediction) of each video of an evaluation's predictions.csv; one ValueError naming the file
+    when it is missing or not one."""
+    try:
+        with open(path, newline="") as fh:
+            return [(int(r["label"]), int(r["pred"])) for r in csv.DictReader(fh)]
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{path}: not the predictions of `pst evaluate` ({type(err).__name__}: {err}); evaluate "
+                         "the run again") from None
+
+
+def paired(a: dict, b: dict) -> dict:
+    """The paired difference a − b over the seeds both have a number for ({seed: value} each), with its 95%
+    interval (interval, clipped to −100..100)."""
+    def number(v) -> bool:
+        return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+    return interval([a[s] - b[s] for s in a if number(a[s]) and number(b.get(s))], (-100.0, 100.0))
+
+
 def check_evaluation(rec: dict, path: Path, run: str, views: str, cfg: dict) -> None:
     """An evaluation is this run's, of its current weights, at these views, on its own validation list, and its
     numbers are its predictions' (recounted from predictions.csv): else one ValueError saying which."""
@@ -86,11 +106,7 @@ def check_evaluation(rec: dict, path: Path, run: str, views: str, cfg: dict) -> 
     twin = rec.get("twin_top1")
     if twin is not None and (not isinstance(twin, (int, float)) or isinstance(twin, bool) or not 0 <= twin <= 100):
         raise ValueError(f"twin_top1 {twin!r} is not a percentage")
-    try:
-        with open(Path(path).parent / PREDICTIONS, newline="") as fh:
-            hits = [int(r["label"]) == int(r["pred"]) for r in csv.DictReader(fh)]
-    except (KeyError, ValueError, TypeError) as err:
-        raise ValueError(f"its {PREDICTIONS} is damaged ({type(err).__name__}: {err})") from None
+    hits = [label == pred for label, pred in read_predictions(Path(path).parent / PREDICTIONS)]
     if len(hits) != rec.get("videos_evaluated") or not hits or \
             abs(100.0 * sum(hits) / len(hits) - rec["top1"]) > 1e-3:
         raise ValueError(f"its top1 {rec['top1']} over {rec.get('videos_evaluated')} videos is not what its "
@@ -198,9 +214,7 @@ def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory:
             for col, mine, theirs in ((f"vs {base}", {s: recs[s]["top1"] for s in recs},
                                        {s: ref[s]["top1"] for s in ref}),
                                       (f"vs {base} val auc", {s: area[s] for s in recs}, base_area)):
-                paired = [mine[s] - theirs[s] for s in mine if theirs.get(s) is not None and mine[s] is not None]
-                diff = interval(paired, (-100.0, 100.0)) if row["variant"] != base else \
-                    {"mean": None, "low": None, "high": None}
+                diff = paired(mine, theirs) if row["variant"] != base else {"mean": None, "low": None, "high": None}
                 out.update({col: diff["mean"], f"{col} ci95 low": diff["low"], f"{col} ci95 high": diff["high"],
                             f"{col} resolved": None if diff["low"] is None else bool(diff["low"] > 0 or diff["high"] < 0)})
         comparable = bool(spec.get("comparable"))
@@ -416,10 +430,7 @@ def finding(df: pd.DataFrame, spec: dict) -> dict | None:
             continue
         pair = {"better": a["model"], "than": b["model"]}
         for name, col in (("top1", "top-1"), ("val_auc", "val auc")):
-            diffs = [a[f"{col} seed{s}"] - b[f"{col} seed{s}"] for s in spec["seeds"]
-                     if a.get(f"{col} seed{s}") is not None and b.get(f"{col} seed{s}") is not None
-                     and not pd.isna(a[f"{col} seed{s}"]) and not pd.isna(b[f"{col} seed{s}"])]
-            iv = interval(diffs, (-100.0, 100.0))
+            iv = paired(*({s: r.get(f"{col} seed{s}") for s in spec["seeds"]} for r in (a, b)))
             verdict = None if iv["mean"] is None else UNRESOLVED if iv["low"] is None else \
                 AGREES if iv["low"] > 0 else DISAGREES if iv["high"] < 0 else UNRESOLVED
             pair[name] = {"diff": iv["mean"], "low": iv["low"], "high": iv["high"], "seeds": iv["n"],
