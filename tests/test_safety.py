@@ -453,3 +453,11 @@ def test_an_evaluation_is_checked_against_its_run_and_weights_before_it_is_table
     with pytest.raises(ValueError, match="a symbolic link"):
         train({**_short(easy), "optim": {"lr": 0.002}}, link, restart_on_change=True)
     assert link.is_symlink() and (other / "final.safetensors").is_file()
+    from pst.report.study_table import MissingRunsError, collect
+
+    (other / "train.json").write_text("{}\n")                          # an emptied summary: not a finished run
+    spec = {"name": "x", "seeds": [1], "rows": [{"variant": "v", "views": "1x1", "runs": [str(other)]}]}
+    with pytest.raises(MissingRunsError, match="train.json: .*finished run's summary"):
+        collect(spec)
+    with pytest.raises(ValueError, match="train.json: .*finished run's summary"):
+        train({**_short(easy), "train": {**_short(easy)["train"], "seed": 1}}, other)

@@ -84,6 +84,16 @@ def test_synth_resumes_its_own_set_and_touches_nothing_else(tmp_path, monkeypatc
     stamp = video.stat().st_mtime_ns
     generate(tmp_path, cfg)
     assert video.stat().st_mtime_ns == stamp                  # same config: kept (an interrupted run resumes)
+    lists = (tmp_path / "train.txt").read_bytes()
+    (tmp_path / "train.txt").write_bytes(lists + b"videos/mine.mp4 0\n")
+    with pytest.raises(ValueError, match="train.txt: not the list pst data synth wrote for this set"):
+        generate(tmp_path, cfg)                               # a user's edit of a finished set: refused, kept
+    (tmp_path / "train.txt").write_bytes(lists)
+    good = video.read_bytes()
+    video.write_bytes(good[:100])                             # damaged since it was written
+    with pytest.raises(ValueError, match="a video of an earlier run, damaged since: remove it"):
+        generate(tmp_path, cfg)
+    video.write_bytes(good)
     larger = SynthConfig(**{**cfg.__dict__, "radius": (0.3, 0.3)})
     before = sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
     with pytest.raises(ValueError, match="finished synthetic set of another config"):

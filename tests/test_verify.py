@@ -99,3 +99,23 @@ def test_seeds_that_all_agree_leave_one_video_of_room():
                        "[99.00, 100.00])"]
     old = {k: v for k, v in was.items() if k != "videos"}          # a table written before the video count
     assert compare_rows("t", [old], [{**old, "twin top-1": 100 - 2 / 3}])[1]
+
+
+def test_edited_metrics_or_record_is_not_reproduced(repo, capsys):
+    """A hand-edited metrics.json or run record is not a reproduction: the one no longer the tables' numbers, the
+    other no longer its manifest's bytes and its predictions' top-1."""
+    record = "results/synthetic/records/synthetic/tiny_deit/deit_tsm/seed0"
+    shutil.copytree(ROOT / record, repo / record)
+    shutil.copy(ROOT / "results/synthetic/metrics.json", repo / "results/synthetic/metrics.json")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "more"], cwd=repo, check=True)
+    metrics = json.loads((repo / "results/synthetic/metrics.json").read_text())
+    metrics["table1_deit"]["deit_tsm"]["top1"] = 99.9
+    (repo / "results/synthetic/metrics.json").write_text(json.dumps(metrics))
+    ev = repo / record / "eval_1x1/eval.json"
+    ev.write_text(ev.read_text().replace('"top1": ', '"top1": 1', 1))
+    code, out = _verify(capsys)
+    assert code == 1, out
+    assert "metrics.json: its 'table1_deit' numbers are not those of" in out
+    assert f"{record}: eval_1x1/eval.json is not the file recorded" in out
+    assert out.splitlines()[-1].startswith("synthetic: not reproduced: 2 cells outside the tolerance")

@@ -200,9 +200,12 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
                 rel = f"videos/{split}/{cfg.classes[label]}_{i:04d}.mp4"
                 jobs.append((str(out), rel, label, clip_seed(cfg.seed, split, label, i), cfg))
                 lists[split].append(Entry(rel, label))
+    _check_own_lists(out, cfg, lists)
+    first = out / jobs[0][1]
+    earlier = first.exists()
     _make_one(jobs[0])
     try:
-        _check_decodable(out / jobs[0][1])
+        _check_decodable(first, earlier)
     except ValueError:
         for path in made:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
@@ -249,11 +252,28 @@ def _claim(out: Path, cfg: SynthConfig) -> list[Path]:
     return made
 
 
-def _check_decodable(path: Path) -> None:
+def _check_own_lists(out: Path, cfg: SynthConfig, lists: dict) -> None:
+    """A finished set's lists are the ones synth writes (they are rewritten with the same bytes): one a user
+    edited is refused, not replaced."""
+    if not (out / "synth.json").is_file():
+        return
+    wanted = {"classes.txt": "".join(n + "\n" for n in cfg.classes)}
+    wanted.update({f"{split}.txt": "".join(e.line() + "\n" for e in entries) for split, entries in lists.items()})
+    for name, text in wanted.items():
+        path = out / name
+        if path.is_file() and path.read_bytes() != text.encode():
+            raise ValueError(f"{path}: not the list pst data synth wrote for this set (edited?); restore it, or "
+                             "write the set into another --out (nothing was changed)")
+
+
+def _check_decodable(path: Path, earlier: bool) -> None:
+    """The first video reads back: one rendered now at a size decord misreads, or one left by an earlier run
+    that was damaged since (each gets its own fix)."""
     from pst.data.dataset import read_video
 
     try:
         read_video(path)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{path}: decord cannot read the synthetic video ({err}); choose another --size "
-                         "(decord misreads some small widths, e.g. 48 px)") from err
+        fix = ("a video of an earlier run, damaged since: remove it (or the whole set) and run synth again" if earlier
+               else "choose another --size (decord misreads some small widths, e.g. 48 px)")
+        raise ValueError(f"{path}: decord cannot read the synthetic video ({err}); {fix}") from err

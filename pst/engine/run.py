@@ -9,6 +9,7 @@ and retention, TensorBoard) is recorded in its config.yaml but never makes it an
 from __future__ import annotations
 
 import copy
+import csv
 import fcntl
 import hashlib
 import json
@@ -122,6 +123,24 @@ def check_run_folder(run_dir: str | Path) -> None:
         first = sorted(p.name for p in run_dir.iterdir())[0]
         raise ValueError(f"--out {run_dir}: a folder with other files ({first}) and no run; train into a new or "
                          "empty folder")
+
+
+def check_run_files(run_dir: Path) -> None:
+    """A finished run's small files as training wrote them: JSON of the right shape, metrics.csv with a row per
+    epoch of metrics.json; one ValueError naming the first that is not."""
+    fix = "train the run again into a new folder (or restore the file)"
+    r = RunDir(run_dir)
+    rows = read_record(r.metrics, "a run's per-epoch metrics", fix, {"epoch": int}, kind=list)
+    read_record(r.env, "a run's environment record", fix, {"torch": str})
+    read_record(r.summary, "a finished run's summary", fix, {"epochs": int, "final": dict})
+    try:
+        with open(r.metrics_csv, newline="") as fh:
+            epochs = [int(row["epoch"]) for row in csv.DictReader(fh)]
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{r.metrics_csv}: not a run's per-epoch metrics ({type(err).__name__}: {err}); {fix}") \
+            from None
+    if epochs != [row["epoch"] for row in rows]:
+        raise ValueError(f"{r.metrics_csv}: its epochs are not those of {r.metrics.name}; {fix}")
 
 
 def write_config(run_dir: str | Path, cfg: dict) -> Path:

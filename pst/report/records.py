@@ -9,36 +9,17 @@ so a record regenerates byte for byte.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import shutil
 from pathlib import Path
 
-from pst.engine.run import load_config
+from pst.engine.run import check_run_files, load_config
 from pst.io import atomic_path, check_out_folder, read_record, write_text
 from pst.layout import EVAL, EVAL_FILES, RunDir, eval_dir
 from pst.report.study_table import check_evaluation
 
 MANIFEST = "record.json"           # what was copied and its sha256, written last
-
-
-def check_run_files(run_dir: Path) -> None:
-    """A finished run's small files as training wrote them: JSON of the right shape, metrics.csv with a row per
-    epoch of metrics.json; one ValueError naming the first that is not."""
-    fix = "train the run again into a new folder (or restore the file)"
-    r = RunDir(run_dir)
-    rows = read_record(r.metrics, "a run's per-epoch metrics", fix, {"epoch": int}, kind=list)
-    read_record(r.env, "a run's environment record", fix, {"torch": str})
-    read_record(r.summary, "a finished run's summary", fix, {"epochs": int, "final": dict})
-    try:
-        with open(r.metrics_csv, newline="") as fh:
-            epochs = [int(row["epoch"]) for row in csv.DictReader(fh)]
-    except (OSError, KeyError, ValueError, TypeError) as err:
-        raise ValueError(f"{r.metrics_csv}: not a run's per-epoch metrics ({type(err).__name__}: {err}); {fix}") \
-            from None
-    if epochs != [row["epoch"] for row in rows]:
-        raise ValueError(f"{r.metrics_csv}: its epochs are not those of {r.metrics.name}; {fix}")
 
 
 def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pst.engine.run import load_config
+from pst.engine.run import check_run_files, load_config
 from pst.io import read_record
 from pst.layout import PREDICTIONS, RunDir, eval_path
 from pst.provenance import job_fingerprint
@@ -49,6 +49,7 @@ def collect(spec: dict) -> dict:
                 if not 0 <= rec["top1"] <= 100:         # NaN included
                     raise ValueError(f"top1 {rec['top1']} is not a percentage")
                 cfg = load_config(run)
+                check_run_files(Path(run))            # a run whose summary or metrics were damaged is not done
                 trained = cfg["train"]["seed"]
                 if trained != seed:
                     raise ValueError(f"the run's seed is {trained}, not the spec's {seed}")

@@ -13,7 +13,10 @@ all scored 100 % leave a t-interval of zero width, which one video would fall ou
 the table's 2D row must keep its sign and whether its interval excludes 0 (resolved or not). A mean without an
 interval (a single seed) must equal REV's to the printed decimal (0.05). Cells that are a seed's own number, a
 spread or a derived difference to the paper are not checked on their own (the mean and its interval already are);
-every other cell (model, views, input, cost, seeds) must be equal. Exit status 1 only for "not reproduced" (pst.cli).
+every other cell (model, views, input, cost, seeds) must be equal. Beside the tables, the files they are read with
+must agree with them: metrics.json holds the tables' numbers, and every run record has its manifest's bytes and a
+top-1 its predictions recount (an edit by hand there is "not reproduced" too, each file named). Exit status 1 only
+for "not reproduced" (pst.cli).
 """
 from __future__ import annotations
 
@@ -176,7 +179,60 @@ def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = "."
         n, bad = compare_rows(name, old, new)
         checked += n
         outside += bad
+    outside += check_metrics(repo / layout.metrics, repo / tables_dir) + check_records(repo / layout.records)
     return Verdict(NOT_REPRODUCED if outside else WITHIN, checked, outside, changed, machines)
+
+
+def check_metrics(path: Path, tables: Path) -> list[str]:
+    """The profile's metrics.json is its tables' numbers (what `dvc metrics diff` compares): a line for each
+    table whose entry is not, or one line when the file is not JSON."""
+    fix = "rerun the study's metrics job (or restore the file)"
+    if not path.is_file():
+        return []
+    try:
+        merged = json.loads(path.read_text())
+        if not isinstance(merged, dict):
+            raise TypeError("not an object")
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as err:
+        return [f"{path}: not the metrics of `pst table metrics` ({type(err).__name__}); {fix}"]
+    bad = []
+    for name, numbers in sorted(merged.items()):
+        table = tables / f"{name}.json"
+        try:
+            same = json.loads(table.read_text()).get("metrics") == numbers
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            same = False
+        if not same:
+            bad.append(f"{path}: its {name!r} numbers are not those of {table}; {fix}")
+    return bad
+
+
+def check_records(root: Path) -> list[str]:
+    """Every run record has the bytes its manifest names, and each of its evaluations' top-1 is its predictions'
+    (recounted): a line for each that does not (a record edited by hand is not a reproduction)."""
+    import hashlib
+
+    from pst.layout import EVAL, PREDICTIONS
+    from pst.report.records import MANIFEST
+    from pst.report.study_table import read_predictions
+
+    bad = []
+    for manifest in sorted(root.rglob(MANIFEST)) if root.is_dir() else []:
+        folder = manifest.parent
+        try:
+            files = json.loads(manifest.read_text())["files"]
+            for rel, digest in files.items():
+                if hashlib.sha256((folder / rel).read_bytes()).hexdigest() != digest:
+                    raise ValueError(f"{rel} is not the file recorded (its sha256 differs from {MANIFEST}'s)")
+            for ev in sorted(folder.glob(f"*/{EVAL}")):
+                top1 = json.loads(ev.read_text())["top1"]
+                hits = [label == pred for label, pred in read_predictions(ev.parent / PREDICTIONS)]
+                if not hits or abs(100.0 * sum(hits) / len(hits) - top1) > 1e-3:
+                    raise ValueError(f"{ev.relative_to(folder)}: top1 {top1} is not what its {PREDICTIONS} says")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError,
+                ValueError) as err:
+            bad.append(f"{folder}: {err}; rerun its record job (or restore the record)")
+    return bad
 
 
 def render(v: Verdict, rev: str, profile: str) -> str:
