@@ -17,6 +17,12 @@ Data order does not depend on the number of processes: every epoch is one seeded
 batches; device r of W takes slice r of each micro-step, and each sample draws its augmentation from its own
 seed. So torchrun on W processes and one process with W-fold accumulation see the same batches, and a restarted
 run replays exactly what the killed one would have done.
+
+A training is five named phases over one ``Session``: ``setup`` (checks, datasets, model; the run folder only after
+them), ``resume`` (last checkpoint or afresh; the environment record; the loader), then per epoch ``train_epoch``
+(steps, mid-epoch checkpoints, signals), ``validate`` (the epoch's row) and ``end_epoch`` (metrics, divergence,
+the epoch's checkpoint), and ``finish`` (final weights and train.json, written last). ``train`` around them owns
+the run folder's lock, the recipe checks and what a failure or signal leaves behind.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import shutil
 import sys
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -48,7 +55,7 @@ from pst.data.transforms import normalize_batch
 from pst.engine import checkpoint as ckpt
 from pst.engine.build import build_model, loader_worker, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
-from pst.engine.distributed import Context, all_reduce_sum, barrier, setup, teardown
+from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (PeerLost, Preempted, StopSignals, check_run_files, check_run_folder, data_changes,
                             data_fingerprint, load_config, locked, log_line, move_aside, peer_lost, recipe_changes,
                             write_config)
@@ -200,7 +207,7 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
             return read_record(RunDir(run_dir).summary, "a finished run's summary", "restore it (its record under "
                                "results/<profile>/records/ keeps a copy)", {"epochs": int, "final": dict})
-        ctx = setup(cfg["train"]["amp"])
+        ctx = setup_processes(cfg["train"]["amp"])
         stop = StopSignals()
         try:
             with stop:
@@ -232,6 +239,69 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
 
 
 def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
+    """The phases in the order they draw random numbers and write files: a resumed run replays them exactly."""
+    s = setup(cfg, run_dir, ctx, stop)
+    resume(s)
+    for e in range(s.epoch, s.epochs):
+        train_epoch(s, e)
+        validate(s, e)
+        end_epoch(s, e)
+    return finish(s)
+
+
+@dataclass
+class Session:
+    """One training between its phases: what it was given, what setup built, and where it stands (what a
+    checkpoint keeps: ``epoch``, ``start_batch``, ``step``, ``history``, ``timings``, ``sums``)."""
+    cfg: dict
+    run_dir: Path
+    ctx: Context
+    stop: StopSignals
+    classes: list
+    train_ds: object
+    val_ds: object
+    model: torch.nn.Module
+    net: torch.nn.Module                     # the model, wrapped in DDP on several processes
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    accum: int
+    steps_per_epoch: int
+    epoch: int = 0
+    start_batch: int = 0
+    step: int = 0
+    history: list = field(default_factory=list)
+    timings: list = field(default_factory=list)
+    sums: dict = field(default_factory=_fresh_sums)
+    last_save: float = 0.0
+    board: object = None
+    sampler: Optional[Sampler] = None
+    loader: Optional[DataLoader] = None
+
+    @property
+    def epochs(self) -> int:
+        return self.cfg["schedule"]["epochs"]
+
+    @property
+    def checkpoints(self) -> Path:
+        return RunDir(self.run_dir).checkpoints
+
+    def snapshot(self, e: int, next_batch: int) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "rng": ckpt.rng_state(), "epoch": e, "next_batch": next_batch, "step": self.step,
+                "history": self.history, "timings": self.timings, "sums": dict(self.sums)}
+
+    def save(self, e: int, next_batch: int) -> None:
+        if self.ctx.is_main:
+            ckpt.save(self.checkpoints, e, self.step, self.snapshot(e, next_batch),
+                      self.cfg["train"]["keep_checkpoints"])
+        self.last_save = time.monotonic()
+
+
+def setup(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> Session:
+    """Seed, check the data, build the datasets, model and optimizer; only when every check has passed, make the
+    run folder and write its recipe."""
     t_cfg, d_cfg = cfg["train"], cfg["data"]
     seed = t_cfg["seed"]
     torch.manual_seed(seed)
@@ -267,7 +337,7 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
                                                         if ctx.device.type == "cuda" else None)
     if t_cfg["tensorboard"] and ctx.is_main:
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
         except ImportError as err:
             raise ValueError("train.tensorboard: install the tensorboard package (pip install tensorboard) "
                              "or set train.tensorboard=false") from err
@@ -279,174 +349,194 @@ def _train(cfg: dict, run_dir: Path, ctx: Context, stop: StopSignals) -> dict:
             log_line(run_dir, f"left out {len(train_ds.bad)} training videos that failed validation "
                               f"({d_cfg['bad_videos']}), e.g. {first[0]}: {first[1]}")
     barrier()
-    ckpt_dir = RunDir(run_dir).checkpoints
-    state = ckpt.load_latest(ckpt_dir)
-    epoch, start_batch, step, history, timings = 0, 0, 0, [], []
+    return Session(cfg, run_dir, ctx, stop, classes, train_ds, val_ds, model, net, optimizer, scheduler, scaler,
+                   accum, steps_per_epoch)
+
+
+def resume(s: Session) -> None:
+    """Continue from the last checkpoint (states, RNG, position, the epoch's running sums) or start afresh; log
+    which, write the environment, and make the loader that serves every epoch from there."""
+    cfg, ctx, run_dir = s.cfg, s.ctx, s.run_dir
+    t_cfg, d_cfg = cfg["train"], cfg["data"]
+    state = ckpt.load_latest(s.checkpoints)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        s.model.load_state_dict(state["model"])
+        s.optimizer.load_state_dict(state["optimizer"])
+        s.scheduler.load_state_dict(state["scheduler"])
+        s.scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"])
-        epoch, start_batch, step, history = state["epoch"], state["next_batch"], state["step"], state["history"]
-        timings = state.get("timings", [])
-        sums = {**_fresh_sums(), **state.get("sums", state.get("partial", {}))}
-    else:
-        sums = _fresh_sums()
-    epochs = cfg["schedule"]["epochs"]
-    stop.where = (epoch + 1, step)
+        s.epoch, s.start_batch, s.step, s.history = state["epoch"], state["next_batch"], state["step"], \
+            state["history"]
+        s.timings = state.get("timings", [])
+        s.sums = {**_fresh_sums(), **state.get("sums", state.get("partial", {}))}
+    s.stop.where = (s.epoch + 1, s.step)
     if ctx.is_main:
         log_line(run_dir, f"{run_dir}: " + ("starting afresh" if state is None else
-                 f"resuming at epoch {epoch + 1}, step {step} (batch {start_batch} of the epoch)") +
-                 f"; {epochs} epochs of {steps_per_epoch} steps, {ctx.world_size} process(es) x {accum} "
+                 f"resuming at epoch {s.epoch + 1}, step {s.step} (batch {s.start_batch} of the epoch)") +
+                 f"; {s.epochs} epochs of {s.steps_per_epoch} steps, {ctx.world_size} process(es) x {s.accum} "
                  f"accumulation on {ctx.device}; code {git_revision()}")
-    if ctx.is_main:
         write_text(RunDir(run_dir).env, json.dumps({
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
             "pst": pst.__version__, "device": str(ctx.device),
             "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(),     # CPU kernels split work by thread: the count changes the bits
-            "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": accum,
+            "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": s.accum,
             "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype),
-            "train_videos": len(train_ds), "val_videos": len(val_ds), "steps_per_epoch": steps_per_epoch,
+            "train_videos": len(s.train_ds), "val_videos": len(s.val_ds), "steps_per_epoch": s.steps_per_epoch,
             "data": data_fingerprint(cfg)}, indent=1) + "\n")
-    on_device = d_cfg["normalize"] == "device"
-    twins = (root / "synth.json").is_file()         # time-reversed twin classes: order-blindness shows here
-    progress = t_cfg["progress"] and ctx.is_main and sys.stderr.isatty()   # a bar in a log file is noise: the
-                                                                             # epoch lines are printed in any case
-    every_steps = t_cfg["checkpoint_every_steps"]
-    every_minutes = t_cfg["checkpoint_minutes"]
-    last_save = time.monotonic()
-    board = SummaryWriter(str(run_dir / "tensorboard")) if t_cfg["tensorboard"] and ctx.is_main else None
+    s.last_save = time.monotonic()
+    if t_cfg["tensorboard"] and ctx.is_main:
+        from torch.utils.tensorboard import SummaryWriter
 
-    def snapshot(e: int, next_batch: int) -> dict:
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
-                "epoch": e, "next_batch": next_batch, "step": step, "history": history, "timings": timings,
-                "sums": dict(sums)}
-
-    sampler = GlobalBatchSampler(len(train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, accum, seed,
-                                 epoch, start_batch, d_cfg["train"]["repeated_augmentation"])
-    workers = d_cfg["workers"]
+        s.board = SummaryWriter(str(run_dir / "tensorboard"))
+    seed, workers = t_cfg["seed"], d_cfg["workers"]
+    s.sampler = GlobalBatchSampler(len(s.train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, s.accum, seed,
+                                   s.epoch, s.start_batch, d_cfg["train"]["repeated_augmentation"])
     # its own generator: starting an epoch's workers never draws from torch's global RNG, which the model's dropout
     # uses (a resumed run would be one draw apart); samples draw from their own seeds, whatever the worker
-    loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-                        generator=torch.Generator().manual_seed(seed),
-                        pin_memory=d_cfg["pin_memory"] and ctx.device.type == "cuda", worker_init_fn=loader_worker,
-                        persistent_workers=workers > 0 and d_cfg["persistent_workers"],
-                        prefetch_factor=d_cfg["prefetch_factor"] if workers else None)
-    for e in range(epoch, epochs):
-        sampler.set_epoch(e, start_batch if e == epoch else 0)
-        net.train()
-        t0 = time.perf_counter()
-        batch_no = sampler.start
-        bar = tqdm(total=len(sampler) // accum, desc=f"epoch {e + 1}", disable=not progress, leave=False)
-        for i, batch in enumerate(loader):
-            k = i % accum
-            sums["failed"] += len(batch["failed"])
-            sums["partial"] += len(batch["partial"])
-            clips = batch["clips"].to(ctx.device, non_blocking=True)
-            if on_device:           # uint8 clips: normalised here (and erased), the same bits as in the loader
-                keep = batch["keep"]
-                clips = normalize_batch(clips, None if keep is None else keep.to(ctx.device, non_blocking=True))
-            labels = batch["label"].to(ctx.device, non_blocking=True)
-            mix = None
-            if t_cfg["mixup"] > 0:
-                mix_rng = np.random.default_rng([seed, e, batch_no, k, ctx.rank, 1])   # replayable after resume
-                lam = float(mix_rng.beta(t_cfg["mixup"], t_cfg["mixup"]))
-                perm = torch.from_numpy(mix_rng.permutation(len(labels))).to(ctx.device)
-                clips, mix = lam * clips + (1 - lam) * clips[perm], (lam, perm)
-            sync = net.no_sync() if ctx.world_size > 1 and k < accum - 1 else nullcontext()
-            with sync:
-                with ctx.autocast():
-                    loss = _loss(net(clips), labels, t_cfg["label_smoothing"], mix)
-                scaler.scale(loss / accum).backward()
-            sums["loss_sum"] += loss.item() * len(labels)
-            sums["clips"] += len(labels)
-            if k == accum - 1:
-                if t_cfg["grad_clip"]:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), t_cfg["grad_clip"])
-                sums["lr"] = optimizer.param_groups[0]["lr"]               # the lr this step trains with
-                sums["lr_max"] = max(g["lr"] for g in optimizer.param_groups)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                step += 1
-                stop.where = (e + 1, step)
-                batch_no += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                # a checkpoint at this step boundary: every N steps, every N minutes, or asked by a signal
-                # (all ranks agree: the main rank's clock and any rank's signal decide)
-                due = bool(every_steps and step % every_steps == 0 and batch_no < sampler.batches)
-                timed = bool(every_minutes and ctx.is_main and time.monotonic() - last_save >= 60 * every_minutes)
-                flags = torch.tensor([float(stop.received is not None), float(timed)], dtype=torch.float64)
-                stopping, timed = (bool(v) for v in (all_reduce_sum(flags) if ctx.world_size > 1 else flags) > 0)
-                if due or timed or stopping:
-                    sums["seconds"] += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    if ctx.is_main:
-                        ckpt.save(ckpt_dir, e, step, snapshot(e, batch_no), t_cfg["keep_checkpoints"])
-                    last_save = time.monotonic()
-                    barrier()
-                if stopping:
-                    bar.close()
-                    message = (f"{run_dir}: stopped by {stop.received or 'a signal on another rank'} at epoch "
-                               f"{e + 1}, step {step} (checkpoint saved); rerun the same command to resume")
-                    if ctx.is_main:
-                        log_line(run_dir, message)
-                    raise Preempted(message)
-        bar.close()
-        sums["seconds"] += time.perf_counter() - t0
-        totals = all_reduce_sum(torch.tensor([sums["loss_sum"], sums["clips"], sums["failed"], sums["partial"]],
-                                             dtype=torch.float64))
-        val = predict(model, val_ds, ctx.device, batch_videos=max(1, t_cfg["batch_per_device"]),
-                      workers=d_cfg["workers"], autocast=ctx.autocast()) if ctx.is_main else None
-        row = {"epoch": e + 1, "step": step, "lr": sums["lr"], "lr_max": sums["lr_max"],
-               "loss": totals[0].item() / max(totals[1].item(), 1),
-               "val_top1": None, "val_top5": None, "val_videos": None,
-               "unreadable_videos": int(totals[2].item()), "partial_videos": int(totals[3].item())}
+    s.loader = DataLoader(s.train_ds, batch_sampler=s.sampler, num_workers=workers, collate_fn=collate,
+                          generator=torch.Generator().manual_seed(seed),
+                          pin_memory=d_cfg["pin_memory"] and ctx.device.type == "cuda",
+                          worker_init_fn=loader_worker, persistent_workers=workers > 0 and d_cfg["persistent_workers"],
+                          prefetch_factor=d_cfg["prefetch_factor"] if workers else None)
+
+
+def train_epoch(s: Session, e: int) -> None:
+    """One epoch's optimizer steps (from ``start_batch`` in a resumed epoch), checkpointing at step boundaries
+    every N steps, every N minutes, or when a signal asks (then it raises Preempted)."""
+    cfg, ctx, t_cfg = s.cfg, s.ctx, s.cfg["train"]
+    sampler, accum, sums = s.sampler, s.accum, s.sums
+    sampler.set_epoch(e, s.start_batch if e == s.epoch else 0)
+    on_device = cfg["data"]["normalize"] == "device"
+    progress = t_cfg["progress"] and ctx.is_main and sys.stderr.isatty()   # a bar in a log file is noise: the
+                                                                             # epoch lines are printed in any case
+    every_steps, every_minutes = t_cfg["checkpoint_every_steps"], t_cfg["checkpoint_minutes"]
+    s.net.train()
+    t0 = time.perf_counter()
+    batch_no = sampler.start
+    bar = tqdm(total=len(sampler) // accum, desc=f"epoch {e + 1}", disable=not progress, leave=False)
+    for i, batch in enumerate(s.loader):
+        k = i % accum
+        sums["failed"] += len(batch["failed"])
+        sums["partial"] += len(batch["partial"])
+        clips = batch["clips"].to(ctx.device, non_blocking=True)
+        if on_device:           # uint8 clips: normalised here (and erased), the same bits as in the loader
+            keep = batch["keep"]
+            clips = normalize_batch(clips, None if keep is None else keep.to(ctx.device, non_blocking=True))
+        labels = batch["label"].to(ctx.device, non_blocking=True)
+        mix = None
+        if t_cfg["mixup"] > 0:
+            mix_rng = np.random.default_rng([t_cfg["seed"], e, batch_no, k, ctx.rank, 1])   # replayable after resume
+            lam = float(mix_rng.beta(t_cfg["mixup"], t_cfg["mixup"]))
+            perm = torch.from_numpy(mix_rng.permutation(len(labels))).to(ctx.device)
+            clips, mix = lam * clips + (1 - lam) * clips[perm], (lam, perm)
+        sync = s.net.no_sync() if ctx.world_size > 1 and k < accum - 1 else nullcontext()
+        with sync:
+            with ctx.autocast():
+                loss = _loss(s.net(clips), labels, t_cfg["label_smoothing"], mix)
+            s.scaler.scale(loss / accum).backward()
+        sums["loss_sum"] += loss.item() * len(labels)
+        sums["clips"] += len(labels)
+        if k < accum - 1:
+            continue
+        if t_cfg["grad_clip"]:
+            s.scaler.unscale_(s.optimizer)
+            torch.nn.utils.clip_grad_norm_(s.model.parameters(), t_cfg["grad_clip"])
+        sums["lr"] = s.optimizer.param_groups[0]["lr"]               # the lr this step trains with
+        sums["lr_max"] = max(g["lr"] for g in s.optimizer.param_groups)
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
+        s.optimizer.zero_grad(set_to_none=True)
+        s.scheduler.step()
+        s.step += 1
+        s.stop.where = (e + 1, s.step)
+        batch_no += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        # a checkpoint at this step boundary: every N steps, every N minutes, or asked by a signal
+        # (all ranks agree: the main rank's clock and any rank's signal decide)
+        due = bool(every_steps and s.step % every_steps == 0 and batch_no < sampler.batches)
+        timed = bool(every_minutes and ctx.is_main and time.monotonic() - s.last_save >= 60 * every_minutes)
+        flags = torch.tensor([float(s.stop.received is not None), float(timed)], dtype=torch.float64)
+        stopping, timed = (bool(v) for v in (all_reduce_sum(flags) if ctx.world_size > 1 else flags) > 0)
+        if due or timed or stopping:
+            sums["seconds"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            s.save(e, batch_no)
+            barrier()
+        if stopping:
+            bar.close()
+            message = (f"{s.run_dir}: stopped by {s.stop.received or 'a signal on another rank'} at epoch "
+                       f"{e + 1}, step {s.step} (checkpoint saved); rerun the same command to resume")
+            if ctx.is_main:
+                log_line(s.run_dir, message)
+            raise Preempted(message)
+    bar.close()
+    sums["seconds"] += time.perf_counter() - t0
+
+
+def validate(s: Session, e: int) -> None:
+    """The epoch's row of metrics: its loss and unreadable/partial counts summed over ranks, the validation
+    top-1/5 (and twin top-1 on the synthetic set) from the main rank; appended to the history with its timing."""
+    ctx, sums, t_cfg = s.ctx, s.sums, s.cfg["train"]
+    twins = (Path(s.cfg["data"]["root"]) / "synth.json").is_file()   # time-reversed twin classes: order-blindness
+    totals = all_reduce_sum(torch.tensor([sums["loss_sum"], sums["clips"], sums["failed"], sums["partial"]],
+                                         dtype=torch.float64))
+    val = predict(s.model, s.val_ds, ctx.device, batch_videos=max(1, t_cfg["batch_per_device"]),
+                  workers=s.cfg["data"]["workers"], autocast=ctx.autocast()) if ctx.is_main else None
+    row = {"epoch": e + 1, "step": s.step, "lr": sums["lr"], "lr_max": sums["lr_max"],
+           "loss": totals[0].item() / max(totals[1].item(), 1),
+           "val_top1": None, "val_top5": None, "val_videos": None,
+           "unreadable_videos": int(totals[2].item()), "partial_videos": int(totals[3].item())}
+    if twins:
+        row["val_twin_top1"] = None
+    timing = {"epoch": e + 1, "epoch_seconds": sums["seconds"],
+              "clips_per_s": totals[1].item() / sums["seconds"] if sums["seconds"] else None,
+              "peak_memory_mb": _peak_memory_mb(ctx.device)}
+    if val is not None:
+        m = accuracy(val["probs"], val["labels"], len(s.classes))
+        row.update(val_top1=m["top1"], val_top5=m["top5"], val_videos=len(val["labels"]))
         if twins:
-            row["val_twin_top1"] = None
-        timing = {"epoch": e + 1, "epoch_seconds": sums["seconds"],
-                  "clips_per_s": totals[1].item() / sums["seconds"] if sums["seconds"] else None,
-                  "peak_memory_mb": _peak_memory_mb(ctx.device)}
-        if val is not None:
-            m = accuracy(val["probs"], val["labels"], len(classes))
-            row.update(val_top1=m["top1"], val_top5=m["top5"], val_videos=len(val["labels"]))
-            if twins:
-                row["val_twin_top1"] = twin_accuracy(val["probs"], val["labels"])
-        history.append(row)
-        timings.append(timing)
-        sums = _fresh_sums()
-        if ctx.is_main:
-            _write_metrics(run_dir, history, timings)
-            done = [t["epoch_seconds"] for t in timings if t["epoch_seconds"]]
-            eta = sum(done) / len(done) * (epochs - e - 1) if done else None
-            log_line(run_dir, epoch_line(row, timing, epochs, eta))
-        if not math.isfinite(row["loss"]):      # all-reduced: every rank stops here, before a checkpoint of it
-            raise ValueError(f"{run_dir}: the training loss is {row['loss']} in epoch {e + 1}: training diverged; "
-                             "lower optim.lr or set train.grad_clip (checkpoints before it are kept)")
-        if ctx.is_main:
-            if board is not None:
-                for key, value in row.items():
-                    if isinstance(value, (int, float)) and key not in ("epoch", "step"):
-                        board.add_scalar(key, value, e + 1)
-                board.flush()
-            last = e + 1 == epochs
-            if (e + 1) % t_cfg["checkpoint_every"] == 0 or last:
-                ckpt.save(ckpt_dir, e + 1, step, snapshot(e + 1, 0), t_cfg["keep_checkpoints"])
-                last_save = time.monotonic()
-        barrier()
-        start_batch = 0
-    summary = {"epochs": epochs, "steps": step, "final": history[-1] if history else None,
-               "world_size": ctx.world_size, "accumulation": accum}
+            row["val_twin_top1"] = twin_accuracy(val["probs"], val["labels"])
+    s.history.append(row)
+    s.timings.append(timing)
+    s.sums = _fresh_sums()
+
+
+def end_epoch(s: Session, e: int) -> None:
+    """Write the metrics and the epoch line, stop a diverged training before it is checkpointed, and save the
+    epoch's checkpoint (every ``checkpoint_every`` epochs and the last)."""
+    ctx, t_cfg, row = s.ctx, s.cfg["train"], s.history[-1]
     if ctx.is_main:
-        ckpt.save_weights(model.state_dict(), final_weights(run_dir))
-        write_text(RunDir(run_dir).summary, json.dumps(summary, indent=1) + "\n")
-        ckpt.prune_finished(ckpt_dir, t_cfg["keep_finished"])
-        log_line(run_dir, f"{run_dir}: finished {epochs} epochs ({step} steps); wrote {final_weights(run_dir)}")
+        _write_metrics(s.run_dir, s.history, s.timings)
+        done = [t["epoch_seconds"] for t in s.timings if t["epoch_seconds"]]
+        eta = sum(done) / len(done) * (s.epochs - e - 1) if done else None
+        log_line(s.run_dir, epoch_line(row, s.timings[-1], s.epochs, eta))
+    if not math.isfinite(row["loss"]):      # all-reduced: every rank stops here, before a checkpoint of it
+        raise ValueError(f"{s.run_dir}: the training loss is {row['loss']} in epoch {e + 1}: training diverged; "
+                         "lower optim.lr or set train.grad_clip (checkpoints before it are kept)")
+    if ctx.is_main:
+        if s.board is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                    s.board.add_scalar(key, value, e + 1)
+            s.board.flush()
+        if (e + 1) % t_cfg["checkpoint_every"] == 0 or e + 1 == s.epochs:
+            s.save(e + 1, 0)
+    barrier()
+    s.start_batch = 0
+
+
+def finish(s: Session) -> dict:
+    """The final weights (with their digest) and train.json, written last: only then is the run finished; then
+    the checkpoints a finished run does not keep go."""
+    summary = {"epochs": s.epochs, "steps": s.step, "final": s.history[-1] if s.history else None,
+               "world_size": s.ctx.world_size, "accumulation": s.accum}
+    if s.ctx.is_main:
+        ckpt.save_weights(s.model.state_dict(), final_weights(s.run_dir))
+        write_text(RunDir(s.run_dir).summary, json.dumps(summary, indent=1) + "\n")
+        ckpt.prune_finished(s.checkpoints, s.cfg["train"]["keep_finished"])
+        log_line(s.run_dir, f"{s.run_dir}: finished {s.epochs} epochs ({s.step} steps); wrote "
+                            f"{final_weights(s.run_dir)}")
     barrier()
     return summary
