@@ -149,7 +149,7 @@ def loader_rate(recipe: str, list_file: str, clips: int, gpu_clips_per_s: float 
 def main(argv: list[str] | None = None) -> dict:
     import pst.models  # noqa: F401
     from pst.io import write_text
-    from pst.provenance import cpu_name
+    from pst.env import cpu_name
     from pst.report.flops import count
     from pst.report.published import published
 

@@ -89,7 +89,7 @@ def mkl_processor_line() -> str:
 
 def main(quick: bool = False, out: str = "benchmarks/results/kernels.json") -> dict:
     from pst.io import write_text
-    from pst.report.readme import _device          # the results page's `device` line, to set the two side by side
+    from pst.env import device_description         # the results page's `device` line, to set the two side by side
 
     steps, rounds = (2, 1) if quick else (20, 3)
     # rounds interleave the settings, so a slow spell of a shared machine hits all of them; per setting the median
@@ -104,7 +104,7 @@ def main(quick: bool = False, out: str = "benchmarks/results/kernels.json") -> d
                                   for v, times in runs.items()}}
     native, portable = results["native"]["runs"], results["portable"]["runs"]
     report = {
-        "quick": quick, "device": _device(), "mkl": mkl_processor_line(), "steps": steps, "rounds": rounds,
+        "quick": quick, "device": device_description(), "mkl": mkl_processor_line(), "steps": steps, "rounds": rounds,
         "same_weights_every_round": all(t[n]["runs"][v]["weights_sha256"] == results[n]["runs"][v]["weights_sha256"]
                                         for t in tries for n in SETTINGS for v in results[n]["runs"]),
         "runs": [f"{r}/{v}" for r, v in RUNS], "settings": SETTINGS, "results": results,

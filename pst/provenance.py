@@ -98,35 +98,3 @@ def code_fingerprint(*parts: str) -> str:
         for f in sorted(target.rglob("*.py")) if target.is_dir() else [target]:
             h.update(str(f.relative_to(PACKAGE)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
-
-
-def cpu_name() -> str:
-    """The CPU's model and the instruction set torch's ATen kernels dispatch to (e.g. "AMD EPYC (AVX512)"): both
-    decide a CPU training's bits, and the model name alone does not tell an AVX2-only EPYC from an AVX-512 one."""
-    import platform
-
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import torch
-
-        return f"{model} ({torch.backends.cpu.get_cpu_capability()})"
-    except (ImportError, AttributeError):
-        return model
-
-
-def device_description() -> str:
-    """The machine a result was computed on, as the results pages print it."""
-    import os
-
-    import torch
-
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    return f"CPU: {cpu_name()}, {os.cpu_count()} logical cores, no GPU"

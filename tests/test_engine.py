@@ -13,7 +13,7 @@ from pst.engine.config import accumulation, parse_views, resolve
 from pst.engine.build import build_model, views_dataset
 from pst.engine.evaluate import accuracy, aggregate, evaluate_run, list_tag, predict
 from pst.engine.optim import lr_factor, param_groups
-from pst.provenance import cpu_name
+from pst.env import cpu_name
 from pst.engine.train import GlobalBatchSampler, train
 from pst.engine.checkpoint import load_weights, save_weights
 

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import timm
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
@@ -63,7 +62,8 @@ from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import read_record, write_text
 from pst.layout import RunDir, final_weights
-from pst.provenance import cpu_name, git_revision
+from pst.env import device_name, software
+from pst.provenance import git_revision
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -376,9 +376,7 @@ def resume(s: Session) -> None:
                  f"; {s.epochs} epochs of {s.steps_per_epoch} steps, {ctx.world_size} process(es) x {s.accum} "
                  f"accumulation on {ctx.device}; code {git_revision()}")
         write_text(RunDir(run_dir).env, json.dumps({
-            "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
-            "pst": pst.__version__, "device": str(ctx.device),
-            "device_name": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else cpu_name(),
+            **software(), "device": str(ctx.device), "device_name": device_name(ctx.device),
             "threads": torch.get_num_threads(),     # CPU kernels split work by thread: the count changes the bits
             "world_size": ctx.world_size, "batch_per_device": t_cfg["batch_per_device"], "accumulation": s.accum,
             "global_batch": t_cfg["global_batch"], "amp": str(ctx.amp_dtype),

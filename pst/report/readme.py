@@ -3,28 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-from importlib import metadata
 from pathlib import Path
 
 from pst.io import write_text
-from pst.provenance import device_description, git_revision
+from pst.env import device_description, packages
+from pst.provenance import git_revision
 from pst.report.study_table import PROFILE_MARK, finding_text
 
-PACKAGES = ("torch", "torchvision", "timm", "decord", "av", "snakemake", "snakemake-executor-plugin-slurm", "dvc",
-            "pandas", "tabulate", "grad-cam", "matplotlib")
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def environment(profile: str) -> dict:
-    return {"profile": profile, "git revision": git_revision(), "device": device_description(),
-            "python": platform.python_version(), **{p: _version(p) for p in PACKAGES}}
+    return {"profile": profile, "git revision": git_revision(), "device": device_description(), **packages()}
 
 
 def write_readme(out: str | Path, tables: list[str], figures: list[str], profile: str) -> Path:
