@@ -28,8 +28,8 @@ import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import Entry, write_list
 from pst.data.dataset import VideoDataset, collate
 from pst.data.sampling import Sampling, frame_indices
-from pst.data.synthetic import SynthConfig, generate, render_clip, write_video
 from pst.data.transforms import TrainTransform
+from pst.datasets.synthetic import SynthConfig, generate, render_clip, write_video
 from pst.io import write_text
 
 
@@ -147,9 +147,9 @@ def paper_sets(root: Path, videos: int) -> dict:
     the seconds one video took to re-encode and to validate (one core), per dataset: what prepare and validate at
     scale cost."""
     from pst.data.annotations import read_list as _read
-    from pst.data.catalog import SS_LEFT_RIGHT
-    from pst.data.preprocess import reencode
-    from pst.data.validate import check_entry
+    from pst.datasets.catalog import SS_LEFT_RIGHT
+    from pst.datasets.preprocess import reencode
+    from pst.datasets.validate import check_entry
 
     costs: dict = {}
 
@@ -179,7 +179,13 @@ def paper_sets(root: Path, videos: int) -> dict:
 def paper_rows(root: Path, clips: int) -> list[dict]:
     """One loader process per recipe, decoder and clips per decode; cores per GPU at the probe's (or an assumed)
     rate."""
-    from pst.engine.bench import bench_recipe, cores_per_gpu, gpu_probe, gpu_rate, sample_costs
+    from pst.engine.bench import (
+        bench_recipe,
+        cores_per_gpu,
+        gpu_probe,
+        gpu_rate,
+        sample_costs,
+    )
     from pst.engine.build import train_dataset
 
     rate, source = gpu_rate(gpu_probe())

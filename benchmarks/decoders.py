@@ -20,8 +20,8 @@ import numpy as np
 
 from pst.data.dataset import decode_video
 from pst.data.sampling import Sampling, frame_indices
-from pst.data.synthetic import SynthConfig, render_clip
 from pst.data.video import DECODERS, open_reader
+from pst.datasets.synthetic import SynthConfig, render_clip
 from pst.io import write_text
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from pst.data.synthetic import SynthConfig, generate
+from pst.datasets.synthetic import SynthConfig, generate
 from pst.engine.build import build_model, views_dataset
+from pst.engine.checkpoint import load_weights
 from pst.engine.evaluate import predict
 from pst.engine.train import train
 from pst.io import write_text
-from pst.engine.checkpoint import load_weights
 
 
 def recipe(root: Path, epochs: int) -> dict:

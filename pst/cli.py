@@ -94,9 +94,8 @@ def _row_runs(spec: dict) -> dict[str, list[str]]:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from pst.report.tables import flops_table, load_counts, write_table
-
     from pst.io import check_output, read_record
+    from pst.report.tables import flops_table, load_counts, write_table
 
     if not args.out.strip():
         raise ValueError("--out: an empty path; name the table's path (without suffix)")
@@ -156,7 +155,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
-        from pst.data.synthetic import SynthConfig, generate
+        from pst.datasets.synthetic import SynthConfig, generate
 
         cfg = SynthConfig(pairs=args.pairs, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
                           frames=args.frames, size=args.size, fps=args.fps, seed=args.seed,
@@ -164,7 +163,7 @@ def cmd_data(args: argparse.Namespace) -> int:
                           radius=tuple(args.radius))
         if not args.out.strip():
             raise ValueError("--out: an empty path; name the folder for the set (e.g. data/synthetic)")
-        from pst.data.synthetic import OWN
+        from pst.datasets.synthetic import OWN
         from pst.engine.run import locked
 
         out = Path(args.out)
@@ -181,13 +180,13 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"synthetic set in {args.out}: {summary['train']} train / {summary['val']} val videos, "
               f"{len(summary['classes'])} classes ({cfg.pairs} time-reversed twin pairs)")
     elif args.data_command == "fetch":
-        from pst.data.fetch import fetch
+        from pst.datasets.fetch import fetch
 
         summary = fetch(args.name, args.root, mirror=args.mirror, retries=args.retries, backoff=args.backoff,
                         progress=not args.quiet)
         print(json.dumps(summary))
     elif args.data_command == "prepare":
-        from pst.data import preprocess
+        from pst.datasets import preprocess
 
         if args.plan:
             p = preprocess.plan(args.name, args.root, short_side=args.short_side, keyint=args.keyint)
@@ -201,7 +200,7 @@ def cmd_data(args: argparse.Namespace) -> int:
             print(json.dumps(preprocess.prepare(args.name, args.root, short_side=args.short_side,
                                                 workers=args.workers, progress=not args.quiet, keyint=args.keyint)))
     elif args.data_command == "validate":
-        from pst.data.validate import gather, validate
+        from pst.datasets.validate import gather, validate
 
         if args.gather:
             g = gather(args.list, args.gather, args.out or Path(args.list).parent / "bad_videos.tsv", args.modality)
@@ -439,7 +438,6 @@ def cmd_cam(args: argparse.Namespace) -> int:
     from pst.engine.build import class_count
     from pst.engine.run import load_config
     from pst.report.cam import figure
-
     from pst.report.plots import check_figure
 
     check_figure(args.out)                  # never a user's image, and before any model is loaded
@@ -469,7 +467,14 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from pst.report.per_class import confusion_figure
-    from pst.report.plots import accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table
+    from pst.report.plots import (
+        accuracy_vs_gflops,
+        check_figure,
+        curve_data,
+        curves,
+        history,
+        result_table,
+    )
     from pst.report.study_table import PROFILE_MARK
 
     spec = _spec(args.spec)
@@ -576,7 +581,13 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pst.engine.bench import bench_recipe, cores_per_gpu, gpu_probe, gpu_rate, sample_costs
+    from pst.engine.bench import (
+        bench_recipe,
+        cores_per_gpu,
+        gpu_probe,
+        gpu_rate,
+        sample_costs,
+    )
     from pst.engine.build import train_dataset
     from pst.weights_2d import PAPER_2D
 
@@ -961,7 +972,7 @@ def _expected_errors() -> tuple:
     import yaml
 
     from pst.data.dataset import UnreadableVideosError
-    from pst.data.download import ChecksumError, DownloadError
+    from pst.datasets.download import ChecksumError, DownloadError
     from pst.engine.run import RunLockedError
 
     return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, RunLockedError, UnreadableVideosError

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).parent
 # changes, while evaluations, FLOPs, tables and figures follow the code (the rules carry these fingerprints). The
 # synthetic set is its generator's own file only (it reads one video back through the loader, which changes no
 # byte it writes): a loader edit must not render the set, and so retrain every run, again.
-CODE = {"synth": ("data/synthetic.py",),
+CODE = {"synth": ("datasets/synthetic.py",),
         "evaluate": ("pst.engine.evaluate",),
         "flops": ("pst.report.flops",),
         "memory": ("pst.report.memory",),

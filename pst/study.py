@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pst.engine.config import merge as _merge, set_dotted
+from pst.engine.config import merge as _merge
+from pst.engine.config import set_dotted
 from pst.layout import Layout, eval_path, flops_record, memory_record
 from pst.provenance import code_fingerprint
 from pst.weights_2d import weights_2d
@@ -110,7 +111,7 @@ class Study:
                 raise ValueError(f"params.yaml profiles.{self.profile}.datasets: {ds!r} is not under datasets:")
         for ds in {t.dataset for t in map(self.table, s["tables"])}:
             if self.dataset(ds)["source"] == "synth":          # what `pst data synth` would refuse, refused now
-                from pst.data.synthetic import SynthConfig
+                from pst.datasets.synthetic import SynthConfig
 
                 try:
                     SynthConfig(**self.dataset(ds).get("synth", {}))
@@ -259,7 +260,7 @@ class Study:
         """A synthetic set's training videos are known before it is made: at least one global batch of them."""
         if self.dataset(run.dataset)["source"] != "synth":
             return
-        from pst.data.synthetic import SynthConfig
+        from pst.datasets.synthetic import SynthConfig
 
         synth = SynthConfig(**self.dataset(run.dataset).get("synth", {}))
         videos = len(synth.classes) * synth.train_per_class
@@ -273,7 +274,7 @@ class Study:
         it does not number the classes as the official lists do: a copy prepared by an older version), else the
         synthetic set's own names, else the catalog's left/right classes (all a flip rule may name: not complete)."""
         from pst.data.annotations import read_classes
-        from pst.data.catalog import CATALOG, CLASS_ORDER
+        from pst.datasets.catalog import CATALOG, CLASS_ORDER
 
         ds = self.dataset(dataset)
         path = Path(self.layout.lists(dataset, ds["source"])[2])
@@ -286,7 +287,7 @@ class Study:
                                  f"{dataset}` (it renumbers the lists; nothing is decoded again)")
             return classes, str(path), True
         if ds["source"] == "synth":
-            from pst.data.synthetic import SynthConfig
+            from pst.datasets.synthetic import SynthConfig
 
             return SynthConfig(**{k: v for k, v in ds["synth"].items() if k == "pairs"}).classes, f"the synthetic set {dataset}", True
         if info is not None:
@@ -381,7 +382,7 @@ class Study:
         """How a dataset's lists are read (recipe data keys): its modality, and for frame folders the file
         template and start index (the catalog's, e.g. SSv1's 00001.jpg, unless params.yaml's dataset sets them,
         e.g. ``frame_template: img_{:05d}.jpg`` for folders extracted by mmaction2's tools)."""
-        from pst.data.catalog import CATALOG
+        from pst.datasets.catalog import CATALOG
 
         ds = self.dataset(name)
         info = CATALOG.get(name) if ds["source"] == "fetch" else None

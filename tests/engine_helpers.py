@@ -1,7 +1,7 @@
 """A tiny synthetic set and recipe on which a tiny model learns in seconds (shared by the engine tests)."""
 from pathlib import Path
 
-from pst.data.synthetic import SynthConfig, generate
+from pst.datasets.synthetic import SynthConfig, generate
 
 EASY = SynthConfig(pairs=2, train_per_class=24, val_per_class=8, frames=12, size=32, noise=0.0, distractors=0,
                    texture=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pst.data.synthetic import SynthConfig, render_clip, write_video
+from pst.datasets.synthetic import SynthConfig, render_clip, write_video
 
 
 class RangeHandler(SimpleHTTPRequestHandler):

@@ -8,9 +8,9 @@ import os
 
 import pytest
 import yaml
-
 from conftest import ROOT
 from engine_helpers import easy_set, tiny_recipe
+
 from pst.cli import main
 
 
@@ -273,7 +273,7 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tm
 
 @pytest.mark.parametrize("text", ["42", "[{\"label\": 0}]", "[{\"vid_name\": \"a\", \"label\": \"x\"}]", "\xff"])
 def test_an_annotation_file_of_another_shape_is_named(tmp_path, text):
-    from pst.data.convert import convert_diving48
+    from pst.datasets.convert import convert_diving48
 
     split = tmp_path / "Diving48_V2_train.json"
     split.write_text(text, encoding="latin-1")
@@ -282,7 +282,7 @@ def test_an_annotation_file_of_another_shape_is_named(tmp_path, text):
 
 
 def test_a_k400_row_that_does_not_parse_is_named_by_line(tmp_path):
-    from pst.data.convert import convert_k400
+    from pst.datasets.convert import convert_k400
 
     csv_file = tmp_path / "train.csv"
     csv_file.write_text("label,youtube_id,time_start,time_end,split\nabseiling,abc,0,10,train\n"

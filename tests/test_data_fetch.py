@@ -7,16 +7,23 @@ import subprocess
 import tarfile
 
 import pytest
+from fixtures_data import (
+    LocalServer,
+    diving48_mirror,
+    kinetics_mirror,
+    place_sthv1,
+    place_sthv2,
+    ss_classes,
+    tiny_video,
+)
 
-from fixtures_data import (LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2, ss_classes,
-                           tiny_video)
-from pst.data.catalog import SS_LEFT_RIGHT
 from pst.data.annotations import read_classes, read_list
 from pst.data.dataset import read_video
-from pst.data.download import ChecksumError, DownloadError, download
-from pst.data.extract import UnsafeArchiveError, extract
-from pst.data.fetch import MissingFilesError, fetch
-from pst.data.preprocess import prepare
+from pst.datasets.catalog import SS_LEFT_RIGHT
+from pst.datasets.download import ChecksumError, DownloadError, download
+from pst.datasets.extract import UnsafeArchiveError, extract
+from pst.datasets.fetch import MissingFilesError, fetch
+from pst.datasets.preprocess import prepare
 
 
 def test_kinetics_fetch_extract_convert_prepare(tmp_path):
@@ -235,8 +242,8 @@ def test_malformed_list_names_file_and_line(tmp_path):
 def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path):
     """K400 at scale scatters over cluster jobs (#29): plan, 3 re-encoding shards (run out of order), gather; then
     validation in 3 shards and a gather. Every file is the one job's, byte for byte."""
-    from pst.data import preprocess
-    from pst.data.validate import gather, validate
+    from pst.datasets import preprocess
+    from pst.datasets.validate import gather, validate
 
     served = tmp_path / "served"
     diving48_mirror(served, tmp_path / "work")

@@ -3,14 +3,14 @@ import warnings
 
 import pytest
 import torch
+from fixtures_data import place_sthv1
 from torch.utils.data import DataLoader
 
-from fixtures_data import place_sthv1
 from pst.data.dataset import VideoDataset, collate
-from pst.data.preprocess import prepare
 from pst.data.sampling import Sampling, frame_indices
-from pst.data.synthetic import SynthConfig, generate
 from pst.data.transforms import TestTransform, TrainTransform, normalize_batch
+from pst.datasets.preprocess import prepare
+from pst.datasets.synthetic import SynthConfig, generate
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import ROOT
 from fixtures_data import place_sthv1, ss_classes
-from pst.data.catalog import SS_LEFT_RIGHT
+
 from pst.data.mirror import flip_ids, left_right_classes, mirror_name
-from pst.data.preprocess import prepare
+from pst.datasets.catalog import SS_LEFT_RIGHT
+from pst.datasets.preprocess import prepare
 from pst.engine.build import train_dataset
 from pst.engine.config import resolve
 from pst.study import Study

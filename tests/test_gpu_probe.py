@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_gpu_probe_runs_every_part_at_a_tiny_shape(tmp_path):
-    from pst.data.synthetic import SynthConfig, generate
+    from pst.datasets.synthetic import SynthConfig, generate
 
     synth_set = tmp_path / "synth"
     generate(synth_set, SynthConfig(pairs=1, train_per_class=2, val_per_class=1, frames=16, size=32))

@@ -9,8 +9,13 @@ from PIL import Image
 from pst.data.annotations import read_list
 from pst.data.dataset import VideoDataset
 from pst.data.sampling import Sampling
-from pst.data.transforms import TestTransform, resize_short, short_side_size, three_crop_offsets
-from pst.data.validate import validate
+from pst.data.transforms import (
+    TestTransform,
+    resize_short,
+    short_side_size,
+    three_crop_offsets,
+)
+from pst.datasets.validate import validate
 from pst.study import Study
 
 # (w, h) of real and re-encoded frames -> the long side at short side 224: mmcv int(x + 0.5), torchvision floor
@@ -97,8 +102,9 @@ def test_frame_folders_are_read_by_the_datasets_template(tmp_path):
 
 
 def test_a_study_takes_the_frame_naming_from_the_catalog_or_params(tmp_path):
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     study = Study(params, "paper")

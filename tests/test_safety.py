@@ -14,15 +14,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from engine_helpers import DENSE, easy_set, tiny_recipe
-from pst.data.validate import validate
+
 from pst.cli import main
-from pst.engine.run import execution, identity
+from pst.datasets.validate import validate
 from pst.engine.evaluate import evaluate_run
+from pst.engine.run import execution, identity
 from pst.engine.train import train
 from pst.layout import eval_dir
-
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +265,7 @@ def test_labels_are_checked_against_the_classes_before_any_step(easy, tmp_path, 
 def _truncated_video(path):
     """A download cut at a packet boundary: its index (moov, in front with faststart) still claims 16 frames,
     decord opens it as a 10-frame video without a complaint."""
-    from pst.data.synthetic import SynthConfig, render_clip
+    from pst.datasets.synthetic import SynthConfig, render_clip
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "faststart"}) as c:

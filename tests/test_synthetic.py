@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pst.data.dataset import read_video
-from pst.data.synthetic import MOTIONS, SynthConfig, generate, render_clip
+from pst.datasets.synthetic import MOTIONS, SynthConfig, generate, render_clip
 
 CFG = SynthConfig(pairs=4, train_per_class=2, val_per_class=1, frames=12, size=32)
 
@@ -115,7 +115,7 @@ def test_synth_resumes_its_own_set_and_touches_nothing_else(tmp_path, monkeypatc
     assert [p.name for p in mine.rglob("*")] == ["videos", "holiday.mp4"]
     with pytest.raises(ValueError, match="size: decord misreads H.264 frames 48 px wide"):
         SynthConfig(**{**cfg.__dict__, "size": 48})             # a known size: refused with the config
-    import pst.data.synthetic as synthetic                      # one not known: caught by the first video's read
+    import pst.datasets.synthetic as synthetic  # one not known: caught by the first video's read
     monkeypatch.setattr(synthetic, "DECORD_MISREADS", ())
     with pytest.raises(ValueError, match="decord cannot read"):
         generate(tmp_path / "s48", SynthConfig(**{**cfg.__dict__, "size": 48}))

@@ -1,2 +1,2 @@
-"""Data: the embedded synthetic set, the four real datasets (fetch, extract, convert, re-encode, validate),
-clip sampling, transforms and test views, and the video dataset."""
+"""Reading a dataset: list and class files (``annotations``), the video decoders, clip sampling, transforms and
+test views, and the video dataset that training and evaluation load. ``pst.datasets`` gets what is read here."""

@@ -50,7 +50,7 @@ def test_transform(cfg: dict, crops: int, short_side: Optional[int] = None) -> T
 def _frames(d: dict) -> dict:
     """How the recipe's lists are read: videos with its decoder (minus those validation could not trust), or frame
     folders named by a template from a start index."""
-    from pst.data.validate import read_bad
+    from pst.datasets.validate import read_bad
 
     bad = None
     if d["bad_videos"]:                 # named but missing: the videos it leaves out would be read, unseen

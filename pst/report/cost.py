@@ -2,7 +2,7 @@
 
 Counted, not measured (no GPU was lent to this project yet): per run, training = 3 x the forward multiply-adds of
 one clip (forward + backward) x training clips x epochs, validation = one view per validation clip per epoch, test
-= the table's views per validation clip. Clip counts are those of a full copy (pst.data.catalog). GPU-hours divide
+= the table's views per validation clip. Clip counts are those of a full copy (pst.datasets.catalog). GPU-hours divide
 the FLOPs (2 per multiply-add) by a sustained rate per GPU: the GPU probe's measured TFLOP/s of each run's model
 (benchmarks/gpu.py's file, where it has run on a GPU) or an assumed ``tflops``; data loading is not counted.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pst.data.catalog import dataset_info
+from pst.datasets.catalog import dataset_info
 from pst.engine.config import parse_views, resolve
 from pst.report.flops import count
 from pst.study import Study

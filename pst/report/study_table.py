@@ -281,7 +281,7 @@ def _cost(g, p) -> str:
 
 
 def dataset_label(name: str | None) -> str:
-    from pst.data.catalog import CATALOG
+    from pst.datasets.catalog import CATALOG
 
     info = CATALOG.get(name or "")
     return info.label if info and info.label else str(name)

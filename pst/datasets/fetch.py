@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from pst.data.catalog import DatasetInfo, dataset_info
-from pst.data.download import download
+from pst.datasets.catalog import DatasetInfo, dataset_info
+from pst.datasets.download import download
 from pst.io import made_folder
 
 

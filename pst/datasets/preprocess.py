@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from tqdm import tqdm
 
-from pst.data import convert
 from pst.data.annotations import Entry, write_classes, write_list
-from pst.data.catalog import dataset_info
-from pst.data.extract import extract, extract_parts
-from pst.data.fetch import check_fetched, check_manual_files
+from pst.datasets import convert
+from pst.datasets.catalog import dataset_info
+from pst.datasets.extract import extract, extract_parts
+from pst.datasets.fetch import check_fetched, check_manual_files
 from pst.io import atomic_path, read_record, write_text
 from pst.layout import PLAN, processed_dir, shard_file
 
@@ -74,12 +74,15 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
     250 by default) with the short side ``short_side`` (aspect kept, even sizes), from a front-to-back decode of the source, upright (the display rotation applied), at a constant rate:
     the source's, or for a variable-rate source its average rounded, taking frames as FFmpeg's fps filter does. A
     source that ends before its header says (a cut download) is refused, and so is an output that does not read
-    back, by seeking (PyAV), as it was written (pst.data.validate). Returns what was done beyond resizing ("" if
+    back, by seeking (PyAV), as it was written (pst.datasets.validate). Returns what was done beyond resizing ("" if
     nothing)."""
     import av
 
-    from pst.data.validate import check_video
-    from pst.data.video import fps_map, upright       # torch with them: plan and gather jobs start without it
+    from pst.data.video import (  # torch with them: plan and gather jobs start without it
+        fps_map,
+        upright,
+    )
+    from pst.datasets.validate import check_video
 
     head, times, vfr = _source_plan(src)
     rate = Fraction(round(head.rate)) if vfr else Fraction(head.rate).limit_denominator(1001)
