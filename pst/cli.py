@@ -10,27 +10,19 @@ import warnings
 from pathlib import Path
 
 
-def _parse_value(text: str):
-    """Model options from the command line: JSON when it parses (numbers, lists, booleans), else a string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 # Model options that flops and memory set from their own arguments.
 _INPUT_OPTIONS = {"num_frames": "--frames", "img_size": "--size", "num_classes": "--classes"}
 
 
 def _model_kwargs(pairs: list[str]) -> dict:
+    from pst.engine.config import parse_assignment
+
     out = {}
     for pair in pairs or []:
-        if "=" not in pair:
-            raise ValueError(f"--set: expected KEY=VALUE (e.g. --set pattern=D), got {pair!r}")
-        key, value = pair.split("=", 1)
+        key, value = parse_assignment(pair, "pattern=D")
         if key in _INPUT_OPTIONS:
             raise ValueError(f"--set {key}: the input's option; use {_INPUT_OPTIONS[key]} instead")
-        out[key] = _parse_value(value)
+        out[key] = value
     return out
 
 

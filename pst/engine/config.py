@@ -263,6 +263,18 @@ def parse_value(raw: str) -> Any:
         return yaml.safe_load(raw)
 
 
+def parse_assignment(item: str, example: str = "train.seed=1") -> tuple[str, Any]:
+    """One ``KEY=VALUE`` of --set (a recipe's dotted key, or a model option): the key and its parsed value."""
+    if "=" not in item:
+        raise ValueError(f"--set: expected KEY=VALUE (e.g. --set {example}), got {item!r}")
+    key, raw = item.split("=", 1)
+    try:
+        return key, parse_value(raw)
+    except yaml.YAMLError:
+        raise ValueError(f"--set {key}: {raw!r} is not a value (JSON or YAML: 3e-4, true, null, "
+                         f"[0.9, 0.999], a word)") from None
+
+
 def _number(v) -> bool:
     """A finite number (not a bool; inf and NaN are no value a recipe means)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -273,14 +285,7 @@ def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> d
     from, for `pst recipe show`) are documentation, not part of the recipe."""
     merged = _merge(DEFAULTS, {k: v for k, v in (recipe or {}).items() if k != "sources"})
     for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"--set: expected KEY=VALUE (e.g. train.seed=1), got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = parse_value(raw)
-        except yaml.YAMLError:
-            raise ValueError(f"--set {key}: {raw!r} is not a value (JSON or YAML: 3e-4, true, null, "
-                             f"[0.9, 0.999], a word)") from None
+        key, value = parse_assignment(item)
         node, parts = merged, key.split(".")
         for i, part in enumerate(parts[:-1]):
             node = node.get(part) if isinstance(node, dict) else None

@@ -39,11 +39,10 @@ def identity(cfg: dict) -> dict:
     """The recipe without its execution settings: what names the run (and what reruns it in the workflow)."""
     out = copy.deepcopy(cfg)
     for dotted in EXECUTION:
-        *parents, last = dotted.split(".")
-        node = out
-        for k in parents:
-            node = node.get(k, {})
-        node.pop(last, None)
+        parent, _, last = dotted.rpartition(".")
+        node = get_dotted(out, parent) if parent else out
+        if isinstance(node, dict):
+            node.pop(last, None)
     return out
 
 
