@@ -182,7 +182,7 @@ class Study:
                 check_model(cfg)
                 if family(cfg["model"]["name"]) is not PatchShiftSwin:
                     raise ValueError(f"only PST/Swin checkpoints in the official layout can be loaded "
-                                     f"(pst.models.inflate.load_video_checkpoint); {cfg['model']['name']} is not one")
+                                     f"(pst.models.swin_checkpoints.load_video_checkpoint); {cfg['model']['name']} is not one")
             except ValueError as err:
                 raise ValueError(f"params.yaml released.{name}: {err}") from None
 

@@ -223,7 +223,7 @@ def write_official_checkpoint(model, path: Path) -> Path:
     buffers (``relative_position_index`` in patch-shift blocks, ``relative_position_index_old`` elsewhere)."""
     import torch
 
-    from pst.models.inflate import relative_position_buffers
+    from pst.models.swin_checkpoints import relative_position_buffers
 
     state = {f"backbone.{k}": v for k, v in model.state_dict().items() if not k.startswith("head.")}
     state["cls_head.fc_cls.weight"] = model.head.weight.detach().clone()

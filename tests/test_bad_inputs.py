@@ -8,9 +8,9 @@ import os
 
 import pytest
 import yaml
+
 from conftest import ROOT
 from engine_helpers import easy_set, tiny_recipe
-
 from pst.cli import main
 
 

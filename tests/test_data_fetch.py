@@ -7,16 +7,9 @@ import subprocess
 import tarfile
 
 import pytest
-from fixtures_data import (
-    LocalServer,
-    diving48_mirror,
-    kinetics_mirror,
-    place_sthv1,
-    place_sthv2,
-    ss_classes,
-    tiny_video,
-)
 
+from fixtures_data import (LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2, ss_classes,
+                           tiny_video)
 from pst.data.annotations import read_classes, read_list
 from pst.data.dataset import read_video
 from pst.datasets.catalog import SS_LEFT_RIGHT

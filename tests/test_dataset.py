@@ -3,9 +3,9 @@ import warnings
 
 import pytest
 import torch
-from fixtures_data import place_sthv1
 from torch.utils.data import DataLoader
 
+from fixtures_data import place_sthv1
 from pst.data.dataset import VideoDataset, collate
 from pst.data.sampling import Sampling, frame_indices
 from pst.data.transforms import TestTransform, TrainTransform, normalize_batch

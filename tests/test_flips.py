@@ -5,9 +5,9 @@ import copy
 
 import pytest
 import yaml
+
 from conftest import ROOT
 from fixtures_data import place_sthv1, ss_classes
-
 from pst.data.mirror import flip_ids, left_right_classes, mirror_name
 from pst.datasets.catalog import SS_LEFT_RIGHT
 from pst.datasets.preprocess import prepare

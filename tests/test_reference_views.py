@@ -9,12 +9,7 @@ from PIL import Image
 from pst.data.annotations import read_list
 from pst.data.dataset import VideoDataset
 from pst.data.sampling import Sampling
-from pst.data.transforms import (
-    TestTransform,
-    resize_short,
-    short_side_size,
-    three_crop_offsets,
-)
+from pst.data.transforms import TestTransform, resize_short, short_side_size, three_crop_offsets
 from pst.datasets.validate import validate
 from pst.study import Study
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from engine_helpers import DENSE, easy_set, tiny_recipe
 
+from engine_helpers import DENSE, easy_set, tiny_recipe
 from pst.cli import main
 from pst.datasets.validate import validate
 from pst.engine.evaluate import evaluate_run

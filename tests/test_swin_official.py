@@ -3,7 +3,7 @@ import torch
 
 import timm
 import pst.models  # noqa: F401  (registers the models)
-from pst.models.inflate import load_video_checkpoint, relative_position_buffers
+from pst.models.swin_checkpoints import load_video_checkpoint, relative_position_buffers
 from pst.models.swin import relative_position_index, window_partition
 from pst.ops import patch_shift, pattern_grid
 

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from fixtures_video import corpus
 
+from fixtures_video import corpus
 from pst.data.dataset import decode_video
 from pst.data.video import fps_map, header, open_reader, reference_frames
 from pst.datasets.preprocess import reencode

@@ -7,7 +7,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 import pst.models  # noqa: F401  (registers the models)
 from pst.models import load_deit_2d
-from pst.models.inflate import load_swin_2d
+from pst.models.swin_checkpoints import load_swin_2d
 
 DEIT = dict(patch_size=8, embed_dim=32, depth=2, num_heads=2)
 
@@ -134,5 +134,5 @@ def test_the_swin_model_does_not_import_the_video_checkpoint_loader():
     import subprocess
     import sys
 
-    probe = "import sys, pst.models; print('pst.models.inflate' in sys.modules)"
+    probe = "import sys, pst.models; print('pst.models.swin_checkpoints' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"

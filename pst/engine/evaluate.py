@@ -172,7 +172,7 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
     data and test views) on its validation list or ``list_file``: the same views, loader and metrics as a run's
     evaluation, the file loaded by load_video_checkpoint (its bias index buffers checked against the model's)."""
     from pst.engine.build import build_model
-    from pst.models.inflate import load_video_checkpoint
+    from pst.models.swin_checkpoints import load_video_checkpoint
     from pst.io import sha256sum
 
     crops, clips = check_views(cfg, views)
