@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
 
@@ -149,10 +150,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
         from pst.datasets.synthetic import SynthConfig, generate
 
-        cfg = SynthConfig(pairs=args.pairs, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-                          frames=args.frames, size=args.size, fps=args.fps, seed=args.seed,
-                          noise=args.noise, distractors=args.distractors, texture=args.texture,
-                          radius=tuple(args.radius))
+        cfg = SynthConfig(**{f.name: getattr(args, f.name) for f in fields(SynthConfig)})
         if not args.out.strip():
             raise ValueError("--out: an empty path; name the folder for the set (e.g. data/synthetic)")
         from pst.datasets.synthetic import OWN
@@ -653,21 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = step("synth", "write the embedded synthetic motion set (real H.264 mp4 + lists)")
     p.add_argument("--out", required=True, help="folder for videos/, train.txt, val.txt, classes.txt, synth.json")
-    p.add_argument("--seed", type=int, default=0, help="the set's seed (same seed and config: the same bytes)")
-    p.add_argument("--pairs", type=int, default=4, help="time-reversed twin pairs (classes = 2 x pairs, max 5)")
-    p.add_argument("--train-per-class", type=int, default=40, help="training videos per class")
-    p.add_argument("--val-per-class", type=int, default=12, help="validation videos per class")
-    p.add_argument("--frames", type=_input_side(1024, "the embedded set's videos have 16"), default=24,
-                   help="frames per video")
-    p.add_argument("--size", type=_input_side(1024, "the embedded set's frames are 32 px"), default=64,
-                   help="frame side in pixels (even)")
-    p.add_argument("--fps", type=int, default=12, help="frames per second of the mp4")
-    p.add_argument("--noise", type=_finite(float("-inf")), default=6.0, help="std of per-frame pixel noise, 0-255 scale")
-    p.add_argument("--distractors", type=int, default=2, help="at most this many moving distractors")
-    p.add_argument("--texture", action=argparse.BooleanOptionalAction, default=True,
-                   help="smooth random texture behind the object (--no-texture: flat grey)")
-    p.add_argument("--radius", type=float, nargs=2, default=[0.10, 0.16], metavar=("LOW", "HIGH"),
-                   help="object radius range as fractions of the frame side")
+    from pst.datasets.synthetic import SynthConfig
+
+    _config_options(p, SynthConfig)
     p.add_argument("--workers", type=_positive, default=1, help="processes rendering videos (the bytes do not change)")
     p = step("fetch", "download a dataset into ROOT/raw (or list the licence-gated files to place)")
     p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
@@ -905,6 +891,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", nargs="+", required=True, help="the evaluations to copy (CROPSxCLIPS)")
     p.add_argument("--out", required=True, help="the record's folder")
     return parser
+
+
+def _config_options(p: argparse.ArgumentParser, config) -> None:
+    """One option per field of a library's config dataclass, with its default and help: the default lives there."""
+    kinds = {"int": int, "float": float}
+    for f in fields(config):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f.metadata["help"])
+        elif f.type == "tuple":
+            p.add_argument(flag, type=float, nargs=len(f.default), default=list(f.default),
+                           metavar=("LOW", "HIGH")[:len(f.default)], help=f.metadata["help"])
+        else:
+            p.add_argument(flag, type=kinds[f.type], default=f.default, help=f.metadata["help"])
 
 
 def _positive(text: str) -> int:

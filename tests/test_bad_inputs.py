@@ -113,7 +113,7 @@ CASES = [   # argv, what the one line must say
     (["flops", "swin3d_t", "--set", "temporal_window=0"], "temporal_window = 0 is not valid: expected a whole number"),
     (["flops", "deit_s_tps", "--set", "pos_init_std=-1"], "pos_init_std = -1 is not valid: expected a number > 0"),
     ([*TRAIN, "--set", "model.kwargs.img_size=64"], "model.kwargs.img_size: set by the recipe's data.train.size"),
-    (["data", "synth", "--size", "100000", "--out", "s"], "argument --size: must be <= 1024"),
+    (["data", "synth", "--size", "100000", "--out", "s"], "size: at most 1024 (the embedded set"),
     (["data", "synth", "--out", "ok"], "--out ok: a folder with other files (alien.json); choose an empty folder"),
     (["train", "--config", "/dev/null", "--out", "run"], "recipe /dev/null: not a regular file"),
     (["table", "study", "--spec", "/dev/null", "--out", "t"], "--spec /dev/null: not a regular file (a device, FIFO"),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,25 +36,37 @@ SHAPES = ("square", "disk", "triangle", "bar", "cross")
 DECORD_MISREADS = (16, 24, 48, 72)
 
 
+def _option(default, help: str):
+    """A field with the one-line help `pst data synth --help` prints for it (pst.cli generates the options)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class SynthConfig:
-    pairs: int = 4               # twin pairs -> 2 * pairs classes
-    train_per_class: int = 40
-    val_per_class: int = 12
-    frames: int = 24             # frames per video: room for 2-4 test clips of 8
-    size: int = 64               # square frames (an even size decord reads: see DECORD_MISREADS)
-    fps: int = 12
-    seed: int = 0
-    noise: float = 6.0           # std of per-frame pixel noise (0-255 scale)
-    distractors: int = 2         # at most this many moving distractors (at least 1 when > 0)
-    texture: bool = True         # smooth random texture behind (else a flat grey)
-    radius: tuple = (0.10, 0.16)  # object radius range, as a fraction of the frame side
+    """The set's parameters: the defaults are a small general-purpose set; the embedded study's own are in
+    params.yaml (datasets.synthetic.synth)."""
+    # (the fields' order is synth.json's: a reordering would change the set's bytes)
+    pairs: int = _option(4, "time-reversed twin pairs (classes = 2 x pairs, at most 5)")
+    train_per_class: int = _option(40, "training videos per class")
+    val_per_class: int = _option(12, "validation videos per class")
+    frames: int = _option(24, "frames per video (room for 2-4 test clips of 8)")
+    size: int = _option(64, "frame side in pixels (even; decord misreads 16, 24, 48 and 72)")
+    fps: int = _option(12, "frames per second of the mp4")
+    seed: int = _option(0, "the set's seed (same seed and config: the same bytes)")
+    noise: float = _option(6.0, "std of per-frame pixel noise, 0-255 scale")
+    distractors: int = _option(2, "at most this many moving distractors (at least 1 when > 0)")
+    texture: bool = _option(True, "smooth random texture behind the object (else a flat grey)")
+    radius: tuple = _option((0.10, 0.16), "object radius range as fractions of the frame side")
 
     def __post_init__(self):
         if not 1 <= self.pairs <= len(MOTIONS):
             raise ValueError(f"pairs: between 1 and {len(MOTIONS)}, got {self.pairs}")
         if self.size < 16 or self.size % 2:
             raise ValueError(f"size: an even number of pixels >= 16 (H.264 needs even sizes), got {self.size}")
+        for name in ("size", "frames"):                 # a frame or clip is held in memory whole
+            if getattr(self, name) > 1024:
+                raise ValueError(f"{name}: at most 1024 (the embedded set's videos are 16 frames of 32 px), got "
+                                 f"{getattr(self, name)}")
         if self.size in DECORD_MISREADS:
             raise ValueError(f"size: decord misreads H.264 frames {self.size} px wide (as it does "
                              f"{', '.join(map(str, DECORD_MISREADS))}); choose another even size, e.g. 64")
@@ -65,7 +78,7 @@ class SynthConfig:
         for name in ("train_per_class", "val_per_class", "fps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: at least 1, got {getattr(self, name)}")
-        if self.noise < 0 or self.distractors < 0:
+        if not math.isfinite(self.noise) or self.noise < 0 or self.distractors < 0:
             raise ValueError(f"noise and distractors: >= 0 (a pixel std on the 0-255 scale; a count), got "
                              f"{self.noise} and {self.distractors}")
 
