@@ -150,21 +150,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
         from pst.datasets.synthetic import SynthConfig, generate
 
-        cfg = SynthConfig(**{f.name: getattr(args, f.name) for f in fields(SynthConfig)})
-        if not args.out.strip():
-            raise ValueError("--out: an empty path; name the folder for the set (e.g. data/synthetic)")
-        from pst.datasets.synthetic import OWN
+        from pst.datasets.synthetic import check_folder
         from pst.engine.run import locked
 
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {out}: a file; name the folder for the set")
-        other = sorted(p.name for p in out.iterdir() if p.name not in OWN and not p.name.startswith(".")) \
-            if out.is_dir() else []
-        if other:                             # a run, the current folder, a user's own files: never added to
-            raise ValueError(f"--out {out}: a folder with other files ({other[0]}); choose an empty folder for the "
-                             "set")
-
+        cfg = SynthConfig(**{f.name: getattr(args, f.name) for f in fields(SynthConfig)})
+        check_folder(args.out)                           # before its lock is made beside it
         with locked(args.out, "pst data synth"):        # two renderings into one folder would mix their videos
             summary = generate(args.out, cfg, workers=args.workers)
         print(f"synthetic set in {args.out}: {summary['train']} train / {summary['val']} val videos, "

@@ -241,9 +241,24 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
 OWN = ("videos", "classes.txt", "train.txt", "val.txt", "synth.json")   # what generate writes under its folder
 
 
+def check_folder(out: str | Path) -> None:
+    """A set's folder holds nothing but what synth writes: a run, the current folder or a user's own files are
+    never added to."""
+    if not str(out).strip():
+        raise ValueError("--out: an empty path; name the folder for the set (e.g. data/synthetic)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: a file; name the folder for the set")
+    other = sorted(p.name for p in out.iterdir() if p.name not in OWN and not p.name.startswith(".")) \
+        if out.is_dir() else []
+    if other:
+        raise ValueError(f"--out {out}: a folder with other files ({other[0]}); choose an empty folder for the set")
+
+
 def _claim(out: Path, cfg: SynthConfig) -> list[Path]:
     """Refuse a folder holding files synth did not write or a finished set of another config; clear an unfinished
     run of another config; record this config. Returns what this call created (removed if it fails early)."""
+    check_folder(out)
     videos, marker = out / "videos", out / "videos" / "config.json"
     wanted = json.dumps({**asdict(cfg), "encoder": X264}, sort_keys=True)
     ours = marker.is_file()
