@@ -978,10 +978,12 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, Terminated) as err:
         if debug:
             raise
-        how = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else "SIGTERM"
-        print(f"{where}: interrupted ({how}); finished work is kept and a training resumes from its last "
-              "checkpoint: run the same command again", file=sys.stderr)
-        return 130 if isinstance(err, KeyboardInterrupt) else Terminated.exit_code
+        how = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else (err.args or ("SIGTERM",))[0]
+        then = ("a training resumes from its last checkpoint" if args.command in ("train", "launch") else
+                "nothing half-written is left")
+        print(f"{where}: interrupted ({how}); finished work is kept and {then}: run the same command again",
+              file=sys.stderr)
+        return 130 if isinstance(err, KeyboardInterrupt) else err.exit_code
     except Exception as err:  # noqa: BLE001 - sorted into expected (one line) and unexpected (traceback) below
         if debug:
             raise

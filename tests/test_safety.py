@@ -460,3 +460,30 @@ def test_an_evaluation_is_checked_against_its_run_and_weights_before_it_is_table
         collect(spec)
     with pytest.raises(ValueError, match="train.json: .*finished run's summary"):
         train({**_short(easy), "train": {**_short(easy)["train"], "seed": 1}}, other)
+
+
+def test_a_closed_terminal_stops_like_sigterm_unless_nohup_ignores_it():
+    """SIGHUP: training stops at a step boundary with a checkpoint (the flag StopSignals sets), another command
+    raises Terminated with the shell's 129; under nohup (SIGHUP ignored) neither takes the signal over."""
+    from pst.engine.run import StopSignals, Terminated, terminate_raises
+
+    before = signal.getsignal(signal.SIGHUP)
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        with StopSignals() as stop:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+        assert stop.received == "SIGHUP"
+        with pytest.raises(Terminated) as raised:
+            with terminate_raises():
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(1)
+        assert raised.value.exit_code == 129
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL          # restored
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)                       # nohup
+        with terminate_raises(), StopSignals() as stop:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+        assert stop.received is None
+    finally:
+        signal.signal(signal.SIGHUP, before)

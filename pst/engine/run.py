@@ -230,9 +230,10 @@ def peer_lost(err: BaseException) -> bool:
 
 
 class StopSignals:
-    """SIGTERM and SIGUSR1 ask training to stop at the next step boundary (the handler only sets a flag)."""
+    """SIGTERM, SIGUSR1 and SIGHUP (a closed terminal) ask training to stop at the next step boundary, with a
+    checkpoint (the handler only sets a flag). A signal the process was started ignoring (``nohup``) stays ignored."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP)
 
     def __init__(self):
         self.received: Optional[str] = None
@@ -242,7 +243,8 @@ class StopSignals:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handle)
+                if signal.getsignal(sig) != signal.SIG_IGN:
+                    self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -254,26 +256,31 @@ class StopSignals:
 
 
 class Terminated(BaseException):
-    """SIGTERM outside training (which stops at a step boundary instead): raised, as Ctrl-C raises
+    """SIGTERM or SIGHUP outside training (which stops at a step boundary instead): raised, as Ctrl-C raises
     KeyboardInterrupt, so locks, temporary files and the folders a command made are cleaned up on the way out."""
 
-    exit_code = 143                               # 128 + SIGTERM, what the shell reports for a killed command
+    @property
+    def exit_code(self) -> int:                  # 128 + the signal, what the shell reports for a killed command
+        return 128 + signal.Signals[self.args[0]].value if self.args else 143
 
 
 @contextmanager
 def terminate_raises() -> Iterator[None]:
-    """While a command runs: SIGTERM raises Terminated (where nothing else handles it)."""
+    """While a command runs: SIGTERM and SIGHUP raise Terminated (where nothing else handles them; an ignored
+    SIGHUP, under nohup, stays ignored)."""
     def handle(signum, frame):
         raise Terminated(signal.Signals(signum).name)
 
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, handle) if main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL \
-        else None
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) == signal.SIG_DFL:
+                old[sig] = signal.signal(sig, handle)
     try:
         yield
     finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def ignore_stop_signals(worker_id: int = 0) -> None:

@@ -165,9 +165,9 @@ def write(spec: dict, out: str | Path) -> Path:
         lines += [f"Most confused pairs per model (up to {CONFUSED}; share of the true class's videos, all seeds).",
                   "", worst.to_markdown(index=False, floatfmt=".1f"), ""]
     out = Path(out)
-    write_text(out.with_suffix(".csv"), df.to_csv(index=False))
-    rows = json.loads(df.to_json(orient="records"))
+    rows = json.loads(df.to_json(orient="records"))        # the JSON first: it proves the files are ours
     write_text(out.with_suffix(".json"), json.dumps({"title": title, "rows": rows, "metrics": {}}, indent=1) + "\n")
+    write_text(out.with_suffix(".csv"), df.to_csv(index=False))
     return write_text(out.with_suffix(".md"), "\n".join(lines).rstrip() + "\n")
 
 

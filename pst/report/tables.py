@@ -39,9 +39,13 @@ def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.Data
     md = f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + f"{body}\n"
     data = {"title": title, "rows": json.loads(df.to_json(orient="records")),
             "metrics": metrics_view(df) if metrics is None else metrics, **(extra or {})}
-    return [write_text(stem.with_suffix(".md"), md),
-            write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
-            write_text(stem.with_suffix(".json"), json.dumps(data, indent=1) + "\n")]
+    # the JSON first: it is what proves a table's files are `pst table`'s, so a table interrupted between its files
+    # is written again by the same command (a Markdown alone would be refused as someone else's)
+    written = {ext: None for ext in (".md", ".csv", ".json")}
+    written[".json"] = write_text(stem.with_suffix(".json"), json.dumps(data, indent=1) + "\n")
+    written[".md"] = write_text(stem.with_suffix(".md"), md)
+    written[".csv"] = write_text(stem.with_suffix(".csv"), df.to_csv(index=False))
+    return list(written.values())
 
 
 def write_metrics(tables: Iterable[str | Path], out: str | Path) -> Path:
