@@ -87,7 +87,7 @@ def _row_runs(spec: dict) -> dict[str, list[str]]:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from pst.io import check_output, read_record
+    from pst.io import check_not_inside, check_output, read_record
     from pst.report.tables import flops_table, load_counts, write_table
 
     if not args.out.strip():
@@ -98,6 +98,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         from pst.report.plots import CURVE_HEADER, curve_data, write_curve_data
 
         runs = _row_runs(_spec(args.spec))
+        check_not_inside(Path(args.out) / "x.csv")
         for variant in runs:
             check_output(Path(args.out) / f"{variant}.csv", [args.spec or ""], CURVE_HEADER)
         print("\n".join(map(str, write_curve_data(curve_data(runs), args.out))))
@@ -115,6 +116,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             there = next(p for p in outputs if Path(p).exists())
             raise ValueError(f"--out {args.out}: {there} exists and was not written by `pst table`; choose another "
                              "--out, or remove it") from None
+    check_not_inside(args.out)
     if args.kind in ("flops", "metrics") and not args.inputs:
         raise ValueError(f"table {args.kind}: no input records given; name the records to tabulate")
     if args.kind == "flops":
@@ -481,11 +483,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pst.io import check_output
+    from pst.io import check_not_inside, check_output
     from pst.report.readme import write_readme
     from pst.report.study_table import title_profile
 
     check_output(args.out, args.tables + args.figures, "# Results")
+    check_not_inside(args.out)
     missing = [f for f in args.tables + args.figures if not Path(f).is_file()]
     if missing:
         raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "
@@ -994,6 +997,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = str(err) if not isinstance(err, OSError) or not err.filename else \
             f"{err.filename}: {err.strerror or err}"
+        if isinstance(err, UnicodeEncodeError):           # a name made of bytes that are not UTF-8 (ValueError)
+            snippet = err.object[max(0, err.start - 30):err.end + 10] if isinstance(err.object, str) else err.object
+            message = (f"...{snippet!r}...: a name with bytes that are not UTF-8; give that path or value a UTF-8 "
+                       "name")
         if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and \
                 "choose" not in message:
             message += "; check that folder's permissions, or choose another output"

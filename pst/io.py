@@ -32,9 +32,33 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except Exception as err:
+        raise _named(err, target, tmp) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+FULL = 1 << 20          # free bytes below which a failed write is put down to a full disk
+
+
+def _named(err: Exception, target: Path, tmp: str) -> Exception:
+    """A write that failed, named by the file the user asked for: an OS error on our temporary file (or none
+    named), or any writer's error (torch's zip writer raises RuntimeError) on a disk that is full."""
+    import errno
+    import shutil
+
+    ours = isinstance(err, OSError) and err.filename in (None, tmp, str(tmp))
+    try:
+        full = shutil.disk_usage(target.parent).free < FULL
+    except OSError:
+        full = False
+    if (ours and err.errno in (errno.ENOSPC, errno.EDQUOT)) or (full and not isinstance(err, OSError)):
+        return OSError(errno.ENOSPC, "no space left on its disk; free space there, or choose another output",
+                       str(target))
+    if ours:
+        return OSError(err.errno, err.strerror or str(err), str(target))
+    return err
 
 
 @contextmanager
@@ -71,6 +95,15 @@ def absent(path: PathLike) -> str:
     """Why ``path`` is not a file to read: missing, a folder, or a special file (a FIFO would block a reader)."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            try:
+                p.resolve(strict=True)
+            except RuntimeError:
+                return "a loop of symbolic links"
+            except OSError as err:
+                if err.errno == 40:          # ELOOP
+                    return "a loop of symbolic links"
+            return f"a symbolic link to {os.readlink(p)}, which does not exist"
         return "no such file"
     return "a folder, not a file" if p.is_dir() else "not a regular file (a device, FIFO or socket)"
 
@@ -168,6 +201,15 @@ def check_output(path: PathLike, inputs=(), header: str | None = None, what: str
                                  f"with {header!r}); choose another file, or remove it")
     check_writable(out.parent, f"{what} {out}")
     return out
+
+
+def check_not_inside(path: PathLike, what: str = "--out") -> None:
+    """Refuse an output inside a run's or a dataset's folder (pst.layout.owner): nothing is added to either."""
+    from pst.layout import owner
+
+    inside = owner(path)
+    if inside:
+        raise ValueError(f"{what} {path}: {inside}; write it into a folder of its own")
 
 
 def check_writable(folder: PathLike, what: str) -> Path:

@@ -254,3 +254,17 @@ class Layout:
 
     def benchmark(self, name: str) -> str:
         return f"{self.results}/benchmarks/{name}.tsv"
+
+
+def owner(path: str | Path) -> str | None:
+    """The run or dataset folder a file at ``path`` would be written into (an ancestor of it), described; None
+    when there is none. A report's output (a table, figure or page) never goes inside either: a run folder is one
+    run's own, a dataset folder the data's (its lists and videos)."""
+    for folder in Path(path).resolve().parents:
+        if (folder / RunDir.CONFIG).is_file() and any((folder / m).exists() for m in
+                                                       (RunDir.LOG, RunDir.CHECKPOINTS, RunDir.FINAL)):
+            return f"inside the run {folder}"
+        if (folder / "synth.json").is_file() or ((folder / "classes.txt").is_file() and
+                                                 ((folder / "train.txt").is_file() or (folder / "val.txt").is_file())):
+            return f"inside the dataset {folder}"
+    return None

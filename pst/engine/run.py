@@ -110,6 +110,11 @@ def load_config(run_dir: str | Path) -> dict:
 def check_run_folder(run_dir: str | Path) -> None:
     """Refuse to train into a folder that holds files but no run (a user's folder): nothing is added to it."""
     run_dir = Path(run_dir)
+    try:
+        str(run_dir.resolve()).encode("utf-8")      # its path goes into config.yaml, train.log and the records
+    except UnicodeEncodeError:
+        raise ValueError(f"--out {str(run_dir)!r}: a name with bytes that are not UTF-8; name the run's folder in "
+                         "UTF-8") from None
     if run_dir.is_symlink():                # moving a run aside would move the link, not the run
         raise ValueError(f"--out {run_dir}: a symbolic link (to {os.readlink(run_dir)}); give the run's folder itself")
     if run_dir.exists() and not run_dir.is_dir():

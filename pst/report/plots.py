@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pst.io import read_record, write_text
+from pst.io import check_not_inside, read_record, write_text
 from pst.layout import RunDir
 
 
@@ -44,6 +44,7 @@ def check_figure(path: str | Path) -> Path:
         raise ValueError(f"{path}: a folder; name the figure's file")
     if path.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"{path}: a figure is a .png or .svg file; name one")
+    check_not_inside(path, "figure")
     if path.exists() and not any(mark in path.read_bytes()[:4096] for mark in (
             f"tEXtCreator\x00{CREATOR}".encode(), f"<dc:title>{CREATOR}</dc:title>".encode())):   # PNG, SVG
         raise ValueError(f"{path}: exists and is not a figure pst made; choose another output, or remove it")
