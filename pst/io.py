@@ -83,6 +83,20 @@ def write_text(path: PathLike, text: str) -> Path:
     return Path(path)
 
 
+def write_texts(files: dict) -> list[Path]:
+    """Several files of one artifact ({path: text}, in that order), all or none: a write that fails (a full disk,
+    a signal) removes the ones this call had written, so no half set is left to be taken for a whole one."""
+    written: list[Path] = []
+    try:
+        for path, text in files.items():
+            written.append(write_text(path, text))
+    except BaseException:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
+        raise
+    return written
+
+
 def sha256sum(path: PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

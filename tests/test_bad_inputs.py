@@ -352,14 +352,15 @@ def test_a_second_synth_into_one_folder_waits_its_turn(tmp_path, monkeypatch, ca
 
 
 def test_a_table_interrupted_between_its_files_is_written_again(easy, tmp_path, monkeypatch, capsys):
-    """A table's JSON is written first (it proves the files are `pst table`'s): a Ctrl-C after its first file leaves
-    a state the same command writes again, instead of refusing a lone Markdown as someone else's."""
-    import pst.report.tables as tables
+    """A table's files are written all or none (the JSON, which proves they are `pst table`'s, first): a Ctrl-C
+    after its first file leaves none of them, and the same command writes the table again instead of refusing a
+    lone Markdown as someone else's."""
+    import pst.io as io
 
     _setup(tmp_path, easy)
     monkeypatch.chdir(tmp_path)
     argv = ["table", "flops", "ok/one.json", "--out", "t"]
-    real, calls = tables.write_text, []
+    real, calls = io.write_text, []
 
     def first_file_then_ctrl_c(path, text):
         if calls:
@@ -367,8 +368,8 @@ def test_a_table_interrupted_between_its_files_is_written_again(easy, tmp_path, 
         calls.append(path)
         return real(path, text)
 
-    monkeypatch.setattr(tables, "write_text", first_file_then_ctrl_c)
-    assert main(argv) == 130 and len(calls) == 1
-    monkeypatch.setattr(tables, "write_text", real)
+    monkeypatch.setattr(io, "write_text", first_file_then_ctrl_c)
+    assert main(argv) == 130 and len(calls) == 1 and not list(tmp_path.glob("t.*"))
+    monkeypatch.setattr(io, "write_text", real)
     assert main(argv) == 0, capsys.readouterr().err
     assert all((tmp_path / f"t{ext}").is_file() for ext in (".md", ".csv", ".json"))

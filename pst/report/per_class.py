@@ -18,7 +18,7 @@ import pandas as pd
 from pst.data.annotations import read_classes
 from pst.engine.config import resolve_path
 from pst.engine.run import load_config
-from pst.io import write_text
+from pst.io import write_texts
 from pst.layout import PREDICTIONS, eval_dir
 from pst.report.study_table import PROFILE_MARK, interval, number_text, paired, read_predictions
 
@@ -165,10 +165,10 @@ def write(spec: dict, out: str | Path) -> Path:
         lines += [f"Most confused pairs per model (up to {CONFUSED}; share of the true class's videos, all seeds).",
                   "", worst.to_markdown(index=False, floatfmt=".1f"), ""]
     out = Path(out)
-    rows = json.loads(df.to_json(orient="records"))        # the JSON first: it proves the files are ours
-    write_text(out.with_suffix(".json"), json.dumps({"title": title, "rows": rows, "metrics": {}}, indent=1) + "\n")
-    write_text(out.with_suffix(".csv"), df.to_csv(index=False))
-    return write_text(out.with_suffix(".md"), "\n".join(lines).rstrip() + "\n")
+    rows = json.loads(df.to_json(orient="records"))        # all or none, the JSON (the files are ours) first
+    return write_texts({out.with_suffix(".json"): json.dumps({"title": title, "rows": rows, "metrics": {}}, indent=1)
+                        + "\n", out.with_suffix(".csv"): df.to_csv(index=False),
+                        out.with_suffix(".md"): "\n".join(lines).rstrip() + "\n"})[-1]
 
 
 def confusion_figure(spec: dict, out: str | Path) -> Path:

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from pst.io import read_record, write_text
+from pst.io import read_record, write_text, write_texts
 from pst.report.published import published_cost
 from pst.weights_2d import PAPER_2D
 
@@ -39,13 +39,10 @@ def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.Data
     md = f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + f"{body}\n"
     data = {"title": title, "rows": json.loads(df.to_json(orient="records")),
             "metrics": metrics_view(df) if metrics is None else metrics, **(extra or {})}
-    # the JSON first: it is what proves a table's files are `pst table`'s, so a table interrupted between its files
-    # is written again by the same command (a Markdown alone would be refused as someone else's)
-    written = {ext: None for ext in (".md", ".csv", ".json")}
-    written[".json"] = write_text(stem.with_suffix(".json"), json.dumps(data, indent=1) + "\n")
-    written[".md"] = write_text(stem.with_suffix(".md"), md)
-    written[".csv"] = write_text(stem.with_suffix(".csv"), df.to_csv(index=False))
-    return list(written.values())
+    # all or none, the JSON first: it is what proves a table's files are `pst table`'s
+    write_texts({stem.with_suffix(".json"): json.dumps(data, indent=1) + "\n", stem.with_suffix(".md"): md,
+                 stem.with_suffix(".csv"): df.to_csv(index=False)})
+    return [stem.with_suffix(ext) for ext in (".md", ".csv", ".json")]
 
 
 def write_metrics(tables: Iterable[str | Path], out: str | Path) -> Path:
