@@ -130,7 +130,9 @@ def test_checkpoints_on_a_time_cadence_mid_epoch(easy, tmp_path):
     assert len(mid) == 96 // 8                                               # one per optimizer step
     # a finished run keeps its last checkpoint by default (or none): an execution setting, not another run
     r["train"]["keep_finished"] = "last"
+    finished = (tmp_path / "run" / "config.yaml").read_bytes()
     assert train(r, tmp_path / "run")["steps"] == 12                         # already trained: nothing removed
+    assert (tmp_path / "run" / "config.yaml").read_bytes() == finished       # nor rewritten
     assert len(list((tmp_path / "run" / "checkpoints").glob("*.pt"))) == 13
     for keep, left in (("last", ["ckpt_e0001_s00000012.pt", "ckpt_e0001_s00000012.pt.sha256"]), ("none", [])):
         r["train"]["keep_finished"] = keep
@@ -435,6 +437,11 @@ def test_an_evaluation_is_checked_against_its_run_and_weights_before_it_is_table
     with pytest.raises(ValueError, match="metrics.csv: its epochs are not those of metrics.json"):
         record(run, ["1x1"], tmp_path / "rec")
     assert not (tmp_path / "rec").exists()
+    from pst.engine.run import RunLockedError, locked
+
+    with locked(tmp_path / "rec", "another pst record"):                   # one writer per record folder
+        with pytest.raises(RunLockedError, match="rec is in use by another pst record"):
+            record(run, ["1x1"], tmp_path / "rec")
     # final weights: a digest-less header and NaN weights are refused, not evaluated or taken as finished
     final = run / "final.safetensors"
     tensors = load_file(str(final))

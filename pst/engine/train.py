@@ -56,8 +56,7 @@ from pst.engine.build import build_model, loader_worker, train_dataset, views_da
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (PeerLost, Preempted, StopSignals, check_run_files, check_run_folder, data_changes,
-                            data_fingerprint, load_config, locked, log_line, move_aside, peer_lost, recipe_changes,
-                            write_config)
+                            data_fingerprint, locked, log_line, move_aside, peer_lost, recipe_changes, write_config)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import read_record, write_text
@@ -201,9 +200,8 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
             ckpt.adopt_legacy_weights(run_dir)
         if not changes and RunDir(run_dir).summary.exists() and RunDir(run_dir).final.exists():
             ckpt.load_weights(final_weights(run_dir))        # a damaged file is never taken as done
-            check_run_files(Path(run_dir))
-            if main and RunDir(run_dir).config.exists() and load_config(run_dir) != cfg:
-                write_config(run_dir, cfg)            # same run, new execution settings: recorded
+            check_run_files(Path(run_dir))      # its config.yaml stays as it finished (other execution settings:
+                                                 # the same run, and a finished run is never rewritten)
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
             return read_record(RunDir(run_dir).summary, "a finished run's summary", "restore it (its record under "
                                "results/<profile>/records/ keeps a copy)", {"epochs": int, "final": dict})

@@ -14,8 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
-from pst.engine.run import check_run_files, load_config
-from pst.io import atomic_path, check_out_folder, read_record, write_text
+from pst.engine.run import check_run_files, load_config, locked
+from pst.io import atomic_path, check_out_folder, made_folder, read_record, write_text
 from pst.layout import EVAL, EVAL_FILES, RunDir, eval_dir
 from pst.report.study_table import check_evaluation
 
@@ -24,8 +24,13 @@ MANIFEST = "record.json"           # what was copied and its sha256, written las
 
 def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]:
     """Copy a finished run's small files and its evaluations at ``views`` into ``out`` (same relative paths);
-    a file the run lacks stops it, naming the file."""
-    run_dir, out = Path(run_dir), Path(out)
+    a file the run lacks stops it, naming the file. One writer per record folder: a second is refused while the
+    first writes (two runs' records into one folder would mix their files)."""
+    with made_folder(Path(out).parent), locked(out, "pst record"):
+        return _record(Path(run_dir), views, Path(out))
+
+
+def _record(run_dir: Path, views: list[str], out: Path) -> list[Path]:
     wanted = list(RunDir.RECORDED) + [f"{Path(eval_dir('.', v)).name}/{f}" for v in views for f in EVAL_FILES]
     if not (out / MANIFEST).is_file():                  # an earlier record (or one whose manifest went) only
         check_out_folder(out, wanted, ", not a record of pst record; choose another folder")
