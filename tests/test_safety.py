@@ -214,6 +214,13 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     assert "exists (an evaluation is never replaced)" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--rescore", "--views", "3x1"]) == 2
     assert "3 crops are not a subset of 1" in capsys.readouterr().err
+    from pst.engine.evaluate import write_scores                # scores not the evaluation's (another run's): refused
+    good = (run / "eval_1x1" / "scores.npz").read_bytes()
+    t = {k: torch.from_numpy(scores[k]) for k in ("logits", "labels", "indices")}
+    write_scores(run / "eval_1x1" / "scores.npz", -t["logits"], t["labels"], t["indices"], 1, 1)
+    assert main(["evaluate", str(run), "--rescore"]) == 2
+    assert "scores.npz: not the view scores eval.json recorded" in capsys.readouterr().err
+    (run / "eval_1x1" / "scores.npz").write_bytes(good)
     out = _pst(["evaluate", str(run), "--list", "other.txt", "--quiet"], env_with_venv, cwd=tmp_path)  # from the cwd
     assert out.returncode == 0, out.stderr
     tag = hashlib.sha256(other.read_bytes()).hexdigest()[:8]

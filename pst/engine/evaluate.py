@@ -34,7 +34,7 @@ from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
 from pst.engine.run import ignore_stop_signals, load_config, locked
-from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, write_text
+from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, sha256sum, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, eval_dir
 from pst.provenance import git_revision, job_fingerprint
 
@@ -173,7 +173,6 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
     evaluation, the file loaded by load_video_checkpoint (its bias index buffers checked against the model's)."""
     from pst.engine.build import build_model
     from pst.models.swin_checkpoints import load_video_checkpoint
-    from pst.io import sha256sum
 
     crops, clips = check_views(cfg, views)
     lst = Path(list_file) if list_file else Path(resolve_path(cfg["data"]["root"], cfg["data"]["val_list"]))
@@ -274,7 +273,8 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
     report = _record(cfg, res["probs"], res["labels"], res["indices"], [e.path for e in ds.entries], out,
                      model.num_classes,
                      {**what, "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
-                      "views_per_video": crops * clips, "average": average},
+                      "views_per_video": crops * clips, "average": average,
+                      "scores": sha256sum(out / SCORES)},           # what --rescore checks it reads
                      {"videos_listed": len(ds), "videos_failed": len(res["failed"]),
                       "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
                       "partial": res["partial"]})
@@ -334,6 +334,13 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
         raise ValueError(f"{src}: no {EVAL} beside its scores (an evaluation that did not finish); evaluate again")
     record = read_record(src / EVAL, "an evaluation record of `pst evaluate`", "evaluate the run again",
                          {"list": str, "videos_listed": int})
+    fix = "evaluate the run again into a new folder"
+    if Path(record.get("run", "")).resolve() != run_dir.resolve() or record.get("weights") != run_weights(run_dir):
+        raise ValueError(f"{src / EVAL}: the evaluation of {record.get('run')!r} or of other weights than this run's "
+                         f"final ones; {fix}")
+    if record.get("scores") != sha256sum(src / SCORES):
+        raise ValueError(f"{src / SCORES}: not the view scores {EVAL} recorded (its SHA-256 differs, or the "
+                         f"evaluation predates recording it); {fix}")
     scores = read_scores(src / SCORES)
     of = (int(scores["crops"]), int(scores["clips"]))
     crops, clips = check_views(cfg, views) if views else of
