@@ -184,6 +184,8 @@ CASES = [   # argv, what the one line must say
      "--spec: the released checkpoints' spec: name: 1 is not of type 'string'"),
     (["table", "metrics", "ok/list.json", "--out", "ok/classes.txt"], "ok/classes.txt exists and was not written by"),
     (["table", "flops", "ok/one.json", "--out", "done/tab"], "--out done/tab: inside the run "),
+    (["table", "study", "ok/one.json", "--spec", json.dumps(SPEC), "--out", "t"],
+     "ok/one.json: counts pst_t at 8x224, not the table's paper input 16x224"),
     (["report", "--out", "done/README.md", "--tables", "ok/study.md", "--profile", "synthetic"],
      "--out done/README.md: inside the run "),
     (["cam", "done", "--video", "ok/val.txt", "--out", "ok/cam.png"], "figure ok/cam.png: inside the dataset "),

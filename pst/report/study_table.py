@@ -171,11 +171,24 @@ def code_of(found: dict) -> dict:
     return {"report": job_fingerprint("report"), "evaluate": evals}
 
 
+def paper_costs(spec: dict, paper_flops: list[str]) -> dict:
+    """{model: its FLOPs record at the table's paper input}; a record at another input is refused, naming it (the
+    cost column says "@paper input")."""
+    want = tuple(spec.get("paper_input") or ())
+    for path in paper_flops if want else []:
+        rec = load_counts([path])[0]
+        if (rec["frames"], rec["size"]) != want:
+            raise ValueError(f"{path}: counts {rec['model']} at {rec['frames']}x{rec['size']}, not the table's paper "
+                             f"input {want[0]}x{want[1]}; rerun its flops job (`pst flops {rec['model']} --frames "
+                             f"{want[0]} --size {want[1]} --json`)")
+    return {rec["model"]: rec for rec in load_counts(paper_flops)}
+
+
 def build(spec: dict, paper_flops: list[str], found: dict | None = None, memory: list[str] = ()) -> pd.DataFrame:
     """Every number of the table, one row per (variant, views) in the table's order, then the published rows no
     model of ours defines (``paper_only``)."""
+    paper_cost = paper_costs(spec, paper_flops)
     found = collect(spec) if found is None else found
-    paper_cost = {rec["model"]: rec for rec in load_counts(paper_flops)}
     paper_memory = {rec["model"]: rec for rec in load_memory(memory)}
     costs: dict[str, dict] = {}                 # one count per run, shared by its rows of other views
     base = spec.get("baseline")
@@ -462,6 +475,7 @@ def finding_text(f: dict, profile: str) -> str:
 
 
 def write(spec: dict, paper_flops: list[str], out: str | Path, memory: list[str] = ()) -> pd.DataFrame:
+    paper_costs(spec, paper_flops)                # a bad input stops before any evaluation is read
     found = collect(spec)
     df = build(spec, paper_flops, found, memory)
     title = f"{spec['title']}{PROFILE_MARK}{spec['profile']}"
