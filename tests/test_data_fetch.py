@@ -264,6 +264,9 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
     parts = [tmp_path / f"part{i}.tsv" for i in range(3)]
     for i, part in enumerate(parts):
         validate(proc, proc / "train.txt", out=part, progress=False, shard=(i, 3))
+    bad_in = next(p for p in parts if p.read_text().count("\n") == 3)      # header, the bad video, its shard line
+    with pytest.raises(ValueError, match="not each of 0/N .. N-1/N once: a shard's bad videos would be lost"):
+        gather(proc / "train.txt", [p for p in parts if p != bad_in], tmp_path / "gathered.tsv")
     gather(proc / "train.txt", parts[::-1], tmp_path / "gathered.tsv")
     assert (tmp_path / "gathered.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
     assert (tmp_path / "whole.tsv").read_text().count("\n") == 2

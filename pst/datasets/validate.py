@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pst.data.annotations import Entry, read_classes, read_list
-from pst.io import check_output, write_text
+from pst.io import check_output, sha256sum, write_text
 
 MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
 FIX = "`pst data prepare` re-encodes it from a front-to-back decode; training skips it meanwhile"
@@ -135,6 +135,7 @@ def check_entry(root: Path, entry: Entry, decoders: Sequence[str] = ("decord",),
 
 
 BAD_HEADER = "path\treason"            # bad_videos.tsv's first line
+SHARD_MARK = "# shard"                  # a shard's last line: "# shard I/N of <list digest>" (gather checks them all)
 
 
 def read_bad(path: str | Path) -> dict[str, str]:
@@ -195,7 +196,8 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
         v.path = e.path
         verdicts.append(v)
     bad = [v for v in verdicts if not v.ok]
-    write_text(tsv, BAD_HEADER + "\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad))
+    mark = "" if shard is None else f"{SHARD_MARK} {shard[0]}/{shard[1]} of {_list_digest(list_file)}\n"
+    write_text(tsv, BAD_HEADER + "\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad) + mark)
     if report:
         buf = io.StringIO()
         w = csv.DictWriter(buf, REPORT_FIELDS)
@@ -222,15 +224,36 @@ def gather(list_file: str | Path, shards: Sequence[str | Path], out: str | Path,
                  None)
     if twice is not None:
         raise ValueError(f"--gather: {twice} given twice; give each shard's file once")
-    rows = []
+    rows, seen, digest = [], {}, _list_digest(list_file)
     for path in shards:
-        head, *lines = Path(path).read_text().splitlines()
+        head, *lines = Path(path).read_text().splitlines() or [""]
         if head != BAD_HEADER:
             raise ValueError(f"{path}: not a shard of `pst data validate --shard` (no path/reason header)")
+        marks = [line[len(SHARD_MARK):].split() for line in lines if line.startswith(SHARD_MARK)]
+        if len(marks) != 1 or len(marks[0]) != 3 or marks[0][1] != "of":
+            raise ValueError(f"{path}: no '{SHARD_MARK} I/N of LIST' line (a shard's last); validate that shard "
+                             "again")
+        which, _, of = marks[0]
+        if of != digest:
+            raise ValueError(f"{path}: a shard of another version of {list_file}; validate that shard again")
+        seen.setdefault(which, path)
         for line in lines:
+            if line.startswith(SHARD_MARK):
+                continue
             name = line.split("\t", 1)[0]
             if name not in position:
                 raise ValueError(f"{path}: {name} is not in {list_file}; the shard is of another list")
             rows.append((position[name], line))
+    counts = {w.split("/")[1] for w in seen}
+    n = int(next(iter(counts))) if len(counts) == 1 else None
+    if n is None or len(seen) != len(shards) or set(seen) != {f"{i}/{n}" for i in range(n)}:
+        have = ", ".join(sorted(seen))
+        raise ValueError(f"--gather: the shards given are {have}, not each of 0/N .. N-1/N once: a shard's bad "
+                         "videos would be lost; give every shard's file (run the missing ones first)")
     write_text(tsv, BAD_HEADER + "\n" + "".join(f"{line}\n" for _, line in sorted(rows)))
     return {"list": str(list_file), "bad": len(rows), "tsv": str(tsv)}
+
+
+def _list_digest(list_file: str | Path) -> str:
+    """Which list (and which version of it) a shard validated: the gather refuses shards of another."""
+    return sha256sum(list_file)[:16]
