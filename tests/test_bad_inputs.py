@@ -61,6 +61,7 @@ def _setup(tmp_path, easy):
         (tmp_path / "ok" / f"{name}.json").write_text(f'{{"model": "pst_t", "frames": 8, "size": 224, "gflops": '
                                                       f'{gflops}, "params_m": 28.5}}')
     (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n a user's photo")
+    os.mkfifo(tmp_path / "fifo.mp4")          # a reader would block on it
     (tmp_path / "rec").mkdir()                # the record of another run
     (tmp_path / "rec" / "record.json").write_text('{"run": "elsewhere", "files": {}}')
     (tmp_path / "ok" / "other.json").write_text('{"title": "other — profile p", "rows": []}')
@@ -184,6 +185,7 @@ CASES = [   # argv, what the one line must say
      "--spec: the released checkpoints' spec: name: 1 is not of type 'string'"),
     (["table", "metrics", "ok/list.json", "--out", "ok/classes.txt"], "ok/classes.txt exists and was not written by"),
     (["table", "flops", "ok/one.json", "--out", "done/tab"], "--out done/tab: inside the run "),
+    (["predict", "fifo.mp4", "--run", "done"], "fifo.mp4: not a regular file (a device, FIFO or socket)"),
     (["table", "study", "ok/one.json", "--spec", json.dumps(SPEC), "--out", "t"],
      "ok/one.json: counts pst_t at 8x224, not the table's paper input 16x224"),
     (["report", "--out", "done/README.md", "--tables", "ok/study.md", "--profile", "synthetic"],

@@ -14,6 +14,7 @@ from pst.data.video import header
 from pst.engine.build import load_run_model, sampling, test_transform
 from pst.engine.config import check_views, resolve_path
 from pst.engine.evaluate import aggregate, most_views
+from pst.io import absent
 from pst.layout import EVAL
 
 
@@ -34,8 +35,8 @@ def predict_videos(run_dir: str | Path, videos: list[str | Path], views: Optiona
     """{"views", "classes", "videos": [{"video", "top": [(class name, probability)], "partial"}]}; a video that
     cannot be read is one ValueError naming it (checked for every video before the model is loaded)."""
     for v in videos:
-        if not Path(v).exists():
-            raise ValueError(f"{v}: no such video file or frame folder")
+        if not Path(v).is_file() and not Path(v).is_dir():     # a FIFO or device would block the decoder
+            raise ValueError(f"{v}: {absent(v)}; give a video file or a frame folder")
     from pst.engine.run import load_config
 
     cfg = load_config(run_dir)
