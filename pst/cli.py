@@ -558,7 +558,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
         if job.command != "train":      # only training runs as one process per GPU; others would race each other
             raise ValueError(f"launch -- {job.command}: launch starts a training's processes; run `pst "
                              f"{job.command}` directly")
-        _train_recipe(job)
+        from pst.engine.config import accumulation
+
+        accumulation(_train_recipe(job), args.nodes * args.procs)   # the global batch splits over the processes
     launch(args.nodes, args.procs, rest, agent=args.agent, gpus=args.gpus)      # replaces this process
     return 0
 

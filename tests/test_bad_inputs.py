@@ -186,6 +186,8 @@ CASES = [   # argv, what the one line must say
     (["table", "metrics", "ok/list.json", "--out", "ok/classes.txt"], "ok/classes.txt exists and was not written by"),
     (["table", "flops", "ok/one.json", "--out", "done/tab"], "--out done/tab: inside the run "),
     (["predict", "fifo.mp4", "--run", "done"], "fifo.mp4: not a regular file (a device, FIFO or socket)"),
+    (["launch", "--procs", "3", "--", *TRAIN], "train.global_batch 8 is not a multiple of train.batch_per_device 8 x "
+     "3 device(s)"),
     (["table", "study", "ok/one.json", "--spec", json.dumps(SPEC), "--out", "t"],
      "ok/one.json: counts pst_t at 8x224, not the table's paper input 16x224"),
     (["report", "--out", "done/README.md", "--tables", "ok/study.md", "--profile", "synthetic"],

@@ -55,19 +55,25 @@ def rdzv_port(job_id: str) -> int:
     return RDZV_PORT_BASE + int(job_id) % 20000
 
 
+# This interpreter's own pst and torchrun: a launch works without the environment's bin/ on PATH (an
+# unactivated venv gave "[Errno 2] No such file or directory" naming no program).
+PST = (sys.executable, "-m", "pst.cli")
+TORCHRUN = (sys.executable, "-m", "torch.distributed.run")
+
+
 def command(nodes: int, procs: int, args: list[str], slurm: Optional[bool] = None, gpus: int = 0) -> list[str]:
     """The command a job of ``nodes`` x ``procs`` training processes runs (``args``: the `pst` subcommand and its
     arguments, e.g. ["train", "--config", ...]; ``gpus``: GPUs per node the job holds)."""
     if nodes < 1 or procs < 1:
         raise ValueError(f"launch: --nodes and --procs must be >= 1, got {nodes} and {procs}")
     if nodes == 1 and procs == 1:
-        return ["pst", *args]
+        return [*PST, *args]
     slurm = in_slurm_allocation() if slurm is None else slurm
     if nodes == 1 or not slurm:
-        return ["torchrun", "--standalone", f"--nproc-per-node={nodes * procs}", "-m", "pst.cli", *args]
+        return [*TORCHRUN, "--standalone", f"--nproc-per-node={nodes * procs}", "-m", "pst.cli", *args]
     return ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
             *([f"--gres=gpu:{gpus}"] if gpus else []),
-            sys.executable, "-m", "pst.cli", "launch", "--agent", f"--nodes={nodes}", f"--procs={procs}", "--",
+            *PST, "launch", "--agent", f"--nodes={nodes}", f"--procs={procs}", "--",
             *args]
 
 
@@ -76,7 +82,7 @@ def agent_command(nodes: int, procs: int, args: list[str]) -> list[str]:
     job = os.environ["SLURM_JOB_ID"]
     endpoint = f"{head_address(os.environ['SLURM_JOB_NODELIST'])}:{rdzv_port(job)}"
     timeout = int(os.environ.get("PST_RDZV_TIMEOUT", "300"))
-    return ["torchrun", f"--nnodes={nodes}", f"--nproc-per-node={procs}", "--rdzv-backend=c10d",
+    return [*TORCHRUN, f"--nnodes={nodes}", f"--nproc-per-node={procs}", "--rdzv-backend=c10d",
             f"--rdzv-endpoint={endpoint}", f"--rdzv-id={job}", f"--rdzv-conf=join_timeout={timeout}",
             "--max-restarts=0", "-m", "pst.cli", *args]
 
