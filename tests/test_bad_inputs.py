@@ -35,6 +35,14 @@ def _finished_weights(easy) -> bytes:
     return out.read_bytes()
 
 
+def _small_files(run):
+    """A finished run's small files as training writes them (one epoch)."""
+    (run / "metrics.json").write_text('[{"epoch": 1, "loss": 1.0}]\n')
+    (run / "metrics.csv").write_text("epoch,loss\n1,1.0\n")
+    (run / "env.json").write_text('{"torch": "2"}\n')
+    (run / "train.json").write_text('{"epochs": 1, "final": {"epoch": 1}}\n')
+
+
 def _setup(tmp_path, easy):
     (tmp_path / "mine" / "videos").mkdir(parents=True)
     (tmp_path / "mine" / "videos" / "holiday.mp4").write_bytes(b"a user's own video")
@@ -72,14 +80,20 @@ def _setup(tmp_path, easy):
     moved["data"]["root"] = str(tmp_path / "gone")
     (tmp_path / "moved").mkdir()
     (tmp_path / "moved" / "config.yaml").write_text(yaml.safe_dump(moved))
-    (tmp_path / "done").mkdir()                # a finished run (its config and final weights)
+    (tmp_path / "done").mkdir()                # a finished run (its config, final weights and small files)
     (tmp_path / "done" / "config.yaml").write_text(yaml.safe_dump(tiny_recipe(easy)))
     (tmp_path / "done" / "final.safetensors").write_bytes(_finished_weights(easy))
+    _small_files(tmp_path / "done")
+    (tmp_path / "emptied").mkdir()             # the same, its summary emptied: not a finished run
+    for f in (tmp_path / "done").iterdir():
+        (tmp_path / "emptied" / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "emptied" / "train.json").write_text("{}\n")
     deeper = tiny_recipe(easy)                 # final weights of one model beside the config of another
     deeper["model"]["kwargs"]["depth"] = 3
     (tmp_path / "mixed").mkdir()
     (tmp_path / "mixed" / "config.yaml").write_text(yaml.safe_dump(deeper))
     (tmp_path / "mixed" / "final.safetensors").write_bytes(_finished_weights(easy))
+    _small_files(tmp_path / "mixed")
     (easy / "junk_bad.tsv").write_text("these are my notes\n")    # not validate's list (in the data's folder)
     for name, (file, text) in {"badenv": ("env.json", "[1]\n"), "badcfg": ("config.yaml", "data: {root: [\n"),
                                    "cutcfg": ("config.yaml", "data:\n  train:\n    size\n")}.items():
@@ -186,6 +200,7 @@ CASES = [   # argv, what the one line must say
     (["table", "metrics", "ok/list.json", "--out", "ok/classes.txt"], "ok/classes.txt exists and was not written by"),
     (["table", "flops", "ok/one.json", "--out", "done/tab"], "--out done/tab: inside the run "),
     (["predict", "fifo.mp4", "--run", "done"], "fifo.mp4: not a regular file (a device, FIFO or socket)"),
+    (["evaluate", "emptied"], "emptied/train.json: not a finished run's summary (no 'epochs')"),
     (["launch", "--procs", "3", "--", *TRAIN], "train.global_batch 8 is not a multiple of train.batch_per_device 8 x "
      "3 device(s)"),
     (["table", "study", "ok/one.json", "--spec", json.dumps(SPEC), "--out", "t"],

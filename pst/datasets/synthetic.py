@@ -298,8 +298,10 @@ def _check_decodable(path: Path, earlier: bool) -> None:
     """The first video reads back: one rendered now at a size decord misreads, or one left by an earlier run
     that was damaged since (each gets its own fix)."""
     from pst.data.dataset import read_video
+    from pst.data.video import header
 
     try:
+        header(path)                    # a file that is no video: said by PyAV, before decord logs its own line
         read_video(path)
     except Exception as err:  # noqa: BLE001
         fix = ("a video of an earlier run, damaged since: remove it (or the whole set) and run synth again" if earlier

@@ -33,9 +33,9 @@ from pst.data.dataset import VideoDataset, collate
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
-from pst.engine.run import ignore_stop_signals, load_config, locked
+from pst.engine.run import check_run_files, ignore_stop_signals, load_config, locked
 from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, sha256sum, write_text
-from pst.layout import EVAL, PREDICTIONS, SCORES, eval_dir
+from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir
 from pst.provenance import git_revision, job_fingerprint
 
 
@@ -148,6 +148,8 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     crops, clips = check_views(cfg, views)
+    if RunDir(run_dir).final.exists():                       # (a run without final weights: said when loading)
+        check_run_files(run_dir)                             # a damaged summary or metrics: not a finished run
     own = Path(resolve_path(cfg["data"]["root"], cfg["data"]["val_list"]))
     lst = Path(list_file) if list_file else own               # a path given on the command line: from the cwd
     if not lst.is_file():
