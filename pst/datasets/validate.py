@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pst.data.annotations import Entry, read_classes, read_list
-from pst.io import check_output, sha256sum, write_text
+from pst.io import check_output, sha256sum, write_text, write_texts
 
 MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
 FIX = "`pst data prepare` re-encodes it from a front-to-back decode; training skips it meanwhile"
@@ -165,6 +165,9 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     if classes and not Path(classes).is_file():
         raise ValueError(f"--classes {classes}: no such file (the dataset's classes.txt, one name per line)")
     classes = Path(classes) if classes else list_file.parent / "classes.txt"
+    if shard is not None and not out:
+        raise ValueError("--shard: give --out for the shard's file (the default, the list's bad_videos.tsv, is the "
+                         "whole list's, which --gather writes)")
     tsv = check_output(out or list_file.parent / "bad_videos.tsv", (list_file, classes), BAD_HEADER)
     if report:
         if Path(report).resolve() == tsv.resolve():
@@ -197,7 +200,7 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
         verdicts.append(v)
     bad = [v for v in verdicts if not v.ok]
     mark = "" if shard is None else f"{SHARD_MARK} {shard[0]}/{shard[1]} of {_list_digest(list_file)}\n"
-    write_text(tsv, BAD_HEADER + "\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad) + mark)
+    files = {tsv: BAD_HEADER + "\n" + "".join(f"{v.path}\t{v.reason}\n" for v in bad) + mark}
     if report:
         buf = io.StringIO()
         w = csv.DictWriter(buf, REPORT_FIELDS)
@@ -207,7 +210,8 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
             row["verdict"] = "ok" if row.pop("ok") else "bad"
             row["decoders"] = " ".join(row["decoders"])
             w.writerow(row)
-        write_text(report, buf.getvalue())
+        files[Path(report)] = buf.getvalue()
+    write_texts(files)                               # both or neither: a failed report leaves no list either
     truncated = sum("truncated" in v.reason for v in bad)
     return {"list": str(list_file), "videos": len(entries), "bad": len(bad), "truncated": truncated,
             "ok": len(entries) - len(bad), "tsv": str(tsv), "report": str(report) if report else None,
