@@ -3,6 +3,7 @@ SHA-256 a file is recorded and checked by; the JSON records one step hands the n
 and the check that an output never overwrites an input or a user's file."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -33,7 +34,10 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except Exception as err:
-        raise _named(err, target, tmp) from None
+        named = _named(err, target, tmp)
+        if named is err:
+            raise
+        raise named from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -44,16 +48,17 @@ FULL = 1 << 20          # free bytes below which a failed write is put down to a
 
 def _named(err: Exception, target: Path, tmp: str) -> Exception:
     """A write that failed, named by the file the user asked for: an OS error on our temporary file (or none
-    named), or any writer's error (torch's zip writer raises RuntimeError) on a disk that is full."""
-    import errno
+    named), or a writer's own error (torch's zip writer raises RuntimeError, safetensors its SafetensorError) on
+    a disk that is full; anything else (a check inside the block) is left as it was."""
     import shutil
 
     ours = isinstance(err, OSError) and err.filename in (None, tmp, str(tmp))
+    writer = isinstance(err, RuntimeError) or type(err).__name__ == "SafetensorError"
     try:
-        full = shutil.disk_usage(target.parent).free < FULL
+        full = writer and shutil.disk_usage(target.parent).free < FULL
     except OSError:
         full = False
-    if (ours and err.errno in (errno.ENOSPC, errno.EDQUOT)) or (full and not isinstance(err, OSError)):
+    if (ours and err.errno in (errno.ENOSPC, errno.EDQUOT)) or full:
         return OSError(errno.ENOSPC, "no space left on its disk; free space there, or choose another output",
                        str(target))
     if ours:
@@ -115,7 +120,7 @@ def absent(path: PathLike) -> str:
             except RuntimeError:
                 return "a loop of symbolic links"
             except OSError as err:
-                if err.errno == 40:          # ELOOP
+                if err.errno == errno.ELOOP:
                     return "a loop of symbolic links"
             return f"a symbolic link to {os.readlink(p)}, which does not exist"
         return "no such file"
