@@ -179,13 +179,7 @@ def paper_sets(root: Path, videos: int) -> dict:
 def paper_rows(root: Path, clips: int) -> list[dict]:
     """One loader process per recipe, decoder and clips per decode; cores per GPU at the probe's (or an assumed)
     rate."""
-    from pst.engine.bench import (
-        bench_recipe,
-        cores_per_gpu,
-        gpu_probe,
-        gpu_rate,
-        sample_costs,
-    )
+    from pst.engine.bench import bench_recipe, cores_per_gpu, gpu_probe, gpu_rate, sample_costs
     from pst.engine.build import train_dataset
 
     rate, source = gpu_rate(gpu_probe())

@@ -150,9 +150,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
-        from pst.datasets.synthetic import SynthConfig, generate
-
-        from pst.datasets.synthetic import check_folder
+        from pst.datasets.synthetic import SynthConfig, check_folder, generate
         from pst.engine.run import locked
 
         cfg = SynthConfig(**{f.name: getattr(args, f.name) for f in fields(SynthConfig)})
@@ -449,14 +447,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from pst.report.per_class import confusion_figure
-    from pst.report.plots import (
-        accuracy_vs_gflops,
-        check_figure,
-        curve_data,
-        curves,
-        history,
-        result_table,
-    )
+    from pst.report.plots import accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table
     from pst.report.study_table import PROFILE_MARK
 
     spec = _spec(args.spec)
@@ -566,13 +557,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pst.engine.bench import (
-        bench_recipe,
-        cores_per_gpu,
-        gpu_probe,
-        gpu_rate,
-        sample_costs,
-    )
+    from pst.engine.bench import bench_recipe, cores_per_gpu, gpu_probe, gpu_rate, sample_costs
     from pst.engine.build import train_dataset
     from pst.weights_2d import PAPER_2D
 

@@ -120,9 +120,7 @@ def check_entry(root: Path, entry: Entry, decoders: Sequence[str] = ("decord",),
     path = root / entry.path
     if entry.num_frames is None:
         return check_video(path, decoders)
-    from pst.data.dataset import (
-        read_frame_dir,  # torch with it: a gather job starts without it
-    )
+    from pst.data.dataset import read_frame_dir          # torch with it: a gather job starts without it
 
     v = Verdict(str(path), frames_claimed=entry.num_frames)
     try:
