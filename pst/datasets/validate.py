@@ -145,6 +145,9 @@ def read_bad(path: str | Path) -> dict[str, str]:
     if not rows or rows[0] != BAD_HEADER:
         raise ValueError(f"{p}: not a list of bad videos written by `pst data validate` (its first line is not "
                          f"{BAD_HEADER!r}); run the validation again to write it")
+    if any(r.startswith(SHARD_MARK) for r in rows):
+        raise ValueError(f"{p}: one shard's bad videos, not the list's; gather the shards (`pst data validate LIST "
+                         "--gather SHARD...`) and name what it writes")
     return dict(r.split("\t", 1) for r in rows[1:] if "\t" in r)
 
 
