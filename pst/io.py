@@ -89,17 +89,16 @@ def write_text(path: PathLike, text: str) -> Path:
 
 
 def write_texts(files: dict) -> list[Path]:
-    """Several files of one artifact ({path: text}, in that order), all or none: a write that fails (a full disk,
-    a signal) removes the ones this call had written, so no half set is left to be taken for a whole one."""
-    written: list[Path] = []
-    try:
-        for path, text in files.items():
-            written.append(write_text(path, text))
-    except BaseException:
-        for path in written:
-            Path(path).unlink(missing_ok=True)
-        raise
-    return written
+    """Several files of one artifact ({path: text}): every one is written to its temporary file first, and only
+    when all are written do they replace their targets, in the order given. A full disk or a signal while writing
+    leaves the earlier version whole; nothing that was there is removed."""
+    from contextlib import ExitStack
+
+    items = list(files.items())
+    with ExitStack() as stack:                        # its contexts exit last-in first: enter them reversed
+        for path, text in reversed(items):
+            stack.enter_context(atomic_path(path)).write_text(text)
+    return [Path(path) for path, _ in items]
 
 
 def sha256sum(path: PathLike) -> str:

@@ -372,25 +372,37 @@ def test_a_second_synth_into_one_folder_waits_its_turn(tmp_path, monkeypatch, ca
     assert not (tmp_path / "s").exists()
 
 
-def test_a_table_interrupted_between_its_files_is_written_again(easy, tmp_path, monkeypatch, capsys):
-    """A table's files are written all or none (the JSON, which proves they are `pst table`'s, first): a Ctrl-C
-    after its first file leaves none of them, and the same command writes the table again instead of refusing a
-    lone Markdown as someone else's."""
-    import pst.io as io
+def test_a_table_interrupted_while_writing_keeps_the_version_before(easy, tmp_path, monkeypatch, capsys):
+    """A table's three files replace the earlier ones only once all three are written: a Ctrl-C while writing
+    leaves the earlier table whole (or none, the first time), and the same command then writes it."""
+    from pathlib import Path
 
     _setup(tmp_path, easy)
     monkeypatch.chdir(tmp_path)
-    argv = ["table", "flops", "ok/one.json", "--out", "t"]
-    real, calls = io.write_text, []
+    real = Path.write_text
 
-    def first_file_then_ctrl_c(path, text):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(path)
-        return real(path, text)
+    def interrupted(argv):
+        calls = []
 
-    monkeypatch.setattr(io, "write_text", first_file_then_ctrl_c)
-    assert main(argv) == 130 and len(calls) == 1 and not list(tmp_path.glob("t.*"))
-    monkeypatch.setattr(io, "write_text", real)
-    assert main(argv) == 0, capsys.readouterr().err
-    assert all((tmp_path / f"t{ext}").is_file() for ext in (".md", ".csv", ".json"))
+        def second_write_interrupted(self, text, *args, **kwargs):
+            if calls:
+                raise KeyboardInterrupt
+            calls.append(self)
+            return real(self, text, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "write_text", second_write_interrupted)
+        try:
+            return main(argv)
+        finally:
+            monkeypatch.setattr(Path, "write_text", real)
+
+    def table():                                  # the table's files and any temporary file of theirs
+        return {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(("t.", ".t."))}
+
+    first, second = (["table", "flops", f"ok/{r}.json", "--out", "t"] for r in ("one", "two"))
+    assert interrupted(first) == 130 and not table()                              # nothing, not a part
+    assert main(first) == 0, capsys.readouterr().err
+    before = table()
+    assert interrupted(second) == 130
+    assert table() == before                                                      # the earlier table, whole
+    assert main(second) == 0 and b"2.5" in (tmp_path / "t.csv").read_bytes()
