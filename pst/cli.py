@@ -90,6 +90,13 @@ def cmd_table(args: argparse.Namespace) -> int:
     from pst.io import check_not_inside, check_output, read_record
     from pst.report.tables import flops_table, load_counts, write_table
 
+    takes = {"flops": ("inputs",), "metrics": ("inputs",), "study": ("inputs", "--spec", "--memory"),
+             "per-class": ("--spec",), "curve": ("--spec",), "released": ("--spec",)}[args.kind]
+    extra = [name for name, given in (("inputs", args.inputs), ("--spec", args.spec), ("--memory", args.memory))
+             if given and name not in takes]
+    if extra:                           # never silently ignored
+        raise ValueError(f"table {args.kind}: {' and '.join(extra)} not taken (it reads {', '.join(takes)} only); "
+                         "leave them out")
     if not args.out.strip():
         raise ValueError("--out: an empty path; name the table's path (without suffix)")
     if args.out.endswith("/"):          # (a folder of that name may stand beside: results/flops/ and flops.md)
@@ -186,8 +193,14 @@ def cmd_data(args: argparse.Namespace) -> int:
             g = gather(args.list, args.gather, args.out or Path(args.list).parent / "bad_videos.tsv", args.modality)
             print(f"gathered {len(args.gather)} shards of {g['list']}: {g['bad']} bad -> {g['tsv']}")
             return 0
+        frames = {"frame_template": (args.frame_template, "{:05d}.jpg"), "frame_start": (args.frame_start, 1)}
+        given = [f"--{k.replace('_', '-')}" for k, (v, default) in frames.items() if v not in (None, default)]
+        if given and args.modality != "frames":          # never silently ignored (the defaults, as the workflow
+            #                                              passes them for every dataset, change nothing)
+            raise ValueError(f"{' and '.join(given)}: for frame folders; add --modality frames, or leave them out")
         s = validate(args.root, args.list, out=args.out, progress=not args.quiet, classes=args.classes,
-                     modality=args.modality, frame_template=args.frame_template, frame_start=args.frame_start,
+                     modality=args.modality, frame_template=args.frame_template or "{:05d}.jpg",
+                     frame_start=1 if args.frame_start is None else args.frame_start,
                      decoders=args.decoder or ["decord"], report=args.report,
                      shard=_shard(args.shard) if args.shard else None)
         print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad "
@@ -421,6 +434,8 @@ def cmd_cam(args: argparse.Namespace) -> int:
     from pst.report.plots import check_figure
 
     check_figure(args.out)                  # never a user's image, and before any model is loaded
+    if any(not n.strip() for n in args.name or []):
+        raise ValueError("--name: an empty title; give each run's column a name, or leave --name out")
     names = args.name or [Path(r).parent.name for r in args.runs]
     if len(names) != len(args.runs):
         raise ValueError(f"{len(names)} --name for {len(args.runs)} runs; give one name per run or none")
@@ -668,9 +683,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "list)")
     p.add_argument("--modality", choices=["video", "frames"], default="video",
                    help="what the list names: video files ('path label') or frame folders ('dir num_frames label')")
-    p.add_argument("--frame-template", default="{:05d}.jpg",
-                   help="frame folders: file name of a frame (SSv1's; mmaction2's extraction: img_{:05d}.jpg)")
-    p.add_argument("--frame-start", type=int, default=1, help="frame folders: number of the first file")
+    p.add_argument("--frame-template",
+                   help="frame folders: file name of a frame (default SSv1's {:05d}.jpg; mmaction2's extraction: "
+                        "img_{:05d}.jpg)")
+    p.add_argument("--frame-start", type=int, help="frame folders: number of the first file (default 1)")
     p.add_argument("--decoder", action="append", choices=DECODERS,
                    help="the decoder(s) whose random access is checked, as the recipes read (default: decord)")
     p.add_argument("--report", help="also write every file's verdict as CSV (path, verdict, reason, frames "
@@ -705,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", nargs="?", help="a finished run directory")
     p.add_argument("--checkpoint", help="instead of a run: a video checkpoint in the official layout (an authors' "
                                         "release), evaluated with --config's model, data and views")
-    p.add_argument("--config", help="with --checkpoint: the recipe (YAML/JSON file or inline JSON)")
+    p.add_argument("--config", action=_Once, help="with --checkpoint: the recipe (YAML/JSON file or inline JSON)")
     p.add_argument("--views", help="CROPSxCLIPS, e.g. 3x4 (K400) or 3x1 (SS, Diving48); default 1x1 (with "
                                    "--rescore: the source's views)")
     p.add_argument("--rescore", action="store_true",
@@ -885,6 +901,15 @@ def _config_options(p: argparse.ArgumentParser, config) -> None:
                            metavar=("LOW", "HIGH")[:len(f.default)], help=f.metadata["help"])
         else:
             p.add_argument(flag, type=kinds[f.type], default=f.default, help=f.metadata["help"])
+
+
+class _Once(argparse.Action):
+    """An option given at most once: a second value is refused, not silently taken over the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice ({getattr(namespace, self.dest)!r}, {values!r}); give one")
+        setattr(namespace, self.dest, values)
 
 
 def _positive(text: str) -> int:

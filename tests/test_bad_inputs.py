@@ -201,6 +201,14 @@ CASES = [   # argv, what the one line must say
     (["table", "flops", "ok/one.json", "--out", "done/tab"], "--out done/tab: inside the run "),
     (["predict", "fifo.mp4", "--run", "done"], "fifo.mp4: not a regular file (a device, FIFO or socket)"),
     (["evaluate", "emptied"], "emptied/train.json: not a finished run's summary (no 'epochs')"),
+    (["table", "metrics", "ok/one.json", "--spec", "{}", "--out", "t"], "table metrics: --spec not taken (it reads "
+     "inputs only)"),
+    (["table", "curve", "ok/one.json", "--spec", "{}", "--out", "t"], "table curve: inputs not taken"),
+    (["data", "validate", "ok", "ok/val.txt", "--frame-start", "0"], "--frame-start: for frame folders; add "
+     "--modality frames"),
+    (["evaluate", "--checkpoint", "x.pt", "--config", "a.yaml", "--config", "b.yaml", "--out", "ev"],
+     "--config given twice ('a.yaml', 'b.yaml'); give one"),
+    (["cam", "done", "--name", " ", "--video", "ok/val.txt", "--out", "cam.png"], "--name: an empty title"),
     (["launch", "--procs", "3", "--", *TRAIN], "train.global_batch 8 is not a multiple of train.batch_per_device 8 x "
      "3 device(s)"),
     (["table", "study", "ok/one.json", "--spec", json.dumps(SPEC), "--out", "t"],
