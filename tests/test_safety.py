@@ -498,5 +498,10 @@ def test_a_closed_terminal_stops_like_sigterm_unless_nohup_ignores_it():
             os.kill(os.getpid(), signal.SIGHUP)
             time.sleep(0.05)
         assert stop.received is None
+        with pytest.raises(KeyboardInterrupt):                             # Ctrl-C: raised, and remembered
+            with StopSignals() as stop:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+        assert stop.interrupted and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGHUP, before)

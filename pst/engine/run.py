@@ -242,6 +242,7 @@ class StopSignals:
 
     def __init__(self):
         self.received: Optional[str] = None
+        self.interrupted = False                      # Ctrl-C: raised at once, and again at the next step boundary
         self.where: tuple[int, int] = (1, 0)          # (epoch, step) training has reached: for stop messages
         self._old = {}
 
@@ -250,10 +251,18 @@ class StopSignals:
             for sig in self.SIGNALS:
                 if signal.getsignal(sig) != signal.SIG_IGN:
                     self._old[sig] = signal.signal(sig, self._handle)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._old[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
         return self
 
     def _handle(self, signum, frame):
         self.received = signal.Signals(signum).name
+
+    def _interrupt(self, signum, frame):
+        """Ctrl-C as Python raises it, remembered: a KeyboardInterrupt raised inside a destructor or a C library's
+        callback is printed and dropped by Python, and the training would go on (seen once in CI)."""
+        self.interrupted = True
+        raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         for sig, handler in self._old.items():

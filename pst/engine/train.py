@@ -453,6 +453,8 @@ def train_epoch(s: Session, e: int) -> None:
         # (all ranks agree: the main rank's clock and any rank's signal decide)
         due = bool(every_steps and s.step % every_steps == 0 and batch_no < sampler.batches)
         timed = bool(every_minutes and ctx.is_main and time.monotonic() - s.last_save >= 60 * every_minutes)
+        if s.stop.interrupted:              # a Ctrl-C whose KeyboardInterrupt something swallowed
+            raise KeyboardInterrupt
         flags = torch.tensor([float(s.stop.received is not None), float(timed)], dtype=torch.float64)
         stopping, timed = (bool(v) for v in (all_reduce_sum(flags) if ctx.world_size > 1 else flags) > 0)
         if due or timed or stopping:
