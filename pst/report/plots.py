@@ -12,9 +12,18 @@ from pst.layout import RunDir
 
 
 def pyplot():
-    """matplotlib.pyplot on the file-only Agg backend (jobs have no display)."""
+    """matplotlib.pyplot on the file-only Agg backend (jobs have no display), drawing with matplotlib's own DejaVu
+    fonts: a system copy of another version (Debian's fonts-dejavu, which FFmpeg's packages pull in) numbers its
+    glyphs otherwise, and the SVGs' glyph ids, so a figure's bytes would depend on the machine's fonts."""
     import matplotlib
     matplotlib.use("Agg")
+    from matplotlib import font_manager
+
+    manager, bundled = font_manager.fontManager, Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    if not any(Path(f.fname).parent == bundled for f in manager.ttflist if f.name == "DejaVu Sans"):
+        manager.ttflist = [f for f in manager.ttflist if not f.name.startswith("DejaVu")]
+        for ttf in sorted(bundled.glob("DejaVu*.ttf")):
+            manager.addfont(str(ttf))
     import matplotlib.pyplot as plt
     return plt
 
