@@ -480,7 +480,7 @@ def test_a_closed_terminal_stops_like_sigterm_unless_nohup_ignores_it():
     raises Terminated with the shell's 129; under nohup (SIGHUP ignored) neither takes the signal over."""
     from pst.engine.run import StopSignals, Terminated, terminate_raises
 
-    before = signal.getsignal(signal.SIGHUP)
+    before, interrupt = signal.getsignal(signal.SIGHUP), signal.getsignal(signal.SIGINT)
     try:
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
         with StopSignals() as stop:
@@ -498,6 +498,7 @@ def test_a_closed_terminal_stops_like_sigterm_unless_nohup_ignores_it():
             os.kill(os.getpid(), signal.SIGHUP)
             time.sleep(0.05)
         assert stop.received is None
+        signal.signal(signal.SIGINT, signal.default_int_handler)          # as at a terminal (xdist's workers ignore it)
         with pytest.raises(KeyboardInterrupt):                             # Ctrl-C: raised, and remembered
             with StopSignals() as stop:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -505,3 +506,4 @@ def test_a_closed_terminal_stops_like_sigterm_unless_nohup_ignores_it():
         assert stop.interrupted and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGHUP, before)
+        signal.signal(signal.SIGINT, interrupt)
