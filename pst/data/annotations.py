@@ -58,8 +58,13 @@ def read_list(path: str | Path, num_classes: Optional[int] = None, modality: str
     return entries
 
 
+def list_text(entries: Iterable[Entry]) -> str:
+    """A list file's text, one entry a line: what write_list writes."""
+    return "".join(e.line() + "\n" for e in entries)
+
+
 def write_list(path: str | Path, entries: Iterable[Entry]) -> Path:
-    return write_text(path, "".join(e.line() + "\n" for e in entries))
+    return write_text(path, list_text(entries))
 
 
 def read_classes(path: str | Path) -> list[str]:
@@ -75,9 +80,14 @@ def read_classes(path: str | Path) -> list[str]:
     return names
 
 
-def write_classes(path: str | Path, names: Iterable[str]) -> Path:
+def classes_text(names: Iterable[str]) -> str:
+    """A classes file's text, one name a line: what write_classes writes."""
     names = list(names)
     bad = [n for n in names if "\n" in n]
     if bad:
         raise ValueError(f"class names may not contain newlines: {bad[:3]}")
-    return write_text(path, "".join(n + "\n" for n in names))
+    return "".join(n + "\n" for n in names)
+
+
+def write_classes(path: str | Path, names: Iterable[str]) -> Path:
+    return write_text(path, classes_text(names))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pst.data.annotations import Entry, write_classes, write_list
+from pst.data.annotations import Entry, classes_text, list_text, write_classes, write_list
 from pst.io import atomic_path, write_text
 
 # (forward class, backward class): what the object does over the clip.
@@ -285,8 +285,8 @@ def _check_own_lists(out: Path, cfg: SynthConfig, lists: dict) -> None:
     edited is refused, not replaced."""
     if not (out / "synth.json").is_file():
         return
-    wanted = {"classes.txt": "".join(n + "\n" for n in cfg.classes)}
-    wanted.update({f"{split}.txt": "".join(e.line() + "\n" for e in entries) for split, entries in lists.items()})
+    wanted = {"classes.txt": classes_text(cfg.classes)}
+    wanted.update({f"{split}.txt": list_text(entries) for split, entries in lists.items()})
     for name, text in wanted.items():
         path = out / name
         if path.is_file() and path.read_bytes() != text.encode():

@@ -9,13 +9,12 @@ so a record regenerates byte for byte.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 from pst.engine.run import check_run_files, load_config, locked
-from pst.io import atomic_path, check_out_folder, made_folder, read_record, write_text
+from pst.io import atomic_path, check_out_folder, made_folder, read_record, sha256sum, write_text
 from pst.layout import EVAL, EVAL_FILES, RunDir, eval_dir
 from pst.report.study_table import check_evaluation
 
@@ -56,7 +55,7 @@ def _record(run_dir: Path, views: list[str], out: Path) -> list[Path]:
         with atomic_path(out / rel) as tmp:
             shutil.copyfile(run_dir / rel, tmp)
         written.append(out / rel)
-    manifest = {"run": str(run_dir), "files": {rel: hashlib.sha256((out / rel).read_bytes()).hexdigest()
+    manifest = {"run": str(run_dir), "files": {rel: sha256sum(out / rel)
                                                for rel in wanted}}
     written.append(write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n"))       # last: the record is whole
     return written

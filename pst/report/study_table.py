@@ -76,6 +76,13 @@ def read_predictions(path: str | Path) -> list[tuple[int, int]]:
                          "the run again") from None
 
 
+def recount(path: str | Path) -> tuple[int, float]:
+    """(videos, top-1 in %) of an evaluation's predictions.csv, counted again: what its eval.json must say
+    (0 videos: a top-1 of 0)."""
+    hits = [label == pred for label, pred in read_predictions(path)]
+    return len(hits), 100.0 * sum(hits) / max(len(hits), 1)
+
+
 def paired(a: dict, b: dict) -> dict:
     """The paired difference a − b over the seeds both have a number for ({seed: value} each), with its 95%
     interval (interval, clipped to −100..100)."""
@@ -107,11 +114,10 @@ def check_evaluation(rec: dict, path: Path, run: str, views: str, cfg: dict) -> 
     twin = rec.get("twin_top1")
     if twin is not None and (not isinstance(twin, (int, float)) or isinstance(twin, bool) or not 0 <= twin <= 100):
         raise ValueError(f"twin_top1 {twin!r} is not a percentage")
-    hits = [label == pred for label, pred in read_predictions(Path(path).parent / PREDICTIONS)]
-    if len(hits) != rec.get("videos_evaluated") or not hits or \
-            abs(100.0 * sum(hits) / len(hits) - rec["top1"]) > 1e-3:
+    videos, top1 = recount(Path(path).parent / PREDICTIONS)
+    if videos != rec.get("videos_evaluated") or not videos or abs(top1 - rec["top1"]) > 1e-3:
         raise ValueError(f"its top1 {rec['top1']} over {rec.get('videos_evaluated')} videos is not what its "
-                         f"{PREDICTIONS} says ({len(hits)} videos, {100.0 * sum(hits) / max(len(hits), 1):.4f})")
+                         f"{PREDICTIONS} says ({videos} videos, {top1:.4f})")
 
 
 def published_row(table: str | None, key: str | None, dataset_hint: str | None = None) -> dict:

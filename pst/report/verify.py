@@ -210,11 +210,10 @@ def check_metrics(path: Path, tables: Path) -> list[str]:
 def check_records(root: Path) -> list[str]:
     """Every run record has the bytes its manifest names, and each of its evaluations' top-1 is its predictions'
     (recounted): a line for each that does not (a record edited by hand is not a reproduction)."""
-    import hashlib
-
+    from pst.io import sha256sum
     from pst.layout import EVAL, PREDICTIONS
     from pst.report.records import MANIFEST
-    from pst.report.study_table import read_predictions
+    from pst.report.study_table import recount
 
     bad = []
     for manifest in sorted(root.rglob(MANIFEST)) if root.is_dir() else []:
@@ -222,12 +221,12 @@ def check_records(root: Path) -> list[str]:
         try:
             files = json.loads(manifest.read_text())["files"]
             for rel, digest in files.items():
-                if hashlib.sha256((folder / rel).read_bytes()).hexdigest() != digest:
+                if sha256sum(folder / rel) != digest:
                     raise ValueError(f"{rel} is not the file recorded (its sha256 differs from {MANIFEST}'s)")
             for ev in sorted(folder.glob(f"*/{EVAL}")):
                 top1 = json.loads(ev.read_text())["top1"]
-                hits = [label == pred for label, pred in read_predictions(ev.parent / PREDICTIONS)]
-                if not hits or abs(100.0 * sum(hits) / len(hits) - top1) > 1e-3:
+                videos, recounted = recount(ev.parent / PREDICTIONS)
+                if not videos or abs(recounted - top1) > 1e-3:
                     raise ValueError(f"{ev.relative_to(folder)}: top1 {top1} is not what its {PREDICTIONS} says")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError,
                 ValueError) as err:
