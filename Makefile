@@ -36,12 +36,12 @@ ffmpeg-libs:
 	      >/dev/null || echo "could not install Debian's ffmpeg: torchcodec's tests will be skipped"; \
 	  else echo "FFmpeg's shared libraries are missing (not root): torchcodec's tests will be skipped"; fi; fi
 
-# The unit and integration tests in TEST_WORKERS processes (pytest-xdist: one's Python, decoding or waiting
-# leaves the other core to the next test), then the slow ones (the paper rehearsal, the SLURM cluster) alone.
-TEST_WORKERS ?= 2
+# Every test in one pytest-xdist session of TEST_WORKERS processes: the slow ones start first, each on a worker of
+# its own (the SLURM tests, one cluster, on one worker: they mostly wait on the scheduler's status checks), and the
+# short ones fill the cores around them. `-m "not slow"` runs the quick ones alone.
+TEST_WORKERS ?= 3
 test: setup ffmpeg-libs
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=25
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m slow --durations=5
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run.py

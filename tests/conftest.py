@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first: `make test` runs every test in one pytest-xdist session, where each slow one starts at
+    once on a worker of its own and the short ones fill the cores around it (the SLURM tests mostly wait on the
+    scheduler's status checks, the rehearsal on its DAG's narrow parts)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -15,7 +15,8 @@ import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
 
-pytestmark = pytest.mark.slow
+# one cluster per host (its daemons' ports, the /etc/slurm link): under pytest-xdist both tests go to one worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 
 @pytest.fixture(scope="module")

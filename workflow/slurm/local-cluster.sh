@@ -52,7 +52,7 @@ if ! munge -n >/dev/null 2>&1; then
 fi
 
 host=$(hostname -s)
-cpus=$(nproc)
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   # the host's CPUs (nproc obeys OMP_NUM_THREADS, which test workers set)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))
 mkdir -p "$dir/state" "$dir/spool" "$dir/log"
 if [ "$nodes" -gt 1 ]; then                          # node1..nodeN on this host: each sees all its CPUs (a job
