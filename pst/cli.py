@@ -207,6 +207,9 @@ def cmd_data(args: argparse.Namespace) -> int:
               f"({s['truncated']} truncated) -> {s['tsv']}" + (f", {s['report']}" if s["report"] else ""))
         if s["first_bad"]:
             print(f"first bad: {s['first_bad']}")
+        if s["classes"] is None:                          # said, not skipped silently: 99 may be no class
+            print(f"labels not checked against classes: no {Path(args.list).parent / 'classes.txt'}; give "
+                  "--classes FILE to check them", file=sys.stderr)
         if s["bad"] and not args.exit_zero:
             return 1                  # found problems (a linter's 1); refused input is 2
     return 0
@@ -237,18 +240,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not args.out.strip():
         raise ValueError("--out: an empty path; name the run's folder (e.g. runs/my_run)")
+    weights = Path(final_weights(args.out))
+
+    def stamp():                                              # which final weights are there: none, or which file
+        return (weights.stat().st_ino, weights.stat().st_mtime_ns) if weights.is_file() else None
+
+    before = stamp()
     summary = train(cfg, args.out, restart_on_change=args.restart_on_change)
     if os.environ.get("RANK", "0") != "0":                    # one summary per run, from the main process
         return 0
     final = summary.get("final") or {}
     print(f"trained {summary['epochs']} epochs ({summary['steps']} steps) into {args.out}: "
           f"val top-1 {final.get('val_top1')}, loss {final.get('loss')}")
-    print(f"wrote {final_weights(args.out)}, train.json, metrics.csv, config.yaml")
+    print("nothing written: it was trained before" if before is not None and stamp() == before else
+          f"wrote {weights}, train.json, metrics.csv, config.yaml")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pst.engine.evaluate import evaluate_checkpoint, evaluate_run
+    from pst.io import check_not_inside
 
     if args.rescore:
         from pst.engine.evaluate import rescore_run
@@ -274,6 +285,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         if args.run_dir or not args.config or not args.out:
             raise ValueError("--checkpoint FILE takes --config RECIPE and --out FOLDER, and no run directory")
+        check_not_inside(args.out)
         r = evaluate_checkpoint(args.checkpoint, resolve(load_recipe(args.config)), args.views, args.out,
                                 list_file=args.list, **opts)
     elif not args.run_dir:
@@ -285,6 +297,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out}: the run's own folder; an evaluation gets a folder of its own (default: "
                          "RUN/eval_VIEWS)")
     else:
+        if args.out:
+            check_not_inside(args.out, own=args.run_dir)    # its own run's folder, or one of the user's
         r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out, **opts)
     print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
           f"over {r['denominator']} videos ({r['videos_failed']} failed to decode, {r['videos_partial']} partial)"
@@ -314,6 +328,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from pst.io import check_not_inside
     from pst.report.compare import check_revision, compare, render
 
     if args.rev_a == args.rev_b:
@@ -330,6 +345,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         stem = Path(args.curves).with_suffix("")
         for ext in (".png", ".svg"):
             check_figure(stem.with_suffix(ext))        # never a user's image, and before anything is read
+            check_not_inside(stem.with_suffix(ext), "--curves", study=True)    # nor among a study's results
     df = compare(args.rev_a, args.rev_b, table, profile=args.profile, wide=args.wide, seeds=args.seeds)
     print(render(df, args.format, f"{table} ({args.profile}): {args.rev_a} vs {args.rev_b}", args.rev_a, args.rev_b),
           end="")
@@ -463,6 +479,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from pst.report.per_class import confusion_figure
     from pst.report.plots import accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table
+    from pst.engine.run import locked
     from pst.report.study_table import PROFILE_MARK
 
     spec = _spec(args.spec)
@@ -473,6 +490,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if title != f"{spec['title']}{PROFILE_MARK}{spec['profile']}":
         raise ValueError(f"--table {args.table}: the table {title!r}, not the spec's {spec['title']!r} of profile "
                          f"{spec['profile']}; give the spec and the table of one table")
+    rows = {r.get("model") for r in result_table(args.table)["rows"] if r.get("seeds")}     # those it trained
+    if rows != set(runs):
+        raise ValueError(f"--table {args.table}: its trained rows ({', '.join(sorted(map(str, rows)))}) are not the "
+                         f"spec's ({', '.join(sorted(runs))}); give the spec and the table of one table")
     for dirs in runs.values():
         for d in dirs:
             history(d)
@@ -481,9 +502,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for ext in ("png", "svg"):
             check_figure(f"{out}_{figure}.{ext}")
     check_figure(f"{out}_confusion.png")
-    paths = curves(curve_data(runs), f"{out}_curves", f"{spec['title']} — training curves (band: min–max over seeds)")
-    paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
-    paths += [confusion_figure(spec, f"{out}_confusion.png")]
+    with locked(out, "pst plot"):                       # two drawings of one table into one folder would mix
+        paths = curves(curve_data(runs), f"{out}_curves",
+                       f"{spec['title']} — training curves (band: min–max over seeds)")
+        paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
+        paths += [confusion_figure(spec, f"{out}_confusion.png")]
     print("\n".join(map(str, paths)))
     return 0
 
@@ -1004,7 +1027,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if isinstance(err, Preempted):
             print(f"{where}: {err}", file=sys.stderr)
-            return Preempted.exit_code
+            return err.exit_code
         if not isinstance(err, _expected_errors()):
             raise
         message = str(err) if not isinstance(err, OSError) or not err.filename else \

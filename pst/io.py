@@ -221,11 +221,12 @@ def check_output(path: PathLike, inputs=(), header: str | None = None, what: str
     return out
 
 
-def check_not_inside(path: PathLike, what: str = "--out") -> None:
-    """Refuse an output inside a run's or a dataset's folder (pst.layout.owner): nothing is added to either."""
+def check_not_inside(path: PathLike, what: str = "--out", own: PathLike | None = None, study: bool = False) -> None:
+    """Refuse an output inside a run's or a dataset's folder other than the command's ``own`` (and with ``study``,
+    inside a profile's results; pst.layout.owner): nothing is added to them."""
     from pst.layout import owner
 
-    inside = owner(path)
+    inside = owner(path, own, study)
     if inside:
         raise ValueError(f"{what} {path}: {inside}; write it into a folder of its own")
 

@@ -34,6 +34,7 @@ LISTS = ("train.txt", "val.txt", "classes.txt")
 
 
 PLAN = "plan.json"                          # prepare's plan, under processed/
+TABLES, STUDY_METRICS = "tables", "metrics.json"   # a profile's results folder: its tables, every table's metrics
 
 
 def shard_file(index: int, count: int) -> str:
@@ -217,7 +218,7 @@ class Layout:
 
     def table(self, name: str) -> str:
         """A table's path without suffix (.md, .csv and .json are written)."""
-        return f"{self.results}/tables/{name}"
+        return f"{self.results}/{TABLES}/{name}"
 
     def per_class(self, name: str) -> str:
         """A table's per-class results without suffix (.md, .csv, .json): beside the tables, not among them (they
@@ -243,7 +244,7 @@ class Layout:
     @property
     def metrics(self) -> str:
         """Every table's metrics in one file, for `dvc metrics show/diff`."""
-        return f"{self.results}/metrics.json"
+        return f"{self.results}/{STUDY_METRICS}"
 
     @property
     def readme(self) -> str:
@@ -256,15 +257,22 @@ class Layout:
         return f"{self.results}/benchmarks/{name}.tsv"
 
 
-def owner(path: str | Path) -> str | None:
+def owner(path: str | Path, own: str | Path | None = None, study: bool = False) -> str | None:
     """The run or dataset folder a file at ``path`` would be written into (an ancestor of it), described; None
-    when there is none. A report's output (a table, figure or page) never goes inside either: a run folder is one
-    run's own, a dataset folder the data's (its lists and videos)."""
+    when there is none or it is ``own`` (the command's own folder, as an evaluation's run). A report's output (a
+    table, figure or page) never goes inside either: a run folder is one run's own, a dataset folder the data's (its
+    lists and videos). With ``study``, a profile's results folder (its tables and metrics.json) counts too: what the
+    study did not make (a comparison's figure) never goes among what it made."""
+    own = Path(own).resolve() if own is not None else None
     for folder in Path(path).resolve().parents:
+        if folder == own:
+            return None
         if (folder / RunDir.CONFIG).is_file() and any((folder / m).exists() for m in
                                                        (RunDir.LOG, RunDir.CHECKPOINTS, RunDir.FINAL)):
             return f"inside the run {folder}"
         if (folder / "synth.json").is_file() or ((folder / "classes.txt").is_file() and
                                                  ((folder / "train.txt").is_file() or (folder / "val.txt").is_file())):
             return f"inside the dataset {folder}"
+        if study and (folder / TABLES).is_dir() and (folder / STUDY_METRICS).is_file():
+            return f"inside the study results {folder}"
     return None

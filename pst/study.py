@@ -71,7 +71,11 @@ class Study:
                              "(set it in params.yaml or with --config profile=NAME)")
         self.settings = config["profiles"][self.profile]
         self.seeds = list(self.settings["seeds"])
-        self.layout = Layout(self.profile, self.settings.get("data", "data"))
+        data = self.settings.get("data", "data")
+        if Path(data).exists() and not Path(data).is_dir():
+            raise ValueError(f"params.yaml profiles.{self.profile}.data: {data} is a file, not a folder; name the "
+                             "profile's data folder (default data)")
+        self.layout = Layout(self.profile, data)
         self._check()
 
     def _check(self) -> None:

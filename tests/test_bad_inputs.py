@@ -94,6 +94,16 @@ def _setup(tmp_path, easy):
     (tmp_path / "mixed" / "config.yaml").write_text(yaml.safe_dump(deeper))
     (tmp_path / "mixed" / "final.safetensors").write_bytes(_finished_weights(easy))
     _small_files(tmp_path / "mixed")
+    (tmp_path / "ok" / "neg.txt").write_text("a.mp4 -1\n")
+    (tmp_path / "cut.safetensors").write_bytes(_finished_weights(easy)[:3000])       # a copy cut short
+    (tmp_path / "ok" / "tab.json").write_text('{"title": "t — profile p", "rows": [{"model": "w", "seeds": 1}]}')
+    (tmp_path / "sealed").mkdir()              # a finished run sealed by its train.json, then edited by hand
+    for f in (tmp_path / "done").iterdir():
+        (tmp_path / "sealed" / f.name).write_bytes(f.read_bytes())
+    from pst.engine.run import seal
+    (tmp_path / "sealed" / "train.json").write_text(json.dumps({"epochs": 1, "final": {"epoch": 1},
+                                                                "sealed": seal(tmp_path / "sealed")}))
+    (tmp_path / "sealed" / "metrics.json").write_text('[{"epoch": 1, "loss": 0.5}]\n')
     (easy / "junk_bad.tsv").write_text("these are my notes\n")    # not validate's list (in the data's folder)
     for name, (file, text) in {"badenv": ("env.json", "[1]\n"), "badcfg": ("config.yaml", "data: {root: [\n"),
                                    "cutcfg": ("config.yaml", "data:\n  train:\n    size\n")}.items():
@@ -280,6 +290,18 @@ CASES = [   # argv, what the one line must say
     (["verify", "--profile", "nosuch"], "no tables of profile 'nosuch'"),
     (["train", "--config", "recipe.yaml"], "pst train: error: the following arguments are required: --out; `pst"),
     (["data", "synth", "--out", "new", "--pairs", "q"], "argument --pairs: invalid int value: 'q'; `pst data synth"),
+    (["evaluate", "done", "--out", "ok/ev"], "--out ok/ev: inside the dataset "),
+    (["record", "done", "--views", "1x1", "--out", "ok/rec"], "--out ok/rec: inside the dataset "),
+    (["data", "synth", "--out", "done/set", "--pairs", "1"], "--out done/set: inside the run "),
+    (["compare", "HEAD~1", "HEAD", "--curves", "results/synthetic/mine.png"],
+     "--curves results/synthetic/mine.png: inside the study results "),
+    (["train", "--config", "", "--out", "run"], "recipe: an empty path; give a recipe file"),
+    (["data", "validate", "ok", "ok/neg.txt"], "ok/neg.txt:1: label -1 is negative"),
+    (["evaluate", "--checkpoint", "cut.safetensors", "--config", "recipe.yaml", "--out", "ev"],
+     "checkpoint cut.safetensors: cannot be read as weights only"),
+    (["plot", "--spec", json.dumps(SPEC), "--table", "ok/tab.json", "--out-dir", "figs"],
+     "--table ok/tab.json: its trained rows (w) are not the spec's (v)"),
+    (["evaluate", "sealed"], "sealed/metrics.json: changed since the run finished"),
 ]
 
 

@@ -184,8 +184,10 @@ def test_one_writer_per_run(easy, tmp_path, env_with_venv):
         first.send_signal(signal.SIGINT)                                        # Ctrl-C
         first.wait(timeout=120)
     assert first.returncode == 130
-    log = (run / "train.log").read_text()                     # the log says where it stopped, as with SIGTERM
-    assert re.search(r"interrupted \(Ctrl-C\) at epoch \d+, step \d+; checkpoints are kept", log), log[-500:]
+    log = (run / "train.log").read_text()                     # as SIGTERM: a checkpoint at the step it stopped at
+    stopped = re.search(r"stopped by Ctrl-C at epoch (\d+), step (\d+) \(checkpoint saved\)", log)
+    assert stopped, log[-500:]
+    assert list((run / "checkpoints").glob(f"ckpt_e*_s{int(stopped[2]):08d}.pt"))
     assert not (tmp_path / "run.lock").exists()               # the lock file goes with its last holder
 
 
@@ -499,8 +501,11 @@ def test_a_closed_terminal_stops_like_sigterm_unless_nohup_ignores_it():
             time.sleep(0.05)
         assert stop.received is None
         signal.signal(signal.SIGINT, signal.default_int_handler)          # as at a terminal (xdist's workers ignore it)
-        with pytest.raises(KeyboardInterrupt):                             # Ctrl-C: raised, and remembered
-            with StopSignals() as stop:
+        with pytest.raises(KeyboardInterrupt):          # the first Ctrl-C: a flag, as SIGTERM; a second: raised
+            with StopSignals() as stop:                 # and remembered
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+                assert stop.received == "SIGINT" and not stop.interrupted
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(1)
         assert stop.interrupted and signal.getsignal(signal.SIGINT) is signal.default_int_handler

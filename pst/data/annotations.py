@@ -52,7 +52,9 @@ def read_list(path: str | Path, num_classes: Optional[int] = None, modality: str
                              "fix the line, or declare the other modality (data.modality)") from None
         entries.append(Entry(parts[0], numbers[-1], numbers[0] if modality == "frames" else None))
         label = entries[-1].label
-        if num_classes is not None and not 0 <= label < num_classes:
+        if label < 0:                                   # never a class, whatever the classes file holds
+            raise ValueError(f"{path}:{no}: label {label} is negative (labels count classes from 0); fix the line")
+        if num_classes is not None and not label < num_classes:
             raise ValueError(f"{path}:{no}: label {label} is outside 0..{num_classes - 1} (the classes file has "
                              f"{num_classes} classes); fix the line or the classes file")
     return entries

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pst.data.annotations import Entry, classes_text, list_text, write_classes, write_list
-from pst.io import atomic_path, write_text
+from pst.io import atomic_path, check_not_inside, write_text
 
 # (forward class, backward class): what the object does over the clip.
 MOTIONS = [
@@ -249,6 +249,7 @@ def check_folder(out: str | Path) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: a file; name the folder for the set")
+    check_not_inside(out)                               # never a set inside a run's or another set's folder
     other = sorted(p.name for p in out.iterdir() if p.name not in OWN and not p.name.startswith(".")) \
         if out.is_dir() else []
     if other:

@@ -437,6 +437,8 @@ def load_recipe(path: str | Path) -> dict:
         if not isinstance(data, dict):
             raise ValueError("recipe: expected a mapping at the top level")
         return data
+    if not str(path).strip():
+        raise ValueError("recipe: an empty path; give a recipe file (YAML or JSON) or inline JSON")
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"recipe {path}: a folder; give a recipe file (YAML or JSON) or inline JSON")

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from typing import Iterator, Optional
 import yaml
 
 from pst.engine.config import get_dotted
-from pst.io import load_yaml, read_record, write_text
+from pst.io import load_yaml, read_record, sha256sum, write_text
 from pst.layout import RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
@@ -129,14 +130,24 @@ def check_run_folder(run_dir: str | Path) -> None:
                          "empty folder")
 
 
+SEALED = (RunDir.CONFIG, RunDir.ENV, RunDir.METRICS, RunDir.METRICS_CSV)   # what train.json records the SHA-256 of
+
+
+def seal(run_dir: Path) -> dict:
+    """The SHA-256 of a finishing run's small files, for its train.json: an edit after the run finished (another
+    model width in config.yaml, another top-1 in metrics.json) is then found when they are read."""
+    return {name: sha256sum(Path(run_dir) / name) for name in SEALED}
+
+
 def check_run_files(run_dir: Path) -> None:
     """A finished run's small files as training wrote them: JSON of the right shape, metrics.csv with a row per
-    epoch of metrics.json; one ValueError naming the first that is not."""
+    epoch of metrics.json, each file's SHA-256 the one train.json sealed (runs finished before the seal have none);
+    one ValueError naming the first that is not."""
     fix = "train the run again into a new folder (or restore the file)"
     r = RunDir(run_dir)
     rows = read_record(r.metrics, "a run's per-epoch metrics", fix, {"epoch": int}, kind=list)
     read_record(r.env, "a run's environment record", fix, {"torch": str})
-    read_record(r.summary, "a finished run's summary", fix, {"epochs": int, "final": dict})
+    summary = read_record(r.summary, "a finished run's summary", fix, {"epochs": int, "final": dict})
     try:
         with open(r.metrics_csv, newline="") as fh:
             epochs = [int(row["epoch"]) for row in csv.DictReader(fh)]
@@ -145,6 +156,14 @@ def check_run_files(run_dir: Path) -> None:
             from None
     if epochs != [row["epoch"] for row in rows]:
         raise ValueError(f"{r.metrics_csv}: its epochs are not those of {r.metrics.name}; {fix}")
+    sealed = summary.get("sealed") or {}
+    if not isinstance(sealed, dict) or not set(sealed) <= set(SEALED):
+        raise ValueError(f"{r.summary}: its 'sealed' is not the SHA-256 of the run's {', '.join(SEALED)}; {fix}")
+    for name, digest in sealed.items():
+        if not (r.path / name).is_file() or sha256sum(r.path / name) != digest:
+            raise ValueError(f"{r.path / name}: changed since the run finished (not the SHA-256 its {r.SUMMARY} "
+                             "sealed); restore it (the run's record under results/<profile>/records/ keeps a copy), "
+                             "or train the run again into a new folder")
 
 
 def write_config(run_dir: str | Path, cfg: dict) -> Path:
@@ -220,6 +239,12 @@ class Preempted(RuntimeError):
     exit_code = 75                       # EX_TEMPFAIL: try again (the workflow's retries, SLURM's requeue)
 
 
+class Interrupted(Preempted):
+    """Training stopped on Ctrl-C at a step boundary after saving a checkpoint: the shell's 130, as for Ctrl-C."""
+
+    exit_code = 130
+
+
 class PeerLost(Preempted):
     """Another training process stopped answering (its node died, it crashed): this one stops too, retryably; the
     last checkpoint is kept and the rerun resumes from it."""
@@ -235,14 +260,15 @@ def peer_lost(err: BaseException) -> bool:
 
 
 class StopSignals:
-    """SIGTERM, SIGUSR1 and SIGHUP (a closed terminal) ask training to stop at the next step boundary, with a
-    checkpoint (the handler only sets a flag). A signal the process was started ignoring (``nohup``) stays ignored."""
+    """SIGTERM, SIGUSR1, SIGHUP (a closed terminal) and a first Ctrl-C ask training to stop at the next step
+    boundary, with a checkpoint (the handler only sets a flag); a second Ctrl-C stops at once. A signal the process
+    was started ignoring (``nohup``) stays ignored."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP)
 
     def __init__(self):
         self.received: Optional[str] = None
-        self.interrupted = False                      # Ctrl-C: raised at once, and again at the next step boundary
+        self.interrupted = False                      # a second Ctrl-C: raised at once, and again at the next step
         self.where: tuple[int, int] = (1, 0)          # (epoch, step) training has reached: for stop messages
         self._old = {}
 
@@ -259,8 +285,13 @@ class StopSignals:
         self.received = signal.Signals(signum).name
 
     def _interrupt(self, signum, frame):
-        """Ctrl-C as Python raises it, remembered: a KeyboardInterrupt raised inside a destructor or a C library's
-        callback is printed and dropped by Python, and the training would go on (seen once in CI)."""
+        """The first Ctrl-C: a stop with a checkpoint, as SIGTERM (the steps since the last checkpoint are kept).
+        A second: Ctrl-C as Python raises it, remembered (a KeyboardInterrupt raised inside a destructor or a C
+        library's callback is printed and dropped by Python, and the training would go on: seen once in CI)."""
+        if self.received is None:
+            self.received = "SIGINT"
+            print("Ctrl-C: stopping at the next step with a checkpoint (Ctrl-C again: at once)", file=sys.stderr)
+            return
         self.interrupted = True
         raise KeyboardInterrupt
 

@@ -55,8 +55,9 @@ from pst.engine import checkpoint as ckpt
 from pst.engine.build import build_model, loader_worker, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
-from pst.engine.run import (PeerLost, Preempted, StopSignals, check_run_files, check_run_folder, data_changes,
-                            data_fingerprint, locked, log_line, move_aside, peer_lost, recipe_changes, write_config)
+from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
+                            data_changes, data_fingerprint, locked, log_line, move_aside, peer_lost, recipe_changes,
+                            seal, write_config)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import read_record, write_text
@@ -464,11 +465,12 @@ def train_epoch(s: Session, e: int) -> None:
             barrier()
         if stopping:
             bar.close()
-            message = (f"{s.run_dir}: stopped by {s.stop.received or 'a signal on another rank'} at epoch "
-                       f"{e + 1}, step {s.step} (checkpoint saved); rerun the same command to resume")
+            by = {"SIGINT": "Ctrl-C", None: "a signal on another rank"}.get(s.stop.received, s.stop.received)
+            message = (f"{s.run_dir}: stopped by {by} at epoch {e + 1}, step {s.step} (checkpoint saved); rerun the "
+                       "same command to resume")
             if ctx.is_main:
                 log_line(s.run_dir, message)
-            raise Preempted(message)
+            raise (Interrupted if s.stop.received == "SIGINT" else Preempted)(message)
     bar.close()
     sums["seconds"] += time.perf_counter() - t0
 
@@ -531,6 +533,7 @@ def finish(s: Session) -> dict:
     summary = {"epochs": s.epochs, "steps": s.step, "final": s.history[-1] if s.history else None,
                "world_size": s.ctx.world_size, "accumulation": s.accum}
     if s.ctx.is_main:
+        summary["sealed"] = seal(s.run_dir)
         ckpt.save_weights(s.model.state_dict(), final_weights(s.run_dir))
         write_text(RunDir(s.run_dir).summary, json.dumps(summary, indent=1) + "\n")
         ckpt.prune_finished(s.checkpoints, s.cfg["train"]["keep_finished"])

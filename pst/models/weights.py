@@ -23,16 +23,16 @@ def load_state_dict_file(source: StateLike) -> dict[str, torch.Tensor]:
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path}: no such file; give the path of a local .pth or "
                                     ".safetensors file")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            state = load_file(str(path))
-        else:
-            try:
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
+                state = load_file(str(path))
+            else:
                 state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:  # pickle with arbitrary objects, or a torn file
-                reason = " ".join(str(err).split())[:300]          # torch's reasons span many lines
-                raise ValueError(f"checkpoint {path}: cannot be read as weights only ({reason}); re-save it as a "
-                                 "plain state dict or safetensors") from err
+        except Exception as err:  # pickle with arbitrary objects, a torn or truncated file
+            reason = " ".join(str(err).split())[:300]          # torch's reasons span many lines
+            raise ValueError(f"checkpoint {path}: cannot be read as weights only ({reason}); re-save it as a "
+                             "plain state dict or safetensors, or copy it again if it was cut short") from err
     for key in ("model", "state_dict", "module"):
         while isinstance(state.get(key), Mapping):
             state = dict(state[key])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pst.io import check_not_inside, read_record, write_text
+from pst.io import check_not_inside, read_record, write_texts
 from pst.layout import RunDir
 
 
@@ -98,9 +98,10 @@ def curve_data(runs: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
 
 
 def write_curve_data(data: dict[str, pd.DataFrame], folder: str | Path) -> list[Path]:
-    """One CSV per row (``folder``/<variant>.csv), rounded to 4 decimals so a rerun writes the same bytes."""
-    return [write_text(Path(folder) / f"{variant}.csv", df.round(4).to_csv(index=False))
-            for variant, df in data.items()]
+    """One CSV per row (``folder``/<variant>.csv), rounded to 4 decimals so a rerun writes the same bytes; all of
+    them or none (a full disk leaves the earlier set whole)."""
+    return write_texts({Path(folder) / f"{variant}.csv": df.round(4).to_csv(index=False)
+                        for variant, df in data.items()})
 
 
 def curves(data: dict[str, pd.DataFrame], stem: str | Path, title: str = "",

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from pst.engine.run import check_run_files, load_config, locked
-from pst.io import atomic_path, check_out_folder, made_folder, read_record, sha256sum, write_text
+from pst.io import atomic_path, check_not_inside, check_out_folder, made_folder, read_record, sha256sum, write_text
 from pst.layout import EVAL, EVAL_FILES, RunDir, eval_dir
 from pst.report.study_table import check_evaluation
 
@@ -25,6 +25,7 @@ def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]
     """Copy a finished run's small files and its evaluations at ``views`` into ``out`` (same relative paths);
     a file the run lacks stops it, naming the file. One writer per record folder: a second is refused while the
     first writes (two runs' records into one folder would mix their files)."""
+    check_not_inside(out)                               # a record goes beside the runs, never into a run or a set
     with made_folder(Path(out).parent), locked(out, "pst record"):
         return _record(Path(run_dir), views, Path(out))
 
