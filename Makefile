@@ -36,9 +36,10 @@ ffmpeg-libs:
 	      >/dev/null || echo "could not install Debian's ffmpeg: torchcodec's tests will be skipped"; \
 	  else echo "FFmpeg's shared libraries are missing (not root): torchcodec's tests will be skipped"; fi; fi
 
-# Every test in one pytest-xdist session of TEST_WORKERS processes: the slow ones start first, each on a worker of
-# its own (the SLURM tests, one cluster, on one worker: they mostly wait on the scheduler's status checks), and the
-# short ones fill the cores around them. `-m "not slow"` runs the quick ones alone.
+# Every test in one pytest-xdist session of TEST_WORKERS processes, slow ones first: with --dist loadgroup (and no
+# groups) each test is a work unit handed to the next free worker in that order, so the rehearsal and the SLURM test
+# each start at once on a worker of their own and the short ones fill the cores around them (the SLURM test mostly
+# waits on the scheduler's status checks). `-m "not slow"`: the quick ones alone.
 TEST_WORKERS ?= 3
 test: setup ffmpeg-libs
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25

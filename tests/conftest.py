@@ -21,9 +21,9 @@ BIN = Path(sys.executable).parent
 
 
 def pytest_collection_modifyitems(config, items):
-    """The slow tests first: `make test` runs every test in one pytest-xdist session, where each slow one starts at
-    once on a worker of its own and the short ones fill the cores around it (the SLURM tests mostly wait on the
-    scheduler's status checks, the rehearsal on its DAG's narrow parts)."""
+    """The slow tests first: `make test` runs every test in one pytest-xdist session whose workers take the tests in
+    this order, one at a time (--dist loadgroup), so each slow one starts at once on a worker of its own and the short
+    ones fill the cores around it (the SLURM test mostly waits on the scheduler's status checks)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

@@ -15,21 +15,28 @@ import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
 
-# one cluster per host (its daemons' ports, the /etc/slurm link): under pytest-xdist both tests go to one worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cluster(tmp_path_factory):
+    """A two-node cluster for one test: one per host (its daemons' ports, the /etc/slurm link), so both scenarios
+    run in that one test (pytest-xdist would give two tests two workers, and two clusters would collide)."""
     if os.geteuid() != 0:
         pytest.skip("starting slurmd needs root (CI runs as root)")
-    folder = tmp_path_factory.mktemp("slurm")
+    folder = tmp_path_factory.mktemp("slurm")          # a short path: slurmd's sockets live under it (<= 108 chars)
     script = ROOT / "workflow" / "slurm" / "local-cluster.sh"
     up = subprocess.run(["bash", str(script), "start", str(folder), "2"], capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stderr + up.stdout
-    env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"))
-    yield env
-    subprocess.run(["bash", str(script), "stop", str(folder)], capture_output=True, timeout=60)
+    try:
+        yield dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"))
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(folder)], capture_output=True, timeout=60)
+
+
+def test_a_study_on_slurm_survives_preemption_and_a_lost_node(cluster, tmp_path, env_with_venv):
+    _study_survives_a_preemption_and_reruns_only_what_changed(cluster, tmp_path / "study", env_with_venv)
+    _training_across_two_nodes_loses_one_and_resumes(cluster, tmp_path / "nodes", env_with_venv)
 
 
 def _jobs(env) -> dict[str, str]:
@@ -59,7 +66,8 @@ def _signal_when_training(run, env, before, study) -> str:
     return job[0]
 
 
-def test_study_runs_on_slurm_survives_a_preemption_and_reruns_only_what_changed(cluster, tmp_path, env_with_venv):
+def _study_survives_a_preemption_and_reruns_only_what_changed(cluster, tmp_path, env_with_venv):
+    tmp_path.mkdir()
     params = copy_workflow(tmp_path, edit=_micro_study_longer)
     env = {**env_with_venv, "SLURM_CONF": cluster["SLURM_CONF"]}
     cmd = ["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
@@ -124,12 +132,13 @@ def _node_processes(node: str) -> list[int]:
     return out
 
 
-def test_training_across_two_nodes_loses_one_and_resumes(cluster, tmp_path, env_with_venv):
+def _training_across_two_nodes_loses_one_and_resumes(cluster, tmp_path, env_with_venv):
     import torch
 
     from pst.engine.checkpoint import load_weights
     from pst.study import Run, Study
 
+    tmp_path.mkdir()
     params = copy_workflow(tmp_path, edit=_two_node_study)
     env = {**env_with_venv, "SLURM_CONF": cluster["SLURM_CONF"], "OMP_NUM_THREADS": "1"}
     run = tmp_path / "results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed0"
