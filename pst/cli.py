@@ -512,7 +512,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pst.io import check_not_inside, check_output
+    from pst.io import check_not_inside, check_output, read_record
+    from pst.report.plots import made_by_pst
     from pst.report.readme import write_readme
     from pst.report.study_table import title_profile
 
@@ -530,11 +531,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                              f"{kind}: {other} is not a {' or '.join(suffixes)} file; name the page's {kind[2:]}")
     for table in args.tables:
         title = Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0]
-        if not title.startswith("# "):
-            raise ValueError(f"--tables {table}: not a table written by `pst table` (no title line); rerun its job")
+        beside = Path(table).with_suffix(".json")       # every table pst writes has its JSON, of the same title
+        if not title.startswith("# ") or not beside.is_file() or \
+                read_record(beside, "a table written by `pst table`", "rerun its job", {"title": str})["title"] != \
+                title[2:]:
+            raise ValueError(f"--tables {table}: not a table written by `pst table` (no title line, or not the "
+                             f"title of its {beside.name}); rerun its job")
         of = title_profile(title)
         if of not in (None, args.profile):
             raise ValueError(f"--profile {args.profile}: {table} is of profile {of}; name the tables' profile")
+    for figure in args.figures:
+        if not made_by_pst(figure):
+            raise ValueError(f"--figures {figure}: not a figure pst drew (no pst mark in it); rerun its plot job")
     print(write_readme(args.out, args.tables, args.figures, args.profile))
     return 0
 

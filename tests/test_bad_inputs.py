@@ -74,6 +74,7 @@ def _setup(tmp_path, easy):
     (tmp_path / "rec" / "record.json").write_text('{"run": "elsewhere", "files": {}}')
     (tmp_path / "ok" / "other.json").write_text('{"title": "other — profile p", "rows": []}')
     (tmp_path / "ok" / "study.md").write_text("# Supplement Table 1 — profile synthetic\n\n| a |\n")
+    (tmp_path / "ok" / "study.json").write_text('{"title": "Supplement Table 1 — profile synthetic", "rows": []}')
     (tmp_path / "listrun").mkdir()
     (tmp_path / "listrun" / "config.yaml").write_text("- 1\n")
     moved = tiny_recipe(easy)                  # a run whose dataset is no longer where it was trained from
@@ -302,6 +303,10 @@ CASES = [   # argv, what the one line must say
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/tab.json", "--out-dir", "figs"],
      "--table ok/tab.json: its trained rows (w) are not the spec's (v)"),
     (["evaluate", "sealed"], "sealed/metrics.json: changed since the run finished"),
+    (["report", "--out", "page.md", "--tables", "notes.md", "--profile", "synthetic"],
+     "--tables notes.md: not a table written by `pst table` (no title line, or not the title of its notes.json)"),
+    (["report", "--out", "page.md", "--tables", "ok/study.md", "--figures", "photo.png", "--profile", "synthetic"],
+     "--figures photo.png: not a figure pst drew"),
 ]
 
 

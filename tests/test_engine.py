@@ -192,23 +192,6 @@ def test_evaluate_cli(easy, tmp_path, env_with_venv):
     assert not (uniform / "eval_3x4").exists()
 
 
-def test_changed_recipe_is_refused_or_restarted_afresh_and_the_video_cache_changes_nothing(easy, tmp_path):
-    r = tiny_recipe(easy)
-    r["schedule"] = {"epochs": 1, "warmup_epochs": 0.0}
-    r["model"]["kwargs"]["depth"] = 1
-    first = train(r, tmp_path / "run")
-    cached = train({**r, "data": {**r["data"], "cache_videos": True}}, tmp_path / "cached")
-    assert cached["final"]["loss"] == first["final"]["loss"]            # same clips, decoded once
-    changed = {**r, "optim": {**r["optim"], "lr": 5e-4}}
-    with pytest.raises(ValueError, match=r"another recipe or data \(optim.lr: 0.001 -> 0.0005\)"):
-        train(changed, tmp_path / "run")
-    again = train(changed, tmp_path / "run", restart_on_change=True)
-    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["optim"]["lr"] == 5e-4
-    assert again["final"]["loss"] != first["final"]["loss"]
-    log = (tmp_path / "run" / "train.log").read_text()           # afresh: the old run's log went with it
-    assert "starting afresh" in log and "resuming" not in log
-
-
 def test_the_epoch_line_counts_the_videos_it_could_not_read():
     """A video replaced by another sample is counted where a user looks first, the epoch's line in the log."""
     from pst.engine.train import epoch_line

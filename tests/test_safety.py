@@ -58,6 +58,8 @@ def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, 
     r = _short(easy)
     run = tmp_path / "run"
     first = train(r, run)
+    cached = train({**r, "data": {**r["data"], "cache_videos": True}}, tmp_path / "cached")
+    assert cached["final"]["loss"] == first["final"]["loss"]            # an execution setting: the same clips
     out = _pst(["evaluate", str(run), "--views", "1x1", "--quiet"], env_with_venv)
     assert out.returncode == 0, out.stderr
     assert f"wrote {eval_dir(run, '1x1')}/eval.json" in out.stdout
@@ -73,6 +75,8 @@ def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, 
     assert (old / "final.safetensors").read_bytes() == weights and (old / "eval_1x1" / "eval.json").exists()
     assert "optim.lr: 0.001 -> 0.0005" in (old / "ARCHIVED.txt").read_text()
     assert yaml.safe_load((run / "config.yaml").read_text())["optim"]["lr"] == 5e-4
+    log = (run / "train.log").read_text()                               # afresh: the old log went aside with it
+    assert "starting afresh" in log and "resuming" not in log
 
 
 def test_a_failed_start_leaves_no_trace(easy, tmp_path, env_with_venv):
@@ -512,3 +516,23 @@ def test_a_closed_terminal_stops_like_sigterm_unless_nohup_ignores_it():
     finally:
         signal.signal(signal.SIGHUP, before)
         signal.signal(signal.SIGINT, interrupt)
+
+
+def test_a_loader_worker_signalled_before_its_init_survives():
+    """SIGTERM reaching a loader worker between its fork and its worker_init_fn (SLURM signals every process of a
+    job; seen in CI under load): torch's worker dies of one not from its parent, and training crashed instead of
+    stopping with a checkpoint. The workers start with the stop signals blocked; the init ignores them first."""
+    from torch.utils.data import DataLoader
+
+    from pst.engine.run import ignore_stop_signals, starting_workers
+
+    def late(worker_id):                        # the window between the fork and the init, made wide
+        time.sleep(1)
+        ignore_stop_signals(worker_id)
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    batches = starting_workers(DataLoader(list(range(4)), batch_size=2, num_workers=1, worker_init_fn=late))
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before           # this process's mask as it was
+    for worker in batches._workers:
+        os.kill(worker.pid, signal.SIGTERM)
+    assert [b.tolist() for b in batches] == [[0, 1], [2, 3]]

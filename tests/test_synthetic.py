@@ -76,33 +76,34 @@ def test_radius_sets_the_object_size():
 
 
 def test_synth_resumes_its_own_set_and_touches_nothing_else(tmp_path, monkeypatch):
+    root = tmp_path / "set"                                   # beside it: a user's folder, a refused size
     cfg = SynthConfig(pairs=1, train_per_class=1, val_per_class=1, frames=4, size=32, noise=0.0, distractors=0,
                       texture=False)
-    generate(tmp_path, cfg)
-    video = tmp_path / "videos/train" / f"{cfg.classes[0]}_0000.mp4"
+    generate(root, cfg)
+    video = root / "videos/train" / f"{cfg.classes[0]}_0000.mp4"
     first = read_video(video).numpy()
     stamp = video.stat().st_mtime_ns
-    generate(tmp_path, cfg)
+    generate(root, cfg)
     assert video.stat().st_mtime_ns == stamp                  # same config: kept (an interrupted run resumes)
-    lists = (tmp_path / "train.txt").read_bytes()
-    (tmp_path / "train.txt").write_bytes(lists + b"videos/mine.mp4 0\n")
+    lists = (root / "train.txt").read_bytes()
+    (root / "train.txt").write_bytes(lists + b"videos/mine.mp4 0\n")
     with pytest.raises(ValueError, match="train.txt: not the list pst data synth wrote for this set"):
-        generate(tmp_path, cfg)                               # a user's edit of a finished set: refused, kept
-    (tmp_path / "train.txt").write_bytes(lists)
+        generate(root, cfg)                                   # a user's edit of a finished set: refused, kept
+    (root / "train.txt").write_bytes(lists)
     good = video.read_bytes()
     video.write_bytes(good[:100])                             # damaged since it was written
     with pytest.raises(ValueError, match="a video of an earlier run, damaged since: remove it"):
-        generate(tmp_path, cfg)
+        generate(root, cfg)
     video.write_bytes(good)
     larger = SynthConfig(**{**cfg.__dict__, "radius": (0.3, 0.3)})
-    before = sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    before = sorted((p, p.read_bytes()) for p in root.rglob("*") if p.is_file())
     with pytest.raises(ValueError, match="finished synthetic set of another config"):
-        generate(tmp_path, larger)                            # a finished set is never overwritten
-    assert sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
-    (tmp_path / "synth.json").unlink()                        # an interrupted run of another config: its own
-    (tmp_path / "videos/train/stale.mp4").write_bytes(b"old")
-    generate(tmp_path, larger)
-    assert not (tmp_path / "videos/train/stale.mp4").exists()
+        generate(root, larger)                                # a finished set is never overwritten
+    assert sorted((p, p.read_bytes()) for p in root.rglob("*") if p.is_file()) == before
+    (root / "synth.json").unlink()                            # an interrupted run of another config: its own
+    (root / "videos/train/stale.mp4").write_bytes(b"old")
+    generate(root, larger)
+    assert not (root / "videos/train/stale.mp4").exists()
     def area(v):
         return int((np.abs(v.astype(int) - 100) > 30).sum())
     assert area(read_video(video).numpy()) > 2 * area(first)  # re-rendered with the larger object

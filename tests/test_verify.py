@@ -119,3 +119,17 @@ def test_edited_metrics_or_record_is_not_reproduced(repo, capsys):
     assert "metrics.json: its 'table1_deit' numbers are not those of" in out
     assert f"{record}: eval_1x1/eval.json is not the file recorded" in out
     assert out.splitlines()[-1].startswith("synthetic: not reproduced: 2 cells outside the tolerance")
+
+
+def test_metrics_edited_in_both_places_are_not_the_rows(repo, capsys):
+    """metrics.json and a table's metrics block edited alike still disagree with the table's rows."""
+    shutil.copy(ROOT / "results/synthetic/metrics.json", repo / "results/synthetic/metrics.json")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "more"], cwd=repo, check=True)
+    for path, block in (("results/synthetic/metrics.json", "table1_deit"), (f"{TABLES}/table1_deit.json", "metrics")):
+        data = json.loads((repo / path).read_text())
+        data[block]["deit_tsm"]["top1"] = 99.0
+        (repo / path).write_text(json.dumps(data, indent=1) + "\n")
+    code, out = _verify(capsys)
+    assert code == 1, out
+    assert "table1_deit.json: its metrics (top-1 and its std per row) are not its rows'" in out

@@ -33,7 +33,7 @@ from pst.data.dataset import VideoDataset, collate
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
-from pst.engine.run import check_run_files, ignore_stop_signals, load_config, locked
+from pst.engine.run import check_run_files, ignore_stop_signals, load_config, locked, starting_workers
 from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, sha256sum, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir
 from pst.provenance import git_revision, job_fingerprint
@@ -83,7 +83,8 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
                         generator=torch.Generator().manual_seed(0), worker_init_fn=ignore_stop_signals)
     probs, logits, labels, indices, failed, partial = [], [], [], [], [], []
     views_seen, t0 = 0, time.perf_counter()
-    for batch in tqdm(loader, desc="evaluate", disable=not progress or not sys.stderr.isatty(), leave=False):
+    for batch in tqdm(starting_workers(loader), total=len(loader), desc="evaluate",
+                      disable=not progress or not sys.stderr.isatty(), leave=False):
         failed += [(i, dataset.entries[i].path) for i in batch["invalid_index"]]
         partial += batch["partial"]
         if batch["clips"] is None:

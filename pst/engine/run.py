@@ -328,11 +328,28 @@ def terminate_raises() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+WORKER_DEAF = (*StopSignals.SIGNALS, signal.SIGINT)   # what a loader worker never dies of
+
+
 def ignore_stop_signals(worker_id: int = 0) -> None:
-    """DataLoader worker_init_fn: SLURM signals every process of a job; a loader worker that died of it would
-    crash the step the main process is about to finish and checkpoint."""
-    for sig in StopSignals.SIGNALS:
+    """DataLoader worker_init_fn: SLURM signals every process of a job, a terminal's Ctrl-C every process of its
+    group; a loader worker that died of one would crash the step the main process is about to finish and
+    checkpoint. They reach the worker blocked (`starting_workers`): ignored first, so a pending one is discarded."""
+    for sig in WORKER_DEAF:
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_DEAF)
+
+
+def starting_workers(loader) -> Iterator:
+    """``iter(loader)`` with the stop signals blocked while it forks its workers: a worker inherits them blocked
+    until its worker_init_fn ignores them (torch's workers end on a SIGTERM not from their parent, and one that came
+    between the fork and that function killed the worker: seen in CI under load). This process gets a blocked
+    signal when they are unblocked."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_DEAF)
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def lock_holder(folder: str | Path) -> Optional[str]:

@@ -57,7 +57,7 @@ from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
                             data_changes, data_fingerprint, locked, log_line, move_aside, peer_lost, recipe_changes,
-                            seal, write_config)
+                            seal, starting_workers, write_config)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import read_record, write_text
@@ -412,7 +412,7 @@ def train_epoch(s: Session, e: int) -> None:
     t0 = time.perf_counter()
     batch_no = sampler.start
     bar = tqdm(total=len(sampler) // accum, desc=f"epoch {e + 1}", disable=not progress, leave=False)
-    for i, batch in enumerate(s.loader):
+    for i, batch in enumerate(starting_workers(s.loader)):
         k = i % accum
         sums["failed"] += len(batch["failed"])
         sums["partial"] += len(batch["partial"])

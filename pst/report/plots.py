@@ -54,10 +54,17 @@ def check_figure(path: str | Path) -> Path:
     if path.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"{path}: a figure is a .png or .svg file; name one")
     check_not_inside(path, "figure")
-    if path.exists() and not any(mark in path.read_bytes()[:4096] for mark in (
-            f"tEXtCreator\x00{CREATOR}".encode(), f"<dc:title>{CREATOR}</dc:title>".encode())):   # PNG, SVG
+    if path.exists() and not made_by_pst(path):
         raise ValueError(f"{path}: exists and is not a figure pst made; choose another output, or remove it")
     return path
+
+
+def made_by_pst(path: str | Path) -> bool:
+    """Whether a PNG or SVG carries the mark every figure pst draws has (its Creator / title metadata)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return any(mark in head for mark in (f"tEXtCreator\x00{CREATOR}".encode(),                  # PNG, SVG
+                                         f"<dc:title>{CREATOR}</dc:title>".encode()))
 
 
 def _save(fig, stem: Path) -> list[Path]:

@@ -21,6 +21,7 @@ for "not reproduced" (pst.cli).
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -199,12 +200,33 @@ def check_metrics(path: Path, tables: Path) -> list[str]:
     for name, numbers in sorted(merged.items()):
         table = tables / f"{name}.json"
         try:
-            same = json.loads(table.read_text()).get("metrics") == numbers
+            data = json.loads(table.read_text())
+            same = data.get("metrics") == numbers
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            same = False
+            data, same = {}, False
         if not same:
             bad.append(f"{path}: its {name!r} numbers are not those of {table}; {fix}")
+        elif not _metrics_match_rows(data):
+            bad.append(f"{table}: its metrics (top-1 and its std per row) are not its rows'; rerun its table job")
     return bad
+
+
+def _metrics_match_rows(table: dict) -> bool:
+    """A study table's metrics block holds its rows' top-1 and std, rounded as written (pst.report.study_table
+    .metrics): an edit of one without the other is found. Tables of other kinds (no "top-1" rows) pass."""
+    metrics = table.get("metrics")
+    for row in table.get("rows") or []:
+        if not isinstance(row, dict) or not row.get("seeds") or "top-1" not in row:
+            continue
+        entry = metrics.get(row.get("model")) if isinstance(metrics, dict) else None
+        if isinstance(entry, dict) and row.get("views") in entry and "top1" not in entry:
+            entry = entry[row["views"]]                  # a table of several views: model -> views -> numbers
+        for key, col in (("top1", "top-1"), ("top1_std", "top-1 std")):
+            want = row.get(col)
+            if isinstance(want, (int, float)) and not math.isnan(want):
+                if not isinstance(entry, dict) or entry.get(key) != round(want, 4):
+                    return False
+    return True
 
 
 def check_records(root: Path) -> list[str]:
