@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import av
@@ -536,3 +537,22 @@ def test_a_loader_worker_signalled_before_its_init_survives():
     for worker in batches._workers:
         os.kill(worker.pid, signal.SIGTERM)
     assert [b.tolist() for b in batches] == [[0, 1], [2, 3]]
+
+
+def test_a_crash_with_loader_workers_running_exits(tmp_path):
+    """Loader workers ignore SIGTERM, which multiprocessing's exit sends its daemon children before waiting for them:
+    a training that crashed mid-epoch waited forever (CI17, 45 minutes). They get SIGKILL at exit instead."""
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "from torch.utils.data import DataLoader\n"
+        "from pst.engine.run import ignore_stop_signals, starting_workers\n"
+        "kept = []\n"
+        "def epoch():\n"
+        "    batches = starting_workers(DataLoader(list(range(100)), batch_size=2, num_workers=1,\n"
+        "                                          worker_init_fn=ignore_stop_signals))\n"
+        "    next(batches)\n"
+        "    kept.append(batches)        # as a traceback's frames keep a crashed loop's iterator\n"
+        "    raise RuntimeError('a crash mid-epoch')\n"
+        "epoch()\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1] == "RuntimeError: a crash mid-epoch", out.stderr

@@ -8,6 +8,7 @@ and retention, TensorBoard) is recorded in its config.yaml but never makes it an
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import csv
 import fcntl
@@ -345,11 +346,30 @@ def starting_workers(loader) -> Iterator:
     until its worker_init_fn ignores them (torch's workers end on a SIGTERM not from their parent, and one that came
     between the fork and that function killed the worker: seen in CI under load). This process gets a blocked
     signal when they are unblocked."""
+    if not _kill_at_exit:
+        atexit.register(_kill_loader_workers)         # after multiprocessing's exit function: it runs first
+        _kill_at_exit.append(True)
     old = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_DEAF)
     try:
         return iter(loader)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+_kill_at_exit: list = []
+
+
+def _kill_loader_workers() -> None:
+    """At exit, loader workers still running get SIGKILL: multiprocessing's exit sends its daemon children SIGTERM,
+    which loader workers ignore, and then waits for them; a crash that left an epoch's workers running waited forever
+    (seen in CI17: a training that crashed was still there 45 minutes later)."""
+    import multiprocessing
+
+    children = [c for c in multiprocessing.active_children() if c.daemon]
+    if children:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # torch's handler would report each as a second error
+        for child in children:
+            child.kill()
 
 
 def lock_holder(folder: str | Path) -> Optional[str]:
