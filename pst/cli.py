@@ -207,9 +207,9 @@ def cmd_data(args: argparse.Namespace) -> int:
               f"({s['truncated']} truncated) -> {s['tsv']}" + (f", {s['report']}" if s["report"] else ""))
         if s["first_bad"]:
             print(f"first bad: {s['first_bad']}")
-        if s["classes"] is None:                          # said, not skipped silently: 99 may be no class
-            print(f"labels not checked against classes: no {Path(args.list).parent / 'classes.txt'}; give "
-                  "--classes FILE to check them", file=sys.stderr)
+        if not s["labels_checked"]:                       # said, not skipped silently: 99 may be no class
+            print(f"labels not checked against classes: no {s['classes']}; give --classes FILE to check them",
+                  file=sys.stderr)
         if s["bad"] and not args.exit_zero:
             return 1                  # found problems (a linter's 1); refused input is 2
     return 0
@@ -477,20 +477,21 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from pst.engine.run import locked
     from pst.report.per_class import confusion_figure
     from pst.report.plots import accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table
-    from pst.engine.run import locked
     from pst.report.study_table import PROFILE_MARK
 
     spec = _spec(args.spec)
     if not args.out_dir.strip():
         raise ValueError("--out-dir: an empty path; name the figures' folder")
     runs = _row_runs(spec)
-    title = result_table(args.table).get("title")          # every input read before any figure is drawn
+    table = result_table(args.table)                        # every input read before any figure is drawn
+    title = table.get("title")
     if title != f"{spec['title']}{PROFILE_MARK}{spec['profile']}":
         raise ValueError(f"--table {args.table}: the table {title!r}, not the spec's {spec['title']!r} of profile "
                          f"{spec['profile']}; give the spec and the table of one table")
-    rows = {r.get("model") for r in result_table(args.table)["rows"] if r.get("seeds")}     # those it trained
+    rows = {r.get("model") for r in table["rows"] if r.get("seeds")}                     # those it trained
     if rows != set(runs):
         raise ValueError(f"--table {args.table}: its trained rows ({', '.join(sorted(map(str, rows)))}) are not the "
                          f"spec's ({', '.join(sorted(runs))}); give the spec and the table of one table")
@@ -532,9 +533,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     for table in args.tables:
         title = Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0]
         beside = Path(table).with_suffix(".json")       # every table pst writes has its JSON, of the same title
-        if not title.startswith("# ") or not beside.is_file() or \
-                read_record(beside, "a table written by `pst table`", "rerun its job", {"title": str})["title"] != \
-                title[2:]:
+        written = read_record(beside, "a table written by `pst table`", "rerun its job", {"title": str}) \
+            if beside.is_file() else {}
+        if not title.startswith("# ") or written.get("title") != title[2:]:
             raise ValueError(f"--tables {table}: not a table written by `pst table` (no title line, or not the "
                              f"title of its {beside.name}); rerun its job")
         of = title_profile(title)

@@ -217,7 +217,7 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
     return {"list": str(list_file), "videos": len(entries), "bad": len(bad), "truncated": truncated,
             "ok": len(entries) - len(bad), "tsv": str(tsv), "report": str(report) if report else None,
             "first_bad": f"{bad[0].path}: {bad[0].reason}" if bad else None,
-            "classes": str(classes) if classes.is_file() else None}
+            "classes": str(classes), "labels_checked": classes.is_file()}
 
 
 def gather(list_file: str | Path, shards: Sequence[str | Path], out: str | Path,

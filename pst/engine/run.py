@@ -12,6 +12,7 @@ import atexit
 import copy
 import csv
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -346,9 +347,7 @@ def starting_workers(loader) -> Iterator:
     until its worker_init_fn ignores them (torch's workers end on a SIGTERM not from their parent, and one that came
     between the fork and that function killed the worker: seen in CI under load). This process gets a blocked
     signal when they are unblocked."""
-    if not _kill_at_exit:
-        atexit.register(_kill_loader_workers)         # after multiprocessing's exit function: it runs first
-        _kill_at_exit.append(True)
+    _kill_loader_workers_at_exit()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_DEAF)
     try:
         return iter(loader)
@@ -356,7 +355,10 @@ def starting_workers(loader) -> Iterator:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-_kill_at_exit: list = []
+@functools.cache
+def _kill_loader_workers_at_exit() -> None:
+    """Registered once, when the first loader starts: after multiprocessing's own exit function, so it runs first."""
+    atexit.register(_kill_loader_workers)
 
 
 def _kill_loader_workers() -> None:

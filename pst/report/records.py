@@ -56,7 +56,6 @@ def _record(run_dir: Path, views: list[str], out: Path) -> list[Path]:
         with atomic_path(out / rel) as tmp:
             shutil.copyfile(run_dir / rel, tmp)
         written.append(out / rel)
-    manifest = {"run": str(run_dir), "files": {rel: sha256sum(out / rel)
-                                               for rel in wanted}}
+    manifest = {"run": str(run_dir), "files": {rel: sha256sum(out / rel) for rel in wanted}}
     written.append(write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n"))       # last: the record is whole
     return written
