@@ -133,3 +133,38 @@ def test_metrics_edited_in_both_places_are_not_the_rows(repo, capsys):
     code, out = _verify(capsys)
     assert code == 1, out
     assert "table1_deit.json: its metrics (top-1 and its std per row) are not its rows'" in out
+
+
+def test_edited_derived_files_are_not_reproduced(tmp_path, monkeypatch, capsys):
+    """A number edited by hand in a file derived from the tables and records — a table's Markdown or CSV, a curves
+    CSV, the per-class results, the results page — is named, each file once; the committed ones all follow."""
+    import pandas as pd
+
+    from pst.report.verify import check_derived
+
+    tracked = subprocess.run(["git", "ls-files", "results", "params.yaml"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    for f in tracked:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / f, tmp_path / f)
+    classes = pd.read_csv(tmp_path / "results/synthetic/per_class/table1_deit.csv")["class"]   # in class order
+    (tmp_path / "data/synthetic").mkdir(parents=True)
+    (tmp_path / "data/synthetic/classes.txt").write_text("\n".join(classes) + "\n")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "results"]):
+        subprocess.run(["git", *cmd], cwd=tmp_path, check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    monkeypatch.chdir(tmp_path)
+    derived = [f for f in tracked if f.startswith("results/synthetic/") and "/records/" not in f]
+    assert check_derived(derived, "synthetic", tmp_path) == []          # every committed one follows
+    edits = {"tables/table1_deit.md": ("98.0", "98.5"), "tables/table1_deit_code.csv": (",0.0295,", ",0.0296,"),
+             "curves/table1_deit/deit_2d.csv": ("25.0,25.0,25.0\n", "26.0,25.0,27.0\n"),
+             "per_class/table1_deit.json": ('"videos":', '"videos":1'),
+             "README.md": ("39.7", "39.9")}
+    for rel, (old, new) in edits.items():
+        path = tmp_path / "results/synthetic" / rel
+        assert old in path.read_text(), rel
+        path.write_text(path.read_text().replace(old, new, 1))
+    code, out = _verify(capsys)
+    assert code == 1, out
+    named = sorted(line.split(": ")[1] for line in out.splitlines() if line.startswith("  outside: "))
+    assert named == sorted(f"results/synthetic/{rel}" for rel in edits), out

@@ -14,16 +14,21 @@ the table's 2D row must keep its sign and whether its interval excludes 0 (resol
 interval (a single seed) must equal REV's to the printed decimal (0.05). Cells that are a seed's own number, a
 spread or a derived difference to the paper are not checked on their own (the mean and its interval already are);
 every other cell (model, views, input, cost, seeds) must be equal. Beside the tables, the files they are read with
-must agree with them: metrics.json holds the tables' numbers, and every run record has its manifest's bytes and a
-top-1 its predictions recount (an edit by hand there is "not reproduced" too, each file named). Exit status 1 only
-for "not reproduced" (pst.cli).
+must agree with them: metrics.json holds the tables' numbers, every run record has its manifest's bytes and a
+top-1 its predictions recount, and every other changed file derived from them — a table's Markdown and CSV, the
+curves, the per-class results, the results page above its environment — is what its sources give again (rendered
+anew into memory or a scratch folder and compared). An edit by hand anywhere there is "not reproduced" too, each
+file named; figures are not compared (their pixels follow the numbers already checked). Exit status 1 only for
+"not reproduced" (pst.cli).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +186,7 @@ def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = "."
         checked += n
         outside += bad
     outside += check_metrics(repo / layout.metrics, repo / tables_dir) + check_records(repo / layout.records)
+    outside += check_derived(changed, profile, repo)
     return Verdict(NOT_REPRODUCED if outside else WITHIN, checked, outside, changed, machines)
 
 
@@ -254,6 +260,120 @@ def check_records(root: Path) -> list[str]:
                 ValueError) as err:
             bad.append(f"{folder}: {err}; rerun its record job (or restore the record)")
     return bad
+
+
+def check_derived(changed: list[str], profile: str, repo: Path) -> list[str]:
+    """A line for each changed file derived from the tables and records that is not what they give again: a
+    table's Markdown (rendered from its JSON rows) and CSV (its rows' values), a row's curves (from its runs'
+    records), the per-class results (from the records' predictions), the results page above its environment."""
+    layout = Layout(profile)
+    derived = [Path(f) for f in changed if _kind(Path(f), layout)]
+    if not derived:
+        return []
+    with contextlib.chdir(repo):                    # the study's paths are the repository's
+        from pst.study import load
+
+        try:
+            study = load("params.yaml", profile)
+        except (OSError, ValueError) as err:
+            return [f"params.yaml: {err}; the files derived from the tables cannot be checked without the study"]
+        bad = []
+        for path in derived:
+            try:
+                if not _follows(path, _kind(path, layout), study, layout):
+                    bad.append(f"{path}: does not follow from {SOURCES[_kind(path, layout)]}; rerun its job (or "
+                               "restore the file)")
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+                bad.append(f"{path}: cannot be derived again ({type(err).__name__}: {err}); rerun its job (or restore "
+                           "the file)")
+        return bad
+
+
+SOURCES = {"table": "its table's rows (the JSON beside it)", "curves": "its runs' records (metrics.json)",
+           "per_class": "its runs' records (predictions.csv)", "readme": "the tables and figures it links"}
+
+
+def _kind(path: Path, layout: Layout) -> str | None:
+    """Which derived file ``path`` is (None: a source, a figure, or no file of the study)."""
+    if path == Path(layout.readme):
+        return "readme"
+    if path.parent == Path(layout.table("x")).parent and path.suffix in (".md", ".csv"):
+        return "table"
+    if path.parent.parent == Path(layout.curves("x")).parent and path.suffix == ".csv":
+        return "curves"
+    if path.parent == Path(layout.per_class("x")).parent:
+        return "per_class"
+    return None
+
+
+def _follows(path: Path, kind: str, study, layout: Layout) -> bool:
+    """Whether ``path`` is what its sources give again (a file of a table the study does not define, e.g. the
+    released checkpoints' table: not derived here, True)."""
+    import pandas as pd
+
+    from pst.report import per_class, plots, study_table
+    from pst.report.readme import ENVIRONMENT, readme_text
+    from pst.report.tables import write_table
+
+    text = path.read_text()
+    if kind == "readme":
+        tables = [str(path.parent / m) for m in re.findall(r"^\[[^\]]+\]\(([^)]+\.md)\)$", text, re.M)]
+        figures = [str(path.parent / m) for m in re.findall(r"^!\[[^\]]*\]\(([^)]+)\)$", text, re.M)]
+        again = readme_text(path, tables, figures, study.profile)
+        return again.split(ENVIRONMENT)[0] == text.split(ENVIRONMENT)[0]
+    tables = {t.name: t for t in study.tables}
+    name = path.parent.name if kind == "curves" else path.stem
+    if name not in tables:
+        return True
+    spec = study.table_spec(tables[name])
+    if kind == "table":
+        data = json.loads(path.with_suffix(".json").read_text())
+        df = pd.DataFrame(data["rows"])
+        if path.suffix == ".csv":
+            return _same_frame(pd.read_csv(path), df)
+        claim = study_table.finding(df, spec)
+        lead = f"{study_table.finding_text(claim, spec['profile'])}\n\n" if claim else ""
+        with tempfile.TemporaryDirectory() as tmp:
+            write_table(df, Path(tmp) / "t", data["title"], display=study_table.display(df, spec),
+                        notes=lead + study_table.notes(df, spec), metrics={})
+            return (Path(tmp) / "t.md").read_text() == text
+    spec = _on_records(spec, study, tables[name])
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "curves":
+            runs = {r["variant"]: r["runs"] for r in spec["rows"] if r["variant"] == path.stem}
+            if not runs:
+                return False
+            again = plots.write_curve_data(plots.curve_data(runs), tmp)[0]
+        else:
+            again = per_class.write(spec, Path(tmp) / "p").with_suffix(path.suffix)
+        return again.read_text() == text
+
+
+def _on_records(spec: dict, study, table) -> dict:
+    """A table spec whose runs are their records (what a clone has of them)."""
+    record = {study.run_dir(r): study.layout.record_dir(r.dataset, r.recipe, r.variant, r.seed)
+              for r in study.table_runs(table)}
+    return {**spec, "rows": [{**row, "runs": [record[run] for run in row["runs"]]} for row in spec["rows"]]}
+
+
+def _same_frame(a, b) -> bool:
+    """A table's CSV holds its JSON rows' values (the JSON keeps 10 decimals of each float, the CSV all of them)."""
+    import numpy as np
+
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    for col in a.columns:
+        for x, y in zip(a[col].tolist(), b[col].tolist()):
+            missing = [v is None or (isinstance(v, float) and math.isnan(v)) for v in (x, y)]
+            if any(missing):
+                if not all(missing):
+                    return False
+            elif isinstance(x, (int, float, np.number)) and isinstance(y, (int, float, np.number)):
+                if abs(float(x) - float(y)) > 1e-9 + 1e-12 * abs(float(y)):
+                    return False
+            elif str(x) != str(y):
+                return False
+    return True
 
 
 def render(v: Verdict, rev: str, profile: str) -> str:
