@@ -61,34 +61,8 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spec(text: str | None, released: bool = False) -> dict:
-    """A table job's --spec (inline JSON or a file, as the workflow writes it: pst.study.Study.table_spec or
-    released_spec), checked against its shape."""
-    from pst.engine.config import load_recipe
-    from pst.study import RELEASED_SPEC, TABLE_SPEC, check_spec
-
-    what = "the released checkpoints' spec" if released else "a table's spec"
-    if not text:
-        raise ValueError(f"--spec ({what}, as the workflow writes it) is required")
-    if not text.lstrip().startswith("{") and not Path(text).is_file():
-        from pst.io import absent
-
-        raise ValueError(f"--spec {text}: {absent(text)}; give {what} as the workflow writes it (a JSON file or "
-                         "inline JSON)")
-    return check_spec(load_recipe(text), RELEASED_SPEC if released else TABLE_SPEC, what)
-
-
-def _row_runs(spec: dict) -> dict[str, list[str]]:
-    """A table spec's rows -> their runs (one seed each), a row of several views once: what curves are drawn from."""
-    runs: dict[str, list[str]] = {}
-    for row in spec["rows"]:
-        runs.setdefault(row["variant"], row["runs"])
-    return runs
-
-
 def cmd_table(args: argparse.Namespace) -> int:
-    from pst.io import check_not_inside, check_output, read_record
-    from pst.report.tables import flops_table, load_counts, write_table
+    from pst.report.tables import tabulate
 
     takes = {"flops": ("inputs",), "metrics": ("inputs",), "study": ("inputs", "--spec", "--memory"),
              "per-class": ("--spec",), "curve": ("--spec",), "released": ("--spec",)}[args.kind]
@@ -97,61 +71,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     if extra:                           # never silently ignored
         raise ValueError(f"table {args.kind}: {' and '.join(extra)} not taken (it reads {', '.join(takes)} only); "
                          "leave them out")
-    if not args.out.strip():
-        raise ValueError("--out: an empty path; name the table's path (without suffix)")
-    if args.out.endswith("/"):          # (a folder of that name may stand beside: results/flops/ and flops.md)
-        raise ValueError(f"--out {args.out}: a folder; name the table's path (without suffix)")
-    if args.kind == "curve":                      # each row's curves: CSVs `pst table curve` wrote, or nothing
-        from pst.report.plots import CURVE_HEADER, curve_data, write_curve_data
-
-        runs = _row_runs(_spec(args.spec))
-        check_not_inside(Path(args.out) / "x.csv")
-        for variant in runs:
-            check_output(Path(args.out) / f"{variant}.csv", [args.spec or ""], CURVE_HEADER)
-        print("\n".join(map(str, write_curve_data(curve_data(runs), args.out))))
-        return 0
-    outputs = [args.out] if args.kind == "metrics" else [f"{args.out}{s}" for s in (".md", ".csv", ".json")]
-    for path in outputs:                          # never one of the table's inputs
-        check_output(path, args.inputs + [args.spec or ""])
-    if any(Path(p).exists() for p in outputs):    # nor a file `pst table` did not write
-        mine = outputs[-1]
-        try:
-            record = read_record(mine, "", "", None if args.kind == "metrics" else {"title": str, "metrics": dict})
-            if args.kind == "metrics" and not all(isinstance(v, dict) for v in record.values()):
-                raise ValueError("not a metrics file")
-        except ValueError:
-            there = next(p for p in outputs if Path(p).exists())
-            raise ValueError(f"--out {args.out}: {there} exists and was not written by `pst table`; choose another "
-                             "--out, or remove it") from None
-    check_not_inside(args.out)
-    if args.kind in ("flops", "metrics") and not args.inputs:
-        raise ValueError(f"table {args.kind}: no input records given; name the records to tabulate")
-    if args.kind == "flops":
-        df = flops_table(load_counts(args.inputs))
-        for path in write_table(df, args.out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs paper"):
-            print(path)
-    elif args.kind == "released":
-        from pst.report.released import write
-
-        spec = _spec(args.spec, released=True)
-        print(f"{args.out}.md/.csv/.json: {len(write(spec, args.out))} rows")
-    elif args.kind == "metrics":
-        from pst.report.tables import write_metrics
-
-        print(write_metrics(args.inputs, args.out))
-    elif args.kind == "per-class":
-        from pst.report.per_class import write
-
-        print(write(_spec(args.spec), args.out))
-    else:
-        from pst.report.study_table import MissingRunsError, write
-
-        spec = _spec(args.spec)
-        try:
-            df = write(spec, args.inputs, args.out, memory=args.memory)
-        except MissingRunsError as err:
-            raise ValueError(str(err)) from None
-        print(f"{args.out}.md/.csv/.json: {len(df)} rows")
+    print(tabulate(args.kind, args.out, args.inputs, args.spec, args.memory))
     return 0
 
 
@@ -393,158 +313,34 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reachable(url: str, timeout: float = 5.0) -> bool:
-    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
-    import socket
-    from urllib.parse import urlparse
-
-    u = urlparse(url)
-    try:
-        socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def cmd_pretrained(args: argparse.Namespace) -> int:
     """Save a timm ImageNet checkpoint's state dict (the paper's 2D init) where the recipes point."""
-    import os
+    from pst.weights_2d import download
 
-    from pst.io import atomic_path, check_output
-    from pst.weights_2d import PAPER_2D
-
-    check_output(args.out)
-    if Path(args.out).exists():
-        raise ValueError(f"--out {args.out}: exists; pretrained never overwrites a file (remove it to download again)")
-    name = PAPER_2D.get(args.name, args.name)          # one of our models: the paper's 2D weights of it
-    hub = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    offline = not _reachable(hub)
-    if offline:                 # the local cache only: no minute of retries, no page of warnings
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    import timm
-    import torch
-    from huggingface_hub.utils import logging as hub_logging
-
-    hub_logging.set_verbosity_error()
-    try:
-        state = timm.create_model(name, pretrained=True).state_dict()
-    except Exception as err:  # noqa: BLE001 - network, hub or name errors all end here
-        why = f"{hub} cannot be reached from here and the weights are not in the local cache" if offline else \
-            str(err).splitlines()[0][:200]
-        raise ValueError(f"pretrained {name}: could not get the weights from the timm hub ({why}); download them "
-                         f"on a machine with network (`pst pretrained {args.name} --out FILE`) and copy the file "
-                         f"to {args.out}") from None
-    with atomic_path(args.out) as tmp:
-        torch.save(state, tmp)
-    print(f"{name}: {len(state)} tensors -> {args.out}")
+    print(download(args.name, args.out))
     return 0
 
 
 def cmd_cam(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from pst.report.cam import figure_of_runs
 
-    from pst.data.annotations import read_list
-    from pst.engine.build import class_count
-    from pst.engine.run import load_config
-    from pst.report.cam import figure
-    from pst.report.plots import check_figure
-
-    check_figure(args.out)                  # never a user's image, and before any model is loaded
-    if any(not n.strip() for n in args.name or []):
-        raise ValueError("--name: an empty title; give each run's column a name, or leave --name out")
-    names = args.name or [Path(r).parent.name for r in args.runs]
-    if len(names) != len(args.runs):
-        raise ValueError(f"{len(names)} --name for {len(args.runs)} runs; give one name per run or none")
-    videos = list(args.video or [])
-    if args.videos_from:
-        seen, root = set(), Path(args.videos_from).parent
-        cfg = load_config(args.runs[0])                            # the list is of the runs' dataset
-        for e in read_list(args.videos_from, class_count(cfg), modality=cfg["data"]["modality"]):
-            if e.label not in seen and len(seen) < args.count:
-                seen.add(e.label)
-                videos.append((root / e.path, e.num_frames))
-    if not videos:
-        raise ValueError("no video; pass --video PATH or --videos-from LIST")
-    for v in videos:
-        path = Path(v[0] if isinstance(v, tuple) else v)
-        if not path.exists():
-            raise ValueError(f"{path}: no such video file or frame folder; pass --video with an existing path")
-    clip = min(load_config(run)["data"]["sampling"]["clip_len"] for run in args.runs)   # a non-run: one line
-    if args.frames > clip:
-        raise ValueError(f"--frames {args.frames}: the runs' clips have {clip} frames; show 1 to {clip}")
-    print(figure(dict(zip(names, args.runs)), videos, args.out, frames=args.frames))
+    print(figure_of_runs(args.runs, args.name, list(args.video or []), args.videos_from, args.count, args.frames,
+                         args.out))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from pst.engine.run import locked
-    from pst.report.per_class import confusion_figure
-    from pst.report.plots import accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table
-    from pst.report.study_table import PROFILE_MARK
+    from pst.report.plots import draw
+    from pst.study import read_spec
 
-    spec = _spec(args.spec)
-    if not args.out_dir.strip():
-        raise ValueError("--out-dir: an empty path; name the figures' folder")
-    runs = _row_runs(spec)
-    table = result_table(args.table)                        # every input read before any figure is drawn
-    title = table.get("title")
-    if title != f"{spec['title']}{PROFILE_MARK}{spec['profile']}":
-        raise ValueError(f"--table {args.table}: the table {title!r}, not the spec's {spec['title']!r} of profile "
-                         f"{spec['profile']}; give the spec and the table of one table")
-    rows = {r.get("model") for r in table["rows"] if r.get("seeds")}                     # those it trained
-    if rows != set(runs):
-        raise ValueError(f"--table {args.table}: its trained rows ({', '.join(sorted(map(str, rows)))}) are not the "
-                         f"spec's ({', '.join(sorted(runs))}); give the spec and the table of one table")
-    for dirs in runs.values():
-        for d in dirs:
-            history(d)
-    out = f"{args.out_dir}/{spec['name']}"
-    for figure in ("curves", "accuracy_vs_gflops"):
-        for ext in ("png", "svg"):
-            check_figure(f"{out}_{figure}.{ext}")
-    check_figure(f"{out}_confusion.png")
-    with locked(out, "pst plot"):                       # two drawings of one table into one folder would mix
-        paths = curves(curve_data(runs), f"{out}_curves",
-                       f"{spec['title']} — training curves (band: min–max over seeds)")
-        paths += accuracy_vs_gflops(args.table, f"{out}_accuracy_vs_gflops")
-        paths += [confusion_figure(spec, f"{out}_confusion.png")]
-    print("\n".join(map(str, paths)))
+    print("\n".join(map(str, draw(read_spec(args.spec), args.table, args.out_dir))))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pst.io import check_not_inside, check_output, read_record
-    from pst.report.plots import made_by_pst
-    from pst.report.readme import write_readme
-    from pst.report.study_table import title_profile
+    from pst.report.readme import report
 
-    check_output(args.out, args.tables + args.figures, "# Results")
-    check_not_inside(args.out)
-    missing = [f for f in args.tables + args.figures if not Path(f).is_file()]
-    if missing:
-        raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "
-                         "build them first (snakemake does)")
-    for kind, paths, suffixes in (("--tables", args.tables, (".md",)), ("--figures", args.figures, (".png", ".svg"))):
-        twice = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
-        other = next((p for p in paths if Path(p).suffix.lower() not in suffixes), None)
-        if twice or other:
-            raise ValueError(f"{kind}: {twice} given twice" if twice else
-                             f"{kind}: {other} is not a {' or '.join(suffixes)} file; name the page's {kind[2:]}")
-    for table in args.tables:
-        title = Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0]
-        beside = Path(table).with_suffix(".json")       # every table pst writes has its JSON, of the same title
-        written = read_record(beside, "a table written by `pst table`", "rerun its job", {"title": str}) \
-            if beside.is_file() else {}
-        if not title.startswith("# ") or written.get("title") != title[2:]:
-            raise ValueError(f"--tables {table}: not a table written by `pst table` (no title line, or not the "
-                             f"title of its {beside.name}); rerun its job")
-        of = title_profile(title)
-        if of not in (None, args.profile):
-            raise ValueError(f"--profile {args.profile}: {table} is of profile {of}; name the tables' profile")
-    for figure in args.figures:
-        if not made_by_pst(figure):
-            raise ValueError(f"--figures {figure}: not a figure pst drew (no pst mark in it); rerun its plot job")
-    print(write_readme(args.out, args.tables, args.figures, args.profile))
+    print(report(args.out, args.tables, args.figures, args.profile))
     return 0
 
 

@@ -569,6 +569,22 @@ def check_spec(spec, schema: dict, what: str) -> dict:
     return spec
 
 
+def read_spec(text: str | None, released: bool = False) -> dict:
+    """A table job's --spec (inline JSON or a file, as the workflow writes it: Study.table_spec or released_spec),
+    checked against its shape."""
+    from pst.engine.config import load_recipe
+
+    what = "the released checkpoints' spec" if released else "a table's spec"
+    if not text:
+        raise ValueError(f"--spec ({what}, as the workflow writes it) is required")
+    if not text.lstrip().startswith("{") and not Path(text).is_file():
+        from pst.io import absent
+
+        raise ValueError(f"--spec {text}: {absent(text)}; give {what} as the workflow writes it (a JSON file or "
+                         "inline JSON)")
+    return check_spec(load_recipe(text), RELEASED_SPEC if released else TABLE_SPEC, what)
+
+
 @contextmanager
 def planning():
     """The workflow's planning checks (Snakefile, common.smk): a refusal is one line and exit 2, as the commands'

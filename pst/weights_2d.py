@@ -7,6 +7,8 @@ DeiT-S and Swin-T start from ImageNet-1K, Swin-B (PST-B) from ImageNet-21K as th
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 PAPER_2D = {
     "deit_s_2d": "deit_small_patch16_224.fb_in1k",
     "deit_s_tsm": "deit_small_patch16_224.fb_in1k",
@@ -33,3 +35,49 @@ def pretrained_cfg(model: str, license: str) -> dict:
     name = weights_2d(model)
     return {"hf_hub_id": f"timm/{name}", "num_classes": CLASSES[name.split(".")[1]], "input_size": (3, 224, 224),
             "license": license}
+
+
+def _reachable(url: str, timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    try:
+        socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def download(name_given: str, out: str) -> str:
+    """`pst pretrained`: save timm's ImageNet weights ``name_given`` (one of our models: the paper's 2D weights
+    of it) as a state dict at ``out``, never over a file; offline, the local cache only, in one line."""
+    import os
+
+    from pst.io import atomic_path, check_output
+
+    check_output(out)
+    if Path(out).exists():
+        raise ValueError(f"--out {out}: exists; pretrained never overwrites a file (remove it to download again)")
+    name = PAPER_2D.get(name_given, name_given)          # one of our models: the paper's 2D weights of it
+    hub = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    offline = not _reachable(hub)
+    if offline:                 # the local cache only: no minute of retries, no page of warnings
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    import timm
+    import torch
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+    try:
+        state = timm.create_model(name, pretrained=True).state_dict()
+    except Exception as err:  # noqa: BLE001 - network, hub or name errors all end here
+        why = f"{hub} cannot be reached from here and the weights are not in the local cache" if offline else \
+            str(err).splitlines()[0][:200]
+        raise ValueError(f"pretrained {name}: could not get the weights from the timm hub ({why}); download them "
+                         f"on a machine with network (`pst pretrained {name_given} --out FILE`) and copy the file "
+                         f"to {out}") from None
+    with atomic_path(out) as tmp:
+        torch.save(state, tmp)
+    return f"{name}: {len(state)} tensors -> {out}"

@@ -139,3 +139,39 @@ def figure(runs: dict[str, str | Path], videos: list, out: str | Path, frames: i
     out = save_figure(fig, out)
     plt.close(fig)
     return out
+
+
+def figure_of_runs(runs: list[str], names: list[str] | None, videos: list, videos_from: str | None, count: int,
+                   frames: int, out: str | Path) -> Path:
+    """`pst cam`: ``figure`` of finished runs (columns titled ``names``, default their seed folders' parents) on
+    ``videos`` and on the first video of ``count`` classes of the list ``videos_from``; every input checked before
+    a model is loaded, never over an image pst did not draw."""
+    from pst.data.annotations import read_list
+    from pst.engine.build import class_count
+    from pst.engine.run import load_config
+    from pst.report.plots import check_figure
+
+    check_figure(out)                  # never a user's image, and before any model is loaded
+    videos = list(videos)
+    if any(not n.strip() for n in names or []):
+        raise ValueError("--name: an empty title; give each run's column a name, or leave --name out")
+    names = names or [Path(r).parent.name for r in runs]
+    if len(names) != len(runs):
+        raise ValueError(f"{len(names)} --name for {len(runs)} runs; give one name per run or none")
+    if videos_from:
+        seen, root = set(), Path(videos_from).parent
+        cfg = load_config(runs[0])                            # the list is of the runs' dataset
+        for e in read_list(videos_from, class_count(cfg), modality=cfg["data"]["modality"]):
+            if e.label not in seen and len(seen) < count:
+                seen.add(e.label)
+                videos.append((root / e.path, e.num_frames))
+    if not videos:
+        raise ValueError("no video; pass --video PATH or --videos-from LIST")
+    for v in videos:
+        path = Path(v[0] if isinstance(v, tuple) else v)
+        if not path.exists():
+            raise ValueError(f"{path}: no such video file or frame folder; pass --video with an existing path")
+    clip = min(load_config(run)["data"]["sampling"]["clip_len"] for run in runs)   # a non-run: one line
+    if frames > clip:
+        raise ValueError(f"--frames {frames}: the runs' clips have {clip} frames; show 1 to {clip}")
+    return figure(dict(zip(names, runs)), videos, out, frames=frames)

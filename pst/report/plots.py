@@ -85,6 +85,14 @@ def result_table(path: str | Path) -> dict:
     return read_record(path, "a table written by `pst table study`", "rerun its table job", {"rows": list})
 
 
+def row_runs(spec: dict) -> dict[str, list[str]]:
+    """A table spec's rows -> their runs (one seed each), a row of several views once: what curves are drawn from."""
+    runs: dict[str, list[str]] = {}
+    for row in spec["rows"]:
+        runs.setdefault(row["variant"], row["runs"])
+    return runs
+
+
 CURVE_KEYS = ("loss", "val_top1")
 CURVE_HEADER = "epoch," + ",".join(f"{k},{k}_min,{k}_max" for k in CURVE_KEYS)   # a curve CSV's first line
 
@@ -151,4 +159,39 @@ def accuracy_vs_gflops(table_json: str | Path, stem: str | Path) -> list[Path]:
     fig.tight_layout()
     paths = _save(fig, Path(stem))
     plt.close(fig)
+    return paths
+
+
+def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
+    """`pst plot`: a study table's figures (curves, accuracy vs GFLOPs, confusions) in ``out_dir``, from the runs
+    its spec names and the table `pst table study` wrote of them (checked to be that spec's table first)."""
+    from pst.engine.run import locked
+    from pst.report.per_class import confusion_figure
+    from pst.report.study_table import PROFILE_MARK
+
+    if not out_dir.strip():
+        raise ValueError("--out-dir: an empty path; name the figures' folder")
+    runs = row_runs(spec)
+    table = result_table(table_path)                        # every input read before any figure is drawn
+    title = table.get("title")
+    if title != f"{spec['title']}{PROFILE_MARK}{spec['profile']}":
+        raise ValueError(f"--table {table_path}: the table {title!r}, not the spec's {spec['title']!r} of profile "
+                         f"{spec['profile']}; give the spec and the table of one table")
+    rows = {r.get("model") for r in table["rows"] if r.get("seeds")}                     # those it trained
+    if rows != set(runs):
+        raise ValueError(f"--table {table_path}: its trained rows ({', '.join(sorted(map(str, rows)))}) are not the "
+                         f"spec's ({', '.join(sorted(runs))}); give the spec and the table of one table")
+    for dirs in runs.values():
+        for d in dirs:
+            history(d)
+    out = f"{out_dir}/{spec['name']}"
+    for figure in ("curves", "accuracy_vs_gflops"):
+        for ext in ("png", "svg"):
+            check_figure(f"{out}_{figure}.{ext}")
+    check_figure(f"{out}_confusion.png")
+    with locked(out, "pst plot"):                       # two drawings of one table into one folder would mix
+        paths = curves(curve_data(runs), f"{out}_curves",
+                       f"{spec['title']} — training curves (band: min–max over seeds)")
+        paths += accuracy_vs_gflops(table_path, f"{out}_accuracy_vs_gflops")
+        paths += [confusion_figure(spec, f"{out}_confusion.png")]
     return paths

@@ -53,3 +53,39 @@ def readme_text(out: str | Path, tables: list[str], figures: list[str], profile:
     lines += [ENVIRONMENT, "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in environment(profile).items()]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def report(out: str | Path, tables: list[str], figures: list[str], profile: str) -> Path:
+    """`pst report`: the page at ``out``, once every table is one `pst table` wrote (of ``profile``) and every
+    figure one pst drew; never over a file that is not a results page, nor inside a run or a dataset."""
+    from pst.io import check_not_inside, check_output, read_record
+    from pst.report.plots import made_by_pst
+    from pst.report.study_table import title_profile
+
+    check_output(out, tables + figures, "# Results")
+    check_not_inside(out)
+    missing = [f for f in tables + figures if not Path(f).is_file()]
+    if missing:
+        raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "
+                         "build them first (snakemake does)")
+    for kind, paths, suffixes in (("--tables", tables, (".md",)), ("--figures", figures, (".png", ".svg"))):
+        twice = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
+        other = next((p for p in paths if Path(p).suffix.lower() not in suffixes), None)
+        if twice or other:
+            raise ValueError(f"{kind}: {twice} given twice" if twice else
+                             f"{kind}: {other} is not a {' or '.join(suffixes)} file; name the page's {kind[2:]}")
+    for table in tables:
+        title = Path(table).read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+        beside = Path(table).with_suffix(".json")       # every table pst writes has its JSON, of the same title
+        written = read_record(beside, "a table written by `pst table`", "rerun its job", {"title": str}) \
+            if beside.is_file() else {}
+        if not title.startswith("# ") or written.get("title") != title[2:]:
+            raise ValueError(f"--tables {table}: not a table written by `pst table` (no title line, or not the "
+                             f"title of its {beside.name}); rerun its job")
+        of = title_profile(title)
+        if of not in (None, profile):
+            raise ValueError(f"--profile {profile}: {table} is of profile {of}; name the tables' profile")
+    for figure in figures:
+        if not made_by_pst(figure):
+            raise ValueError(f"--figures {figure}: not a figure pst drew (no pst mark in it); rerun its plot job")
+    return write_readme(out, tables, figures, profile)

@@ -111,3 +111,62 @@ def load_counts(paths: Iterable[str | Path]) -> list[dict]:
 
 def load_memory(paths: Iterable[str | Path]) -> list[dict]:
     return [_model_record(p, "a memory record from `pst memory --json`", MEMORY) for p in paths]
+
+
+def tabulate(kind: str, out: str, inputs: list[str] = (), spec: str | None = None, memory: list[str] = ()) -> str:
+    """`pst table KIND`: one table job's files at ``out`` (a study table, per-class results, a row's curves, the
+    released checkpoints' table, the FLOPs table, the profile's metrics), never over a file pst did not write or
+    one of its inputs; what was written, as the command prints it."""
+    from pst.io import check_not_inside, check_output
+    from pst.study import read_spec
+
+    inputs = list(inputs)
+    if not out.strip():
+        raise ValueError("--out: an empty path; name the table's path (without suffix)")
+    if out.endswith("/"):          # (a folder of that name may stand beside: results/flops/ and flops.md)
+        raise ValueError(f"--out {out}: a folder; name the table's path (without suffix)")
+    if kind == "curve":                      # each row's curves: CSVs `pst table curve` wrote, or nothing
+        from pst.report.plots import CURVE_HEADER, curve_data, row_runs, write_curve_data
+
+        runs = row_runs(read_spec(spec))
+        check_not_inside(Path(out) / "x.csv")
+        for variant in runs:
+            check_output(Path(out) / f"{variant}.csv", [spec or ""], CURVE_HEADER)
+        return "\n".join(map(str, write_curve_data(curve_data(runs), out)))
+    outputs = [out] if kind == "metrics" else [f"{out}{s}" for s in (".md", ".csv", ".json")]
+    for path in outputs:                          # never one of the table's inputs
+        check_output(path, inputs + [spec or ""])
+    if any(Path(p).exists() for p in outputs):    # nor a file `pst table` did not write
+        mine = outputs[-1]
+        try:
+            record = read_record(mine, "", "", None if kind == "metrics" else {"title": str, "metrics": dict})
+            if kind == "metrics" and not all(isinstance(v, dict) for v in record.values()):
+                raise ValueError("not a metrics file")
+        except ValueError:
+            there = next(p for p in outputs if Path(p).exists())
+            raise ValueError(f"--out {out}: {there} exists and was not written by `pst table`; choose another "
+                             "--out, or remove it") from None
+    check_not_inside(out)
+    if kind in ("flops", "metrics") and not inputs:
+        raise ValueError(f"table {kind}: no input records given; name the records to tabulate")
+    if kind == "flops":
+        df = flops_table(load_counts(inputs))
+        return "\n".join(map(str, write_table(df, out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs "
+                                                    "paper")))
+    if kind == "released":
+        from pst.report.released import write
+
+        return f"{out}.md/.csv/.json: {len(write(read_spec(spec, released=True), out))} rows"
+    if kind == "metrics":
+        return str(write_metrics(inputs, out))
+    if kind == "per-class":
+        from pst.report.per_class import write
+
+        return str(write(read_spec(spec), out))
+    from pst.report.study_table import MissingRunsError, write
+
+    try:
+        df = write(read_spec(spec), inputs, out, memory=memory)
+    except MissingRunsError as err:
+        raise ValueError(str(err)) from None
+    return f"{out}.md/.csv/.json: {len(df)} rows"
