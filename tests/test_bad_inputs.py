@@ -167,6 +167,8 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "schedule.warmup_epochs=100"], "warmup_epochs = 100 is not valid: expected at most schedule.epo"),
     ([*TRAIN, "--set", "train.seed=100000000000000000000"], "expected an integer >= 0 and <= 4294967295"),
     ([*TRAIN, "--execution", "train.threads=100000"], "train.threads = 100000 is not valid: expected at most this no"),
+    ([*TRAIN, "--execution", "data.workers=100000"], "data.workers = 100000 is not valid: expected at most this node"),
+    (["evaluate", "done", "--workers", "100000"], "--workers = 100000 is not valid: expected at most this node's"),
     (["train", "--config", "twice.yaml", "--out", "run"], "line 2, column 1 (key 'optim' given twice in one mapping)"),
     (["train", "--config", "recipe.yaml", "--out", ""], "--out: an empty path"),
     (["data", "validate", "ok", "ok/val.txt", "--out", "ok/val.txt"], "--out ok/val.txt is also an input"),

@@ -33,7 +33,8 @@ from pst.data.dataset import VideoDataset, collate
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
-from pst.engine.run import check_run_files, ignore_stop_signals, load_config, locked, starting_workers
+from pst.engine.run import (check_loader_workers, check_run_files, ignore_stop_signals, load_config, locked,
+                            starting_workers)
 from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, sha256sum, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir
 from pst.provenance import git_revision, job_fingerprint
@@ -146,6 +147,7 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
     RUN/eval_CxK (its own validation list: what the tables read) or RUN/eval_CxK_<list> for another list, so one
     evaluation never overwrites another. The run is read under a shared lock (not while it trains), the output
     folder written under an exclusive one; ``out`` is checked writable before the model is even loaded."""
+    check_loader_workers(workers, "--workers")
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     crops, clips = check_views(cfg, views)
@@ -174,6 +176,7 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
     """Evaluate a video checkpoint in the official layout (an authors' release) with recipe ``cfg`` (its model,
     data and test views) on its validation list or ``list_file``: the same views, loader and metrics as a run's
     evaluation, the file loaded by load_video_checkpoint (its bias index buffers checked against the model's)."""
+    check_loader_workers(workers, "--workers")
     from pst.engine.build import build_model
     from pst.models.swin_checkpoints import load_video_checkpoint
 

@@ -342,6 +342,16 @@ def ignore_stop_signals(worker_id: int = 0) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_DEAF)
 
 
+def check_loader_workers(workers: int, what: str) -> int:
+    """``workers`` loader processes of one training or evaluation process, at most this node's cores: each is a
+    fork of the whole process (hundreds of MB), and 100000 of them took the machine's memory before a step ran."""
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        raise ValueError(f"{what} = {workers} is not valid: expected at most this node's {cores} cores (loader "
+                         "processes of each training or evaluation process; 0 decodes in the process itself)")
+    return workers
+
+
 def starting_workers(loader) -> Iterator:
     """``iter(loader)`` with the stop signals blocked while it forks its workers: a worker inherits them blocked
     until its worker_init_fn ignores them (torch's workers end on a SIGTERM not from their parent, and one that came

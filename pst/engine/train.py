@@ -57,7 +57,7 @@ from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
                             data_changes, data_fingerprint, locked, log_line, move_aside, peer_lost, recipe_changes,
-                            seal, starting_workers, write_config)
+                            seal, starting_workers, write_config, check_loader_workers)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import read_record, write_text
@@ -186,6 +186,7 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
     main = int(os.environ.get("RANK", "0")) == 0
     existed = run_dir.is_dir()
     fresh = not existed or not any(run_dir.iterdir())      # nothing of a run there yet (or Snakemake's empty folder)
+    check_loader_workers(cfg["data"]["workers"], "recipe: data.workers")
     with _threads(cfg["train"]["threads"]), locked(run_dir, "pst train") if main else nullcontext():
         changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
         if changes and not restart_on_change:
