@@ -156,6 +156,19 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=Loader)
 
 
+def load_json(text: str):
+    """JSON as json.loads reads it, except that a key given twice in one object is a JSONDecodeError at that
+    object (json.loads keeps the last silently), as load_yaml refuses it in YAML."""
+    def once(pairs, doc=text):
+        keys = [k for k, _ in pairs]
+        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if twice is not None:
+            raise json.JSONDecodeError(f"key {twice!r} given twice in one object", doc, 0)
+        return dict(pairs)
+
+    return json.loads(text, object_pairs_hook=once)
+
+
 def read_record(path: PathLike, what: str, fix: str, keys: dict | None = None, kind: type = dict):
     """A JSON record another step wrote: ``kind`` (an object, or a list of objects), with ``keys`` {name: type or
     types} in the object (in each, for a list). Anything else is one ValueError naming the file, what it should be

@@ -17,6 +17,7 @@ from pst.engine.config import merge as _merge
 from pst.engine.config import set_dotted
 from pst.layout import Layout, eval_path, flops_record, memory_record
 from pst.provenance import code_fingerprint
+from pst.report.published import missing_row
 from pst.weights_2d import weights_2d
 
 
@@ -76,6 +77,10 @@ class Study:
             raise ValueError(f"params.yaml profiles.{self.profile}.data: {data} is a file, not a folder; name the "
                              "profile's data folder (default data)")
         self.layout = Layout(self.profile, data)
+        results, where = Path(self.layout.results).parent.resolve(), Path(data).resolve()
+        if where == results or results in where.parents or where in results.parents:
+            raise ValueError(f"params.yaml profiles.{self.profile}.data: {data} holds or is inside the study results "
+                             f"({results.name}/, which git compares); name a data folder of its own (default data)")
         self._check()
 
     def _check(self) -> None:
@@ -92,6 +97,13 @@ class Study:
             for v in t.rows:
                 if v not in cfg["variants"]:
                     raise ValueError(f"params.yaml tables.{name}.rows: variant {v!r} is not under variants:")
+            if t.published is not None and (problem := missing_row(t.published, None)):
+                raise ValueError(f"params.yaml tables.{name}.published: {problem}")
+            for where, key in [*((f"rows.{v}", k) for v, k in t.rows.items()), *(("paper_only", k) for k in t.paper_only)]:
+                for view in t.views:                         # a name that finds no published number: refused now,
+                    problem = missing_row(t.published, None if key is None else str(key).replace("{views}", view))
+                    if problem:                              # not printed as n/a after the study's training
+                        raise ValueError(f"params.yaml tables.{name}.{where}: {problem}")
             if t.baseline is not None and t.baseline not in t.rows:
                 raise ValueError(f"params.yaml tables.{name}.baseline: {t.baseline!r} is not one of its rows "
                                  f"({', '.join(t.rows)})")
@@ -548,7 +560,7 @@ def check_spec(spec, schema: dict, what: str) -> dict:
         where = "/".join(map(str, error.absolute_path)) or "(top level)"
         problem = f"{where}: {error.message[:200]}"
     elif schema is TABLE_SPEC:
-        from pst.report.published import published
+        from pst.report.published import missing_row, published
 
         variants = [r["variant"] for r in spec["rows"]]
         keys = [(r["variant"], r["views"]) for r in spec["rows"]]
@@ -563,6 +575,10 @@ def check_spec(spec, schema: dict, what: str) -> dict:
                        f"{spec['seeds']}")
         elif spec["published"] is not None and spec["published"] not in published():
             problem = f"published {spec['published']!r} is no table of pst/report/published.yaml"
+        else:
+            problem = next((f"row {r['variant']}: {missing}" for r in spec["rows"] if (missing := missing_row(
+                spec["published"], r["published_row"]))), None) or next((f"paper_only: {missing}" for k in spec.get(
+                "paper_only", []) if (missing := missing_row(spec["published"], k))), None)
     if problem:
         raise ValueError(f"--spec: {what}: {problem}; use the spec the workflow writes (snakemake -n -p shows it; "
                          "pst.study.Study.table_spec)")
@@ -619,7 +635,8 @@ def check_params(config: dict, schema: str | Path, path: str = "params.yaml") ->
     import jsonschema
     import yaml
 
-    errors = list(jsonschema.Draft7Validator(yaml.safe_load(Path(schema).read_text())).iter_errors(config))
+    spec = yaml.safe_load(Path(schema).read_text())      # checked by the draft it declares, as snakemake does:
+    errors = list(jsonschema.validators.validator_for(spec)(spec).iter_errors(config))   # $ref beside type counts
     error = jsonschema.exceptions.best_match(errors)
     if error is not None:               # with its siblings: a typo is a missing key and an unexpected one
         said = [e.message for e in errors if e.absolute_path == error.absolute_path]

@@ -67,6 +67,27 @@ def test_plan_names_a_bad_reference():
     p["profiles"]["synthetic"]["tables"] *= 2
     with pytest.raises(ValueError, match=r"profiles.synthetic.tables: .*non-unique"):
         check_params(p, ROOT / "workflow" / "schemas" / "params.schema.yaml")
+    full = "synthetic-full"                            # names that find no published number, and data among
+    for edit, profile, says in (                       # the study's results
+            (lambda p: p["tables"]["table1_deit"].update(published="nosuch"), "synthetic",
+             r"tables.table1_deit.published: published table 'nosuch' is no table"),
+            (lambda p: p["tables"]["table2b_patterns"]["rows"].update(pst_A="Q"), full,
+             r"tables.table2b_patterns.rows.pst_A: 'Q' is no row of published table table2b_patterns"),
+            (lambda p: p["tables"]["table2b_patterns"]["rows"].update(swin_2d="nosuch/avgpool"), full,
+             r"rows.swin_2d: published table 'nosuch' is no table"),
+            (lambda p: p["profiles"]["synthetic"].update(data="results"), "synthetic",
+             r"profiles.synthetic.data: results holds or is inside the study results"),
+            (lambda p: p["profiles"]["synthetic"].update(data="results/synthetic/data"), "synthetic",
+             r"profiles.synthetic.data: results/synthetic/data holds or is inside the study results")):
+        p = _params()
+        edit(p)
+        with pytest.raises(ValueError, match=says):
+            Study(p, profile)
+    for profile in (None, 5, ["synthetic"]):           # the draft the schema declares: $ref beside type counts
+        p = _params()
+        p["profile"] = profile
+        with pytest.raises(ValueError, match=r"params.yaml profile: .* is not of type 'string'"):
+            check_params(p, ROOT / "workflow" / "schemas" / "params.schema.yaml")
 
 
 def test_paper_profile_plans_every_run_without_running(tmp_path, env_with_venv):

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pst.io import absent, load_yaml, read_utf8
+from pst.io import absent, load_json, load_yaml, read_utf8
 
 # Where a value comes from, in the words `pst recipe show` prints: the paper (main paper or supplement), the official
 # code (the MartinXM/TPS fork of mmaction2 0.x: configs/recognition/tps/swin_tiny_2D_patch244_tps_<dataset>_1k.py,
@@ -431,9 +431,9 @@ def load_recipe(path: str | Path) -> dict:
         raise ValueError(f"recipe {path}: inline JSON must be a mapping ({{\"train\": {{...}}}}), not a list")
     if isinstance(path, str) and path.lstrip().startswith("{"):
         try:
-            data = json.loads(path)
+            data = load_json(path)
         except json.JSONDecodeError as err:
-            raise ValueError(f"recipe: inline JSON does not parse ({err})") from None
+            raise ValueError(f"recipe: inline JSON does not parse ({err.msg if not err.pos else err})") from None
         if not isinstance(data, dict):
             raise ValueError("recipe: expected a mapping at the top level")
         return data
@@ -446,11 +446,13 @@ def load_recipe(path: str | Path) -> dict:
         raise FileNotFoundError(f"recipe {path}: {absent(path)}")
     text = read_utf8(path, "recipe (YAML or JSON)")
     try:
-        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
+        data = load_json(text) if path.suffix == ".json" else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if isinstance(err, json.JSONDecodeError):
+            at = f" at line {err.lineno}, column {err.colno}" if err.pos else ""     # 0: the whole text (load_json)
+        problem = getattr(err, "problem", None) or getattr(err, "msg", None) or str(err).splitlines()[0]
         raise ValueError(f"recipe {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}{at} "
                          f"({problem}); fix the file") from None
     if not isinstance(data, dict):

@@ -12,6 +12,25 @@ def published() -> dict:
     return yaml.safe_load(resources.files("pst.report").joinpath("published.yaml").read_text())
 
 
+def missing_row(table: str | None, key: str | None) -> str | None:
+    """What is wrong with a table row's published key (None: it names a row): a row of the published ``table``,
+    or "table/row" of another; a row with no published key (None) names nothing and is not wrong, and with
+    ``key`` None only the table is looked up."""
+    if key is not None and "/" in str(key):
+        table, key = str(key).split("/", 1)
+    if table is None:
+        return None if key is None else (f"published row {key!r} of no published table (give the table's "
+                                         "published:, or name it table/row)")
+    if table not in published():
+        return f"published table {table!r} is no table of pst/report/published.yaml"
+    if published()[table] is None or key is None:   # None: known, its numbers not available to us (n/a)
+        return None
+    if key not in published()[table].get("rows", {}):
+        return (f"{key!r} is no row of published table {table} (rows: "
+                f"{', '.join(published()[table].get('rows', {}))})")
+    return None
+
+
 # FLOPs (G, per view) and params (M) the paper gives for each model at its own input, for the FLOPs table.
 def published_cost(model: str) -> tuple[float | None, float | None]:
     pub = published()
