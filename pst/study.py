@@ -100,10 +100,8 @@ class Study:
             if t.published is not None and (problem := missing_row(t.published, None)):
                 raise ValueError(f"params.yaml tables.{name}.published: {problem}")
             for where, key in [*((f"rows.{v}", k) for v, k in t.rows.items()), *(("paper_only", k) for k in t.paper_only)]:
-                for view in t.views:                         # a name that finds no published number: refused now,
-                    problem = missing_row(t.published, None if key is None else str(key).replace("{views}", view))
-                    if problem:                              # not printed as n/a after the study's training
-                        raise ValueError(f"params.yaml tables.{name}.{where}: {problem}")
+                if problem := missing_row(t.published, key):    # a name that finds no published number: refused
+                    raise ValueError(f"params.yaml tables.{name}.{where}: {problem}")   # now, not printed n/a later
             if t.baseline is not None and t.baseline not in t.rows:
                 raise ValueError(f"params.yaml tables.{name}.baseline: {t.baseline!r} is not one of its rows "
                                  f"({', '.join(t.rows)})")
@@ -515,7 +513,7 @@ class Study:
                 "comparable": table.comparable, "seeds": list(table.seeds), "memory": table.memory,
                 "paper_only": list(table.paper_only),
                 "rows": [{"variant": v, "model": variants[v]["model"], "views": view,
-                          "published_row": None if key is None else str(key).replace("{views}", view),
+                          "published_row": _published_at(table.published, key, view),
                           "runs": [self.run_dir(r) for r in self.table_runs(table) if r.variant == v]}
                          for v, key in table.rows.items() for view in table.views]}
 
@@ -583,6 +581,13 @@ def check_spec(spec, schema: dict, what: str) -> dict:
         raise ValueError(f"--spec: {what}: {problem}; use the spec the workflow writes (snakemake -n -p shows it; "
                          "pst.study.Study.table_spec)")
     return spec
+
+
+def _published_at(table: str | None, key: str | None, views: str) -> str | None:
+    """A row's published key at ``views`` (params.yaml's "{views}" filled in); None where the paper published no
+    number at those views (printed n/a), so a table spec names only rows that exist."""
+    at = None if key is None else str(key).replace("{views}", views)
+    return None if at is None or missing_row(table, at) else at
 
 
 def read_spec(text: str | None, released: bool = False) -> dict:

@@ -105,6 +105,7 @@ def _setup(tmp_path, easy):
     (tmp_path / "sealed" / "train.json").write_text(json.dumps({"epochs": 1, "final": {"epoch": 1},
                                                                 "sealed": seal(tmp_path / "sealed")}))
     (tmp_path / "sealed" / "metrics.json").write_text('[{"epoch": 1, "loss": 0.5}]\n')
+    (tmp_path / "ok" / "empty.mp4").write_bytes(b"")                       # decord prints its own line on fd 2
     (easy / "junk_bad.tsv").write_text("these are my notes\n")    # not validate's list (in the data's folder)
     for name, (file, text) in {"badenv": ("env.json", "[1]\n"), "badcfg": ("config.yaml", "data: {root: [\n"),
                                    "cutcfg": ("config.yaml", "data:\n  train:\n    size\n")}.items():
@@ -306,6 +307,7 @@ CASES = [   # argv, what the one line must say
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/tab.json", "--out-dir", "figs"],
      "--table ok/tab.json: its trained rows (w) are not the spec's (v)"),
     (["evaluate", "sealed"], "sealed/metrics.json: changed since the run finished"),
+    (["cam", "done", "--video", "ok/empty.mp4", "--out", "cam.png"], "ok/empty.mp4"),
     (["table", "study", "--spec", json.dumps({**SPEC, "rows": [{**SPEC["rows"][0], "published_row": "nosuch"}]}),
       "--out", "t"], "--spec: a table's spec: row v: published row 'nosuch' of no published table"),
     (["report", "--out", "page.md", "--tables", "notes.md", "--profile", "synthetic"],
@@ -316,7 +318,7 @@ CASES = [   # argv, what the one line must say
 
 
 @pytest.mark.parametrize("argv,says", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tmp_path, monkeypatch, capsys):
+def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tmp_path, monkeypatch, capfd):
     _setup(tmp_path, easy)
     if argv[0] in ("compare", "verify"):     # they read the project's own git history
         monkeypatch.chdir(ROOT)
@@ -327,7 +329,7 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tm
         code = main(argv)
     except SystemExit as exit_:                 # argparse's usage errors
         code = exit_.code
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err               # native libraries' lines too (they write to file descriptor 2)
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"pst {argv[0]}") and "Traceback" not in err, err

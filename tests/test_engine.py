@@ -15,7 +15,7 @@ from pst.engine.evaluate import accuracy, aggregate, evaluate_run, list_tag, pre
 from pst.engine.optim import lr_factor, param_groups
 from pst.env import cpu_name
 from pst.engine.train import GlobalBatchSampler, train
-from pst.engine.checkpoint import load_weights, save_weights
+from pst.engine.checkpoint import load_weights, save_weights, weights_digest
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,8 @@ def test_evaluation_views_averaging_and_failed_videos(easy, tmp_path):
     state["head.weight"].zero_()
     state["head.bias"].copy_(torch.tensor([0.0, 5.0, 1.0, 0.0]))
     save_weights(state, run / "final.safetensors")
+    summary = json.loads((run / "train.json").read_text())              # the run finished with these weights
+    (run / "train.json").write_text(json.dumps({**summary, "weights": weights_digest(run / "final.safetensors")}))
     good = (easy / "val.txt").read_text()
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     lst = tmp_path / "val_plus_broken.txt"

@@ -3,6 +3,7 @@ start leaves no trace, SIGTERM checkpoints and exits retryably (resume bit-ident
 evaluations in their own folders, labels checked before any step, partial videos reported, one-line errors."""
 import hashlib
 import json
+import shutil
 import os
 import re
 import signal
@@ -446,6 +447,36 @@ def test_an_evaluation_is_checked_against_its_run_and_weights_before_it_is_table
                        ({"twin_top1": "n/a"}, "twin_top1 'n/a' is not a percentage")):
         with pytest.raises(ValueError, match=re.escape(said)):
             check_evaluation({**good, **edit}, path, str(run), "1x1", cfg)
+    from pst.engine.run import check_run_files
+    from pst.report.per_class import confusions
+
+    preds = other / "eval_1x1" / "predictions.csv"                         # per-class counts edited predictions
+    kept = preds.read_bytes()
+    lines = kept.decode().splitlines(keepends=True)
+    preds.write_text("".join(lines[:-1]))                                  # a video dropped from them
+    with pytest.raises(ValueError, match="is not what its predictions.csv says"):
+        confusions({"seeds": [1], "rows": [{"variant": "v", "views": "1x1", "runs": [str(other)]}]})
+    preds.write_bytes(kept)
+    copy = tmp_path / "copy"                                                 # another run's final weights, copied
+    shutil.copytree(run, copy)                                              # or linked in, are not this run's
+    for place in (lambda f: shutil.copy(other / "final.safetensors", f),
+                  lambda f: f.symlink_to(other / "final.safetensors")):
+        (copy / "final.safetensors").unlink()
+        place(copy / "final.safetensors")
+        with pytest.raises(ValueError, match="final.safetensors: not the weights this run finished with"):
+            check_run_files(copy)
+    summary = json.loads((run / "train.json").read_text())                 # an emptied seal is not a seal
+    (copy / "train.json").write_text(json.dumps({**summary, "sealed": {}}))
+    with pytest.raises(ValueError, match="its 'sealed' is not the SHA-256 of the run's"):
+        check_run_files(copy)
+    shutil.rmtree(copy)                                                     # another run's checkpoint, copied into
+    shutil.copytree(run, copy)                                              # an unfinished run: not resumed
+    for f in ("final.safetensors", "train.json"):
+        (copy / f).unlink()
+    shutil.rmtree(copy / "checkpoints")
+    shutil.copytree(other / "checkpoints", copy / "checkpoints")
+    with pytest.raises(ValueError, match="its newest checkpoint is of another run"):
+        train({**_short(easy), "train": {**_short(easy)["train"], "seed": 0}}, copy)
     (run / "metrics.csv").write_text("x,y\n")                                 # a damaged file is not recorded
     with pytest.raises(ValueError, match="metrics.csv: its epochs are not those of metrics.json"):
         record(run, ["1x1"], tmp_path / "rec")

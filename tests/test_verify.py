@@ -168,3 +168,17 @@ def test_edited_derived_files_are_not_reproduced(tmp_path, monkeypatch, capsys):
     assert code == 1, out
     named = sorted(line.split(": ")[1] for line in out.splitlines() if line.startswith("  outside: "))
     assert named == sorted(f"results/synthetic/{rel}" for rel in edits), out
+
+
+def test_deleted_records_are_not_reproduced(repo, capsys):
+    """A run record deleted since REV is a result missing, named, not a reproduction."""
+    record = "results/synthetic/records/synthetic/tiny_deit/deit_tsm/seed0"
+    shutil.copytree(ROOT / record, repo / record)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "more"], cwd=repo, check=True)
+    shutil.rmtree(repo / record)
+    code, out = _verify(capsys)
+    assert code == 1, out
+    outside = [line for line in out.splitlines() if line.startswith("  outside: ")]
+    assert len(outside) == len(list((ROOT / record).rglob("*.*"))) and all("missing now (committed at HEAD)" in line
+                                                                          for line in outside), out

@@ -49,6 +49,12 @@ def identity(cfg: dict) -> dict:
     return out
 
 
+def recipe_digest(cfg: dict) -> str:
+    """A short SHA-256 of the run's identity: what each checkpoint records, so that one copied in from another
+    run (another model, seed or data) is refused rather than resumed as this run's."""
+    return hashlib.sha256(json.dumps(identity(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def execution(cfg: dict) -> dict:
     """{dotted key: value} of the execution settings a recipe sets."""
     return {k: v for k in EXECUTION if (v := get_dotted(cfg, k)) is not None}
@@ -158,9 +164,15 @@ def check_run_files(run_dir: Path) -> None:
             from None
     if epochs != [row["epoch"] for row in rows]:
         raise ValueError(f"{r.metrics_csv}: its epochs are not those of {r.metrics.name}; {fix}")
-    sealed = summary.get("sealed") or {}
-    if not isinstance(sealed, dict) or not set(sealed) <= set(SEALED):
+    sealed = summary.get("sealed", {})                  # absent: a run finished before the seal (read as before)
+    if not isinstance(sealed, dict) or ("sealed" in summary and set(sealed) != set(SEALED)):
         raise ValueError(f"{r.summary}: its 'sealed' is not the SHA-256 of the run's {', '.join(SEALED)}; {fix}")
+    if "weights" in summary:                            # the final weights it finished with (a copy of another
+        from pst.engine.checkpoint import run_weights    # run's, or a link to them, is not)
+
+        if run_weights(run_dir) != summary["weights"]:
+            raise ValueError(f"{r.final}: not the weights this run finished with (their digest is not the one its "
+                             f"{r.SUMMARY} recorded); restore them, or train the run again into a new folder")
     for name, digest in sealed.items():
         if not (r.path / name).is_file() or sha256sum(r.path / name) != digest:
             raise ValueError(f"{r.path / name}: changed since the run finished (not the SHA-256 its {r.SUMMARY} "

@@ -57,7 +57,8 @@ from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
                             data_changes, data_fingerprint, locked, log_line, move_aside, peer_lost, recipe_changes,
-                            seal, starting_workers, write_config, check_loader_workers)
+                            seal, starting_workers, write_config, check_loader_workers,
+                            recipe_digest)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import read_record, write_text
@@ -290,7 +291,8 @@ class Session:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "rng": ckpt.rng_state(), "epoch": e, "next_batch": next_batch, "step": self.step,
-                "history": self.history, "timings": self.timings, "sums": dict(self.sums)}
+                "history": self.history, "timings": self.timings, "sums": dict(self.sums),
+                "recipe": recipe_digest(self.cfg)}
 
     def save(self, e: int, next_batch: int) -> None:
         if self.ctx.is_main:
@@ -359,6 +361,10 @@ def resume(s: Session) -> None:
     cfg, ctx, run_dir = s.cfg, s.ctx, s.run_dir
     t_cfg, d_cfg = cfg["train"], cfg["data"]
     state = ckpt.load_latest(s.checkpoints)
+    if state is not None and state.get("recipe", recipe_digest(cfg)) != recipe_digest(cfg):
+        raise ValueError(f"{s.checkpoints}: its newest checkpoint is of another run (its recipe is not this run's "
+                         f"{RunDir.CONFIG}); remove the checkpoints that are not this run's, or train into a new "
+                         "folder")
     if state is not None:
         s.model.load_state_dict(state["model"])
         s.optimizer.load_state_dict(state["optimizer"])
@@ -536,6 +542,7 @@ def finish(s: Session) -> dict:
     if s.ctx.is_main:
         summary["sealed"] = seal(s.run_dir)
         ckpt.save_weights(s.model.state_dict(), final_weights(s.run_dir))
+        summary["weights"] = ckpt.weights_digest(final_weights(s.run_dir))   # these weights, not another run's
         write_text(RunDir(s.run_dir).summary, json.dumps(summary, indent=1) + "\n")
         ckpt.prune_finished(s.checkpoints, s.cfg["train"]["keep_finished"])
         log_line(s.run_dir, f"{s.run_dir}: finished {s.epochs} epochs ({s.step} steps); wrote "

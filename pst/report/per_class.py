@@ -18,9 +18,10 @@ import pandas as pd
 from pst.data.annotations import read_classes
 from pst.engine.config import resolve_path
 from pst.engine.run import load_config
-from pst.io import write_texts
-from pst.layout import PREDICTIONS, eval_dir
-from pst.report.study_table import PROFILE_MARK, interval, number_text, paired, read_predictions
+from pst.io import read_record, write_texts
+from pst.layout import EVAL, PREDICTIONS, eval_dir
+from pst.report.study_table import (PROFILE_MARK, check_predictions, interval, number_text, paired,
+                                    read_predictions)
 
 FULL = 20          # up to this many classes every class is shown; beyond, the ones that move or confuse most
 CONFUSED = 5       # most confused pairs listed per model
@@ -42,6 +43,12 @@ def confusions(spec: dict) -> tuple[list[str], dict[str, dict[int, np.ndarray]]]
                 d = load_config(run)["data"]
                 names = read_classes(resolve_path(d["root"], d["classes"]))
             path = Path(eval_dir(run, row["views"])) / PREDICTIONS
+            rec = read_record(path.parent / EVAL, "an evaluation record of `pst evaluate`", "evaluate the run again")
+            try:                                       # the predictions its evaluation counted, not edited since
+                check_predictions(rec, path)
+            except ValueError as err:
+                raise ValueError(f"{path.parent / EVAL}: {err}" + ("" if str(path) in str(err) else
+                                                                   "; evaluate the run again")) from None
             counts = np.zeros((len(names), len(names)), dtype=np.int64)
             for label, pred in read_predictions(path):
                 if not (0 <= label < len(names) and 0 <= pred < len(names)):

@@ -1,6 +1,7 @@
 """The published numbers (shared/paper/published.yaml, carried into the package) to print beside ours."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -15,7 +16,8 @@ def published() -> dict:
 def missing_row(table: str | None, key: str | None) -> str | None:
     """What is wrong with a table row's published key (None: it names a row): a row of the published ``table``,
     or "table/row" of another; a row with no published key (None) names nothing and is not wrong, and with
-    ``key`` None only the table is looked up."""
+    ``key`` None only the table is looked up. A key with "{views}" (params.yaml's) names a row at some views: at
+    views the paper did not publish, the numbers are n/a."""
     if key is not None and "/" in str(key):
         table, key = str(key).split("/", 1)
     if table is None:
@@ -25,9 +27,10 @@ def missing_row(table: str | None, key: str | None) -> str | None:
         return f"published table {table!r} is no table of pst/report/published.yaml"
     if published()[table] is None or key is None:   # None: known, its numbers not available to us (n/a)
         return None
-    if key not in published()[table].get("rows", {}):
-        return (f"{key!r} is no row of published table {table} (rows: "
-                f"{', '.join(published()[table].get('rows', {}))})")
+    rows = published()[table].get("rows", {})
+    views = re.escape(str(key)).replace(re.escape("{views}"), r"[0-9]+x[0-9]+")
+    if not any(re.fullmatch(views, row) for row in rows):
+        return f"{key!r} is no row of published table {table} (rows: {', '.join(rows)})"
     return None
 
 

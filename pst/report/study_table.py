@@ -114,9 +114,16 @@ def check_evaluation(rec: dict, path: Path, run: str, views: str, cfg: dict) -> 
     twin = rec.get("twin_top1")
     if twin is not None and (not isinstance(twin, (int, float)) or isinstance(twin, bool) or not 0 <= twin <= 100):
         raise ValueError(f"twin_top1 {twin!r} is not a percentage")
-    videos, top1 = recount(Path(path).parent / PREDICTIONS)
-    if videos != rec.get("videos_evaluated") or not videos or abs(top1 - rec["top1"]) > 1e-3:
-        raise ValueError(f"its top1 {rec['top1']} over {rec.get('videos_evaluated')} videos is not what its "
+    check_predictions(rec, Path(path).parent / PREDICTIONS)
+
+
+def check_predictions(rec: dict, path: Path) -> None:
+    """An evaluation's predictions.csv (``path``) is the one its record ``rec`` (eval.json) counted: the same
+    videos and top-1, recounted; else one ValueError saying both."""
+    videos, top1 = recount(path)
+    if videos != rec.get("videos_evaluated") or not videos or not isinstance(rec.get("top1"), (int, float)) or \
+            abs(top1 - rec["top1"]) > 1e-3:
+        raise ValueError(f"its top1 {rec.get('top1')} over {rec.get('videos_evaluated')} videos is not what its "
                          f"{PREDICTIONS} says ({videos} videos, {top1:.4f})")
 
 

@@ -185,8 +185,11 @@ def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = "."
         n, bad = compare_rows(name, old, new)
         checked += n
         outside += bad
+    gone = [f for f in changed if not (repo / f).exists()]      # a record, page or table deleted is no result
+    outside += [f"{f}: missing now (committed at {rev}); rerun the study (`make reproduce`) or restore it"
+                for f in gone if not f.startswith(f"{tables_dir}/") or not f.endswith(".json")]
     outside += check_metrics(repo / layout.metrics, repo / tables_dir) + check_records(repo / layout.records)
-    outside += check_derived(changed, profile, repo)
+    outside += check_derived([f for f in changed if f not in gone], profile, repo)
     return Verdict(NOT_REPRODUCED if outside else WITHIN, checked, outside, changed, machines)
 
 
