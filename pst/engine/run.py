@@ -164,8 +164,9 @@ def check_run_files(run_dir: Path) -> None:
             from None
     if epochs != [row["epoch"] for row in rows]:
         raise ValueError(f"{r.metrics_csv}: its epochs are not those of {r.metrics.name}; {fix}")
-    sealed = summary.get("sealed", {})                  # absent: a run finished before the seal (read as before)
-    if not isinstance(sealed, dict) or ("sealed" in summary and set(sealed) != set(SEALED)):
+    sealed = summary.get("sealed", {})     # absent with its weights' digest: a run finished before both (as before)
+    new = "sealed" in summary or "weights" in summary
+    if not isinstance(sealed, dict) or (new and set(sealed) != set(SEALED)):
         raise ValueError(f"{r.summary}: its 'sealed' is not the SHA-256 of the run's {', '.join(SEALED)}; {fix}")
     if "weights" in summary:                            # the final weights it finished with (a copy of another
         from pst.engine.checkpoint import run_weights    # run's, or a link to them, is not)
