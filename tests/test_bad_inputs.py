@@ -169,6 +169,7 @@ CASES = [   # argv, what the one line must say
     ([*TRAIN, "--set", "train.seed=100000000000000000000"], "expected an integer >= 0 and <= 4294967295"),
     ([*TRAIN, "--execution", "train.threads=100000"], "train.threads = 100000 is not valid: expected at most this no"),
     (["train", "--config", '{"optim": {"lr": 0.1, "lr": 0.2}}', "--out", "run"], "(key 'lr' given twice in one object)"),
+    ([*TRAIN, "--execution", ""], "--execution: an empty value; give KEY=VALUE,... of execution settings"),
     ([*TRAIN, "--execution", "data.workers=100000"], "data.workers = 100000 is not valid: expected at most this node"),
     (["evaluate", "done", "--workers", "100000"], "--workers = 100000 is not valid: expected at most this node's"),
     (["train", "--config", "twice.yaml", "--out", "run"], "line 2, column 1 (key 'optim' given twice in one mapping)"),

@@ -68,7 +68,9 @@ def execution_arg(cfg: dict) -> str:
 
 def parse_execution_arg(text: str) -> list[str]:
     """``key=value,...`` -> ``--set`` overrides; only execution keys are accepted."""
-    if text in ("", "none"):
+    if not text.strip():
+        raise ValueError("--execution: an empty value; give KEY=VALUE,... of execution settings, or none")
+    if text == "none":
         return []
     items = text.split(",")
     for item in items:
