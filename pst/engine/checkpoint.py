@@ -72,7 +72,8 @@ def load_latest(folder: Path) -> Optional[dict]:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - an unreadable checkpoint: fall back to the previous one
-            warnings.warn(f"checkpoint {path} cannot be loaded ({err}); trying the previous one", RuntimeWarning)
+            why = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__     # a zero-byte file says ""
+            warnings.warn(f"checkpoint {path} cannot be loaded ({why}); trying the previous one", RuntimeWarning)
     return None
 
 
