@@ -62,7 +62,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from pst.report.tables import tabulate
+    from pst.report.jobs import tabulate
 
     takes = {"flops": ("inputs",), "metrics": ("inputs",), "study": ("inputs", "--spec", "--memory"),
              "per-class": ("--spec",), "curve": ("--spec",), "released": ("--spec",)}[args.kind]
@@ -330,7 +330,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from pst.report.plots import draw
+    from pst.report.jobs import draw
     from pst.study import read_spec
 
     print("\n".join(map(str, draw(read_spec(args.spec), args.table, args.out_dir))))

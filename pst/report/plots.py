@@ -160,38 +160,3 @@ def accuracy_vs_gflops(table_json: str | Path, stem: str | Path) -> list[Path]:
     paths = _save(fig, Path(stem))
     plt.close(fig)
     return paths
-
-
-def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
-    """`pst plot`: a study table's figures (curves, accuracy vs GFLOPs, confusions) in ``out_dir``, from the runs
-    its spec names and the table `pst table study` wrote of them (checked to be that spec's table first)."""
-    from pst.engine.run import locked
-    from pst.report.per_class import confusion_figure
-    from pst.report.study_table import PROFILE_MARK
-
-    if not out_dir.strip():
-        raise ValueError("--out-dir: an empty path; name the figures' folder")
-    runs = row_runs(spec)
-    table = result_table(table_path)                        # every input read before any figure is drawn
-    title = table.get("title")
-    if title != f"{spec['title']}{PROFILE_MARK}{spec['profile']}":
-        raise ValueError(f"--table {table_path}: the table {title!r}, not the spec's {spec['title']!r} of profile "
-                         f"{spec['profile']}; give the spec and the table of one table")
-    rows = {r.get("model") for r in table["rows"] if r.get("seeds")}                     # those it trained
-    if rows != set(runs):
-        raise ValueError(f"--table {table_path}: its trained rows ({', '.join(sorted(map(str, rows)))}) are not the "
-                         f"spec's ({', '.join(sorted(runs))}); give the spec and the table of one table")
-    for dirs in runs.values():
-        for d in dirs:
-            history(d)
-    out = f"{out_dir}/{spec['name']}"
-    for figure in ("curves", "accuracy_vs_gflops"):
-        for ext in ("png", "svg"):
-            check_figure(f"{out}_{figure}.{ext}")
-    check_figure(f"{out}_confusion.png")
-    with locked(out, "pst plot"):                       # two drawings of one table into one folder would mix
-        paths = curves(curve_data(runs), f"{out}_curves",
-                       f"{spec['title']} — training curves (band: min–max over seeds)")
-        paths += accuracy_vs_gflops(table_path, f"{out}_accuracy_vs_gflops")
-        paths += [confusion_figure(spec, f"{out}_confusion.png")]
-    return paths
