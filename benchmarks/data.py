@@ -22,14 +22,15 @@ from pathlib import Path
 import numpy as np
 import timm
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import RandomSampler
 
 import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import Entry, write_list
-from pst.data.dataset import VideoDataset, collate
+from pst.data.dataset import VideoDataset
 from pst.data.sampling import Sampling, frame_indices
 from pst.data.transforms import TrainTransform
 from pst.datasets.synthetic import SynthConfig, generate, render_clip, write_video
+from pst.engine import build
 from pst.io import write_text
 
 
@@ -49,7 +50,7 @@ def pyav_clips_per_s(root: Path, entries: list[Entry], sampling: Sampling, n: in
 def loader_clips_per_s(ds: VideoDataset, batch: int, workers: int, batches: int) -> float:
     sampler = RandomSampler(ds, replacement=True, num_samples=batch * (batches + 1),
                             generator=torch.Generator().manual_seed(0))
-    loader = DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate)
+    loader = build.loader(ds, workers, batch_size=batch, sampler=sampler)
     it = iter(loader)
     next(it)                                    # worker start-up is not throughput
     t0 = time.perf_counter()

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from torch.utils.data import DataLoader
 
 from pst.data.annotations import read_classes
-from pst.data.dataset import VideoDataset
+from pst.data.dataset import VideoDataset, collate
 from pst.data.mirror import flip_ids
 from pst.data.sampling import Sampling
 from pst.data.transforms import TestTransform, TrainTransform
@@ -86,6 +87,20 @@ def loader_worker(worker_id: int = 0) -> None:
 
     ignore_stop_signals(worker_id)
     cv2.setNumThreads(1)
+
+
+def loader(dataset, workers: int = 0, seed: int = 0, batch_size: int = 1, sampler=None, batch_sampler=None,
+           pin_memory: bool = False, persistent: bool = False, prefetch: Optional[int] = None) -> DataLoader:
+    """The one DataLoader of training, evaluation and the loader benchmark: ``workers`` processes that start deaf
+    to the stop signals with one OpenCV thread each (loader_worker), batches collated the dataset's way, and a
+    generator of its own seeded with ``seed``: starting workers never draws from torch's global RNG, which the
+    model's dropout uses (a resumed run would be one draw apart); samples draw from their own seeds."""
+    order = {"batch_sampler": batch_sampler} if batch_sampler is not None else {"batch_size": batch_size,
+                                                                               "sampler": sampler}
+    return DataLoader(dataset, **order, num_workers=workers, collate_fn=collate,
+                      generator=torch.Generator().manual_seed(seed), worker_init_fn=loader_worker,
+                      pin_memory=pin_memory, persistent_workers=workers > 0 and persistent,
+                      prefetch_factor=prefetch if workers else None)
 
 
 def views_dataset(cfg: dict, list_file: str | Path, crops: int, clips: int,

@@ -26,14 +26,14 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pst.data.dataset import VideoDataset, collate
+from pst.data.dataset import VideoDataset
+from pst.engine.build import loader as data_loader
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
-from pst.engine.run import (check_loader_workers, check_run_files, ignore_stop_signals, load_config, locked,
+from pst.engine.run import (check_loader_workers, check_run_files, load_config, locked,
                             starting_workers)
 from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, sha256sum, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir
@@ -80,8 +80,7 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
             progress: bool = False) -> dict:
     """Probabilities per decodable video; all views of a video go through the model together."""
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_videos, shuffle=False, num_workers=workers, collate_fn=collate,
-                        generator=torch.Generator().manual_seed(0), worker_init_fn=ignore_stop_signals)
+    loader = data_loader(dataset, workers, batch_size=batch_videos)
     probs, logits, labels, indices, failed, partial = [], [], [], [], [], []
     views_seen, t0 = 0, time.perf_counter()
     for batch in tqdm(starting_workers(loader), total=len(loader), desc="evaluate",

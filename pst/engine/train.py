@@ -49,10 +49,10 @@ from tqdm import tqdm
 
 import pst.models  # noqa: F401  (registers the models)
 from pst.data.annotations import read_classes
-from pst.data.dataset import UnreadableVideosError, collate
+from pst.data.dataset import UnreadableVideosError
 from pst.data.transforms import normalize_batch
 from pst.engine import checkpoint as ckpt
-from pst.engine.build import build_model, loader_worker, train_dataset, views_dataset
+from pst.engine.build import build_model, loader, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
@@ -396,13 +396,9 @@ def resume(s: Session) -> None:
     seed, workers = t_cfg["seed"], d_cfg["workers"]
     s.sampler = GlobalBatchSampler(len(s.train_ds), t_cfg["global_batch"], ctx.world_size, ctx.rank, s.accum, seed,
                                    s.epoch, s.start_batch, d_cfg["train"]["repeated_augmentation"])
-    # its own generator: starting an epoch's workers never draws from torch's global RNG, which the model's dropout
-    # uses (a resumed run would be one draw apart); samples draw from their own seeds, whatever the worker
-    s.loader = DataLoader(s.train_ds, batch_sampler=s.sampler, num_workers=workers, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(seed),
-                          pin_memory=d_cfg["pin_memory"] and ctx.device.type == "cuda",
-                          worker_init_fn=loader_worker, persistent_workers=workers > 0 and d_cfg["persistent_workers"],
-                          prefetch_factor=d_cfg["prefetch_factor"] if workers else None)
+    s.loader = loader(s.train_ds, workers, seed, batch_sampler=s.sampler,
+                      pin_memory=d_cfg["pin_memory"] and ctx.device.type == "cuda",
+                      persistent=d_cfg["persistent_workers"], prefetch=d_cfg["prefetch_factor"])
 
 
 def train_epoch(s: Session, e: int) -> None:
