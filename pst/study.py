@@ -77,11 +77,14 @@ class Study:
             raise ValueError(f"params.yaml profiles.{self.profile}.data: {data} is a file, not a folder; name the "
                              "profile's data folder (default data)")
         self.layout = Layout(self.profile, data)
-        results, where = Path(self.layout.results).parent.resolve(), Path(data).resolve()
-        if where == results or results in where.parents or where in results.parents:
-            raise ValueError(f"params.yaml profiles.{self.profile}.data: {data} holds or is inside the study results "
-                             f"({results.name}/, which git compares); name a data folder of its own (default data)")
         self._check()
+        results = Path(self.layout.results).parent.resolve()
+        for name in dict.fromkeys([t.dataset for t in self.tables] + ["pretrained", "released"]):
+            where = Path(self.layout.dataset_dir(name)).resolve()      # what the data jobs write: never the results
+            if where == results or results in where.parents or where in results.parents:
+                raise ValueError(f"params.yaml profiles.{self.profile}.data: {data}/{name} would be written among "
+                                 f"the study results ({results.name}/, which git compares); name a data folder of its "
+                                 "own (default data)")
 
     def _check(self) -> None:
         cfg, s = self.config, self.settings

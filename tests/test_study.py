@@ -76,9 +76,12 @@ def test_plan_names_a_bad_reference():
             (lambda p: p["tables"]["table2b_patterns"]["rows"].update(swin_2d="nosuch/avgpool"), full,
              r"rows.swin_2d: published table 'nosuch' is no table"),
             (lambda p: p["profiles"]["synthetic"].update(data="results"), "synthetic",
-             r"profiles.synthetic.data: results holds or is inside the study results"),
+             r"profiles.synthetic.data: results/synthetic would be written among the study results"),
             (lambda p: p["profiles"]["synthetic"].update(data="results/synthetic/data"), "synthetic",
-             r"profiles.synthetic.data: results/synthetic/data holds or is inside the study results")):
+             r"profiles.synthetic.data: results/synthetic/data/synthetic would be written among the study"),
+            (lambda p: p["datasets"].update(results=p["datasets"]["synthetic"]) or p["profiles"]["synthetic"].update(
+                data=".", map={"kinetics400": "results", "sthv1": "results"}), "synthetic",
+             r"profiles.synthetic.data: ./results would be written among the study results")):
         p = _params()
         edit(p)
         with pytest.raises(ValueError, match=says):
