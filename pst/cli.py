@@ -852,5 +852,15 @@ def main(argv: list[str] | None = None) -> int:
         warnings.formatwarning = shown
 
 
+def run() -> None:
+    """The `pst` console script: main(), then an exit that a late Ctrl-C does not turn into a traceback (the work
+    is done or refused by then; the libraries' exit hooks, torch's among them, finish undisturbed)."""
+    import signal
+
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

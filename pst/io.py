@@ -4,9 +4,11 @@ and the check that an output never overwrites an input or a user's file."""
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,8 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        _remove_stale_temps(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     except OSError as err:                  # named by the file the user asked for, not our temporary one
         raise OSError(err.errno, f"{err.strerror}; choose a writable folder", str(target)) from None
     os.close(fd)
@@ -34,7 +37,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except Exception as err:
-        named = _named(err, target, tmp)
+        named = write_error(err, target, tmp)
         if named is err:
             raise
         raise named from None
@@ -43,16 +46,33 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def _remove_stale_temps(target: Path) -> None:
+    """Temporary files of ``target`` whose writer is gone (killed with SIGKILL mid-write: no handler ran): the
+    writer's pid is in the name, so a live writer's file is never touched and a rerun leaves no debris."""
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        mine = re.fullmatch(r"(\d+)\.[^.]+\.tmp", tmp.name[len(target.name) + 2:])   # pid, mkstemp's letters
+        if mine is None or int(mine.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(mine.group(1)), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:                       # alive, another user's: not ours to remove
+            pass
+
+
 FULL = 1 << 20          # free bytes below which a failed write is put down to a full disk
 
 
-def _named(err: Exception, target: Path, tmp: str) -> Exception:
+def write_error(err: Exception, target: Path, tmp: str | None = None) -> Exception:
     """A write that failed, named by the file the user asked for: an OS error on our temporary file (or none
-    named), or a writer's own error (torch's zip writer raises RuntimeError, safetensors its SafetensorError) on
-    a disk that is full; anything else (a check inside the block) is left as it was."""
+    named), a full disk whichever file the error names (a copy names its source), or a writer's own error
+    (torch's zip writer raises RuntimeError, safetensors its SafetensorError) on a disk that is full; anything
+    else (a check inside the block) is left as it was."""
     import shutil
 
-    ours = isinstance(err, OSError) and err.filename in (None, tmp, str(tmp))
+    ours = isinstance(err, OSError) and (err.filename in (None, tmp, str(tmp)) or err.errno in (errno.ENOSPC,
+                                                                                               errno.EDQUOT))
     writer = isinstance(err, RuntimeError) or type(err).__name__ == "SafetensorError"
     try:
         full = writer and shutil.disk_usage(target.parent).free < FULL
@@ -77,8 +97,11 @@ def made_folder(path: PathLike) -> Iterator[Path]:
         yield folder
     except BaseException:
         for p in made:
-            if p.is_dir() and not any(p.iterdir()):
-                p.rmdir()
+            try:
+                if p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+            except OSError:                 # filled meanwhile by another command (a sibling run): theirs now
+                break
         raise
 
 

@@ -588,3 +588,32 @@ def test_a_crash_with_loader_workers_running_exits(tmp_path):
         "epoch()\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1] == "RuntimeError: a crash mid-epoch", out.stderr
+
+
+def test_a_late_signal_keeps_what_finished_and_a_killed_writer_leaves_no_debris(tmp_path):
+    """A stop that lands after an evaluation's eval.json (written last) keeps that finished evaluation; a temporary
+    file of a writer killed with SIGKILL goes at the next write of its file (a live writer's never does); a full
+    disk is named by the file being written, not the source a copy reads."""
+    import errno
+
+    from pst.engine.evaluate import _new_evaluation
+    from pst.io import write_error, write_text
+
+    for late in (True, False):
+        folder = tmp_path / f"eval_{late}"
+        with pytest.raises(KeyboardInterrupt):
+            with _new_evaluation(folder):
+                (folder / "predictions.csv").write_text("video,label,pred\n")
+                if late:
+                    (folder / "eval.json").write_text("{}")
+                raise KeyboardInterrupt
+        assert folder.is_dir() == late                  # finished: kept; unfinished: nothing half-written
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for name in (f".a.txt.{gone.pid}.x1.tmp", ".a.txt.1.x2.tmp", f".a.txt.5.{gone.pid}.x3.tmp"):
+        (tmp_path / name).write_text("half")
+    write_text(tmp_path / "a.txt", "whole")
+    left = sorted(p.name for p in tmp_path.glob(".a.txt.*"))
+    assert left == sorted([f".a.txt.5.{gone.pid}.x3.tmp", ".a.txt.1.x2.tmp"])     # a live writer's, another file's
+    full = write_error(OSError(errno.ENOSPC, "No space left on device", "run/config.yaml"), tmp_path / "rec" / "x")
+    assert full.filename == str(tmp_path / "rec" / "x") and "free space there" in full.strerror

@@ -113,7 +113,8 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
 @contextmanager
 def _new_evaluation(folder: Path):
     """The folder of a new evaluation (proved writable by _writable before any lock): refused if it holds one
-    already (an evaluation is never replaced), and removed again if this call made it and the evaluation fails."""
+    already (an evaluation is never replaced), and removed again if this call made it and the evaluation fails
+    before it is finished."""
     if (folder / EVAL).exists():
         raise ValueError(f"{folder / EVAL} exists (an evaluation is never replaced); remove that folder to "
                          f"evaluate again, or choose another --out")
@@ -123,8 +124,8 @@ def _new_evaluation(folder: Path):
     try:
         yield folder
     except BaseException:
-        if made:
-            shutil.rmtree(folder, ignore_errors=True)
+        if made and not (folder / EVAL).exists():     # eval.json is written last: a signal after it finds a
+            shutil.rmtree(folder, ignore_errors=True)  # finished evaluation, which is kept
         raise
 
 

@@ -29,7 +29,7 @@ from typing import Iterator, Optional
 import yaml
 
 from pst.engine.config import get_dotted
-from pst.io import load_yaml, read_record, sha256sum, write_text
+from pst.io import load_yaml, made_folder, read_record, sha256sum, write_error, write_text
 from pst.layout import RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
@@ -434,7 +434,11 @@ def locked(folder: str | Path, what: str, shared: bool = False) -> Iterator[None
     exclusively; evaluations take their run's shared (several may read one run, none while it trains) and their
     own folder's exclusively. A second writer refuses at once, naming the holder."""
     path = Path(f"{folder}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with made_folder(path.parent):          # a command that fails leaves no empty folder made for its lock
+        yield from _locked(path, folder, what, shared)
+
+
+def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator[None]:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -452,8 +456,11 @@ def locked(folder: str | Path, what: str, shared: bool = False) -> Iterator[None
         os.close(fd)
     try:
         if not shared:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
+            except OSError as err:          # a full disk: named by the lock file, with the fix
+                raise write_error(err, path) from None
         yield
     finally:
         try:                               # the last holder removes the file, holding it exclusively

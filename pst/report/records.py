@@ -51,11 +51,16 @@ def _record(run_dir: Path, views: list[str], out: Path) -> list[Path]:
                                          {"top1": (int, float)}), path, str(run_dir), v, cfg)
         except ValueError as err:
             raise ValueError(f"{path}: {err}; evaluate the run again into a new folder") from None
-    written = []
-    for rel in wanted:
-        with atomic_path(out / rel) as tmp:
-            shutil.copyfile(run_dir / rel, tmp)
-        written.append(out / rel)
-    manifest = {"run": str(run_dir), "files": {rel: sha256sum(out / rel) for rel in wanted}}
-    written.append(write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n"))       # last: the record is whole
+    written, fresh = [], not out.exists()
+    try:
+        for rel in wanted:
+            with atomic_path(out / rel) as tmp:
+                shutil.copyfile(run_dir / rel, tmp)
+            written.append(out / rel)
+        manifest = {"run": str(run_dir), "files": {rel: sha256sum(out / rel) for rel in wanted}}
+        written.append(write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n"))   # last: the record is whole
+    except BaseException:
+        if fresh and not (out / MANIFEST).exists():     # a record this call began and could not finish (a full
+            shutil.rmtree(out, ignore_errors=True)      # disk, a signal) is not left half-written
+        raise
     return written
