@@ -15,7 +15,8 @@ import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
 
-pytestmark = pytest.mark.slow
+# a hang guard, not a time limit: ~330 s alone on the Xeon, ~400 s beside the suite, x1.7 on the EPYC
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture
