@@ -4,11 +4,9 @@ and the check that an output never overwrites an input or a user's file."""
 from __future__ import annotations
 
 import errno
-import glob
 import hashlib
 import json
 import os
-import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +21,6 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     except OSError as err:                  # named by the file the user asked for, not our temporary one
         raise OSError(err.errno, f"{err.strerror}; choose a writable folder", str(target)) from None
@@ -46,19 +43,14 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def _remove_stale_temps(target: Path) -> None:
-    """Temporary files of ``target`` whose writer is gone (killed with SIGKILL mid-write: no handler ran): the
-    writer's pid is in the name, so a live writer's file is never touched and a rerun leaves no debris."""
-    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        mine = re.fullmatch(r"(\d+)\.[^.]+\.tmp", tmp.name[len(target.name) + 2:])   # pid, mkstemp's letters
-        if mine is None or int(mine.group(1)) == os.getpid():
-            continue
-        try:
-            os.kill(int(mine.group(1)), 0)
-        except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
-        except OSError:                       # alive, another user's: not ours to remove
-            pass
+def remove_stale_temps(folder: Path) -> None:
+    """The temporary files (atomic_path's, named after their writer's pid) left under ``folder`` by a writer killed
+    mid-write (SIGKILL: no handler ran). For the folder's one writer, under its exclusive lock (pst.engine.run
+    .locked): no other writer can be at work there, on this node or another, so none of them is in use."""
+    if Path(folder).is_dir():
+        for tmp in Path(folder).rglob(".*.tmp"):
+            if f".{os.getpid()}." not in tmp.name:
+                tmp.unlink(missing_ok=True)
 
 
 FULL = 1 << 20          # free bytes below which a failed write is put down to a full disk

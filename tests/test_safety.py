@@ -591,13 +591,14 @@ def test_a_crash_with_loader_workers_running_exits(tmp_path):
 
 
 def test_a_late_signal_keeps_what_finished_and_a_killed_writer_leaves_no_debris(tmp_path):
-    """A stop that lands after an evaluation's eval.json (written last) keeps that finished evaluation; a temporary
-    file of a writer killed with SIGKILL goes at the next write of its file (a live writer's never does); a full
-    disk is named by the file being written, not the source a copy reads."""
+    """A stop that lands after an evaluation's eval.json (written last) keeps that finished evaluation; the
+    temporary files of a writer killed with SIGKILL go when the folder's next writer takes its lock; a full disk is
+    named by the file being written, not the source a copy reads."""
     import errno
 
     from pst.engine.evaluate import _new_evaluation
-    from pst.io import write_error, write_text
+    from pst.engine.run import locked
+    from pst.io import write_error
 
     for late in (True, False):
         folder = tmp_path / f"eval_{late}"
@@ -608,12 +609,13 @@ def test_a_late_signal_keeps_what_finished_and_a_killed_writer_leaves_no_debris(
                     (folder / "eval.json").write_text("{}")
                 raise KeyboardInterrupt
         assert folder.is_dir() == late                  # finished: kept; unfinished: nothing half-written
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    for name in (f".a.txt.{gone.pid}.x1.tmp", ".a.txt.1.x2.tmp", f".a.txt.5.{gone.pid}.x3.tmp"):
-        (tmp_path / name).write_text("half")
-    write_text(tmp_path / "a.txt", "whole")
-    left = sorted(p.name for p in tmp_path.glob(".a.txt.*"))
-    assert left == sorted([f".a.txt.5.{gone.pid}.x3.tmp", ".a.txt.1.x2.tmp"])     # a live writer's, another file's
+    folder = tmp_path / "run"                            # a writer killed mid-write left its temporaries
+    (folder / "eval_1x1").mkdir(parents=True)
+    debris = [folder / ".final.safetensors.4242.x1.tmp", folder / "eval_1x1" / ".scores.npz.4243.x2.tmp"]
+    for f in debris + [folder / "notes.tmp", folder / "train.log"]:
+        f.write_text("half")
+    with locked(folder, "the next writer"):              # its next writer, alone there, removes them
+        assert not any(f.exists() for f in debris)
+    assert sorted(p.name for p in folder.rglob("*")) == ["eval_1x1", "notes.tmp", "train.log"]
     full = write_error(OSError(errno.ENOSPC, "No space left on device", "run/config.yaml"), tmp_path / "rec" / "x")
     assert full.filename == str(tmp_path / "rec" / "x") and "free space there" in full.strerror

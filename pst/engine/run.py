@@ -29,7 +29,7 @@ from typing import Iterator, Optional
 import yaml
 
 from pst.engine.config import get_dotted
-from pst.io import load_yaml, made_folder, read_record, sha256sum, write_error, write_text
+from pst.io import load_yaml, made_folder, read_record, remove_stale_temps, sha256sum, write_error, write_text
 from pst.layout import RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
@@ -461,6 +461,7 @@ def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator
                 os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
             except OSError as err:          # a full disk: named by the lock file, with the fix
                 raise write_error(err, path) from None
+            remove_stale_temps(Path(folder))    # a killed writer's half-written files: none is in use now
         yield
     finally:
         try:                               # the last holder removes the file, holding it exclusively
