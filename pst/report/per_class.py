@@ -47,8 +47,7 @@ def confusions(spec: dict) -> tuple[list[str], dict[str, dict[int, np.ndarray]]]
             try:                                       # the predictions its evaluation counted, not edited since
                 check_predictions(rec, path)
             except ValueError as err:
-                raise ValueError(f"{path.parent / EVAL}: {err}" + ("" if str(path) in str(err) else
-                                                                   "; evaluate the run again")) from None
+                raise ValueError(f"{path.parent / EVAL}: {err}; evaluate the run again") from None
             counts = np.zeros((len(names), len(names)), dtype=np.int64)
             for label, pred in read_predictions(path):
                 if not (0 <= label < len(names) and 0 <= pred < len(names)):

@@ -67,13 +67,12 @@ def collect(spec: dict) -> dict:
 
 def read_predictions(path: str | Path) -> list[tuple[int, int]]:
     """(label, top-1 prediction) of each video of an evaluation's predictions.csv; one ValueError naming the file
-    when it is missing or not one."""
+    when it is missing or not one (the caller says the fix)."""
     try:
         with open(path, newline="") as fh:
             return [(int(r["label"]), int(r["pred"])) for r in csv.DictReader(fh)]
     except (OSError, KeyError, ValueError, TypeError) as err:
-        raise ValueError(f"{path}: not the predictions of `pst evaluate` ({type(err).__name__}: {err}); evaluate "
-                         "the run again") from None
+        raise ValueError(f"{path}: not the predictions of `pst evaluate` ({type(err).__name__}: {err})") from None
 
 
 def recount(path: str | Path) -> tuple[int, float]:
@@ -491,12 +490,19 @@ def write(spec: dict, paper_flops: list[str], out: str | Path, memory: list[str]
     paper_costs(spec, paper_flops)                # a bad input stops before any evaluation is read
     found = collect(spec)
     df = build(spec, paper_flops, found, memory)
-    title = f"{spec['title']}{PROFILE_MARK}{spec['profile']}"
+    render(df, spec, out, f"{spec['title']}{PROFILE_MARK}{spec['profile']}", extra={"code": code_of(found)},
+           metrics=metrics(df, spec))
+    return df
+
+
+def render(df: pd.DataFrame, spec: dict, out: str | Path, title: str, extra: dict | None = None,
+           metrics: dict | None = None) -> None:
+    """A table's files from its rows: its finding first, then the rows as displayed, then the notes (what `pst verify`
+    renders again to check a committed table)."""
     claim = finding(df, spec)
     lead = f"{finding_text(claim, spec['profile'])}\n\n" if claim else ""
-    write_table(df, out, title, display=display(df, spec), extra={"code": code_of(found), "finding": claim},
-                notes=lead + notes(df, spec), metrics=metrics(df, spec))
-    return df
+    write_table(df, out, title, display=display(df, spec), extra={**(extra or {}), "finding": claim},
+                notes=lead + notes(df, spec), metrics=metrics)
 
 
 PROFILE_MARK = " — profile "            # a study table's title ends with the profile it is of

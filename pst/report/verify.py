@@ -316,7 +316,6 @@ def _follows(path: Path, kind: str, study, layout: Layout) -> bool:
 
     from pst.report import per_class, plots, study_table
     from pst.report.readme import ENVIRONMENT, readme_text
-    from pst.report.tables import write_table
 
     text = path.read_text()
     if kind == "readme":
@@ -334,16 +333,13 @@ def _follows(path: Path, kind: str, study, layout: Layout) -> bool:
         df = pd.DataFrame(data["rows"])
         if path.suffix == ".csv":
             return _same_frame(pd.read_csv(path), df)
-        claim = study_table.finding(df, spec)
-        lead = f"{study_table.finding_text(claim, spec['profile'])}\n\n" if claim else ""
         with tempfile.TemporaryDirectory() as tmp:
-            write_table(df, Path(tmp) / "t", data["title"], display=study_table.display(df, spec),
-                        notes=lead + study_table.notes(df, spec), metrics={})
+            study_table.render(df, spec, Path(tmp) / "t", data["title"], metrics={})
             return (Path(tmp) / "t.md").read_text() == text
     spec = _on_records(spec, study, tables[name])
     with tempfile.TemporaryDirectory() as tmp:
         if kind == "curves":
-            runs = {r["variant"]: r["runs"] for r in spec["rows"] if r["variant"] == path.stem}
+            runs = {v: r for v, r in plots.row_runs(spec).items() if v == path.stem}
             if not runs:
                 return False
             again = plots.write_curve_data(plots.curve_data(runs), tmp)[0]
