@@ -78,7 +78,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
         from pst.datasets.synthetic import SynthConfig, check_folder, generate
-        from pst.engine.run import locked
+        from pst.io import locked
 
         cfg = SynthConfig(**{f.name: getattr(args, f.name) for f in fields(SynthConfig)})
         check_folder(args.out)                           # before its lock is made beside it
@@ -798,9 +798,9 @@ def _expected_errors() -> tuple:
 
     from pst.data.dataset import UnreadableVideosError
     from pst.datasets.download import ChecksumError, DownloadError
-    from pst.engine.run import RunLockedError
+    from pst.io import FolderInUseError
 
-    return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, RunLockedError, UnreadableVideosError
+    return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, FolderInUseError, UnreadableVideosError
 
 
 def main(argv: list[str] | None = None) -> int:

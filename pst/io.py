@@ -1,16 +1,18 @@
 """Atomic file writes: a temp file in the target's folder, fsync, then rename, so no reader sees half a file; the
 SHA-256 a file is recorded and checked by; the JSON records one step hands the next, read with their shape checked;
-and the check that an output never overwrites an input or a user's file."""
+the check that an output never overwrites an input or a user's file; and the one-writer lock of a folder."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -45,8 +47,8 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
 
 def remove_stale_temps(folder: Path) -> None:
     """The temporary files (atomic_path's, named after their writer's pid) left under ``folder`` by a writer killed
-    mid-write (SIGKILL: no handler ran). For the folder's one writer, under its exclusive lock (pst.engine.run
-    .locked): no other writer can be at work there, on this node or another, so none of them is in use."""
+    mid-write (SIGKILL: no handler ran). For the folder's one writer, under its exclusive lock (``locked``): no
+    other writer can be at work there, on this node or another, so none of them is in use."""
     if Path(folder).is_dir():
         for tmp in Path(folder).rglob(".*.tmp"):
             if f".{os.getpid()}." not in tmp.name:
@@ -274,3 +276,77 @@ def check_writable(folder: PathLike, what: str) -> Path:
         why = err.strerror or str(err)
         raise ValueError(f"{what}: cannot write there ({near}: {why}); choose a writable folder") from None
     return Path(folder)
+
+
+def lock_holder(folder: str | Path) -> Optional[str]:
+    """Who holds ``folder``'s lock now ("pst train (pid ..)", "an evaluation"), or None: a probe that takes and
+    drops the lock without waiting and creates nothing (what `pst status` calls running)."""
+    path = Path(f"{folder}.lock")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            pass
+        try:                                 # shared holders (evaluations) let another shared lock in
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return "an evaluation"
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)
+
+
+class FolderInUseError(RuntimeError):
+    """Another process writes this folder (a run, an evaluation, a record, a dataset's processed copy)."""
+
+
+@contextmanager
+def locked(folder: str | Path, what: str, shared: bool = False) -> Iterator[None]:
+    """One writer per folder: a lock on ``FOLDER.lock`` beside it (so a start that fails its checks leaves the
+    folder untouched; the last holder removes the lock file, and a process that locked a file removed meanwhile
+    locks the new one). Training takes its run's exclusively; evaluations take their run's shared (several may read
+    one run, none while it trains) and their own folder's exclusively; a dataset's re-encoding shards take its
+    processed copy's shared, its plan and gather exclusively. A second writer refuses at once, naming the holder;
+    an exclusive holder first removes what a killed writer left half-written there."""
+    path = Path(f"{folder}.lock")
+    with made_folder(path.parent):          # a command that fails leaves no empty folder made for its lock
+        yield from _locked(path, folder, what, shared)
+
+
+def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator[None]:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise FolderInUseError(f"{folder} is in use by {holder}; wait for it to finish (or stop it), then run "
+                                 "the command again") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break                      # still the file at that path (not one a finishing holder removed)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        if not shared:
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
+            except OSError as err:          # a full disk: named by the lock file, with the fix
+                raise write_error(err, path) from None
+            remove_stale_temps(Path(folder))    # a killed writer's half-written files: none is in use now
+        yield
+    finally:
+        try:                               # the last holder removes the file, holding it exclusively
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass
+        os.close(fd)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Optional
 
 from pst.engine.config import resolve
-from pst.engine.run import data_changes, lock_holder, recipe_changes
+from pst.engine.run import data_changes, recipe_changes
+from pst.io import lock_holder
 from pst.layout import RunDir, eval_path
 from pst.study import Run, Study
 

@@ -404,7 +404,7 @@ def test_a_training_that_fails_before_its_first_checkpoint_leaves_no_run_folder(
 def test_a_second_synth_into_one_folder_waits_its_turn(tmp_path, monkeypatch, capsys):
     """Two renderings into one folder at once mixed their videos (seed 0's and seed 1's, one synth.json): the
     second is refused while the first holds the folder."""
-    from pst.engine.run import locked
+    from pst.io import locked
 
     monkeypatch.chdir(tmp_path)
     with locked(tmp_path / "s", "pst data synth (seed 0)"):

@@ -17,6 +17,7 @@ from pst.datasets.download import ChecksumError, DownloadError, download
 from pst.datasets.extract import UnsafeArchiveError, extract
 from pst.datasets.fetch import MissingFilesError, fetch
 from pst.datasets.preprocess import prepare
+from pst.io import FolderInUseError, locked
 
 
 def test_kinetics_fetch_extract_convert_prepare(tmp_path):
@@ -234,7 +235,8 @@ def test_malformed_list_names_file_and_line(tmp_path):
 
 def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path):
     """K400 at scale scatters over cluster jobs (#29): plan, 3 re-encoding shards (run out of order), gather; then
-    validation in 3 shards and a gather. Every file is the one job's, byte for byte."""
+    validation in 3 shards and a gather. Every file is the one job's, byte for byte; the gather waits for no shard
+    at work and removes what a killed one left half-written."""
     from pst.datasets import preprocess
     from pst.datasets.validate import gather, validate
 
@@ -251,7 +253,12 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
         preprocess.gather(root, 3)
     for i in (2, 0, 1):
         preprocess.reencode_shard(root, i, 3, progress=False)
-    assert preprocess.gather(root, 3) == one
+    killed = root / "processed" / "videos" / ".clip.mp4.4242.x1.tmp"        # a re-encode SIGKILLed mid-write
+    killed.write_bytes(b"half")
+    with locked(root / "processed", "a shard", shared=True):               # gathered when no shard is at work
+        with pytest.raises(FolderInUseError, match="processed is in use by another process"):
+            preprocess.gather(root, 3)
+    assert preprocess.gather(root, 3) == one and not killed.exists()
 
     def files(r):
         proc = r / "processed"

@@ -482,10 +482,10 @@ def test_an_evaluation_is_checked_against_its_run_and_weights_before_it_is_table
     with pytest.raises(ValueError, match="metrics.csv: its epochs are not those of metrics.json"):
         record(run, ["1x1"], tmp_path / "rec")
     assert not (tmp_path / "rec").exists()
-    from pst.engine.run import RunLockedError, locked
+    from pst.io import FolderInUseError, locked
 
     with locked(tmp_path / "rec", "another pst record"):                   # one writer per record folder
-        with pytest.raises(RunLockedError, match="rec is in use by another pst record"):
+        with pytest.raises(FolderInUseError, match="rec is in use by another pst record"):
             record(run, ["1x1"], tmp_path / "rec")
     # final weights: a digest-less header and NaN weights are refused, not evaluated or taken as finished
     final = run / "final.safetensors"
@@ -597,7 +597,7 @@ def test_a_late_signal_keeps_what_finished_and_a_killed_writer_leaves_no_debris(
     import errno
 
     from pst.engine.evaluate import _new_evaluation
-    from pst.engine.run import locked
+    from pst.io import locked
     from pst.io import write_error
 
     for late in (True, False):

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from pst.engine.config import resolve
-from pst.engine.run import locked, move_aside, write_config
+from pst.engine.run import move_aside, write_config
+from pst.io import locked
 from pst.layout import eval_path, final_weights
 from pst.status import study_status
 from pst.study import Run, Study

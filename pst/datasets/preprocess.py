@@ -25,7 +25,7 @@ from pst.datasets import convert
 from pst.datasets.catalog import dataset_info
 from pst.datasets.extract import extract, extract_parts
 from pst.datasets.fetch import check_fetched, check_manual_files
-from pst.io import atomic_path, read_record, write_text
+from pst.io import atomic_path, locked, read_record, write_text
 from pst.layout import PLAN, processed_dir, shard_file
 
 if TYPE_CHECKING:
@@ -278,7 +278,8 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
                 "source": here(source), "classes": classes, "missing": missing,
                 "lists": {s: [[e.path, e.label, e.num_frames] for e in es] for s, es in lists.items()},
                 "jobs": jobs}
-    write_text(proc / PLAN, json.dumps(the_plan, indent=1) + "\n")
+    with locked(proc, f"pst data prepare {name} --plan"):     # not while shards re-encode by the plan it replaces
+        write_text(proc / PLAN, json.dumps(the_plan, indent=1) + "\n")
     return the_plan
 
 
@@ -307,22 +308,27 @@ def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, p
     mine = list(range(index, len(p["jobs"]), count))
     jobs = [(str(root / p["jobs"][j][0]), str(root / p["jobs"][j][1]), p["short_side"], p["keyint"]) for j in mine]
     desc = f"re-encode {p['dataset']} {index + 1}/{count}"
-    if workers > 1:
-        # forkserver: a process forked from one whose other threads hold locks (torch's, a progress bar's) can hang
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-            results = list(tqdm(pool.map(_reencode_job, jobs, chunksize=4), total=len(jobs), desc=desc,
-                                disable=not progress))
-    else:
-        results = [_reencode_job(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
-    rows = [f"{j}\t{kind}\t{pair[0]}\t{pair[1]}\n" for j, (failure, note) in zip(mine, results)
-            for kind, pair in (("failed", failure), ("note", note)) if pair is not None]
-    return write_text(processed_dir(root) / shard_file(index, count), f"# plan {digest}\n" + "".join(rows))
+    with locked(processed_dir(root), f"pst data prepare --shard {index}/{count}", shared=True):   # shards at once
+        if workers > 1:
+            # forkserver: a process forked from one whose other threads hold locks (torch's, a progress bar's) can hang
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+                results = list(tqdm(pool.map(_reencode_job, jobs, chunksize=4), total=len(jobs), desc=desc,
+                                    disable=not progress))
+        else:
+            results = [_reencode_job(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
+        rows = [f"{j}\t{kind}\t{pair[0]}\t{pair[1]}\n" for j, (failure, note) in zip(mine, results)
+                for kind, pair in (("failed", failure), ("note", note)) if pair is not None]
+        return write_text(processed_dir(root) / shard_file(index, count), f"# plan {digest}\n" + "".join(rows))
 
 
 def gather(root: str | Path, count: int) -> dict:
     """The lists, classes, missing clips, failures, notes and summary from the plan and its ``count`` shards:
-    the files one job writes."""
-    root = Path(root)
+    the files one job writes, when no shard is at work (what a killed shard left half-written is removed)."""
+    with locked(processed_dir(Path(root)), f"pst data prepare --gather {count}"):
+        return _gather(Path(root), count)
+
+
+def _gather(root: Path, count: int) -> dict:
     p, digest = _read_plan(root)
     proc = processed_dir(root)
     failures: list[tuple[int, str, str]] = []

@@ -33,9 +33,8 @@ from pst.engine.build import loader as data_loader
 from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
-from pst.engine.run import (check_loader_workers, check_run_files, load_config, locked,
-                            starting_workers)
-from pst.io import absent, atomic_path, check_out_folder, check_writable, read_record, sha256sum, write_text
+from pst.engine.run import check_loader_workers, check_run_files, load_config, starting_workers
+from pst.io import absent, atomic_path, check_out_folder, check_writable, locked, read_record, sha256sum, write_text
 from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir
 from pst.provenance import git_revision, job_fingerprint
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import atexit
 import copy
 import csv
-import fcntl
 import functools
 import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import threading
 import time
@@ -29,7 +27,7 @@ from typing import Iterator, Optional
 import yaml
 
 from pst.engine.config import get_dotted
-from pst.io import load_yaml, made_folder, read_record, remove_stale_temps, sha256sum, write_error, write_text
+from pst.io import load_yaml, read_record, sha256sum, write_text
 from pst.layout import RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
@@ -399,74 +397,3 @@ def _kill_loader_workers() -> None:
             child.kill()
 
 
-def lock_holder(folder: str | Path) -> Optional[str]:
-    """Who holds ``folder``'s lock now ("pst train (pid ..)", "an evaluation"), or None: a probe that takes and
-    drops the lock without waiting and creates nothing (what `pst status` calls running)."""
-    path = Path(f"{folder}.lock")
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return None
-        except BlockingIOError:
-            pass
-        try:                                 # shared holders (evaluations) let another shared lock in
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return "an evaluation"
-        except BlockingIOError:
-            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-    finally:
-        os.close(fd)
-
-
-class RunLockedError(RuntimeError):
-    """Another process writes this run folder."""
-
-
-@contextmanager
-def locked(folder: str | Path, what: str, shared: bool = False) -> Iterator[None]:
-    """One writer per run or evaluation: a lock on ``FOLDER.lock`` beside the folder (so a start that fails its
-    checks leaves the folder untouched; the last holder removes the lock file, and a process that locked a file
-    removed meanwhile locks the new one). Training takes it
-    exclusively; evaluations take their run's shared (several may read one run, none while it trains) and their
-    own folder's exclusively. A second writer refuses at once, naming the holder."""
-    path = Path(f"{folder}.lock")
-    with made_folder(path.parent):          # a command that fails leaves no empty folder made for its lock
-        yield from _locked(path, folder, what, shared)
-
-
-def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator[None]:
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise RunLockedError(f"{folder} is in use by {holder}; wait for it to finish (or stop it), then run "
-                                 "the command again") from None
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break                      # still the file at that path (not one a finishing holder removed)
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-    try:
-        if not shared:
-            try:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{what} (pid {os.getpid()} on {socket.gethostname()})\n".encode(), 0)
-            except OSError as err:          # a full disk: named by the lock file, with the fix
-                raise write_error(err, path) from None
-            remove_stale_temps(Path(folder))    # a killed writer's half-written files: none is in use now
-        yield
-    finally:
-        try:                               # the last holder removes the file, holding it exclusively
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            path.unlink(missing_ok=True)
-        except BlockingIOError:
-            pass
-        os.close(fd)

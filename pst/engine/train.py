@@ -56,12 +56,12 @@ from pst.engine.build import build_model, loader, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
-                            data_changes, data_fingerprint, locked, log_line, move_aside, peer_lost, recipe_changes,
+                            data_changes, data_fingerprint, log_line, move_aside, peer_lost, recipe_changes,
                             seal, starting_workers, write_config, check_loader_workers,
                             recipe_digest)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
-from pst.io import read_record, write_text
+from pst.io import locked, read_record, write_text
 from pst.layout import RunDir, final_weights
 from pst.env import device_name, software
 from pst.provenance import git_revision

@@ -68,7 +68,7 @@ def tabulate(kind: str, out: str, inputs: list[str] = (), spec: str | None = Non
 def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
     """`pst plot`: a study table's figures (curves, accuracy vs GFLOPs, confusions) in ``out_dir``, from the runs
     its spec names and the table `pst table study` wrote of them (checked to be that spec's table first)."""
-    from pst.engine.run import locked
+    from pst.io import locked
     from pst.report.per_class import confusion_figure
     from pst.report.study_table import PROFILE_MARK
 

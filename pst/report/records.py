@@ -13,8 +13,9 @@ import json
 import shutil
 from pathlib import Path
 
-from pst.engine.run import check_run_files, load_config, locked
-from pst.io import atomic_path, check_not_inside, check_out_folder, made_folder, read_record, sha256sum, write_text
+from pst.engine.run import check_run_files, load_config
+from pst.io import (atomic_path, check_not_inside, check_out_folder, locked, made_folder, read_record, sha256sum,
+                    write_text)
 from pst.layout import EVAL, EVAL_FILES, RunDir, eval_dir
 from pst.report.study_table import check_evaluation
 
