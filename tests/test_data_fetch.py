@@ -277,3 +277,64 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
     gather(proc / "train.txt", parts[::-1], tmp_path / "gathered.tsv")
     assert (tmp_path / "gathered.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
     assert (tmp_path / "whole.tsv").read_text().count("\n") == 2
+
+
+def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused(tmp_path):
+    """Trial 8 (#26): a rerun with nothing to do keeps the notes it recorded; an archive replaced since is extracted
+    again and its changed clip re-encoded, the others kept; a split none of whose clips is in the copy, a middle part
+    of a split archive left empty and an empty K400 label are refused; a .tgz is extracted like a .tar.gz; a refused
+    extraction leaves no folder."""
+    from fixtures_data import make_tar, tiny_video
+    from fixtures_video import encode, render_frames, x264
+
+    served, work = tmp_path / "served", tmp_path / "work"
+    diving48_mirror(served, work)
+    vids = {f"rgb/clip{i}.mp4": work / f"dv{i}.mp4" for i in range(4)}
+    vids["rgb/clip0.mp4"] = encode(work / "rot.mp4", render_frames(10, 32, 48), options=x264(), rotation=90)
+    make_tar(served / "resound" / "Diving48_rgb.tar.gz", vids)
+    root = tmp_path / "d48"
+    with LocalServer(served) as srv:
+        fetch("diving48", root, mirror=f"{srv.url}/resound", progress=False)
+    proc = root / "processed"
+    first = prepare("diving48", root, short_side=32, progress=False)
+    notes = (proc / "preprocess_notes.tsv").read_text()
+    assert first["rotated"] == 1 and "rotated 90 degrees" in notes
+    assert prepare("diving48", root, short_side=32, progress=False) == first          # nothing to do: kept
+    assert (proc / "preprocess_notes.tsv").read_text() == notes
+    copies = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (proc / "videos").rglob("*.mp4")}
+    make_tar(root / "raw" / "Diving48_rgb.tar.gz", {**vids, "rgb/clip1.mp4": tiny_video(work / "new.mp4", 1, seed=9)})
+    assert prepare("diving48", root, short_side=32, progress=False) == first
+    again = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (proc / "videos").rglob("*.mp4")}
+    assert [n for n in sorted(copies) if again[n] != copies[n]] == ["clip1.mp4"]      # only the replaced clip
+    (root / "raw" / "Diving48_V2_test.json").write_text(json.dumps(
+        [{"vid_name": "clip3.mp4", "label": 1, "start_frame": 0, "end_frame": 9}]))     # names no clip of the copy
+    with pytest.raises(ValueError, match=r"diving48 val: none of the 1 clips its annotations name is in this copy"):
+        prepare("diving48", root, short_side=32, progress=False)
+
+    ss2 = tmp_path / "ss2"
+    place_sthv2(ss2 / "raw", work, val=2)     # (these bytes: the inflated stream stays valid, a tar header does not)
+    (ss2 / "raw" / "20bn-something-something-v2-10").write_bytes(b"")           # a failed download of one part
+    with pytest.raises(ValueError, match="20bn-something-something-v2-00..19: not a readable tar or zip archive "
+                                         r"\(data follows where the archive would end"):
+        prepare("sthv2", ss2, short_side=32, progress=False)
+    assert not (ss2 / "extracted").exists()
+
+    kinetics_mirror(served, work)
+    k400 = tmp_path / "k400"
+    with LocalServer(served) as srv:
+        fetch("kinetics400", k400, mirror=f"{srv.url}/kinetics/400", progress=False)
+    archive = k400 / "raw" / "train" / "part_0.tar.gz"
+    data = archive.read_bytes()
+    archive.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match="part_0.tar.gz: not a readable tar or zip archive"):
+        prepare("kinetics400", k400, short_side=32, progress=False)
+    assert not (k400 / "extracted").exists()
+    csv_path = k400 / "raw" / "annotations" / "train.csv"
+    good = csv_path.read_text()
+    csv_path.write_text(good.replace("\nabseiling,", "\n,", 1))
+    with pytest.raises(ValueError, match=r"train.csv:2: an empty label"):
+        prepare("kinetics400", k400, short_side=32, progress=False)
+    csv_path.write_text(good)
+    archive.unlink()
+    archive.with_name("part_0.tgz").write_bytes(data)
+    assert prepare("kinetics400", k400, short_side=32, progress=False)["train_videos"] == 4

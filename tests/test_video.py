@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fixtures_video import corpus
+from fixtures_video import corpus, cut
 from pst.data.dataset import decode_video
 from pst.data.video import fps_map, header, open_reader, reference_frames
 from pst.datasets.preprocess import reencode
@@ -124,6 +124,18 @@ def test_prepare_writes_upright_constant_rate_copies_and_refuses_cut_sources(fil
     with pytest.raises(ValueError, match=r"truncated at \d\.\d\d of 5\.00 seconds"):
         reencode(files["vp9_cut60"], tmp_path / "cut.mp4", 48)
     assert not (tmp_path / "cut.mp4").exists()
+    import av                                       # index first (faststart): the cut ends in a decoder error
+
+    fast = tmp_path / "faststart.mp4"
+    with av.open(str(files["closed_gop"])) as inp, av.open(str(fast), "w", format="mp4",
+                                                          options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    with pytest.raises(ValueError, match=r"truncated at 0\.\d\d of 2\.00 seconds \(\d+ frames decode, then Invalid"):
+        reencode(cut(fast, tmp_path / "faststart_cut60.mp4", 0.6), tmp_path / "cut.mp4", 48)     # counted as cut
     assert check_video(tmp_path / "vfr.mp4", DECODERS).ok
 
 

@@ -37,8 +37,19 @@ def index_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
 
 @_annotation
 def k400_classes(train_csv: Path) -> list[str]:
+    """The sorted training labels; an empty label (it would become class 0 and shift every other) or a file without
+    clips is refused."""
+    labels = set()
     with open(train_csv, newline="") as fh:
-        return sorted({row["label"] for row in csv.DictReader(fh)})
+        reader = csv.DictReader(fh)
+        for row in reader:
+            if not (row["label"] or "").strip():
+                raise ValueError(f"{train_csv}:{reader.line_num}: an empty label (every clip names its class); "
+                                 "fetch the file again")
+            labels.add(row["label"])
+    if not labels:
+        raise ValueError(f"{train_csv}: no clips (a header only, or empty); fetch the file again")
+    return sorted(labels)
 
 
 @_annotation

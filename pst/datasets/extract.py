@@ -3,11 +3,15 @@
 Refused (the whole archive, with the member named): absolute paths, ``..`` components, symbolic or hard links
 that point outside the target, device files and FIFOs. Extraction then goes through tarfile's ``data`` filter as a
 second guard. Members are written into a staging folder inside the target and moved into place only once the whole
-archive has been read, so a truncated, empty or damaged archive leaves nothing behind (and is one line naming it).
-A marker file makes a finished extraction a no-op on rerun.
+archive has been read to its end, so a truncated, empty or damaged archive leaves nothing behind (and is one line
+naming it): tarfile itself ends an archive quietly at a damaged header after the first, so what follows the last
+member is read too and must be the end-of-archive zeros. A marker file records the archive's size and time: a
+finished extraction is a no-op on rerun, and an archive replaced since is extracted again, where a file that changed
+gets a time newer than the copies made from it (so they are made again).
 """
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
 import tarfile
@@ -17,8 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
+from pst.io import write_text
+
 # what a damaged archive raises while it is read
 _DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, IsADirectoryError)
+ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")      # the archive names a dataset's files come in
+
+
+def is_archive(name: str) -> bool:
+    return str(name).endswith(ARCHIVES)
 
 
 class UnsafeArchiveError(ValueError):
@@ -46,20 +57,49 @@ def check_tar_member(target: Path, m: tarfile.TarInfo, archive: str) -> None:
 
 
 def _move_into(src: Path, dst: Path) -> None:
-    """Move ``src``'s entries into ``dst``, merging folders that exist in both."""
+    """Move ``src``'s entries into ``dst``, merging folders that exist in both. A file the same as the one there is
+    left as it was; one that is new or differs gets the time it is moved (the archive's own times are not kept), so a
+    copy made from the file before is older and is made again."""
     dst.mkdir(exist_ok=True)
     for entry in src.iterdir():
         there = dst / entry.name
         if entry.is_dir() and not entry.is_symlink() and there.is_dir():
             _move_into(entry, there)
+            entry.rmdir()
+        elif entry.is_file() and not entry.is_symlink() and there.is_file() and not there.is_symlink() and \
+                filecmp.cmp(entry, there, shallow=False):
+            entry.unlink()
         else:
+            os.utime(entry, follow_symlinks=False)
             os.replace(entry, there)
 
 
+def _identity(archives: list[Path]) -> str:
+    """What a marker records of the archive(s) extracted: size and modification time, a stat each (a checksum would
+    read hundreds of GB again at every rerun)."""
+    return "".join(f"{a.name} {a.stat().st_size} {a.stat().st_mtime_ns}\n" for a in archives)
+
+
+def _extracted(target: Path, name: str, archives: list[Path]) -> bool:
+    """Whether ``target`` holds this archive's extraction: its marker names the archive as it is now (an empty
+    marker: written before markers named their archive, taken as it is)."""
+    marker = target / f".extracted-{name}"
+    return marker.is_file() and marker.read_text() in ("", _identity(archives))
+
+
+def _to_end(stream) -> None:
+    """After tarfile's last member: only the end-of-archive zeros may follow (tarfile stops quietly at a damaged
+    header after the first one: a missing or empty part of a split archive looked like its end)."""
+    while block := stream.read(1 << 20):
+        if block.count(0) != len(block):
+            raise tarfile.ReadError("data follows where the archive would end: a damaged member header, or a part "
+                                    "missing or cut")
+
+
 @contextmanager
-def _staged(target: Path, name: str, what: str) -> Iterator[Path]:
-    """A staging folder inside ``target`` whose entries move into ``target`` when the block ends; on any error it
-    is removed (with ``target`` if this made it) and a damaged archive becomes one line naming ``what``."""
+def _staged(target: Path, name: str, what: str, archives: list[Path]) -> Iterator[Path]:
+    """A staging folder inside ``target`` whose entries move into ``target`` when the block ends; on any error it is
+    removed (with ``target`` if this made it) and a damaged archive becomes one line naming ``what``."""
     made = not target.exists()
     stage = target / f".partial-{name}"
     shutil.rmtree(stage, ignore_errors=True)         # ours, from an extraction that was killed
@@ -77,15 +117,15 @@ def _staged(target: Path, name: str, what: str) -> Iterator[Path]:
         raise
     _move_into(stage, target)
     stage.rmdir()
-    (target / f".extracted-{name}").write_text("")
+    write_text(target / f".extracted-{name}", _identity(archives))
 
 
 def extract(archive: str | Path, target: str | Path) -> Path:
     """Extract a .tar/.tar.gz/.tgz or .zip into ``target`` after checking every member."""
     archive, target = Path(archive), Path(target)
-    if (target / f".extracted-{archive.name}").exists():
+    if _extracted(target, archive.name, [archive]):
         return target
-    with _staged(target, archive.name, str(archive)) as stage:
+    with _staged(target, archive.name, str(archive), [archive]) as stage:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
@@ -100,6 +140,8 @@ def extract(archive: str | Path, target: str | Path) -> Path:
                 members = tf.getmembers()
                 for m in members:
                     check_tar_member(stage, m, str(archive))
+                tf.fileobj.seek(tf.offset)
+                _to_end(tf.fileobj)
                 tf.extractall(stage, members=members, filter="data")
     return target
 
@@ -130,15 +172,16 @@ class _Concat:
 def extract_parts(parts: list[Path], target: str | Path, name: str) -> Path:
     """Extract a tar(.gz) split into parts, streaming, each member checked before it is written."""
     target = Path(target)
-    if (target / f".extracted-{name}").exists():
+    if _extracted(target, name, parts):
         return target
     what = f"{parts[0].parent}/{name}-00..{len(parts) - 1:02d}" if parts else name
-    with _staged(target, name, what) as stage:
+    with _staged(target, name, what, parts) as stage:
         with tarfile.open(fileobj=_Concat(parts), mode="r|*") as tf:
             for m in tf:
                 check_tar_member(stage, m, name)
                 tf.extract(m, stage, filter="data")
+            _to_end(tf.fileobj)
     return target
 
 
-__all__ = ["extract", "extract_parts", "UnsafeArchiveError"]
+__all__ = ["ARCHIVES", "extract", "extract_parts", "is_archive", "UnsafeArchiveError"]

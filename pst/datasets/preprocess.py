@@ -23,9 +23,9 @@ from tqdm import tqdm
 from pst.data.annotations import Entry, write_classes, write_list
 from pst.datasets import convert
 from pst.datasets.catalog import dataset_info
-from pst.datasets.extract import extract, extract_parts
+from pst.datasets.extract import extract, extract_parts, is_archive
 from pst.datasets.fetch import check_fetched, check_manual_files
-from pst.io import atomic_path, locked, read_record, write_text
+from pst.io import atomic_path, locked, made_folder, read_record, write_text
 from pst.layout import PLAN, processed_dir, shard_file
 
 if TYPE_CHECKING:
@@ -86,7 +86,13 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
 
     head, times, vfr = _source_plan(src)
     rate = Fraction(round(head.rate)) if vfr else Fraction(head.rate).limit_denominator(1001)
+    tolerance = 0.5 / float(head.rate) if head.rate else 0.0
     notes = []
+
+    def cut(end: float, decoded: int, why: str = "") -> ValueError:
+        return ValueError(f"truncated at {end:.2f} of {head.duration:.2f} seconds ({decoded} frames decode{why}); "
+                          "fetch it again (a cut download keeps its header)")
+
     with atomic_path(dst) as tmp:
         written, end, decoded, turned = 0, 0.0, 0, 0
         with av.open(str(src)) as inp, av.open(str(tmp), mode="w", format="mp4") as out:
@@ -119,17 +125,17 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
                             out.mux(packet)
                         written += 1
             except (av.error.FFmpegError, OSError) as err:
-                raise ValueError(f"decoder error at frame {decoded} ({type(err).__name__}: {err}); fetch it again") \
-                    from None
+                why = f"{type(err).__name__}: {err}"
+                if decoded and head.duration and end < head.duration - tolerance:     # a cut file: counted as one
+                    raise cut(end, decoded, f", then {why}") from None
+                raise ValueError(f"decoder error at frame {decoded} ({why}); fetch it again") from None
             if stream is not None:
                 for packet in stream.encode():
                     out.mux(packet)
         if decoded == 0:
             raise ValueError("no decodable frames")
-        tolerance = 0.5 / float(head.rate) if head.rate else 0.0
         if head.duration and end and end < head.duration - tolerance:
-            raise ValueError(f"truncated at {end:.2f} of {head.duration:.2f} seconds ({decoded} frames decode); "
-                             "fetch it again (a cut download keeps its header)")
+            raise cut(end, decoded)
         verdict = check_video(Path(tmp), ("pyav",))     # the recipes' decoders are checked by `pst data validate`
         if not verdict.ok or verdict.frames_decoded != written:
             raise ValueError(f"the re-encoded copy does not read back ({verdict.reason or 'frame count'}); "
@@ -142,11 +148,16 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
     return "; ".join(notes)
 
 
-def _reencode_job(job) -> tuple[Optional[tuple[str, str]], Optional[tuple[str, str]]]:
-    """(failure, note) of one source: (path, reason) if refused, (path, what was done) if more than a resize."""
+KEPT = "kept"          # a job's result: its copy was made before, from the source as it is now
+
+
+def _reencode_job(job) -> str | tuple[Optional[tuple[str, str]], Optional[tuple[str, str]]]:
+    """(failure, note) of one source: (path, reason) if refused, (path, what was done) if more than a resize; KEPT
+    if its copy exists and is newer than the source (a source replaced since, by hand or by extracting its archive
+    again, is re-encoded)."""
     src, dst, short, keyint = job
-    if Path(dst).exists():
-        return None, None
+    if Path(dst).exists() and not (Path(src).exists() and os.stat(src).st_mtime_ns > os.stat(dst).st_mtime_ns):
+        return KEPT
     try:
         note = reencode(src, dst, short, keyint)
         return None, (str(src), note) if note else None
@@ -159,9 +170,17 @@ def _convert(name: str, root: Path) -> tuple[Path, list[str], dict[str, list[Ent
     missing). The annotations are read once against every video they name before anything is extracted: a bad
     annotation file or a label outside the classes stops here, not after hours of extraction (frame folders,
     SSv1's, are not extracted: read once)."""
-    if dataset_info(name).modality != "frames":
+    if dataset_info(name).modality == "frames":
+        source, classes, out = _convert_splits(name, root)
+    else:
         _checked(name, _convert_splits(name, root, every=True)[1:])
-    source, classes, out = _convert_splits(name, root)
+        with made_folder(root / "extracted"):          # a refused extraction leaves no empty folder
+            source, classes, out = _convert_splits(name, root)
+    for split, (entries, missing) in out.items():   # attrition loses some clips, never a whole split
+        if not entries:
+            raise ValueError(f"{name} {split}: none of the {len(missing)} clips its annotations name is in this copy "
+                             f"({source}); the fetch is incomplete or its archives are not the dataset's: fetch it "
+                             f"again (`pst data fetch {name} --root {root}`), or place its files")
     return source, classes, {s: v[0] for s, v in out.items()}, {s: v[1] for s, v in out.items()}
 
 
@@ -196,7 +215,7 @@ def _convert_splits(name: str, root: Path, every: bool = False
 
     if name == "kinetics400":
         for split in ("train", "val"):
-            for archive in [] if every else sorted((raw / split).glob("*.tar.gz")):
+            for archive in [] if every else sorted(a for a in (raw / split).iterdir() if is_archive(a.name)):
                 extract(archive, ext / split)
         classes = convert.k400_classes(raw / "annotations" / "train.csv")
         out = {}
@@ -316,9 +335,27 @@ def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, p
                                     disable=not progress))
         else:
             results = [_reencode_job(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
-        rows = [f"{j}\t{kind}\t{pair[0]}\t{pair[1]}\n" for j, (failure, note) in zip(mine, results)
-                for kind, pair in (("failed", failure), ("note", note)) if pair is not None]
-        return write_text(processed_dir(root) / shard_file(index, count), f"# plan {digest}\n" + "".join(rows))
+        shard = processed_dir(root) / shard_file(index, count)
+        before = _shard_notes(shard, digest)
+        rows = [row for j, result in zip(mine, results) for row in (
+            before.get(j, []) if result == KEPT else
+            [f"{j}\t{kind}\t{pair[0]}\t{pair[1]}\n" for kind, pair in zip(("failed", "note"), result) if pair])]
+        return write_text(shard, f"# plan {digest}\n" + "".join(rows))
+
+
+def _shard_notes(shard: Path, digest: str) -> dict[int, list[str]]:
+    """The notes an earlier run of this shard by the same plan wrote, by job: a copy it keeps keeps its note (a
+    rerun with nothing to do cleared the rotations and rate changes it had recorded)."""
+    if not shard.is_file():
+        return {}
+    head, *rows = shard.read_text().splitlines(keepends=True)
+    out: dict[int, list[str]] = {}
+    if head.strip() == f"# plan {digest}":
+        for row in rows:
+            j, kind, _ = row.split("\t", 2)
+            if kind == "note":
+                out.setdefault(int(j), []).append(row)
+    return out
 
 
 def gather(root: str | Path, count: int) -> dict:
