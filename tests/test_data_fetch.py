@@ -307,6 +307,10 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     again = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (proc / "videos").rglob("*.mp4")}
     assert [n for n in sorted(copies) if again[n] != copies[n]] == ["clip1.mp4"]      # only the replaced clip
     (root / "raw" / "Diving48_V2_test.json").write_text(json.dumps(
+        [{"vid_name": "clip3", "label": 1.7, "start_frame": 0, "end_frame": 9}]))       # not read as class 1
+    with pytest.raises(ValueError, match=r"Diving48_V2_test.json: item 0 \(clip3\): label 1.7 is not a class index"):
+        prepare("diving48", root, short_side=32, progress=False)
+    (root / "raw" / "Diving48_V2_test.json").write_text(json.dumps(
         [{"vid_name": "clip3.mp4", "label": 1, "start_frame": 0, "end_frame": 9}]))     # names no clip of the copy
     with pytest.raises(ValueError, match=r"diving48 val: none of the 1 clips its annotations name is in this copy"):
         prepare("diving48", root, short_side=32, progress=False)

@@ -141,18 +141,29 @@ def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix
 
 @_annotation
 def diving48_classes(vocab_json: Path) -> list[str]:
+    """Diving48_vocab.json: a list of classes, each a list of its four attributes; a class named twice is refused."""
     vocab = json.loads(Path(vocab_json).read_text())
-    return [" ".join(v) if isinstance(v, list) else str(v) for v in vocab]
+    if not isinstance(vocab, list):
+        raise ValueError(f"{vocab_json}: expected a list of classes, got a {type(vocab).__name__}; fetch the file again")
+    classes = [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in vocab]
+    twice = next((c for i, c in enumerate(classes) if c in classes[:i]), None)
+    if twice is not None:
+        raise ValueError(f"{vocab_json}: class {twice!r} is named twice; fetch the file again")
+    return classes
 
 
 @_annotation
 def convert_diving48(split_json: Path, videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """Diving48 V2 JSON list of {vid_name, label, start_frame, end_frame}."""
     entries, missing = [], []
-    for item in json.loads(Path(split_json).read_text()):
+    for i, item in enumerate(json.loads(Path(split_json).read_text())):
         name = f"{item['vid_name']}.mp4"
+        label = item["label"]
+        if type(label) is not int:                  # not 1.7 or true read as class 1
+            raise ValueError(f"{split_json}: item {i} ({item['vid_name']}): label {label!r} is not a class index; "
+                             "fetch the file again")
         if name in videos:
-            entries.append(Entry(videos[name], int(item["label"])))
+            entries.append(Entry(videos[name], label))
         else:
             missing.append(name)
     return entries, missing
