@@ -339,13 +339,16 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tm
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".lock")]
 
 
-@pytest.mark.parametrize("text", ["42", "[{\"label\": 0}]", "[{\"vid_name\": \"a\", \"label\": \"x\"}]", "\xff"])
-def test_an_annotation_file_of_another_shape_is_named(tmp_path, text):
+@pytest.mark.parametrize("text, says", [("42", "not the annotation file the dataset ships"),
+                                        ("[{\"label\": 0}]", "not the annotation file the dataset ships"),
+                                        ("[{\"vid_name\": \"a\", \"label\": \"x\"}]", "item 0 \\(a\\): label 'x' is not a class"),
+                                        ("\xff", "not the annotation file the dataset ships")])
+def test_an_annotation_file_of_another_shape_is_named(tmp_path, text, says):
     from pst.datasets.convert import convert_diving48
 
     split = tmp_path / "Diving48_V2_train.json"
     split.write_text(text, encoding="latin-1")
-    with pytest.raises(ValueError, match=f"^{split}: not the annotation file the dataset ships"):
+    with pytest.raises(ValueError, match=f"^{split}: {says}"):
         convert_diving48(split, {"a.mp4": "a.mp4"})
 
 

@@ -89,7 +89,7 @@ def test_sthv2_placed_parts_are_joined_and_converted(tmp_path):
     data = whole.read_bytes()
     for damaged in (data[:len(data) // 2], b""):          # a cut part, an empty one: one line, nothing extracted
         whole.write_bytes(damaged)
-        with pytest.raises(ValueError, match="not a readable tar or zip archive.*fetch it again"):
+        with pytest.raises(ValueError, match="not a readable tar or zip archive.*fetch it again|-00: an empty part"):
             prepare("sthv2", root, short_side=32, progress=False)
         assert not (root / "extracted").exists() and not (root / "processed").exists()
     whole.write_bytes(data)
@@ -283,7 +283,7 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     """Trial 8 (#26): a rerun with nothing to do keeps the notes it recorded; an archive replaced since is extracted
     again and its changed clip re-encoded, the others kept; a split none of whose clips is in the copy, a middle part
     of a split archive left empty and an empty K400 label are refused; a .tgz is extracted like a .tar.gz; a refused
-    extraction leaves no folder."""
+    extraction leaves no folder; a CSV with a byte-order mark is read."""
     from fixtures_data import make_tar, tiny_video
     from fixtures_video import encode, render_frames, x264
 
@@ -315,13 +315,25 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     with pytest.raises(ValueError, match=r"diving48 val: none of the 1 clips its annotations name is in this copy"):
         prepare("diving48", root, short_side=32, progress=False)
 
-    ss2 = tmp_path / "ss2"
-    place_sthv2(ss2 / "raw", work, val=2)     # (these bytes: the inflated stream stays valid, a tar header does not)
-    (ss2 / "raw" / "20bn-something-something-v2-10").write_bytes(b"")           # a failed download of one part
-    with pytest.raises(ValueError, match="20bn-something-something-v2-00..19: not a readable tar or zip archive "
-                                         r"\(data follows where the archive would end"):
-        prepare("sthv2", ss2, short_side=32, progress=False)
-    assert not (ss2 / "extracted").exists()
+    from pst.datasets.extract import extract_parts
+
+    blob = io.BytesIO()                      # a split tar whose middle part is empty (a failed download of one part)
+    with tarfile.open(fileobj=blob, mode="w") as tf:
+        for i in range(3):
+            info = tarfile.TarInfo(f"20bn/{i}.webm")
+            info.size = 3000
+            tf.addfile(info, io.BytesIO(bytes([i + 1]) * info.size))
+    parts = [tmp_path / f"ss2-{i:02d}" for i in range(6)]
+    for i, part in enumerate(parts):
+        part.write_bytes(blob.getvalue()[i * 4000:(i + 1) * 4000])
+    parts[1].write_bytes(b"")
+    with pytest.raises(ValueError, match="ss2-01: an empty part of a split archive"):
+        extract_parts(parts, tmp_path / "ss2", "ss2")
+    parts[1].write_bytes(blob.getvalue()[4000:6000])                 # cut: the next header falls inside a member
+    with pytest.raises(ValueError, match=r"ss2-00..05: not a readable tar or zip archive \(data follows where the "
+                                         "archive would end"):
+        extract_parts(parts, tmp_path / "ss2", "ss2")              # tarfile alone stopped quietly after member 1
+    assert not (tmp_path / "ss2").exists()
 
     kinetics_mirror(served, work)
     k400 = tmp_path / "k400"
@@ -338,7 +350,11 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     csv_path.write_text(good.replace("\nabseiling,", "\n,", 1))
     with pytest.raises(ValueError, match=r"train.csv:2: an empty label"):
         prepare("kinetics400", k400, short_side=32, progress=False)
-    csv_path.write_text(good)
+    csv_path.write_text("\ufeff" + good)                  # a byte-order mark (saved by a spreadsheet) is read past
     archive.unlink()
+    with pytest.raises(ValueError, match=r"raw/train/part_0.tar.gz: not fetched \(1 of 6 files missing\)"):
+        prepare("kinetics400", k400, short_side=32, progress=False)      # its clips are not attrition
+    listing = k400 / "raw" / "train" / "k400_train_path.txt"
+    listing.write_text(listing.read_text().replace(".tar.gz", ".tgz"))
     archive.with_name("part_0.tgz").write_bytes(data)
     assert prepare("kinetics400", k400, short_side=32, progress=False)["train_videos"] == 4

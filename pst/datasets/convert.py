@@ -40,7 +40,7 @@ def k400_classes(train_csv: Path) -> list[str]:
     """The sorted training labels; an empty label (it would become class 0 and shift every other) or a file without
     clips is refused."""
     labels = set()
-    with open(train_csv, newline="") as fh:
+    with open(train_csv, newline="", encoding="utf-8-sig") as fh:     # a BOM (a spreadsheet's save)
         reader = csv.DictReader(fh)
         for row in reader:
             if not (row["label"] or "").strip():
@@ -58,7 +58,7 @@ def convert_k400(split_csv: Path, classes: list[str], videos: dict[str, str]) ->
     (YouTube attrition) are returned, not fatal."""
     ids = {c: i for i, c in enumerate(classes)}
     entries, missing = [], []
-    with open(split_csv, newline="") as fh:
+    with open(split_csv, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         need = {"label", "youtube_id", "time_start", "time_end"}
         if not need <= set(reader.fieldnames or []):
@@ -70,7 +70,8 @@ def convert_k400(split_csv: Path, classes: list[str], videos: dict[str, str]) ->
                 raise ValueError(f"{split_csv}:{reader.line_num}: time_start {row['time_start']!r} / time_end "
                                  f"{row['time_end']!r} are not whole seconds; fetch the file again") from None
             if row["label"] not in ids:
-                raise ValueError(f"{split_csv}: label {row['label']!r} is not a training class")
+                raise ValueError(f"{split_csv}:{reader.line_num}: label {row['label']!r} is not one of the "
+                                 f"{len(classes)} classes of the training annotations; fetch both files again")
             if name in videos:
                 entries.append(Entry(videos[name], ids[row["label"]]))
             else:
@@ -112,7 +113,7 @@ def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) 
 def sthv1_classes(labels_csv: Path) -> list[str]:
     """SSv1 classes numbered as the official lists number them: sorted by name (TSM's gen_label_sthv1.py, which
     wrote the lists the official config reads), not in the labels file's order (mmaction2's own script's)."""
-    names = [ln.strip() for ln in Path(labels_csv).read_text().splitlines() if ln.strip()]
+    names = [ln.strip() for ln in Path(labels_csv).read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"{labels_csv}: class names listed twice: {twice[:3]}; fix the labels file")
@@ -124,7 +125,7 @@ def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix
     """SSv1 'id;label text' lines -> frame-folder entries (dir, number of JPGs, label)."""
     ids = {c: i for i, c in enumerate(classes)}
     entries, missing = [], []
-    for no, line in enumerate(Path(split_csv).read_text().splitlines(), 1):
+    for no, line in enumerate(Path(split_csv).read_text(encoding="utf-8-sig").splitlines(), 1):
         if not line.strip():
             continue
         vid, _, label = line.partition(";")

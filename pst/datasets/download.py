@@ -2,23 +2,34 @@
 
 - resume with HTTP Range from ``NAME.part``; a server that ignores Range restarts the file;
 - retries with exponential back-off; a progress bar (tqdm);
-- the finished file is renamed into place atomically;
+- the finished file is renamed into place atomically, an archive (.tar.gz, .tgz, .tar, .zip) only once it is read
+  whole to its end: a body with no Content-Length that the connection cut short is resumed like any cut transfer,
+  and one that is whole but no archive (a login page) is moved aside (``NAME.bad``) and nothing is recorded;
 - size and sha256 are recorded in ``checksums.json`` beside the file at the first download and verified on every
   later fetch; a mismatch stops with an error naming the file, which is moved aside (``NAME.bad``), never deleted.
 """
 from __future__ import annotations
 
+import bz2
+import gzip
 import http.client
 import json
+import lzma
 import os
+import re
+import tarfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
+import zlib
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from tqdm import tqdm
 
+from pst.datasets.extract import ARCHIVES, is_archive
 from pst.io import made_folder, sha256sum, write_text
 
 CHUNK = 1 << 20
@@ -30,7 +41,8 @@ class ChecksumError(RuntimeError):
 
 
 class DownloadError(RuntimeError):
-    """A download that failed after its retries (the partial file stays for the next resume)."""
+    """A download that failed after its retries (the partial file stays for the next resume), or one that is not
+    the whole archive its name says (kept aside as ``NAME.bad``, nothing recorded)."""
 
 
 def _load_record(folder: Path) -> dict:
@@ -74,47 +86,164 @@ def _open(url: str, start: int, timeout: float):
 
 
 def download(url: str, dest: str | Path, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
-             progress: bool = True) -> Path:
-    """Fetch ``url`` to ``dest`` (resuming, retrying, verified, atomic). An existing ``dest`` is verified only."""
+             progress: bool = True, check: Optional[Callable[[Path], None]] = None) -> Path:
+    """Fetch ``url`` to ``dest`` (resuming, retrying, verified, atomic). An existing ``dest`` is verified only.
+    ``check(path)`` may refuse a new download's bytes with a ValueError before they are renamed into place and
+    recorded; they are then kept as ``NAME.bad``."""
     dest = Path(dest)
     if dest.exists():
         verify(dest)
         return dest
     with made_folder(dest.parent):
-        return _fetch(url, dest, retries, backoff, timeout, progress)
+        return _fetch(url, dest, retries, backoff, timeout, progress, check)
 
 
-def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, progress: bool) -> Path:
+class _NotWhole(Exception):
+    """A body that ended before its archive did (no Content-Length said where it should end)."""
+
+
+def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, progress: bool,
+           check: Optional[Callable[[Path], None]]) -> Path:
     part = dest.with_name(dest.name + ".part")
-    attempt = 0
+    attempt, fresh, sized = 0, False, False
     while True:
-        start = part.stat().st_size if part.exists() else 0
+        start = part.stat().st_size if part.exists() and not fresh else 0
+        fresh = False
         try:
-            with _open(url, start, timeout) as resp:
-                if start and resp.status != 206:           # Range ignored: the body is the whole file
-                    start = 0
-                length = resp.headers.get("Content-Length")
-                total = start + int(length) if length is not None else None
-                with open(part, "ab" if start else "wb") as fh, tqdm(
-                        total=total, initial=start, unit="B", unit_scale=True, desc=dest.name,
-                        disable=not progress, leave=False) as bar:
-                    for block in iter(lambda: resp.read(CHUNK), b""):
-                        fh.write(block)
-                        bar.update(len(block))
-                if total is not None and part.stat().st_size < total:
-                    raise http.client.IncompleteRead(b"", total - part.stat().st_size)
+            try:
+                sized = _get(url, part, start, timeout, progress, dest.name)
+            except urllib.error.HTTPError as err:
+                if err.code != 416 or not start:
+                    raise
+                total = _range_total(err)
+                if total != start:                  # a stale part (longer, or the file changed): from byte 0 again
+                    fresh = True
+                    continue
+                sized = True                        # nothing left to send: the part is the whole file
+            reason = _not_whole(part, dest.name) if is_archive(dest.name) else None
+            if reason is not None and not sized and attempt < retries:
+                raise _NotWhole(reason)
             break
         except urllib.error.HTTPError as err:
-            if err.code == 416 and part.exists():            # nothing left to send: the part is whole
-                break
             if err.code < 500 or attempt >= retries:
                 raise DownloadError(f"{url}: HTTP {err.code} {err.reason} (after {attempt + 1} tries)") from err
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as err:
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError,
+                _NotWhole) as err:
             if attempt >= retries:
                 raise DownloadError(f"{url}: download failed after {attempt + 1} tries: {err}; rerun to resume "
                                    f"from {part.stat().st_size if part.exists() else 0} bytes") from err
         attempt += 1
         time.sleep(backoff * 2 ** (attempt - 1))
+    if reason is not None:
+        raise _refused(url, dest, part, reason, sized, attempt)
+    if check is not None:
+        try:
+            check(part)
+        except ValueError as err:
+            aside = _aside(part, dest)
+            raise ValueError(f"{err}; nothing was recorded (the download is kept as {aside}): fetch again once it "
+                             "is corrected") from None
     os.replace(part, dest)
     verify(dest)
     return dest
+
+
+def _get(url: str, part: Path, start: int, timeout: float, progress: bool, name: str) -> bool:
+    """One GET of ``url`` into ``part`` from byte ``start``. True when the response said how long the body is (and
+    it all came); False for a body that only the connection's close ends, which may have been cut anywhere."""
+    with _open(url, start, timeout) as resp:
+        if start and resp.status != 206:           # Range ignored: the body is the whole file
+            start = 0
+        length = resp.headers.get("Content-Length")
+        total = start + int(length) if length is not None else None
+        with open(part, "ab" if start else "wb") as fh, tqdm(
+                total=total, initial=start, unit="B", unit_scale=True, desc=name,
+                disable=not progress, leave=False) as bar:
+            for block in iter(lambda: resp.read(CHUNK), b""):
+                fh.write(block)
+                bar.update(len(block))
+        if total is not None and part.stat().st_size < total:
+            raise http.client.IncompleteRead(b"", total - part.stat().st_size)
+    return total is not None
+
+
+def _range_total(err: urllib.error.HTTPError) -> Optional[int]:
+    """The file's size from a 416's ``Content-Range: bytes */TOTAL`` (None when it does not say)."""
+    m = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", (err.headers or {}).get("Content-Range", "") or "")
+    return int(m.group(1)) if m else None
+
+
+def _aside(part: Path, dest: Path) -> Path:
+    aside = dest.with_name(dest.name + ".bad")
+    os.replace(part, aside)
+    return aside
+
+
+def _refused(url: str, dest: Path, part: Path, reason: str, sized: bool, attempt: int) -> DownloadError:
+    """A download that is not a whole archive, moved aside (kept for inspection), nothing recorded."""
+    kind = next(s for s in ARCHIVES if dest.name.endswith(s))
+    size = part.stat().st_size
+    with open(part, "rb") as fh:
+        head = fh.read(24).decode("latin-1")
+    page = head and head.isascii() and all(c.isprintable() or c in "\r\n\t" for c in head)
+    text = f" beginning {head!r}" if page else ""                   # a page instead: its first words say which
+    aside = _aside(part, dest)
+    how = "" if sized else (f" after {attempt + 1} tries (the server sent no Content-Length and each body ended "
+                            "early)")
+    return DownloadError(f"{url}: got {size} bytes{text}, not a whole {kind} archive ({reason}){how}; "
+                         f"nothing was recorded for {dest}, the bytes are kept as {aside}. Check the mirror/URL (a "
+                         "login page or another file may be served there), then fetch again.")
+
+
+_COMPRESSED = {b"\x1f\x8b": lambda f: gzip.GzipFile(fileobj=f, mode="rb"), b"BZh": bz2.BZ2File,
+               b"\xfd7zXZ\x00": lzma.LZMAFile}
+_END = tarfile.NUL * tarfile.BLOCKSIZE
+
+
+class _LastRead:
+    """A stream that remembers its last read, where it began and what it gave: the block tarfile stopped at."""
+
+    def __init__(self, fh):
+        self.fh, self.at, self.last = fh, 0, b""
+
+    def read(self, size: int = -1) -> bytes:
+        self.at = self.fh.tell()
+        self.last = self.fh.read(size)
+        return self.last
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+
+def _not_whole(path: Path, name: str) -> Optional[str]:
+    """Why ``path`` (to be ``name``) is not a whole archive, or None: a zip's central directory and every member's
+    CRC; a tar's members to its end-of-archive block and only zeros after, through its gzip/bz2/xz stream read to its
+    end (whose CRC that checks). One streamed pass, nothing held in memory; on a new download only, never a rerun."""
+    try:
+        if name.endswith(".zip") or zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+            return None if bad is None else f"member {bad!r} fails its CRC check"
+        with open(path, "rb") as raw:
+            magic = raw.read(6)
+            raw.seek(0)
+            opener = next((o for m, o in _COMPRESSED.items() if magic.startswith(m)), None)
+            with (opener(raw) if opener else nullcontext(raw)) as stream:
+                reads = _LastRead(stream)
+                with tarfile.open(fileobj=reads, mode="r:") as tf:
+                    for _ in tf:
+                        pass
+                    end = tf.offset
+                if reads.at == end and len(reads.last) == tarfile.BLOCKSIZE and reads.last != _END:
+                    return f"a damaged member header at byte {end} of the tar"
+                if reads.at != end or reads.last != _END:
+                    return f"the tar is cut at byte {reads.tell()}, before its end-of-archive block"
+                while block := stream.read(CHUNK):
+                    if block.count(0) != len(block):
+                        return "data follows the tar's end-of-archive block"
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError) as err:
+        return " ".join(str(err).split()) or type(err).__name__
+    return None

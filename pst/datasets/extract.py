@@ -174,6 +174,9 @@ def extract_parts(parts: list[Path], target: str | Path, name: str) -> Path:
     target = Path(target)
     if _extracted(target, name, parts):
         return target
+    empty = next((p for p in parts if p.stat().st_size == 0), None)
+    if empty is not None:
+        raise ValueError(f"{empty}: an empty part of a split archive (a failed download); download it again and put it there")
     what = f"{parts[0].parent}/{name}-00..{len(parts) - 1:02d}" if parts else name
     with _staged(target, name, what, parts) as stage:
         with tarfile.open(fileobj=_Concat(parts), mode="r|*") as tf:

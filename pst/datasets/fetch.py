@@ -1,11 +1,14 @@
 """`pst data fetch`: download a dataset's files into ROOT/raw, or say exactly which licence-gated files to place."""
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlsplit
 
 from pst.datasets.catalog import DatasetInfo, dataset_info
-from pst.datasets.download import download
+from pst.datasets.download import RECORD, download
+from pst.datasets.extract import ARCHIVES, is_archive
 from pst.io import made_folder
 
 
@@ -19,10 +22,16 @@ def missing_manual_files(info: DatasetInfo, raw: Path) -> list[str]:
 
 
 def check_fetched(info: DatasetInfo, raw: Path, name: str, root: Path) -> None:
-    """Before prepare: every file fetch downloads directly is there (else: fetch first)."""
-    missing = [raw / _relative(info, u) for u in info.urls if not (raw / _relative(info, u)).is_file()]
+    """Before prepare: every file fetch downloads is there, those its lists name included (else: fetch first; a
+    failed archive's clips would otherwise be counted as lost to attrition)."""
+    wanted = [raw / _relative(info, u) for u in (*info.urls, *info.url_lists)]
+    for list_url in info.url_lists:
+        listing = raw / _relative(info, list_url)
+        if listing.is_file():
+            wanted += [raw / _relative(info, u) for u in _fetched_list(info, listing, raw)]
+    missing = [p for p in wanted if not p.is_file()]
     if missing:
-        raise ValueError(f"{missing[0]}: not fetched ({len(missing)} of {len(info.urls)} files missing); run "
+        raise ValueError(f"{missing[0]}: not fetched ({len(missing)} of {len(wanted)} files missing); run "
                          f"`pst data fetch {name} --root {root}` first")
 
 
@@ -37,9 +46,37 @@ def check_manual_files(info: DatasetInfo, raw: Path) -> None:
 
 
 def _relative(info: DatasetInfo, url: str) -> str:
+    """Where ``url`` goes under raw/: its path below the base URL (else its last part), normalised; from the URL's
+    path only, never its query or fragment (a signed URL's ``?X-Amz-Signature=...``). '' when that path would be
+    empty or leave raw/."""
+    path = urlsplit(url).path
     if info.base_url and url.startswith(info.base_url):
-        return url[len(info.base_url):].lstrip("/")
-    return url.rsplit("/", 1)[-1]
+        rel = path[len(urlsplit(info.base_url).path):]
+    else:
+        rel = path.rsplit("/", 1)[-1]
+    rel = posixpath.normpath(rel.lstrip("/"))
+    return "" if rel in (".", "..") or rel.startswith("../") else rel
+
+
+def _listed(info: DatasetInfo, text: str, listing: Path, raw: Path) -> list[str]:
+    """The archive URLs of a list file (one a line; blank lines and surrounding whitespace allowed), every line
+    checked before any is downloaded."""
+    urls = []
+    for n, line in enumerate(text.splitlines(), 1):
+        url = line.strip()
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if not ((parts.scheme in ("http", "https") and parts.netloc or parts.scheme == "file")
+                and is_archive(parts.path)):
+            raise ValueError(f"{listing}:{n}: {url!r} is not an archive URL (expected one http(s):// URL of a "
+                             f"{'/'.join(ARCHIVES)} file a line; blank lines are allowed); correct the list at its "
+                             "source")
+        if not _relative(info, url):
+            raise ValueError(f"{listing}:{n}: URL {url} would be written outside {raw}; a list may only name files "
+                             "below its dataset's folder; correct the list at its source")
+        urls.append(url)
+    return urls
 
 
 def _source(info: DatasetInfo, url: str, mirror: Optional[str]) -> str:
@@ -71,12 +108,25 @@ def _download_all(info: DatasetInfo, name: str, raw: Path, mirror: Optional[str]
         files.append(download(_source(info, url, mirror), raw / _relative(info, url), retries, backoff,
                               progress=progress))
     for list_url in info.url_lists:
-        listing = download(_source(info, list_url, mirror), raw / _relative(info, list_url), retries, backoff,
-                           progress=progress)
+        dest = raw / _relative(info, list_url)
+        listing = download(_source(info, list_url, mirror), dest, retries, backoff, progress=progress,
+                           check=lambda part: _listed(info, _text(part), dest, raw))   # refused before recorded
         files.append(listing)
-        for line in listing.read_text().splitlines():
-            url = line.strip()
-            if url:
-                files.append(download(_source(info, url, mirror), raw / _relative(info, url), retries, backoff,
-                                      progress=progress))
+        for url in _fetched_list(info, listing, raw):
+            files.append(download(_source(info, url, mirror), raw / _relative(info, url), retries, backoff,
+                                  progress=progress))
     return {"dataset": name, "files": len(files), "manual": False}
+
+
+def _fetched_list(info: DatasetInfo, listing: Path, raw: Path) -> list[str]:
+    """The archive URLs of a list file on disk, checked (one recorded before lists were checked: with how to fetch
+    it anew)."""
+    try:
+        return _listed(info, _text(listing), listing, raw)
+    except ValueError as err:
+        raise ValueError(f"{err}, then remove {listing} and its entry in {listing.parent / RECORD} and fetch "
+                         "again") from None
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8-sig", errors="replace")      # a binary file: refused line by line
