@@ -280,10 +280,12 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
 
 
 def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused(tmp_path):
-    """Trial 8 (#26): a rerun with nothing to do keeps the notes it recorded; an archive replaced since is extracted
-    again and its changed clip re-encoded, the others kept; a split none of whose clips is in the copy, a middle part
-    of a split archive left empty and an empty K400 label are refused; a .tgz is extracted like a .tar.gz; a refused
-    extraction leaves no folder; a CSV with a byte-order mark is read."""
+    """Trial 8 (#26): a rerun with nothing to do keeps the notes it recorded, and so does one after the archive was
+    removed to save space; an archive replaced since is extracted again and its changed clip re-encoded, the others
+    kept; a split none of whose clips is in the copy, or none of whose videos re-encodes, a middle part of a split
+    archive left empty or cut, a gzip CRC that fails and an empty K400 label are refused in one line naming the
+    file; a .tgz is extracted like a .tar.gz; a refused extraction leaves no folder; a CSV with a byte-order mark is
+    read."""
     from fixtures_data import make_tar, tiny_video
     from fixtures_video import encode, render_frames, x264
 
@@ -301,11 +303,17 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     assert first["rotated"] == 1 and "rotated 90 degrees" in notes
     assert prepare("diving48", root, short_side=32, progress=False) == first          # nothing to do: kept
     assert (proc / "preprocess_notes.tsv").read_text() == notes
+    (root / "raw" / "Diving48_rgb.tar.gz").unlink()                # removed after extraction, to save its space
+    assert prepare("diving48", root, short_side=32, progress=False) == first
     copies = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (proc / "videos").rglob("*.mp4")}
     make_tar(root / "raw" / "Diving48_rgb.tar.gz", {**vids, "rgb/clip1.mp4": tiny_video(work / "new.mp4", 1, seed=9)})
     assert prepare("diving48", root, short_side=32, progress=False) == first
     again = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (proc / "videos").rglob("*.mp4")}
     assert [n for n in sorted(copies) if again[n] != copies[n]] == ["clip1.mp4"]      # only the replaced clip
+    (work / "text.mp4").write_text("not a video")
+    make_tar(root / "raw" / "Diving48_rgb.tar.gz", {**vids, "rgb/clip3.mp4": work / "text.mp4"})
+    with pytest.raises(ValueError, match=r"diving48 val: none of its 1 videos could be re-encoded \(each refused"):
+        prepare("diving48", root, short_side=32, progress=False)      # a list of no video is not written
     (root / "raw" / "Diving48_V2_test.json").write_text(json.dumps(
         [{"vid_name": "clip3", "label": 1.7, "start_frame": 0, "end_frame": 9}]))       # not read as class 1
     with pytest.raises(ValueError, match=r"Diving48_V2_test.json: item 0 \(clip3\): label 1.7 is not a class index"):
@@ -341,10 +349,11 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
         fetch("kinetics400", k400, mirror=f"{srv.url}/kinetics/400", progress=False)
     archive = k400 / "raw" / "train" / "part_0.tar.gz"
     data = archive.read_bytes()
-    archive.write_bytes(data[:len(data) // 2])
-    with pytest.raises(ValueError, match="part_0.tar.gz: not a readable tar or zip archive"):
-        prepare("kinetics400", k400, short_side=32, progress=False)
-    assert not (k400 / "extracted").exists()
+    for damaged, why in ((data[:len(data) // 2], ""), (data[:-8] + bytes([data[-8] ^ 1]) + data[-7:], "CRC check")):
+        archive.write_bytes(damaged)                                   # cut; its gzip CRC wrong
+        with pytest.raises(ValueError, match=f"part_0.tar.gz: not a readable tar or zip archive \\({why}"):
+            prepare("kinetics400", k400, short_side=32, progress=False)
+        assert not (k400 / "extracted").exists()
     csv_path = k400 / "raw" / "annotations" / "train.csv"
     good = csv_path.read_text()
     csv_path.write_text(good.replace("\nabseiling,", "\n,", 1))

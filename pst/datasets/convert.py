@@ -42,6 +42,9 @@ def k400_classes(train_csv: Path) -> list[str]:
     labels = set()
     with open(train_csv, newline="", encoding="utf-8-sig") as fh:     # a BOM (a spreadsheet's save)
         reader = csv.DictReader(fh)
+        if "label" not in (reader.fieldnames or []):
+            raise ValueError(f"{train_csv}: expected a header with a label column (label,youtube_id,time_start,"
+                             f"time_end,split), got {', '.join(reader.fieldnames or [])[:80]!r}; fetch the file again")
         for row in reader:
             if not (row["label"] or "").strip():
                 raise ValueError(f"{train_csv}:{reader.line_num}: an empty label (every clip names its class); "

@@ -12,6 +12,8 @@ gets a time newer than the copies made from it (so they are made again).
 from __future__ import annotations
 
 import filecmp
+import gzip
+import lzma
 import os
 import shutil
 import tarfile
@@ -23,8 +25,14 @@ from typing import Iterable, Iterator
 
 from pst.io import write_text
 
-# what a damaged archive raises while it is read
-_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, IsADirectoryError)
+# what a damaged archive raises while it is read (a gzip CRC or trailing garbage: BadGzipFile; bz2's "Invalid data
+# stream" is an OSError without an errno, unlike a disk's errors)
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, IsADirectoryError, gzip.BadGzipFile,
+            lzma.LZMAError)
+
+
+def _damaged(err: BaseException) -> bool:
+    return isinstance(err, _DAMAGED) or (isinstance(err, OSError) and err.errno is None)
 ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")      # the archive names a dataset's files come in
 
 
@@ -80,11 +88,19 @@ def _identity(archives: list[Path]) -> str:
     return "".join(f"{a.name} {a.stat().st_size} {a.stat().st_mtime_ns}\n" for a in archives)
 
 
+def marker(target: Path, name: str) -> Path:
+    """The file that says archive ``name`` was extracted whole into ``target``."""
+    return Path(target) / f".extracted-{name}"
+
+
 def _extracted(target: Path, name: str, archives: list[Path]) -> bool:
     """Whether ``target`` holds this archive's extraction: its marker names the archive as it is now (an empty
-    marker: written before markers named their archive, taken as it is)."""
-    marker = target / f".extracted-{name}"
-    return marker.is_file() and marker.read_text() in ("", _identity(archives))
+    marker: written before markers named their archive, taken as it is; an archive removed since, to save its
+    space, leaves its extraction as it is)."""
+    done = marker(target, name)
+    if not done.is_file():
+        return False
+    return not all(a.exists() for a in archives) or done.read_text() in ("", _identity(archives))
 
 
 def _to_end(stream) -> None:
@@ -110,14 +126,14 @@ def _staged(target: Path, name: str, what: str, archives: list[Path]) -> Iterato
         shutil.rmtree(stage, ignore_errors=True)
         if made:
             shutil.rmtree(target, ignore_errors=True)
-        if isinstance(err, _DAMAGED) and not isinstance(err, UnsafeArchiveError):
+        if _damaged(err) and not isinstance(err, UnsafeArchiveError):
             reason = " ".join(str(err).split()) or type(err).__name__          # tarfile's reasons span lines
             raise ValueError(f"{what}: not a readable tar or zip archive ({reason}); fetch it again "
                              "(`pst data fetch`, or place the vendor's files again)") from None
         raise
     _move_into(stage, target)
     stage.rmdir()
-    write_text(target / f".extracted-{name}", _identity(archives))
+    write_text(marker(target, name), _identity(archives))
 
 
 def extract(archive: str | Path, target: str | Path) -> Path:
@@ -187,4 +203,4 @@ def extract_parts(parts: list[Path], target: str | Path, name: str) -> Path:
     return target
 
 
-__all__ = ["ARCHIVES", "extract", "extract_parts", "is_archive", "UnsafeArchiveError"]
+__all__ = ["ARCHIVES", "extract", "extract_parts", "is_archive", "marker", "UnsafeArchiveError"]

@@ -1,6 +1,7 @@
 """`pst data fetch`: download a dataset's files into ROOT/raw, or say exactly which licence-gated files to place."""
 from __future__ import annotations
 
+import json
 import posixpath
 from pathlib import Path
 from typing import Optional
@@ -8,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pst.datasets.catalog import DatasetInfo, dataset_info
 from pst.datasets.download import RECORD, download
-from pst.datasets.extract import ARCHIVES, is_archive
+from pst.datasets.extract import ARCHIVES, is_archive, marker
 from pst.io import made_folder
 
 
@@ -23,13 +24,15 @@ def missing_manual_files(info: DatasetInfo, raw: Path) -> list[str]:
 
 def check_fetched(info: DatasetInfo, raw: Path, name: str, root: Path) -> None:
     """Before prepare: every file fetch downloads is there, those its lists name included (else: fetch first; a
-    failed archive's clips would otherwise be counted as lost to attrition)."""
+    failed archive's clips would otherwise be counted as lost to attrition), or for an archive, its extraction
+    (ROOT/extracted/ as prepare lays it out)."""
     wanted = [raw / _relative(info, u) for u in (*info.urls, *info.url_lists)]
     for list_url in info.url_lists:
         listing = raw / _relative(info, list_url)
         if listing.is_file():
             wanted += [raw / _relative(info, u) for u in _fetched_list(info, listing, raw)]
-    missing = [p for p in wanted if not p.is_file()]
+    missing = [p for p in wanted if not p.is_file() and not (    # extracted, then removed to save its space
+        is_archive(p.name) and marker(root / "extracted" / p.parent.relative_to(raw), p.name).is_file())]
     if missing:
         raise ValueError(f"{missing[0]}: not fetched ({len(missing)} of {len(wanted)} files missing); run "
                          f"`pst data fetch {name} --root {root}` first")
@@ -105,8 +108,9 @@ def _download_all(info: DatasetInfo, name: str, raw: Path, mirror: Optional[str]
                   progress: bool) -> dict:
     files = []
     for url in info.urls:
-        files.append(download(_source(info, url, mirror), raw / _relative(info, url), retries, backoff,
-                              progress=progress))
+        dest = raw / _relative(info, url)
+        files.append(download(_source(info, url, mirror), dest, retries, backoff, progress=progress,
+                              check=lambda part, dest=dest: _annotation_file(part, dest)))
     for list_url in info.url_lists:
         dest = raw / _relative(info, list_url)
         listing = download(_source(info, list_url, mirror), dest, retries, backoff, progress=progress,
@@ -126,6 +130,20 @@ def _fetched_list(info: DatasetInfo, listing: Path, raw: Path) -> list[str]:
     except ValueError as err:
         raise ValueError(f"{err}, then remove {listing} and its entry in {listing.parent / RECORD} and fetch "
                          "again") from None
+
+
+def _annotation_file(part: Path, dest: Path) -> None:
+    """A downloaded annotation file that reads as one before it is recorded: JSON that parses (a cut transfer with
+    no length, a login page), a CSV whose first line is a header row, not a page."""
+    text = _text(part)
+    if dest.suffix == ".json":
+        try:
+            json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"{dest}: the download is not whole JSON ({err}); check the mirror/URL") from None
+    elif dest.suffix == ".csv" and ("," not in text.partition("\n")[0] or text.lstrip().startswith("<")):
+        raise ValueError(f"{dest}: the download is not a CSV with a header row (it begins {text[:40]!r}); check "
+                         "the mirror/URL")
 
 
 def _text(path: Path) -> str:

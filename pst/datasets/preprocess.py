@@ -394,12 +394,17 @@ def _gather(root: Path, count: int) -> dict:
         failed = {os.path.relpath(src, source) for _, src, _ in failures}
         out_lists = {s: [Entry(os.path.relpath(_copy(proc, e.path), proc), e.label)
                          for e in es if e.path not in failed] for s, es in lists.items()}
+    write_text(proc / "preprocess_failures.tsv",
+               "path\treason\n" + "".join(f"{src}\t{r}\n" for _, src, r in failures))
+    unusable = next((s for s, entries in out_lists.items() if not entries), None)
+    if unusable is not None:                         # a list of no videos is no dataset: said, not trained on
+        raise ValueError(f"{p['dataset']} {unusable}: none of its {len(lists[unusable])} videos could be re-encoded "
+                         f"(each refused with its reason in {proc / 'preprocess_failures.tsv'}); fetch the dataset "
+                         "again, or place good copies of its files")
     write_classes(proc / "classes.txt", p["classes"])
     for split, entries in out_lists.items():
         write_list(proc / f"{split}.txt", entries)
         write_text(proc / f"missing_{split}.txt", "".join(m + "\n" for m in p["missing"][split]))
-    write_text(proc / "preprocess_failures.tsv",
-               "path\treason\n" + "".join(f"{src}\t{r}\n" for _, src, r in failures))
     write_text(proc / "preprocess_notes.tsv", "path\tnote\n" + "".join(f"{src}\t{n}\n" for _, src, n in notes))
     summary = {"dataset": p["dataset"], "classes": len(p["classes"]), "short_side": p["short_side"],
                "keyint": p["keyint"], **{f"{s}_videos": len(v) for s, v in out_lists.items()},
