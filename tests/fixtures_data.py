@@ -3,6 +3,7 @@ dataset's real layout, made with real encoders (PyAV) at test time."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -18,7 +19,8 @@ from pst.datasets.synthetic import SynthConfig, render_clip, write_video
 
 
 class RangeHandler(SimpleHTTPRequestHandler):
-    """Static files with single byte ranges (206) and a switch that cuts a path's first transfer in half."""
+    """Static files with single byte ranges (206), an ETag that If-Range is checked against (as S3 does: another
+    file's validator gets the whole file, 200), and a switch that cuts a path's first transfer in half."""
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -32,7 +34,10 @@ class RangeHandler(SimpleHTTPRequestHandler):
             return
         data = path.read_bytes()
         start = 0
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
         rng = self.headers.get("Range")
+        if rng and self.headers.get("If-Range", etag) != etag:       # the file changed since: all of it
+            rng = None
         if rng:
             m = re.match(r"bytes=(\d+)-$", rng)
             start = int(m.group(1))
@@ -48,6 +53,7 @@ class RangeHandler(SimpleHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
         self.end_headers()
         if self.path in server.cut_once:
             server.cut_once.discard(self.path)

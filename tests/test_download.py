@@ -1,6 +1,7 @@
 """Downloads taken as done only when whole, and list files whose lines are checked before anything is fetched, against
 a real HTTP server on 127.0.0.1 (with the faults a real mirror or network shows)."""
 import hashlib
+import io
 import json
 import random
 import re
@@ -211,3 +212,29 @@ def test_an_annotation_file_that_is_no_annotation_file_is_not_recorded(tmp_path,
         with pytest.raises(ValueError, match=re.escape(says)):
             fetch(name, tmp_path / "root", mirror=f"{srv.url}/{mirror}", retries=0, progress=False)
     assert dest.name not in recorded(dest.parent) and not dest.exists() and dest.with_name(dest.name + ".bad").exists()
+
+
+def test_a_part_is_never_finished_from_a_file_changed_since(tmp_path):
+    """A plain .tar cut at half, then changed on the server (same size): the resume names the file the part began as
+    (If-Range), so the new file comes whole, not spliced onto the old half (a tar has no checksum to catch that)."""
+    served = tmp_path / "served"
+    served.mkdir()
+
+    def plain_tar(seed: int) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("clip.mp4")
+            info.size = 40_000
+            tf.addfile(info, io.BytesIO(random.Random(seed).randbytes(info.size)))
+        return buf.getvalue()
+
+    (served / "part_0.tar").write_bytes(plain_tar(0))
+    dest = tmp_path / "dl" / "part_0.tar"
+    with LocalServer(served) as srv:
+        srv.httpd.cut_once.add("/part_0.tar")
+        with pytest.raises(DownloadError, match="rerun to resume"):
+            download(f"{srv.url}/part_0.tar", dest, retries=0, progress=False)
+        new = plain_tar(1)
+        (served / "part_0.tar").write_bytes(new)
+        download(f"{srv.url}/part_0.tar", dest, retries=0, progress=False)
+    assert dest.read_bytes() == new and not list(dest.parent.glob("*.part*"))

@@ -1,6 +1,8 @@
 """HTTP downloads that survive a flaky network and never leave a half file where a whole one is expected.
 
-- resume with HTTP Range from ``NAME.part``; a server that ignores Range restarts the file;
+- resume with HTTP Range from ``NAME.part``, sent with If-Range and the validator (ETag or Last-Modified) of the file
+  the part began as (``NAME.part.since``), so a file changed on the server since is fetched whole again, never
+  spliced; a server that ignores Range restarts the file;
 - retries with exponential back-off; a progress bar (tqdm);
 - the finished file is renamed into place atomically, an archive (.tar.gz, .tgz, .tar, .zip) only once it is read
   whole to its end: a body with no Content-Length that the connection cut short is resumed like any cut transfer,
@@ -79,10 +81,18 @@ def verify(path: Path, record: Optional[dict] = None) -> dict:
     return entry
 
 
-def _open(url: str, start: int, timeout: float):
-    req = urllib.request.Request(url, headers={"User-Agent": "pst-fetch/1", **({"Range": f"bytes={start}-"}
-                                                                                  if start else {})})
+def _open(url: str, start: int, timeout: float, since: Optional[str] = None):
+    """A GET from byte ``start``; with ``since`` (the validator of the file the part began as) the server sends the
+    rest only if the file is still that one, else all of it (If-Range): a part is never finished from another file."""
+    ranged = {"Range": f"bytes={start}-", **({"If-Range": since} if since else {})} if start else {}
+    req = urllib.request.Request(url, headers={"User-Agent": "pst-fetch/1", **ranged})
     return urllib.request.urlopen(req, timeout=timeout)
+
+
+def _validator(resp) -> Optional[str]:
+    """What identifies the file a response is of: a strong ETag, else Last-Modified (None: the server gives none)."""
+    etag = resp.headers.get("ETag")
+    return etag if etag and not etag.startswith("W/") else resp.headers.get("Last-Modified")
 
 
 def download(url: str, dest: str | Path, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
@@ -144,6 +154,7 @@ def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, p
             raise ValueError(f"{err}; nothing was recorded (the download is kept as {aside}): fetch again once it "
                              "is corrected") from None
     os.replace(part, dest)
+    part.with_name(part.name + ".since").unlink(missing_ok=True)
     verify(dest)
     return dest
 
@@ -151,9 +162,15 @@ def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, p
 def _get(url: str, part: Path, start: int, timeout: float, progress: bool, name: str) -> bool:
     """One GET of ``url`` into ``part`` from byte ``start``. True when the response said how long the body is (and
     it all came); False for a body that only the connection's close ends, which may have been cut anywhere."""
-    with _open(url, start, timeout) as resp:
-        if start and resp.status != 206:           # Range ignored: the body is the whole file
+    since = part.with_name(part.name + ".since")      # the validator of the file this part is of
+    with _open(url, start, timeout, since.read_text() if start and since.is_file() else None) as resp:
+        if start and resp.status != 206:           # Range ignored, or the file changed: the body is the whole file
             start = 0
+        if not start:
+            if (validator := _validator(resp)) is not None:
+                write_text(since, validator)
+            else:
+                since.unlink(missing_ok=True)
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         with open(part, "ab" if start else "wb") as fh, tqdm(
@@ -176,6 +193,7 @@ def _range_total(err: urllib.error.HTTPError) -> Optional[int]:
 def _aside(part: Path, dest: Path) -> Path:
     aside = dest.with_name(dest.name + ".bad")
     os.replace(part, aside)
+    part.with_name(part.name + ".since").unlink(missing_ok=True)
     return aside
 
 
