@@ -148,7 +148,8 @@ def diving48_classes(vocab_json: Path) -> list[str]:
     """Diving48_vocab.json: a list of classes, each a list of its four attributes; a class named twice is refused."""
     vocab = json.loads(Path(vocab_json).read_text())
     if not isinstance(vocab, list):
-        raise ValueError(f"{vocab_json}: expected a list of classes, got a {type(vocab).__name__}; fetch the file again")
+        raise ValueError(f"{vocab_json}: expected a list of classes, got a {type(vocab).__name__}; fetch the file "
+                         "again")
     classes = [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in vocab]
     twice = next((c for i, c in enumerate(classes) if c in classes[:i]), None)
     if twice is not None:

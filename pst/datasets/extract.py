@@ -33,6 +33,8 @@ _DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, IsADirec
 
 def _damaged(err: BaseException) -> bool:
     return isinstance(err, _DAMAGED) or (isinstance(err, OSError) and err.errno is None)
+
+
 ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")      # the archive names a dataset's files come in
 
 
@@ -192,7 +194,8 @@ def extract_parts(parts: list[Path], target: str | Path, name: str) -> Path:
         return target
     empty = next((p for p in parts if p.stat().st_size == 0), None)
     if empty is not None:
-        raise ValueError(f"{empty}: an empty part of a split archive (a failed download); download it again and put it there")
+        raise ValueError(f"{empty}: an empty part of a split archive (a failed download); download it again and put "
+                         "it there")
     what = f"{parts[0].parent}/{name}-00..{len(parts) - 1:02d}" if parts else name
     with _staged(target, name, what, parts) as stage:
         with tarfile.open(fileobj=_Concat(parts), mode="r|*") as tf:
