@@ -16,11 +16,11 @@ random serialization id, so the same weights saved twice differ; safetensors of 
 """
 from __future__ import annotations
 
+# torch is imported by the functions that touch tensors: naming a run's weights (records, tables, `pst status`)
+# reads a file header and starts without it (~2 s a process).
 import warnings
 from pathlib import Path
 from typing import Optional
-
-import torch
 
 from pst.io import atomic_path, sha256sum, write_text
 from pst.layout import RunDir, final_weights, legacy_final_weights
@@ -34,6 +34,8 @@ def digest_path(checkpoint: Path) -> Path:
 
 
 def save(folder: Path, epoch: int, step: int, state: dict, keep: int = 2) -> Path:
+    import torch
+
     path = Path(folder) / RunDir.CHECKPOINT_NAME.format(epoch=epoch, step=step)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -61,6 +63,8 @@ list_checkpoints = RunDir.list_checkpoints
 
 def load_latest(folder: Path) -> Optional[dict]:
     """The newest checkpoint that loads; temp files left by a killed write are removed first."""
+    import torch
+
     for stale in Path(folder).glob(".ckpt_*.tmp"):
         stale.unlink(missing_ok=True)
     for path in reversed(list_checkpoints(folder)):
@@ -81,6 +85,7 @@ def rng_state() -> dict:
     import random
 
     import numpy as np
+    import torch
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
@@ -93,6 +98,7 @@ def set_rng_state(state: dict) -> None:
     import random
 
     import numpy as np
+    import torch
     torch.set_rng_state(state["torch"])
     random.setstate(_tuples(state["python"]))
     kind, keys, pos, has_gauss, gauss = state["numpy"]
@@ -111,6 +117,8 @@ def _tuples(x):
 def tensors_digest(tensors: dict) -> str:
     """SHA-256 over each tensor's name, dtype, shape and bytes, in name order: what the final weights record."""
     import hashlib
+
+    import torch
 
     h = hashlib.sha256()
     for name in sorted(tensors):
@@ -155,6 +163,7 @@ def _checked_header(path: Path) -> dict:
 def load_weights(path: str | Path) -> dict:
     """Final weights, checked: their size against their header, their tensors against the digest recorded in that
     header when they were written, every value finite."""
+    import torch
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -191,6 +200,8 @@ def run_weights(run_dir: str | Path) -> str:
 def adopt_legacy_weights(run_dir: str | Path) -> Optional[Path]:
     """A run finished before final weights were safetensors has ``final.pt`` (torch.save): write the same tensors
     as the current final weights beside it (kept), so the run stays finished and is never trained again."""
+    import torch
+
     old, new = Path(legacy_final_weights(run_dir)), Path(final_weights(run_dir))
     if not old.is_file() or new.exists():
         return None
