@@ -350,3 +350,27 @@ def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator
         except BlockingIOError:
             pass
         os.close(fd)
+
+
+def _end_with(pid: int) -> None:
+    """A pool worker's watch: it ends when the command that started it is gone (SIGKILL runs no handler, and a
+    forkserver's workers are not its children), not go on writing where that command's lock no longer holds."""
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def worker_pool(workers: int, context=None):
+    """A process pool whose workers end with the command that started them (the writers under its folder lock)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_end_with, initargs=(os.getpid(),))

@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -367,3 +368,39 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     listing.write_text(listing.read_text().replace(".tar.gz", ".tgz"))
     archive.with_name("part_0.tgz").write_bytes(data)
     assert prepare("kinetics400", k400, short_side=32, progress=False)["train_videos"] == 4
+
+
+def test_a_killed_prepare_leaves_no_worker_writing(tmp_path, env_with_venv):
+    """SIGKILL of `prepare --shard --workers 2` (a preempted cluster job): its pool's workers end with it, not go
+    on re-encoding into processed/ after the lock is gone (trial 8w: they wrote for 80 s and never exited)."""
+    import signal
+    import time
+
+    diving48_mirror(tmp_path / "served", tmp_path / "work", train=80, test=2)
+    root = tmp_path / "root"
+    with LocalServer(tmp_path / "served") as srv:
+        fetch("diving48", root, mirror=f"{srv.url}/resound", progress=False)
+    subprocess.run(["pst", "data", "prepare", "diving48", "--root", str(root), "--plan", "--short-side", "32"],
+                   env=env_with_venv, check=True, capture_output=True)
+    job = subprocess.Popen(["pst", "data", "prepare", "diving48", "--root", str(root), "--shard", "0/1", "--workers",
+                            "2", "--quiet"], env=env_with_venv, stderr=subprocess.DEVNULL, start_new_session=True)
+    videos = root / "processed" / "videos"
+    while not (videos.is_dir() and any(videos.rglob("*.mp4"))):      # re-encoding is under way
+        time.sleep(0.05)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+
+    def session() -> list[int]:                                       # the job's processes: its forkserver, workers
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == job.pid and fields[0] != "Z":
+                alive.append(int(stat.parent.name))
+        return alive
+    deadline = time.monotonic() + 10                                   # the workers' watch looks once a second
+    while session() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not session()

@@ -12,7 +12,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -25,7 +24,7 @@ from pst.datasets import convert
 from pst.datasets.catalog import dataset_info
 from pst.datasets.extract import extract, extract_parts, is_archive
 from pst.datasets.fetch import check_fetched, check_manual_files
-from pst.io import atomic_path, locked, made_folder, read_record, write_text
+from pst.io import atomic_path, locked, made_folder, read_record, worker_pool, write_text
 from pst.layout import PLAN, processed_dir, shard_file
 
 if TYPE_CHECKING:
@@ -333,7 +332,7 @@ def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, p
     with locked(processed_dir(root), f"pst data prepare --shard {index}/{count}", shared=True):   # shards at once
         if workers > 1:
             # forkserver: a process forked from one whose other threads hold locks (torch's, a progress bar's) can hang
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            with worker_pool(workers, multiprocessing.get_context("forkserver")) as pool:
                 results = list(tqdm(pool.map(_reencode_job, jobs, chunksize=4), total=len(jobs), desc=desc,
                                     disable=not progress))
         else:
