@@ -110,19 +110,26 @@ def test_not_a_whole_archive_is_kept_aside_unrecorded_and_refetched_once_fixed(t
 @pytest.mark.parametrize("extra", [5000, 0])
 def test_stale_part_on_416_is_taken_only_when_its_size_is_the_files(tmp_path, extra):
     """A .part longer than the file (the file changed) is downloaded again from byte 0; one of the file's size is
-    whole (416 Content-Range bytes */TOTAL) and is not fetched again."""
+    whole (416 Content-Range bytes */TOTAL) and is not fetched again. A part without the validator of the file it
+    began as (an older version's) is fetched anew."""
     served = tmp_path / "served"
     served.mkdir()
     data = tiny_tar(served / "part_0.tar.gz")
     dest = tmp_path / "dl" / "part_0.tar.gz"
     dest.parent.mkdir()
     stale = data + random.Random(1).randbytes(extra)
-    dest.with_name("part_0.tar.gz.part").write_bytes(stale)
+    part = dest.with_name("part_0.tar.gz.part")
+    part.write_bytes(stale)
+    part.with_name(part.name + ".since").write_text(f'"{hashlib.sha256(data).hexdigest()[:16]}"')   # its ETag
     with LocalServer(served) as srv:
         download(f"{srv.url}/part_0.tar.gz", dest, backoff=0.01, progress=False)
         ranges = [r for _, r in srv.httpd.requests]
-    assert dest.read_bytes() == data and recorded(dest.parent)["part_0.tar.gz"]["size"] == len(data)
-    assert ranges == [f"bytes={len(stale)}-"] + ([None] if extra else [])
+        assert dest.read_bytes() == data and recorded(dest.parent)["part_0.tar.gz"]["size"] == len(data)
+        assert ranges == [f"bytes={len(stale)}-"] + ([None] if extra else [])
+        dest.unlink()
+        part.write_bytes(data[:1000])                                  # an older version's part: no validator
+        download(f"{srv.url}/part_0.tar.gz", dest, backoff=0.01, progress=False)
+        assert dest.read_bytes() == data and srv.httpd.requests[-1][1] is None       # fetched whole
 
 
 def k400_served(served: Path, train_list: str) -> Path:

@@ -162,15 +162,14 @@ def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, p
 def _get(url: str, part: Path, start: int, timeout: float, progress: bool, name: str) -> bool:
     """One GET of ``url`` into ``part`` from byte ``start``. True when the response said how long the body is (and
     it all came); False for a body that only the connection's close ends, which may have been cut anywhere."""
-    since = part.with_name(part.name + ".since")      # the validator of the file this part is of
-    with _open(url, start, timeout, since.read_text() if start and since.is_file() else None) as resp:
+    since = part.with_name(part.name + ".since")      # the validator of the file this part is of ("": none given)
+    if start and not since.is_file():                 # a part of an unknown file (an older version's): fetched anew
+        start = 0
+    with _open(url, start, timeout, (since.read_text() or None) if start else None) as resp:
         if start and resp.status != 206:           # Range ignored, or the file changed: the body is the whole file
             start = 0
         if not start:
-            if (validator := _validator(resp)) is not None:
-                write_text(since, validator)
-            else:
-                since.unlink(missing_ok=True)
+            write_text(since, _validator(resp) or "")
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         with open(part, "ab" if start else "wb") as fh, tqdm(
