@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from pst.data.annotations import Entry
+from pst.datasets.download import RECORD
 
 
 def _annotation(read):
@@ -19,10 +20,21 @@ def _annotation(read):
             return read(path, *args)
         except (KeyError, TypeError, IndexError, AttributeError, ValueError, csv.Error) as err:
             if isinstance(err, ValueError) and str(err).startswith(str(path)):
-                raise                                   # already says which file and what
+                raise ValueError(f"{err}{_recorded(path)}") from None      # already says which file and what
             raise ValueError(f"{path}: not the annotation file the dataset ships ({type(err).__name__}: {err}); "
-                             "fetch it again, or place the original file") from None
+                             f"fetch it again, or place the original file{_recorded(path)}") from None
     return wrapped
+
+
+def _recorded(path: Path) -> str:
+    """What a fetch again needs first when ``path`` was recorded at its download (fetch then only checks it against
+    that record): its removal, and its entry's."""
+    record = Path(path).parent / RECORD
+    try:
+        known = Path(path).name in json.loads(record.read_text())
+    except (OSError, ValueError, TypeError):
+        known = False
+    return f" (it was recorded when fetched: first remove it and its entry in {record})" if known else ""
 
 
 def index_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
@@ -88,7 +100,7 @@ def _template_class(template: str) -> str:
 
 @_annotation
 def sthv2_classes(labels_json: Path) -> list[str]:
-    labels = json.loads(Path(labels_json).read_text())
+    labels = json.loads(Path(labels_json).read_text(encoding="utf-8-sig"))
     by_id = sorted((int(i), name) for name, i in labels.items())
     if [i for i, _ in by_id] != list(range(len(by_id))):
         raise ValueError(f"{labels_json}: ids are not 0..{len(by_id) - 1}")
@@ -100,7 +112,7 @@ def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) 
     """SSv2 JSON list of {id, label, template, placeholders}; the class is the template without brackets."""
     ids = {c: i for i, c in enumerate(classes)}
     entries, missing = [], []
-    for item in json.loads(Path(split_json).read_text()):
+    for item in json.loads(Path(split_json).read_text(encoding="utf-8-sig")):
         cls = _template_class(item["template"])
         if cls not in ids:
             raise ValueError(f"{split_json}: template {item['template']!r} (id {item['id']}) not in the labels file")
@@ -146,7 +158,7 @@ def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix
 @_annotation
 def diving48_classes(vocab_json: Path) -> list[str]:
     """Diving48_vocab.json: a list of classes, each a list of its four attributes; a class named twice is refused."""
-    vocab = json.loads(Path(vocab_json).read_text())
+    vocab = json.loads(Path(vocab_json).read_text(encoding="utf-8-sig"))
     if not isinstance(vocab, list):
         raise ValueError(f"{vocab_json}: expected a list of classes, got a {type(vocab).__name__}; fetch the file "
                          "again")
@@ -161,7 +173,7 @@ def diving48_classes(vocab_json: Path) -> list[str]:
 def convert_diving48(split_json: Path, videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """Diving48 V2 JSON list of {vid_name, label, start_frame, end_frame}."""
     entries, missing = [], []
-    for i, item in enumerate(json.loads(Path(split_json).read_text())):
+    for i, item in enumerate(json.loads(Path(split_json).read_text(encoding="utf-8-sig"))):
         name = f"{item['vid_name']}.mp4"
         label = item["label"]
         if type(label) is not int:                  # not 1.7 or true read as class 1
