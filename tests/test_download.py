@@ -200,22 +200,23 @@ def test_url_query_is_no_part_of_the_file_name(tmp_path):
 
 
 @pytest.mark.parametrize("fault, says", [("html", "not a CSV with a header row (it begins '<html>"),
+                                         ("nolen_cut_csv", "fields where its header has 6 (a transfer cut short?)"),
                                          ("nolen_cut", None)])
 def test_an_annotation_file_that_is_no_annotation_file_is_not_recorded(tmp_path, fault, says):
-    """A login page served as K400's train.csv, or Diving48's JSON cut short with no length: refused before it is
+    """A login page served as K400's train.csv, it or Diving48's JSON cut short with no length: refused before it is
     recorded (prepare's "fetch it again" then worked on nothing: the recorded file was only checked against itself)."""
     from fixtures_data import diving48_mirror, kinetics_mirror
 
     served = tmp_path / "served"
-    if fault == "html":
+    if fault != "nolen_cut":
         kinetics_mirror(served, tmp_path / "work")
         path, name, mirror = "/kinetics/400/annotations/train.csv", "kinetics400", "kinetics/400"
     else:
         diving48_mirror(served, tmp_path / "work")
         path, name, mirror = "/resound/Diving48_V2_train.json", "diving48", "resound"
         says = "Diving48_V2_train.json: the download is not whole JSON"
-    dest = tmp_path / "root" / "raw" / path.split("/", 3 if fault == "html" else 2)[-1]
-    with FaultServer(served, {path: fault}) as srv:
+    dest = tmp_path / "root" / "raw" / path.split("/", 2 if fault == "nolen_cut" else 3)[-1]
+    with FaultServer(served, {path: fault.removesuffix("_csv")}) as srv:
         with pytest.raises(ValueError, match=re.escape(says)):
             fetch(name, tmp_path / "root", mirror=f"{srv.url}/{mirror}", retries=0, progress=False)
     assert dest.name not in recorded(dest.parent) and not dest.exists() and dest.with_name(dest.name + ".bad").exists()

@@ -1,6 +1,8 @@
 """`pst data fetch`: download a dataset's files into ROOT/raw, or say exactly which licence-gated files to place."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import posixpath
 from pathlib import Path
@@ -134,16 +136,22 @@ def _fetched_list(info: DatasetInfo, listing: Path, raw: Path) -> list[str]:
 
 def _annotation_file(part: Path, dest: Path) -> None:
     """A downloaded annotation file that reads as one before it is recorded: JSON that parses (a cut transfer with
-    no length, a login page), a CSV whose first line is a header row, not a page."""
+    no length, a login page), a CSV whose first line is a header row, not a page, and whose rows are as wide as it."""
     text = _text(part)
     if dest.suffix == ".json":
         try:
             json.loads(text)
         except ValueError as err:
             raise ValueError(f"{dest}: the download is not whole JSON ({err}); check the mirror/URL") from None
-    elif dest.suffix == ".csv" and ("," not in text.partition("\n")[0] or text.lstrip().startswith("<")):
-        raise ValueError(f"{dest}: the download is not a CSV with a header row (it begins {text[:40]!r}); check "
-                         "the mirror/URL")
+    elif dest.suffix == ".csv":
+        if "," not in text.partition("\n")[0] or text.lstrip().startswith("<"):
+            raise ValueError(f"{dest}: the download is not a CSV with a header row (it begins {text[:40]!r}); check "
+                             "the mirror/URL")
+        rows = list(csv.reader(io.StringIO(text)))
+        short = next((n for n, row in enumerate(rows[1:], 2) if row and len(row) != len(rows[0])), None)
+        if short is not None:                       # a body with no length that the connection cut mid-row
+            raise ValueError(f"{dest}: line {short} of the download has {len(rows[short - 1])} fields where its "
+                             f"header has {len(rows[0])} (a transfer cut short?); check the mirror/URL")
 
 
 def _text(path: Path) -> str:
