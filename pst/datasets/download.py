@@ -165,7 +165,7 @@ def _get(url: str, part: Path, start: int, timeout: float, progress: bool, name:
     since = part.with_name(part.name + ".since")      # the validator of the file this part is of ("": none given)
     if start and not since.is_file():                 # a part of an unknown file (an older version's): fetched anew
         start = 0
-    with _open(url, start, timeout, (since.read_text() or None) if start else None) as resp:
+    with _open(url, start, timeout, (since.read_text().strip() or None) if start else None) as resp:
         if start and resp.status != 206:           # Range ignored, or the file changed: the body is the whole file
             start = 0
         if not start:
