@@ -327,7 +327,7 @@ def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise FolderInUseError(f"{folder} is in use by {holder}; wait for it to finish (or stop it), then run "
-                                 "the command again") from None
+                                   "the command again") from None
         try:
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break                      # still the file at that path (not one a finishing holder removed)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from pst.data.annotations import Entry
-from pst.datasets.download import RECORD
+from pst.datasets.download import RECORD, load_record
 
 
 def _annotation(read):
@@ -29,12 +29,12 @@ def _annotation(read):
 def _recorded(path: Path) -> str:
     """What a fetch again needs first when ``path`` was recorded at its download (fetch then only checks it against
     that record): its removal, and its entry's."""
-    record = Path(path).parent / RECORD
     try:
-        known = Path(path).name in json.loads(record.read_text())
-    except (OSError, ValueError, TypeError):
+        known = Path(path).name in load_record(Path(path).parent)
+    except (OSError, ValueError):               # a damaged record: fetch refuses it with its own fix
         known = False
-    return f" (it was recorded when fetched: first remove it and its entry in {record})" if known else ""
+    return f" (it was recorded when fetched: first remove it and its entry in {Path(path).parent / RECORD})" \
+        if known else ""
 
 
 def index_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:

@@ -31,7 +31,7 @@ from typing import Callable, Optional
 
 from tqdm import tqdm
 
-from pst.datasets.extract import ARCHIVES, is_archive
+from pst.datasets.extract import ARCHIVES, is_archive, read_to_end
 from pst.io import made_folder, sha256sum, write_text
 
 CHUNK = 1 << 20
@@ -47,7 +47,8 @@ class DownloadError(RuntimeError):
     the whole archive its name says (kept aside as ``NAME.bad``, nothing recorded)."""
 
 
-def _load_record(folder: Path) -> dict:
+def load_record(folder: Path) -> dict:
+    """{file: {size, sha256}} of the downloads recorded in ``folder`` ({} when none); a malformed record refused."""
     path = folder / RECORD
     if not path.exists():
         return {}
@@ -65,7 +66,7 @@ def _load_record(folder: Path) -> dict:
 def verify(path: Path, record: Optional[dict] = None) -> dict:
     """Check ``path`` against its recorded size/sha256; record them if absent. Returns the entry."""
     folder = path.parent
-    record = _load_record(folder) if record is None else record
+    record = load_record(folder) if record is None else record
     entry = {"size": path.stat().st_size, "sha256": sha256sum(path)}
     known = record.get(path.name)
     if known is None:
@@ -154,7 +155,7 @@ def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, p
             raise ValueError(f"{err}; nothing was recorded (the download is kept as {aside}): fetch again once it "
                              "is corrected") from None
     os.replace(part, dest)
-    part.with_name(part.name + ".since").unlink(missing_ok=True)
+    _since(part).unlink(missing_ok=True)
     verify(dest)
     return dest
 
@@ -162,7 +163,7 @@ def _fetch(url: str, dest: Path, retries: int, backoff: float, timeout: float, p
 def _get(url: str, part: Path, start: int, timeout: float, progress: bool, name: str) -> bool:
     """One GET of ``url`` into ``part`` from byte ``start``. True when the response said how long the body is (and
     it all came); False for a body that only the connection's close ends, which may have been cut anywhere."""
-    since = part.with_name(part.name + ".since")      # the validator of the file this part is of ("": none given)
+    since = _since(part)
     if start and not since.is_file():                 # a part of an unknown file (an older version's): fetched anew
         start = 0
     with _open(url, start, timeout, (since.read_text().strip() or None) if start else None) as resp:
@@ -183,6 +184,11 @@ def _get(url: str, part: Path, start: int, timeout: float, progress: bool, name:
     return total is not None
 
 
+def _since(part: Path) -> Path:
+    """Where the validator of the file a part began as is kept ("": the server gave none; absent: not known)."""
+    return part.with_name(part.name + ".since")
+
+
 def _range_total(err: urllib.error.HTTPError) -> Optional[int]:
     """The file's size from a 416's ``Content-Range: bytes */TOTAL`` (None when it does not say)."""
     m = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", (err.headers or {}).get("Content-Range", "") or "")
@@ -192,7 +198,7 @@ def _range_total(err: urllib.error.HTTPError) -> Optional[int]:
 def _aside(part: Path, dest: Path) -> Path:
     aside = dest.with_name(dest.name + ".bad")
     os.replace(part, aside)
-    part.with_name(part.name + ".since").unlink(missing_ok=True)
+    _since(part).unlink(missing_ok=True)
     return aside
 
 
@@ -258,9 +264,7 @@ def _not_whole(path: Path, name: str) -> Optional[str]:
                     return f"a damaged member header at byte {end} of the tar"
                 if reads.at != end or reads.last != _END:
                     return f"the tar is cut at byte {reads.tell()}, before its end-of-archive block"
-                while block := stream.read(CHUNK):
-                    if block.count(0) != len(block):
-                        return "data follows the tar's end-of-archive block"
+                read_to_end(stream)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError) as err:
         return " ".join(str(err).split()) or type(err).__name__
     return None

@@ -105,7 +105,7 @@ def _extracted(target: Path, name: str, archives: list[Path]) -> bool:
     return not all(a.exists() for a in archives) or done.read_text() in ("", _identity(archives))
 
 
-def _to_end(stream) -> None:
+def read_to_end(stream) -> None:
     """After tarfile's last member: only the end-of-archive zeros may follow (tarfile stops quietly at a damaged
     header after the first one: a missing or empty part of a split archive looked like its end)."""
     while block := stream.read(1 << 20):
@@ -159,7 +159,7 @@ def extract(archive: str | Path, target: str | Path) -> Path:
                 for m in members:
                     check_tar_member(stage, m, str(archive))
                 tf.fileobj.seek(tf.offset)
-                _to_end(tf.fileobj)
+                read_to_end(tf.fileobj)
                 tf.extractall(stage, members=members, filter="data")
     return target
 
@@ -202,8 +202,8 @@ def extract_parts(parts: list[Path], target: str | Path, name: str) -> Path:
             for m in tf:
                 check_tar_member(stage, m, name)
                 tf.extract(m, stage, filter="data")
-            _to_end(tf.fileobj)
+            read_to_end(tf.fileobj)
     return target
 
 
-__all__ = ["ARCHIVES", "extract", "extract_parts", "is_archive", "marker", "UnsafeArchiveError"]
+__all__ = ["ARCHIVES", "extract", "extract_parts", "is_archive", "marker", "read_to_end", "UnsafeArchiveError"]

@@ -338,26 +338,22 @@ def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, p
         else:
             results = [_reencode_job(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
         shard = processed_dir(root) / shard_file(index, count)
-        before = _shard_notes(shard, digest)
+        noted: dict[int, list[tuple]] = {}       # an earlier run's notes by this plan: a copy it keeps keeps its note
+        for row in (_read_shard(shard, digest) or []) if shard.is_file() else []:
+            if row[1] == "note":
+                noted.setdefault(row[0], []).append(row)
         rows = [row for j, result in zip(mine, results) for row in (
-            before.get(j, []) if result == KEPT else
-            [f"{j}\t{kind}\t{pair[0]}\t{pair[1]}\n" for kind, pair in zip(("failed", "note"), result) if pair])]
-        return write_text(shard, f"# plan {digest}\n" + "".join(rows))
+            noted.get(j, []) if result == KEPT else
+            [(j, kind, *pair) for kind, pair in zip(("failed", "note"), result) if pair])]
+        return write_text(shard, f"# plan {digest}\n" + "".join("\t".join(map(str, row)) + "\n" for row in rows))
 
 
-def _shard_notes(shard: Path, digest: str) -> dict[int, list[str]]:
-    """The notes an earlier run of this shard by the same plan wrote, by job: a copy it keeps keeps its note (a
-    rerun with nothing to do cleared the rotations and rate changes it had recorded)."""
-    if not shard.is_file():
-        return {}
-    head, *rows = shard.read_text().splitlines(keepends=True)
-    out: dict[int, list[str]] = {}
-    if head.strip() == f"# plan {digest}":
-        for row in rows:
-            j, kind, _ = row.split("\t", 2)
-            if kind == "note":
-                out.setdefault(int(j), []).append(row)
-    return out
+def _read_shard(path: Path, digest: str) -> Optional[list[tuple[int, str, str, str]]]:
+    """A shard's record: its (job, "failed" or "note", source, text) rows; None when made by another plan."""
+    head, *rows = path.read_text().splitlines()
+    if head != f"# plan {digest}":
+        return None
+    return [(int(j), kind, src, text) for j, kind, src, text in (row.split("\t", 3) for row in rows)]
 
 
 def gather(root: str | Path, count: int) -> dict:
@@ -377,12 +373,11 @@ def _gather(root: Path, count: int) -> dict:
         if not path.is_file():
             raise ValueError(f"{path}: shard {i} of {count} has not run; run `pst data prepare {p['dataset']} --root "
                              f"{root} --shard {i}/{count}`")
-        head, *rows = path.read_text().splitlines()
-        if head != f"# plan {digest}":
+        rows = _read_shard(path, digest)
+        if rows is None:
             raise ValueError(f"{path}: made for another plan than {proc / PLAN}; run its shard again")
-        for row in rows:
-            j, kind, src, text = row.split("\t", 3)
-            (failures if kind == "failed" else notes).append((int(j), src, text))
+        for j, kind, src, text in rows:
+            (failures if kind == "failed" else notes).append((j, src, text))
     failures.sort()
     notes.sort()
     source = root / p["source"]
