@@ -32,19 +32,19 @@ def test_version_and_help_show_every_default(env_with_venv):
         assert default in synth, default
 
 
-def test_print_config_resolves_the_recipe_and_writes_nothing(tmp_path, env_with_venv):
-    run = tmp_path / "run"
-    out = _pst(["train", "--config", "examples/recipe.yaml", "--config", '{"optim": {"lr": 0.0005}}',
-                "--set", "train.seed=3", "--out", str(run), "--print-config"], env_with_venv, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
-    cfg = yaml.safe_load(out.stdout)
+def test_print_config_resolves_the_recipe_and_writes_nothing(tmp_path, capsys):
+    from pst.cli import main
+
+    run, example = tmp_path / "run", str(ROOT / "examples" / "recipe.yaml")
+    assert main(["train", "--config", example, "--config", '{"optim": {"lr": 0.0005}}', "--set", "train.seed=3",
+                 "--out", str(run), "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["model"]["name"] == "deit_s_tps" and cfg["model"]["kwargs"]["pattern"] == "C"   # the example file
     assert cfg["optim"]["lr"] == 0.0005 and cfg["optim"]["weight_decay"] == 0.05      # second --config over first
     assert cfg["train"]["seed"] == 3 and cfg["train"]["checkpoint_every"] == 1          # --set; a default filled in
     assert not run.exists() and not (tmp_path / "run.lock").exists()
-    bad = _pst(["train", "--config", "examples/recipe.yaml", "--set", "optim.lrr=1", "--out", str(run),
-                "--print-config"], env_with_venv, cwd=ROOT)
-    assert bad.returncode == 2 and "optim.lrr" in bad.stderr and not run.exists()
+    assert main(["train", "--config", example, "--set", "optim.lrr=1", "--out", str(run), "--print-config"]) == 2
+    assert "optim.lrr" in capsys.readouterr().err and not run.exists()
 
 
 def test_snakemake_lint_is_clean_and_every_rule_names_the_one_environment(env_with_venv):

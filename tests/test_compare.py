@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
+from pst.cli import main
 from pst.layout import Layout
 
 
@@ -40,31 +41,34 @@ def repo(tmp_path):
     return tmp_path
 
 
-def test_compare_side_by_side_with_delta(repo, env_with_venv):
-    out = subprocess.run(["pst", "compare", "v1", "v2", "--table", "table1_deit", "--format", "csv"], cwd=repo,
-                         capture_output=True, text=True, env=env_with_venv)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+def _compare(cwd, monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """`pst compare ARGS` run in ``cwd`` (the repository whose revisions it reads): (exit code, stdout, stderr)."""
+    monkeypatch.chdir(cwd)
+    code = main(["compare", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_compare_side_by_side_with_delta(repo, monkeypatch, capsys):
+    code, out, err = _compare(repo, monkeypatch, capsys, "v1", "v2", "--table", "table1_deit", "--format", "csv")
+    assert code == 0, err
+    lines = out.splitlines()
     assert lines[0] == "model,top1 @v1,top1 @v2,top1 B − A,top5 @v1,top5 @v2,top5 B − A"   # what changed
     assert "deit_s_tps,70.0,75.5,5.5,99.0,99.0,0.0" in lines
     assert lines[-1].startswith("deit_s_tsm,,72.0,")                        # new row, last: no value at v1
-    md = subprocess.run(["pst", "compare", "v1", "v2", "--table", "table1_deit"], cwd=repo,
-                        capture_output=True, text=True, env=env_with_venv).stdout
+    md = _compare(repo, monkeypatch, capsys, "v1", "v2", "--table", "table1_deit")[1]
     assert "| deit_s_tsm" in md and "n/a" in md
 
 
-def test_missing_table_or_revision_is_a_clear_message(repo, env_with_venv):
+def test_missing_table_or_revision_is_a_clear_message(repo, monkeypatch, capsys):
     first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=repo, capture_output=True,
                            text=True).stdout.strip()
-    out = subprocess.run(["pst", "compare", first, "v2", "--table", "table1_deit"], cwd=repo,
-                         capture_output=True, text=True, env=env_with_venv)
-    assert out.returncode == 2 and "has no table 'table1_deit'" in out.stderr
-    out = subprocess.run(["pst", "compare", "nope", "v2", "--table", "table1_deit"], cwd=repo,
-                         capture_output=True, text=True, env=env_with_venv)
-    assert out.returncode == 2 and "not a commit" in out.stderr
-    out = subprocess.run(["pst", "compare", "v1", "v2", "--table", "table9"], cwd=repo,
-                         capture_output=True, text=True, env=env_with_venv)
-    assert out.returncode == 2 and "tables there: table1_deit" in out.stderr
+    code, _, err = _compare(repo, monkeypatch, capsys, first, "v2", "--table", "table1_deit")
+    assert code == 2 and "has no table 'table1_deit'" in err
+    code, _, err = _compare(repo, monkeypatch, capsys, "nope", "v2", "--table", "table1_deit")
+    assert code == 2 and "not a commit" in err
+    code, _, err = _compare(repo, monkeypatch, capsys, "v1", "v2", "--table", "table9")
+    assert code == 2 and "tables there: table1_deit" in err
 
 
 def _row(model, seeds, paper):
@@ -74,7 +78,7 @@ def _row(model, seeds, paper):
             "top-1 std": std, **{f"top-1 seed{i}": v for i, v in enumerate(seeds)}, "top-1 paper": paper}
 
 
-def test_compare_reads_in_table_order_with_the_seeds_spread(tmp_path, env_with_venv):
+def test_compare_reads_in_table_order_with_the_seeds_spread(tmp_path, monkeypatch, capsys):
     """Rows in the table's order (not alphabetical); top-1 at each revision as mean ± std, B - A, and whether B - A
     stands out of the seeds' spread (Welch's 95% interval); constant columns once; per-seed values on request."""
     _git(tmp_path, "init", "-q")
@@ -86,21 +90,19 @@ def test_compare_reads_in_table_order_with_the_seeds_spread(tmp_path, env_with_v
                                       _row("deit_tps", [62, 82, 72], 75.3)])
     _git(tmp_path, "add", "-A")
     _git(tmp_path, "commit", "-qm", "b")
-    run = ["pst", "compare", "HEAD~1", "HEAD", "--table", "table1_deit"]
-    md = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, env=env_with_venv)
-    assert md.returncode == 0, md.stderr
-    rows = [line for line in md.stdout.splitlines() if line.startswith("| deit")]
+    run = ["HEAD~1", "HEAD", "--table", "table1_deit"]
+    code, md, err = _compare(tmp_path, monkeypatch, capsys, *run)
+    assert code == 0, err
+    rows = [line for line in md.splitlines() if line.startswith("| deit")]
     assert [r.split("|")[1].strip() for r in rows] == ["deit_tsm", "deit_2d", "deit_tps"]
     assert "98.0 ± 1.0" in rows[0] and "within" in rows[0]
     assert "41.0 ± 1.0" in rows[1] and "51.0 ± 1.0" in rows[1] and "10.00" in rows[1] and "beyond" in rows[1]
     assert "within" in rows[2]                                   # +2 where the seeds spread by 10
-    header = md.stdout.splitlines()[2]
+    header = md.splitlines()[2]
     assert "paper" not in header and header.count("|") - 1 == 6             # the constant columns are not repeated
-    wide = subprocess.run(run + ["--wide", "--format", "csv"], cwd=tmp_path, capture_output=True, text=True,
-                          env=env_with_venv).stdout.splitlines()[0].split(",")
+    wide = _compare(tmp_path, monkeypatch, capsys, *run, "--wide", "--format", "csv")[1].splitlines()[0].split(",")
     assert wide.count("top-1 paper") == 1 and "top-1 @HEAD~1" in wide and "top-1 B − A" in wide
-    seeds = subprocess.run(run + ["--seeds", "--format", "csv"], cwd=tmp_path, capture_output=True, text=True,
-                           env=env_with_venv).stdout.splitlines()
+    seeds = _compare(tmp_path, monkeypatch, capsys, *run, "--seeds", "--format", "csv")[1].splitlines()
     assert "seed1 B − A" in seeds[0] and seeds[2].startswith("deit_2d,") and seeds[2].endswith(",52,10")
 
 

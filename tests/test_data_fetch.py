@@ -283,10 +283,10 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
 def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused(tmp_path):
     """Trial 8 (#26): a rerun with nothing to do keeps the notes it recorded, and so does one after the archive was
     removed to save space; an archive replaced since is extracted again and its changed clip re-encoded, the others
-    kept; a split none of whose clips is in the copy, or none of whose videos re-encodes, a middle part of a split
-    archive left empty or cut, a gzip CRC that fails and an empty K400 label are refused in one line naming the
-    file; a .tgz is extracted like a .tar.gz; a refused extraction leaves no folder; a CSV with a byte-order mark is
-    read."""
+    kept; a split none of whose clips is in the copy, whose file names no clip, or none of whose videos re-encodes,
+    a middle part of a split archive left empty or cut, a gzip CRC that fails and an empty K400 label are refused in
+    one line naming the file; a .tgz is extracted like a .tar.gz; a refused extraction leaves no folder; a CSV with
+    a byte-order mark is read."""
     from fixtures_data import make_tar, tiny_video
     from fixtures_video import encode, render_frames, x264
 
@@ -323,6 +323,9 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     (root / "raw" / "Diving48_V2_test.json").write_text("\ufeff" + json.dumps(        # (a byte-order mark: read)
         [{"vid_name": "clip3.mp4", "label": 1, "start_frame": 0, "end_frame": 9}]))     # names no clip of the copy
     with pytest.raises(ValueError, match=r"diving48 val: none of the 1 clips its annotations name is in this copy"):
+        prepare("diving48", root, short_side=32, progress=False)
+    (root / "raw" / "Diving48_V2_test.json").write_text("[]")       # names no clip at all: the file is named
+    with pytest.raises(ValueError, match=r"Diving48_V2_test.json: names no clip; .*first remove it and its entry"):
         prepare("diving48", root, short_side=32, progress=False)
 
     from pst.datasets.extract import extract_parts

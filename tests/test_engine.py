@@ -174,23 +174,21 @@ def test_recipe_options_run_together(easy, tmp_path):
     assert env["accumulation"] == 2 and env["amp"] == "torch.bfloat16"
 
 
-def test_evaluate_cli(easy, tmp_path, env_with_venv):
-    import subprocess
+def test_evaluate_cli(easy, tmp_path, capsys):
+    from pst.cli import main
+
     run = tmp_path / "run"
     train(tiny_recipe(easy, DENSE) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, run)
-    out = subprocess.run(["pst", "evaluate", str(run), "--views", "3x2", "--batch-videos", "4", "--quiet"],
-                         capture_output=True, text=True, env=env_with_venv)
-    assert out.returncode == 0, out.stderr
-    assert "3x2 views: top-1" in out.stdout and "over 32 videos (0 failed to decode, 0 partial)" in out.stdout
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--views", "3x2", "--batch-videos", "4", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "3x2 views: top-1" in out and "over 32 videos (0 failed to decode, 0 partial)" in out
     assert json.loads((run / "eval_3x2" / "eval.json").read_text())["views_per_video"] == 6
-    bad = subprocess.run(["pst", "evaluate", str(tmp_path / "nothing")], capture_output=True, text=True,
-                         env=env_with_venv)
-    assert bad.returncode == 2 and "config.yaml" in bad.stderr
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2 and "config.yaml" in capsys.readouterr().err
     uniform = tmp_path / "uniform"
     train(tiny_recipe(easy) | {"schedule": {"epochs": 1, "warmup_epochs": 0.0}}, uniform)
-    refused = subprocess.run(["pst", "evaluate", str(uniform), "--views", "3x4", "--quiet"], capture_output=True,
-                             text=True, env=env_with_venv)
-    assert refused.returncode == 2 and "identical copies; use 3x1" in refused.stderr      # not scored 4 times
+    assert main(["evaluate", str(uniform), "--views", "3x4", "--quiet"]) == 2
+    assert "identical copies; use 3x1" in capsys.readouterr().err          # not scored 4 times
     assert not (uniform / "eval_3x4").exists()
 
 

@@ -1,8 +1,8 @@
 import json
-import subprocess
 
 import pytest
 
+from pst.cli import main
 from pst.report.flops import count
 
 
@@ -27,20 +27,15 @@ def test_flops_scale_with_frames():
     assert count("deit_s_tps", 8, 224)["gflops"] * 2 == pytest.approx(count("deit_s_tps", 16, 224)["gflops"], rel=1e-5)
 
 
-def test_cli_json_and_text(env_with_venv):
-    out = subprocess.run(["pst", "flops", "deit_s_tps", "--frames", "16", "--size", "224", "--json"],
-                         capture_output=True, text=True, env=env_with_venv, check=True)
-    rec = json.loads(out.stdout)
+def test_cli_json_and_text(capsys):
+    assert main(["flops", "deit_s_tps", "--frames", "16", "--size", "224", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
     assert set(rec) == {"model", "frames", "size", "gflops", "params_m"}
     assert (rec["model"], rec["frames"], rec["size"]) == ("deit_s_tps", 16, 224)
-    text = subprocess.run(["pst", "flops", "deit_s_tps", "--frames", "16", "--size", "224"],
-                          capture_output=True, text=True, env=env_with_venv, check=True).stdout
-    assert "74 GFLOPs / 22 M params" in text
+    assert main(["flops", "deit_s_tps", "--frames", "16", "--size", "224"]) == 0
+    assert "74 GFLOPs / 22 M params" in capsys.readouterr().out
 
 
-def test_cli_bad_model_and_option(env_with_venv):
-    bad = subprocess.run(["pst", "flops", "resnet50"], capture_output=True, text=True, env=env_with_venv)
-    assert bad.returncode != 0 and "deit_s_tps" in bad.stderr
-    bad = subprocess.run(["pst", "flops", "pst_t", "--set", "pattern=Q"], capture_output=True, text=True,
-                         env=env_with_venv)
-    assert bad.returncode == 2 and "pattern" in bad.stderr
+def test_cli_bad_model_and_option(capsys):
+    assert main(["flops", "resnet50"]) == 2 and "deit_s_tps" in capsys.readouterr().err      # the models it knows
+    assert main(["flops", "pst_t", "--set", "pattern=Q"]) == 2 and "pattern" in capsys.readouterr().err

@@ -56,15 +56,14 @@ def test_execution_settings_never_make_another_run(easy, tmp_path):
     assert (run / "config.yaml").read_bytes() == recipe              # a finished run is never rewritten
 
 
-def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, tmp_path, env_with_venv):
+def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, tmp_path, capsys):
     r = _short(easy)
     run = tmp_path / "run"
     first = train(r, run)
     cached = train({**r, "data": {**r["data"], "cache_videos": True}}, tmp_path / "cached")
     assert cached["final"]["loss"] == first["final"]["loss"]            # an execution setting: the same clips
-    out = _pst(["evaluate", str(run), "--views", "1x1", "--quiet"], env_with_venv)
-    assert out.returncode == 0, out.stderr
-    assert f"wrote {eval_dir(run, '1x1')}/eval.json" in out.stdout
+    assert main(["evaluate", str(run), "--views", "1x1", "--quiet"]) == 0
+    assert f"wrote {eval_dir(run, '1x1')}/eval.json" in capsys.readouterr().out
     weights = (run / "final.safetensors").read_bytes()
     changed = {**r, "optim": {**r["optim"], "lr": 5e-4}}
     with pytest.raises(ValueError, match=r"another recipe or data \(optim.lr: 0.001 -> 0.0005\).*--restart-on-change"):
@@ -81,20 +80,19 @@ def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, 
     assert "starting afresh" in log and "resuming" not in log
 
 
-def test_a_failed_start_leaves_no_trace(easy, tmp_path, env_with_venv):
+def test_a_failed_start_leaves_no_trace(easy, tmp_path, capsys):
     r = _short(easy)
     recipe = tmp_path / "recipe.yaml"
     bad = {**r, "model": {**r["model"], "name": "deit_s_tps", "kwargs": {**r["model"]["kwargs"], "pattern": "E"}}}
     recipe.write_text(yaml.safe_dump(bad))
     run = tmp_path / "run"
-    out = _pst(["train", "--config", str(recipe), "--out", str(run)], env_with_venv)
-    assert out.returncode == 2 and "unknown pattern 'E'" in out.stderr and "Traceback" not in out.stderr
+    assert main(["train", "--config", str(recipe), "--out", str(run)]) == 2
+    assert "unknown pattern 'E'" in capsys.readouterr().err
     assert not run.exists()                                          # no config.yaml to block the corrected command
     recipe.write_text(yaml.safe_dump({**bad, "model": {**bad["model"], "kwargs": {**bad["model"]["kwargs"],
                                                                                    "pattern": "C"}}}))
-    out = _pst(["train", "--config", str(recipe), "--out", str(run)], env_with_venv)
-    assert out.returncode == 0, out.stderr
-    assert f"wrote {run}/final.safetensors" in out.stdout
+    assert main(["train", "--config", str(recipe), "--out", str(run)]) == 0
+    assert f"wrote {run}/final.safetensors" in capsys.readouterr().out
 
 
 def test_sigterm_checkpoints_and_exits_retryably_then_resume_is_exact(easy, tmp_path, env_with_venv):
@@ -197,13 +195,13 @@ def test_one_writer_per_run(easy, tmp_path, env_with_venv):
     assert not (tmp_path / "run.lock").exists()               # the lock file goes with its last holder
 
 
-def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_path, env_with_venv, capsys):
+def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_path, env_with_venv, capsys,
+                                                                     monkeypatch):
     run = tmp_path / "run"
     train(_short(easy), run)
     other = tmp_path / "other.txt"
     other.write_text("".join((easy / "val.txt").read_text().splitlines(True)[:4]))
-    own = _pst(["evaluate", str(run), "--quiet"], env_with_venv)
-    assert own.returncode == 0, own.stderr
+    assert main(["evaluate", str(run), "--quiet"]) == 0, capsys.readouterr().err
     kept = (run / "eval_1x1" / "eval.json").read_bytes()
     # every view's scores are kept (the same bytes again), and rescored without a forward pass
     scores = np.load(run / "eval_1x1" / "scores.npz")
@@ -228,24 +226,25 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     assert main(["evaluate", str(run), "--rescore"]) == 2
     assert "scores.npz: not the view scores eval.json recorded" in capsys.readouterr().err
     (run / "eval_1x1" / "scores.npz").write_bytes(good)
-    out = _pst(["evaluate", str(run), "--list", "other.txt", "--quiet"], env_with_venv, cwd=tmp_path)  # from the cwd
-    assert out.returncode == 0, out.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", str(run), "--list", "other.txt", "--quiet"]) == 0, capsys.readouterr().err  # from the cwd
     tag = hashlib.sha256(other.read_bytes()).hexdigest()[:8]
     assert json.loads((run / f"eval_1x1_other-{tag}" / "eval.json").read_text())["videos_listed"] == 4
     assert (run / "eval_1x1" / "eval.json").read_bytes() == kept                 # the table's record untouched
     (tmp_path / "b").mkdir()                                  # another list of the same name: its own folder
     (tmp_path / "b" / "other.txt").write_text("".join((easy / "val.txt").read_text().splitlines(True)[:2]))
-    assert _pst(["evaluate", str(run), "--list", str(tmp_path / "b" / "other.txt"), "--quiet"],
-                env_with_venv).returncode == 0
+    assert main(["evaluate", str(run), "--list", str(tmp_path / "b" / "other.txt"), "--quiet"]) == 0
     assert sorted(p.name for p in run.glob("eval_*")) == ["eval_1x1", f"eval_1x1_other-{tag}", "eval_1x1_other-" +
                                                           hashlib.sha256((tmp_path / "b" / "other.txt").read_bytes()).hexdigest()[:8],
                                                           "eval_1x1_rescored-score-of-1x1"]
-    again = _pst(["evaluate", str(run), "--quiet"], env_with_venv)             # never replaced
-    assert again.returncode == 2 and "exists (an evaluation is never replaced)" in again.stderr
-    assert len(again.stderr.strip().splitlines()) == 1 and (run / "eval_1x1" / "eval.json").read_bytes() == kept
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--quiet"]) == 2                         # never replaced
+    err = capsys.readouterr().err
+    assert "exists (an evaluation is never replaced)" in err
+    assert len(err.strip().splitlines()) == 1 and (run / "eval_1x1" / "eval.json").read_bytes() == kept
     (tmp_path / "broken.txt").write_text("missing.mp4 0\n")   # a failed evaluation leaves no folder behind
-    failed = _pst(["evaluate", str(run), "--views", "1x2", "--list", str(tmp_path / "broken.txt")], env_with_venv)
-    assert failed.returncode != 0 and not list(run.glob("eval_1x2*")) and not list(tmp_path.rglob("*.lock"))
+    assert main(["evaluate", str(run), "--views", "1x2", "--list", str(tmp_path / "broken.txt")]) != 0
+    assert not list(run.glob("eval_1x2*")) and not list(tmp_path.rglob("*.lock"))
     many = tmp_path / "many.txt"                              # SIGTERM mid-evaluation: nothing left either
     many.write_text((easy / "val.txt").read_text() * 50)
     proc = subprocess.Popen(["pst", "evaluate", str(run), "--list", str(many), "--out", str(tmp_path / "term")],
@@ -259,12 +258,13 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     assert not (tmp_path / "term").exists() and not list(tmp_path.rglob("*.lock"))
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    bad = _pst(["evaluate", str(run), "--out", str(blocker / "sub")], env_with_venv)
-    assert bad.returncode == 2 and f"--out {blocker / 'sub'}: cannot write there" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {blocker / 'sub'}: cannot write there" in err and len(err.strip().splitlines()) == 1
 
 
-def test_labels_are_checked_against_the_classes_before_any_step(easy, tmp_path, env_with_venv):
+def test_labels_are_checked_against_the_classes_before_any_step(easy, tmp_path, capsys):
     lst = tmp_path / "train.txt"
     lines = (easy / "train.txt").read_text().splitlines()
     lst.write_text("\n".join(lines[:5] + [lines[5].rsplit(" ", 1)[0] + " 4"] + lines[6:]) + "\n")   # 4 classes: 0..3
@@ -273,9 +273,9 @@ def test_labels_are_checked_against_the_classes_before_any_step(easy, tmp_path, 
     with pytest.raises(ValueError, match=rf"{lst}:6: label 4 is outside 0..3 \(the classes file has 4 classes\)"):
         train(r, tmp_path / "run")
     assert not (tmp_path / "run").exists()
-    out = _pst(["data", "validate", str(easy), str(lst), "--classes", str(easy / "classes.txt"),
-                "--out", str(tmp_path / "bad.tsv")], env_with_venv)
-    assert out.returncode == 2 and f"{lst}:6: label 4 is outside 0..3" in out.stderr
+    assert main(["data", "validate", str(easy), str(lst), "--classes", str(easy / "classes.txt"),
+                 "--out", str(tmp_path / "bad.tsv")]) == 2
+    assert f"{lst}:6: label 4 is outside 0..3" in capsys.readouterr().err
 
 
 def _truncated_video(path):
@@ -344,16 +344,17 @@ def test_everyday_mistakes_are_one_line(args, expected, tmp_path, env_with_venv)
     assert len([ln for ln in out.stderr.splitlines() if "error" in ln]) == 1
 
 
-def test_recipe_yaml_syntax_error_and_model_option_typo(easy, tmp_path, env_with_venv):
+def test_recipe_yaml_syntax_error_and_model_option_typo(easy, tmp_path, env_with_venv, capsys):
     broken = tmp_path / "recipe.yaml"
     broken.write_text("data: {root: [unclosed\n")
     out = _pst(["train", "--config", str(broken), "--out", str(tmp_path / "run")], env_with_venv)
     assert out.returncode == 2 and out.stderr.startswith("pst train: error:") and "Traceback" not in out.stderr
     ok = tmp_path / "ok.yaml"
     ok.write_text(yaml.safe_dump(_short(easy)))
-    typo = _pst(["train", "--config", str(ok), "--out", str(tmp_path / "run"), "--set", "model.kwargs.patern=C"],
-                env_with_venv)
-    assert typo.returncode == 2 and "does not accept these options" in typo.stderr and "patern" in typo.stderr
+    capsys.readouterr()
+    assert main(["train", "--config", str(ok), "--out", str(tmp_path / "run"), "--set", "model.kwargs.patern=C"]) == 2
+    err = capsys.readouterr().err
+    assert "does not accept these options" in err and "patern" in err
     assert not (tmp_path / "run").exists()
     debug = _pst(["--debug", "train", "--config", str(broken), "--out", str(tmp_path / "run")], env_with_venv)
     assert debug.returncode != 0 and "Traceback" in debug.stderr

@@ -26,6 +26,20 @@ def _annotation(read):
     return wrapped
 
 
+def _split(read):
+    """A reader of one split's annotation file (an `_annotation`): a file that names no clip (empty, a header row
+    only, ``[]``) is refused naming it, before anything is extracted."""
+    @_annotation
+    @functools.wraps(read)
+    def wrapped(path, *args):
+        entries, missing = read(path, *args)
+        if not entries and not missing:
+            raise ValueError(f"{path}: names no clip; fetch the dataset's annotations again, or place the original "
+                             "file")
+        return entries, missing
+    return wrapped
+
+
 def _recorded(path: Path) -> str:
     """What a fetch again needs first when ``path`` was recorded at its download (fetch then only checks it against
     that record): its removal, and its entry's."""
@@ -67,7 +81,7 @@ def k400_classes(train_csv: Path) -> list[str]:
     return sorted(labels)
 
 
-@_annotation
+@_split
 def convert_k400(split_csv: Path, classes: list[str], videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """K400 CSV (label,youtube_id,time_start,time_end,split[,is_cc]) -> entries; clips missing from this copy
     (YouTube attrition) are returned, not fatal."""
@@ -107,7 +121,7 @@ def sthv2_classes(labels_json: Path) -> list[str]:
     return [name for _, name in by_id]
 
 
-@_annotation
+@_split
 def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """SSv2 JSON list of {id, label, template, placeholders}; the class is the template without brackets."""
     ids = {c: i for i, c in enumerate(classes)}
@@ -135,7 +149,7 @@ def sthv1_classes(labels_csv: Path) -> list[str]:
     return sorted(names)
 
 
-@_annotation
+@_split
 def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix: str) -> tuple[list[Entry], list[str]]:
     """SSv1 'id;label text' lines -> frame-folder entries (dir, number of JPGs, label)."""
     ids = {c: i for i, c in enumerate(classes)}
@@ -169,7 +183,7 @@ def diving48_classes(vocab_json: Path) -> list[str]:
     return classes
 
 
-@_annotation
+@_split
 def convert_diving48(split_json: Path, videos: dict[str, str]) -> tuple[list[Entry], list[str]]:
     """Diving48 V2 JSON list of {vid_name, label, start_frame, end_frame}."""
     entries, missing = [], []

@@ -176,10 +176,7 @@ def _convert(name: str, root: Path) -> tuple[Path, list[str], dict[str, list[Ent
         with made_folder(root / "extracted"):          # a refused extraction leaves no empty folder
             source, classes, out = _convert_splits(name, root)
     for split, (entries, missing) in out.items():   # attrition loses some clips, never a whole split
-        if not entries and not missing:
-            raise ValueError(f"{name} {split}: its annotation file names no clip; fetch the dataset's annotations "
-                             f"again (`pst data fetch {name} --root {root}`), or place its files")
-        if not entries:
+        if not entries:                             # (a file that names no clip: refused as it is read)
             raise ValueError(f"{name} {split}: none of the {len(missing)} clips its annotations name is in this copy "
                              f"({source}); the fetch is incomplete or its archives are not the dataset's: fetch it "
                              f"again (`pst data fetch {name} --root {root}`), or place its files")
