@@ -1,7 +1,7 @@
 """The study DAG through a real SLURM of two nodes on this host (Debian's slurm-wlm + munge, started by
 workflow/slurm/local-cluster.sh; two slurmd, node1 and node2): one training is signalled as SLURM does before a
-time limit and the profile's retry resumes it; one variant's option changes and only its runs and their table are
-submitted again; a training spanning both nodes (one torchrun per node, c10d rendezvous) loses a node mid-epoch,
+time limit and the profile's retry resumes it (what a changed option plans again is Snakemake's plan, the same on
+any executor: tests/test_dvc.py and the rehearsal check it); a training spanning both nodes (one torchrun per node, c10d rendezvous) loses a node mid-epoch,
 stops at once naming it, and the retry resumes to the weights one node with two processes trains."""
 import calendar
 import json
@@ -36,7 +36,7 @@ def cluster(tmp_path_factory):
 
 
 def test_a_study_on_slurm_survives_preemption_and_a_lost_node(cluster, tmp_path, env_with_venv):
-    _study_survives_a_preemption_and_reruns_only_what_changed(cluster, tmp_path / "study", env_with_venv)
+    _study_survives_a_preemption(cluster, tmp_path / "study", env_with_venv)
     _training_across_two_nodes_loses_one_and_resumes(cluster, tmp_path / "nodes", env_with_venv)
 
 
@@ -67,9 +67,9 @@ def _signal_when_training(run, env, before, study) -> str:
     return job[0]
 
 
-def _study_survives_a_preemption_and_reruns_only_what_changed(cluster, tmp_path, env_with_venv):
+def _study_survives_a_preemption(cluster, tmp_path, env_with_venv):
     tmp_path.mkdir()
-    params = copy_workflow(tmp_path, edit=_micro_study_longer)
+    copy_workflow(tmp_path, edit=_micro_study_longer)
     env = {**env_with_venv, "SLURM_CONF": cluster["SLURM_CONF"]}
     cmd = ["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
            "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5",
@@ -98,16 +98,6 @@ def _study_survives_a_preemption_and_reruns_only_what_changed(cluster, tmp_path,
     assert len(json.loads((run / "metrics.json").read_text())) == LONG_EPOCHS
     assert (tmp_path / "results" / "synthetic" / "tables" / "table1_deit.json").exists()
     assert "localrule table:" in out and "localrule flops:" in out
-    params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"       # one variant's option changes
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    before = _jobs(env)
-    second = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert second.returncode == 0, second.stderr[-3000:]
-    again = sorted(c for j, c in _jobs(env).items() if j not in before)
-    runs = [f"synthetic_tiny_deit_deit_tps_{s}" for s in (0, 1)]
-    assert again == sorted(["rule_cam_wildcards_table1_deit"] +
-                           [f"rule_train_wildcards_{r}" for r in runs] +
-                           [f"rule_evaluate_wildcards_{r}_1x1" for r in runs]), again
 
 
 

@@ -13,6 +13,7 @@ import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
 from pst.study import Run, Study, check_params, load
+from pst.layout import Layout
 
 SNAKEMAKE = ["snakemake", "--cores", "2", "--profile", "workflow/profiles/default"]
 
@@ -123,8 +124,9 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
         p["recipes"]["tiny_deit"]["train"]["checkpoint_every_steps"] = 1
 
     copy_workflow(tmp_path, edit=slower)
-    proc = subprocess.Popen(SNAKEMAKE, cwd=tmp_path, env=env_with_venv, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    table = f"{Layout('synthetic').table('table1_deit')}.json"   # the study up to its table (the figures drawn after
+    proc = subprocess.Popen(SNAKEMAKE + [table], cwd=tmp_path, env=env_with_venv,      # it: the DVC and SLURM tests')
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ckpts = tmp_path / "results/synthetic/runs/synthetic/tiny_deit/deit_tps/seed0/checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and not list(ckpts.glob("*.pt")):
@@ -135,11 +137,11 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     assert not (ckpts.parent / "final.safetensors").exists()          # nothing half-written is taken as done
     # a hard kill leaves Snakemake's lock (as a power loss would): unlock, then the same command again
     assert _study_run(tmp_path, env_with_venv, "--unlock").returncode == 0
-    again = _study_run(tmp_path, env_with_venv)
+    again = _study_run(tmp_path, env_with_venv, table)
     assert again.returncode == 0, again.stderr[-4000:]
     log = (ckpts.parent / "train.log").read_text()          # the run's own log keeps every attempt
     assert "starting afresh" in log and re.search(r"resuming at epoch \d+, step [1-9]\d*", log), log
-    rows = json.loads((tmp_path / "results/synthetic/tables/table1_deit.json").read_text())["rows"]
+    rows = json.loads((tmp_path / table).read_text())["rows"]
     assert {r["model"] for r in rows} == {"deit_2d", "deit_tps"} and all(r["seeds"] == 1 for r in rows)
     assert not list(tmp_path.glob("results/**/*.part")) and not list(tmp_path.glob("results/**/.*.tmp*"))
 
@@ -193,7 +195,7 @@ def test_layout_owns_every_path_and_profiles_sit_side_by_side():
 
 def test_dvc_stages_use_the_layouts_paths():
     """dvc.yaml cannot import pst.layout, so this holds its templated paths to the layout's, for every profile."""
-    from pst.layout import FLOPS_TABLE, Layout
+    from pst.layout import FLOPS_TABLE
 
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     study = stages["study"]

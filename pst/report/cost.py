@@ -31,23 +31,22 @@ def study_cost(study: Study, tflops: float | None = None, probe: dict | None = N
     measured TFLOP/s of each run's model (``probe``: pst.engine.bench.gpu_probe), else at ``tflops``."""
     measured = {} if probe is None or tflops is not None else {m: r["tflops"] for m, r in probe["models"].items()}
     assumed = tflops or ASSUMED_TFLOPS
-    rows, seen, gmacs = [], set(), {}
+    rows, seen = [], set()
     for table in study.tables:
         train_p = test_p = hours = 0.0
         fresh = [r for r in study.table_runs(table) if r not in seen]       # a run shared by tables counts once
         for run in study.table_runs(table):
             cfg = resolve(study.recipe(run))
             d = cfg["data"]
-            key = (cfg["model"]["name"], d["sampling"]["clip_len"], d["val"]["size"], repr(cfg["model"]["kwargs"]))
-            if key not in gmacs:
-                gmacs[key] = count(key[0], key[1], key[2], **cfg["model"]["kwargs"])["gflops"]
+            gmacs = count(cfg["model"]["name"], d["sampling"]["clip_len"], d["val"]["size"],
+                          **cfg["model"]["kwargs"])["gflops"]
             train_clips, val_clips = _clips(study.dataset(run.dataset), run.dataset)
             epochs = cfg["schedule"]["epochs"]
-            run_train = gmacs[key] * (3 * train_clips + val_clips) * epochs / 1e6 if run in fresh else 0.0
-            run_test = sum(gmacs[key] * crops * clips * val_clips / 1e6
+            run_train = gmacs * (3 * train_clips + val_clips) * epochs / 1e6 if run in fresh else 0.0
+            run_test = sum(gmacs * crops * clips * val_clips / 1e6
                            for crops, clips in map(parse_views, table.views))
             train_p, test_p = train_p + run_train, test_p + run_test
-            hours += 2 * (run_train + run_test) * 1e15 / (measured.get(key[0], assumed) * 1e12) / 3600
+            hours += 2 * (run_train + run_test) * 1e15 / (measured.get(cfg["model"]["name"], assumed) * 1e12) / 3600
         seen.update(fresh)
         rows.append({"table": table.name, "runs": len(fresh), "train PMAC": round(train_p, 1),
                      "test PMAC": round(test_p, 2), "GPU-hours": round(hours)})
