@@ -107,20 +107,22 @@ def cmd_data(args: argparse.Namespace) -> int:
             print(json.dumps(preprocess.prepare(args.name, args.root, short_side=args.short_side,
                                                 workers=args.workers, progress=not args.quiet, keyint=args.keyint)))
     elif args.data_command == "validate":
+        from pst.data.annotations import FRAME_START, FRAME_TEMPLATE
         from pst.datasets.validate import gather, validate
 
         if args.gather:
             g = gather(args.list, args.gather, args.out or Path(args.list).parent / "bad_videos.tsv", args.modality)
             print(f"gathered {len(args.gather)} shards of {g['list']}: {g['bad']} bad -> {g['tsv']}")
             return 0
-        frames = {"frame_template": (args.frame_template, "{:05d}.jpg"), "frame_start": (args.frame_start, 1)}
+        frames = {"frame_template": (args.frame_template, FRAME_TEMPLATE),
+                  "frame_start": (args.frame_start, FRAME_START)}
         given = [f"--{k.replace('_', '-')}" for k, (v, default) in frames.items() if v not in (None, default)]
         if given and args.modality != "frames":          # never silently ignored (the defaults, as the workflow
             #                                              passes them for every dataset, change nothing)
             raise ValueError(f"{' and '.join(given)}: for frame folders; add --modality frames, or leave them out")
         s = validate(args.root, args.list, out=args.out, progress=not args.quiet, classes=args.classes,
-                     modality=args.modality, frame_template=args.frame_template or "{:05d}.jpg",
-                     frame_start=1 if args.frame_start is None else args.frame_start,
+                     modality=args.modality, frame_template=args.frame_template or FRAME_TEMPLATE,
+                     frame_start=FRAME_START if args.frame_start is None else args.frame_start,
                      decoders=args.decoder or ["decord"], report=args.report,
                      shard=_shard(args.shard) if args.shard else None)
         print(f"validated {s['videos']} videos of {s['list']}: {s['ok']} ok, {s['bad']} bad "

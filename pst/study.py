@@ -399,6 +399,7 @@ class Study:
         """How a dataset's lists are read (recipe data keys): its modality, and for frame folders the file
         template and start index (the catalog's, e.g. SSv1's 00001.jpg, unless params.yaml's dataset sets them,
         e.g. ``frame_template: img_{:05d}.jpg`` for folders extracted by mmaction2's tools)."""
+        from pst.data.annotations import FRAME_START, FRAME_TEMPLATE
         from pst.datasets.catalog import CATALOG
 
         ds = self.dataset(name)
@@ -406,9 +407,9 @@ class Study:
         modality = ds.get("modality", info.modality if info else "video")
         if modality == "video":
             return {"modality": "video"}
-        return {"modality": modality, "frame_template": ds.get("frame_template", info.frame_template if info else
-                                                               "{:05d}.jpg"),
-                "frame_start": ds.get("frame_start", info.frame_start if info else 1)}
+        return {"modality": modality,
+                "frame_template": ds.get("frame_template", info.frame_template if info else FRAME_TEMPLATE),
+                "frame_start": ds.get("frame_start", info.frame_start if info else FRAME_START)}
 
     def decoders(self, dataset: str) -> list[str]:
         """The decoders the profile's runs read ``dataset`` with (what its validation checks)."""

@@ -315,6 +315,12 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     make_tar(root / "raw" / "Diving48_rgb.tar.gz", {**vids, "rgb/clip3.mp4": work / "text.mp4"})
     with pytest.raises(ValueError, match=r"diving48 val: none of its 1 videos could be re-encoded \(each refused"):
         prepare("diving48", root, short_side=32, progress=False)      # a list of no video is not written
+    test_json = json.loads((root / "raw" / "Diving48_V2_test.json").read_text())
+    (root / "raw" / "Diving48_V2_test.json").write_text(json.dumps(test_json * 2))    # a clip named twice: one
+    with pytest.raises(ValueError, match=r"diving48 val: none of its 2 videos could be re-encoded"):  # job, one
+        prepare("diving48", root, short_side=32, progress=False)                                     # failure
+    refused = (proc / "preprocess_failures.tsv").read_text().splitlines()[1:]
+    assert len(refused) == 1 and refused[0].split("\t")[0].endswith("rgb/clip3.mp4"), refused
     (root / "raw" / "Diving48_V2_test.json").write_text(json.dumps(
         [{"vid_name": "clip3", "label": 1.7, "start_frame": 0, "end_frame": 9}]))       # not read as class 1
     with pytest.raises(ValueError, match=r"Diving48_V2_test.json: item 0 \(clip3\): label 1.7 is not a class index.*"

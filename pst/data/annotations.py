@@ -25,6 +25,10 @@ class Entry:
 
 
 MODALITIES = {"video": "relative/path.mp4 label", "frames": "relative/frame_dir num_frames label"}
+# A frame folder's file names: frame i is FRAME_TEMPLATE.format(i + FRAME_START) (SSv1 ships 00001.jpg, 1-based;
+# mmaction2's own extraction writes img_00001.jpg); a dataset or a recipe may name others.
+FRAME_TEMPLATE = "{:05d}.jpg"
+FRAME_START = 1
 
 
 def read_list(path: str | Path, num_classes: Optional[int] = None, modality: str = "video") -> list[Entry]:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pst.data.annotations import Entry, read_list
+from pst.data.annotations import FRAME_START, FRAME_TEMPLATE, Entry, read_list
 from pst.data.sampling import Sampling, frame_indices
 
 
@@ -69,7 +69,8 @@ def read_video(path: str | Path, choose: Optional[Callable[[int], np.ndarray]] =
     return decode_video(path, choose, decoder)[0]
 
 
-def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jpg", start: int = 1) -> torch.Tensor:
+def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = FRAME_TEMPLATE,
+                   start: int = FRAME_START) -> torch.Tensor:
     """uint8 frames (T, C, H, W) of a JPG folder; file numbers are 1-based by default (SSv1's 00001.jpg)."""
     from PIL import Image
 
@@ -83,9 +84,21 @@ def read_frame_dir(path: str | Path, indices: np.ndarray, tmpl: str = "{:05d}.jp
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
 
 
+def frame_count(folder: str | Path, tmpl: str = FRAME_TEMPLATE, start: int = FRAME_START) -> int:
+    """The frames of a folder given by hand (a list entry states its count), counted as they are named; a folder
+    with none so named is refused, naming the first name looked for."""
+    n = 0
+    while (Path(folder) / tmpl.format(start + n)).is_file():
+        n += 1
+    if not n:
+        raise ValueError(f"{folder}: a folder without frames named as the run's are ({tmpl.format(start)}, ...); "
+                         "give a video file or such a frame folder")
+    return n
+
+
 def read_clips(path: str | Path, num_frames: Optional[int], sampling: Sampling, test: bool,
-               rng: Optional[np.random.Generator] = None, tmpl: str = "{:05d}.jpg",
-               start: int = 1, decoder: str = "decord") -> tuple[torch.Tensor, bool]:
+               rng: Optional[np.random.Generator] = None, tmpl: str = FRAME_TEMPLATE,
+               start: int = FRAME_START, decoder: str = "decord") -> tuple[torch.Tensor, bool]:
     """uint8 frames (clips x T, C, H, W) that ``sampling`` takes from a video file, or from a frame folder of
     ``num_frames`` JPGs (a frame-folder list entry), and whether the video is partial (see decode_video) — one
     reader for the dataset and the figures."""
@@ -108,8 +121,8 @@ class VideoDataset(Dataset):
     """
 
     def __init__(self, root: str | Path, list_file: str | Path, sampling: Sampling, transform: Callable,
-                 test: bool = False, frame_tmpl: str = "{:05d}.jpg", frame_start: int = 1, max_retries: int = 20,
-                 cache: bool = False, num_classes: Optional[int] = None, modality: str = "video",
+                 test: bool = False, frame_tmpl: str = FRAME_TEMPLATE, frame_start: int = FRAME_START,
+                 max_retries: int = 20, cache: bool = False, num_classes: Optional[int] = None, modality: str = "video",
                  decoder: str = "decord", bad: Optional[dict[str, str]] = None, repeats: int = 1):
         self.root = Path(root)
         entries: list[Entry] = read_list(list_file, num_classes, modality)

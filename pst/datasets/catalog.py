@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pst.data.annotations import FRAME_START, FRAME_TEMPLATE
+
 # How the official lists number each dataset's classes (what released checkpoints' classifier rows follow).
 CLASS_ORDER = {
     "sorted": "sorted by name (Python's sorted(): K400's train labels; SSv1's labels file, as TSM's "
@@ -35,8 +37,8 @@ class DatasetInfo:
     class_order: str = "listed"              # how the official lists number the classes (see CLASS_ORDER)
     left_right: tuple[str, ...] = ()         # classes a horizontal flip turns into another class (pst.data.mirror)
     modality: str = "video"                  # video files, or frame folders (SSv1's JPGs)
-    frame_template: str = "{:05d}.jpg"       # frame folders: file name of frame i + frame_start (SSv1: 00001.jpg;
-    frame_start: int = 1                     # mmaction2's own extraction: img_{:05d}.jpg, from 1)
+    frame_template: str = FRAME_TEMPLATE     # frame folders: file name of frame i + frame_start (SSv1: 00001.jpg;
+    frame_start: int = FRAME_START           # mmaction2's own extraction: img_{:05d}.jpg, from 1)
     clips: tuple[int, int] = (0, 0)          # train / val clips of a full copy (for cost estimates, pst cost)
     label: str = ""                          # how tables name it (K400, SSv1, ...)
 

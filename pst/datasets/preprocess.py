@@ -289,9 +289,9 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
     _checked(name, (classes, {s: (lists[s], missing[s]) for s in lists}))
     proc.mkdir(parents=True, exist_ok=True)
     here = (lambda p: os.path.relpath(p, root))        # the plan's paths: from the dataset's folder
-    jobs = [] if info.modality == "frames" else [
-        [here(source / e.path), here(_copy(proc, e.path))]
-        for entries in lists.values() for e in entries]
+    jobs = [] if info.modality == "frames" else [    # a source named twice (in both splits): re-encoded once
+        list(job) for job in dict.fromkeys((here(source / e.path), here(_copy(proc, e.path)))
+                                           for entries in lists.values() for e in entries)]
     the_plan = {"dataset": name, "modality": info.modality, "short_side": short, "keyint": keyint,
                 "source": here(source), "classes": classes, "missing": missing,
                 "lists": {s: [[e.path, e.label, e.num_frames] for e in es] for s, es in lists.items()},

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from pst.data.annotations import Entry, read_classes, read_list
+from pst.data.annotations import FRAME_START, FRAME_TEMPLATE, Entry, read_classes, read_list
 from pst.io import check_output, sha256sum, write_text, write_texts
 
 MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
@@ -114,8 +114,8 @@ def check_video(path: Path, decoders: Sequence[str] = ("decord",)) -> Verdict:
     return v
 
 
-def check_entry(root: Path, entry: Entry, decoders: Sequence[str] = ("decord",), frame_template: str = "{:05d}.jpg",
-                frame_start: int = 1) -> Verdict:
+def check_entry(root: Path, entry: Entry, decoders: Sequence[str] = ("decord",),
+                frame_template: str = FRAME_TEMPLATE, frame_start: int = FRAME_START) -> Verdict:
     """The verdict on one list entry: a video (check_video) or a frame folder (every JPG read)."""
     path = root / entry.path
     if entry.num_frames is None:
@@ -156,7 +156,8 @@ REPORT_FIELDS = ["path", "verdict", "reason", "frames_claimed", "frames_decoded"
 
 def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] = None,
              progress: bool = True, classes: Optional[str | Path] = None, modality: str = "video",
-             frame_template: str = "{:05d}.jpg", frame_start: int = 1, decoders: Sequence[str] = ("decord",),
+             frame_template: str = FRAME_TEMPLATE, frame_start: int = FRAME_START,
+             decoders: Sequence[str] = ("decord",),
              report: Optional[str | Path] = None, shard: Optional[tuple[int, int]] = None) -> dict:
     """Check every entry of ``list_file``, a list of ``modality`` (labels checked against ``classes``, default
     classes.txt beside the list, before any decoding): bad ones go to the TSV with their reason, and ``report``

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from pst.data.annotations import FRAME_START, FRAME_TEMPLATE
 from pst.io import absent, load_json, load_yaml, read_utf8
 
 # Where a value comes from, in the words `pst recipe show` prints: the paper (main paper or supplement), the official
@@ -41,8 +42,8 @@ RECIPE: dict[str, Any] = {
         "classes": Key("classes.txt", "ours: class names, the id is the line (numbered as the official lists)"),
         "modality": Key("video", "ours: what the lists name; the catalog declares SSv1's frame folders "
                         "(official sthv1 config: RawframeDataset)"),
-        "frame_template": Key("{:05d}.jpg", "official sthv1 config: filename_tmpl='{:05}.jpg'"),
-        "frame_start": Key(1, "official: SSv1 ships 00001.jpg (1-based)",
+        "frame_template": Key(FRAME_TEMPLATE, "official sthv1 config: filename_tmpl='{:05}.jpg'"),
+        "frame_start": Key(FRAME_START, "official: SSv1 ships 00001.jpg (1-based)",
                            "the released uniform sampling adds no start index and would open 00000.jpg (its own "
                            "commented-out lines add 1, as we do); `data.frame_start`, `data.frame_template` for "
                            "other numbering"),

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from pst.data.annotations import read_classes
-from pst.data.dataset import read_clips, test_views
+from pst.data.dataset import frame_count, read_clips, test_views
 from pst.data.video import header
 from pst.engine.build import load_run_model, sampling, test_transform
 from pst.engine.config import check_views, resolve_path
@@ -18,16 +18,6 @@ from pst.io import absent
 from pst.layout import EVAL
 
 
-def frame_count(cfg: dict, folder: Path) -> int:
-    """The frames of a frame folder named as the run's are ({:05d}.jpg from its start index), counted."""
-    d = cfg["data"]
-    n = 0
-    while (folder / d["frame_template"].format(d["frame_start"] + n)).is_file():
-        n += 1
-    if not n:
-        raise ValueError(f"{folder}: a folder without frames named as the run's are "
-                         f"({d['frame_template'].format(d['frame_start'])}, ...); give a video file or such a folder")
-    return n
 
 
 def predict_videos(run_dir: str | Path, videos: list[str | Path], views: Optional[str] = None,
@@ -49,7 +39,7 @@ def predict_videos(run_dir: str | Path, videos: list[str | Path], views: Optiona
     inputs = []
     for v in videos:
         path = Path(v)
-        num_frames = frame_count(cfg, path) if path.is_dir() else None
+        num_frames = frame_count(path, d["frame_template"], d["frame_start"]) if path.is_dir() else None
         try:
             if num_frames is None:
                 header(path)                 # not a video: said by PyAV, before a decoder logs its own line

@@ -73,19 +73,16 @@ class _FramesAsBatch(nn.Module):
 def read_clip(cfg: dict, video: str | Path, num_frames: Optional[int] = None) -> tuple[torch.Tensor, np.ndarray]:
     """The test clip of a video (or of a frame folder of ``num_frames`` JPGs) as the run sees it (centre crop, one
     clip) and its RGB frames for display."""
-    from pst.data.dataset import read_clips
+    from pst.data.dataset import frame_count, read_clips
     from pst.data.transforms import MEAN, STD
     from pst.engine.build import sampling, test_transform
 
     d = cfg["data"]
     if num_frames is None and Path(video).is_dir():     # a frame folder given by hand: its frames, counted
-        num_frames = 0
-        while (Path(video) / d["frame_template"].format(d["frame_start"] + num_frames)).is_file():
-            num_frames += 1
-        if not num_frames:
-            raise ValueError(f"--video {video}: a folder without frames named as the run's are "
-                             f"({d['frame_template'].format(d['frame_start'])}, ...); give a video file or such a "
-                             "frame folder")
+        try:
+            num_frames = frame_count(video, d["frame_template"], d["frame_start"])
+        except ValueError as err:
+            raise ValueError(f"--video {err}") from None
     try:
         frames, _ = read_clips(video, num_frames, sampling(cfg), True, np.random.default_rng(0), d["frame_template"],
                                d["frame_start"])
