@@ -18,8 +18,6 @@ from pst.io import absent
 from pst.layout import EVAL
 
 
-
-
 def predict_videos(run_dir: str | Path, videos: list[str | Path], views: Optional[str] = None,
                    average: str = "prob", top: int = 5) -> dict:
     """{"views", "classes", "videos": [{"video", "top": [(class name, probability)], "partial"}]}; a video that
