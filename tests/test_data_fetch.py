@@ -17,7 +17,7 @@ from pst.datasets.catalog import SS_LEFT_RIGHT
 from pst.datasets.download import ChecksumError, DownloadError, download
 from pst.datasets.extract import UnsafeArchiveError, extract
 from pst.datasets.fetch import MissingFilesError, fetch
-from pst.datasets.preprocess import prepare
+from pst.datasets.preprocess import plan, prepare
 from pst.io import FolderInUseError, locked
 
 
@@ -283,10 +283,10 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
 def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused(tmp_path):
     """Trial 8 (#26): a rerun with nothing to do keeps the notes it recorded, and so does one after the archive was
     removed to save space; an archive replaced since is extracted again and its changed clip re-encoded, the others
-    kept; a split none of whose clips is in the copy, whose file names no clip, or none of whose videos re-encodes,
-    a middle part of a split archive left empty or cut, a gzip CRC that fails and an empty K400 label are refused in
-    one line naming the file; a .tgz is extracted like a .tar.gz; a refused extraction leaves no folder; a CSV with
-    a byte-order mark is read."""
+    kept; a split none of whose clips is in the copy, whose file names no clip (or whose class file names no class),
+    or none of whose videos re-encodes, a middle part of a split archive left empty or cut, a gzip CRC that fails and
+    an empty K400 label are refused in one line naming the file; a .tgz is extracted like a .tar.gz; a refused
+    extraction leaves no folder; a CSV with a byte-order mark is read."""
     from fixtures_data import make_tar, tiny_video
     from fixtures_video import encode, render_frames, x264
 
@@ -311,6 +311,13 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     assert prepare("diving48", root, short_side=32, progress=False) == first
     again = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (proc / "videos").rglob("*.mp4")}
     assert [n for n in sorted(copies) if again[n] != copies[n]] == ["clip1.mp4"]      # only the replaced clip
+    assert first["train_listed_twice"] == first["val_listed_twice"] == first["val_also_in_train"] == 0
+    ann = {s: root / "raw" / f"Diving48_V2_{s}.json" for s in ("train", "test")}
+    kept = {s: f.read_bytes() for s, f in ann.items()}         # a test clip named twice, and one also trained on:
+    ann["test"].write_text(json.dumps(json.loads(kept["test"]) * 2 + json.loads(kept["train"])[:1]))   # counted,
+    assert plan("diving48", root, short_side=32)["repeats"] == {                           # the lists as shipped
+        "train_listed_twice": 0, "val_listed_twice": 1, "val_also_in_train": 1}
+    ann["test"].write_bytes(kept["test"])
     (work / "text.mp4").write_text("not a video")
     make_tar(root / "raw" / "Diving48_rgb.tar.gz", {**vids, "rgb/clip3.mp4": work / "text.mp4"})
     with pytest.raises(ValueError, match=r"diving48 val: none of its 1 videos could be re-encoded \(each refused"):
@@ -332,6 +339,9 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
         prepare("diving48", root, short_side=32, progress=False)
     (root / "raw" / "Diving48_V2_test.json").write_text("[]")       # names no clip at all: the file is named
     with pytest.raises(ValueError, match=r"Diving48_V2_test.json: names no clip; .*first remove it and its entry"):
+        prepare("diving48", root, short_side=32, progress=False)
+    (root / "raw" / "Diving48_vocab.json").write_text("[]")         # names no class: the class file is named
+    with pytest.raises(ValueError, match=r"Diving48_vocab.json: names no class; .*first remove it and its entry"):
         prepare("diving48", root, short_side=32, progress=False)
 
     from pst.datasets.extract import extract_parts

@@ -137,6 +137,15 @@ def test_prepare_writes_upright_constant_rate_copies_and_refuses_cut_sources(fil
     with pytest.raises(ValueError, match=r"truncated at 0\.\d\d of 2\.00 seconds \(\d+ frames decode, then Invalid"):
         reencode(cut(fast, tmp_path / "faststart_cut60.mp4", 0.6), tmp_path / "cut.mp4", 48)     # counted as cut
     assert check_video(tmp_path / "vfr.mp4", DECODERS).ok
+    # a source smaller than any clip of the datasets is refused; one below the short side is upscaled, and said
+    from fixtures_video import encode, render_frames, x264
+
+    tiny = encode(tmp_path / "tiny.mp4", render_frames(8, 8, 12), options=x264())
+    with pytest.raises(ValueError, match=r"12x8 pixels: too small to be a clip of the dataset"):
+        reencode(tiny, tmp_path / "tiny_copy.mp4", 48)
+    assert not (tmp_path / "tiny_copy.mp4").exists()
+    assert reencode(files["rot90"], tmp_path / "up.mp4", 128) == ("rotated 90 degrees (display matrix) to upright; "
+                                                                 "upscaled from a short side of 64 px")
 
 
 def test_fps_map_is_ffmpegs_fps_filter():

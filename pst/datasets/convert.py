@@ -40,6 +40,20 @@ def _split(read):
     return wrapped
 
 
+def _classes(read):
+    """A reader of one dataset's class file (an `_annotation`): a file that names no class (empty, ``{}``, ``[]``)
+    is refused naming it, not later as a label "outside the 0 classes" of a split file."""
+    @_annotation
+    @functools.wraps(read)
+    def wrapped(path, *args):
+        classes = read(path, *args)
+        if not classes:
+            raise ValueError(f"{path}: names no class; fetch the dataset's annotations again, or place the original "
+                             "file")
+        return classes
+    return wrapped
+
+
 def _recorded(path: Path) -> str:
     """What a fetch again needs first when ``path`` was recorded at its download (fetch then only checks it against
     that record): its removal, and its entry's."""
@@ -112,7 +126,7 @@ def _template_class(template: str) -> str:
     return template.replace("[", "").replace("]", "")
 
 
-@_annotation
+@_classes
 def sthv2_classes(labels_json: Path) -> list[str]:
     labels = json.loads(Path(labels_json).read_text(encoding="utf-8-sig"))
     by_id = sorted((int(i), name) for name, i in labels.items())
@@ -138,7 +152,7 @@ def convert_sthv2(split_json: Path, classes: list[str], videos: dict[str, str]) 
     return entries, missing
 
 
-@_annotation
+@_classes
 def sthv1_classes(labels_csv: Path) -> list[str]:
     """SSv1 classes numbered as the official lists number them: sorted by name (TSM's gen_label_sthv1.py, which
     wrote the lists the official config reads), not in the labels file's order (mmaction2's own script's)."""
@@ -169,7 +183,7 @@ def convert_sthv1(split_csv: Path, classes: list[str], frames_root: Path, prefix
     return entries, missing
 
 
-@_annotation
+@_classes
 def diving48_classes(vocab_json: Path) -> list[str]:
     """Diving48_vocab.json: a list of classes, each a list of its four attributes; a class named twice is refused."""
     vocab = json.loads(Path(vocab_json).read_text(encoding="utf-8-sig"))

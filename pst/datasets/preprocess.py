@@ -68,6 +68,9 @@ def _x264_cpu() -> dict:
 X264_CPU = _x264_cpu()
 
 
+MIN_SOURCE_SIDE = 16   # pixels: a source with a shorter side is refused (no clip of the four datasets is that small)
+
+
 def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional[int] = None) -> str:
     """Re-encode to H.264 mp4 (closed GOPs: x264's defaults; a key frame at most every ``keyint`` frames, x264's
     250 by default) with the short side ``short_side`` (aspect kept, even sizes), from a front-to-back decode of the source, upright (the display rotation applied), at a constant rate:
@@ -111,6 +114,9 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
                                                            format="rgb24")
                     if stream is None:
                         w, h = frame.width, frame.height
+                        if min(w, h) < MIN_SOURCE_SIDE:      # a placeholder or a broken file, not a clip
+                            raise ValueError(f"{w}x{h} pixels: too small to be a clip of the dataset (a short side "
+                                             f"under {MIN_SOURCE_SIDE}); fetch it again")
                         scale = short_side / min(w, h)
                         nw, nh = _even(w * scale), _even(h * scale)
                         stream = out.add_stream("libx264", rate=rate)
@@ -144,6 +150,8 @@ def reencode(src: str | Path, dst: str | Path, short_side: int, keyint: Optional
     if vfr:
         notes.append(f"variable frame rate: {decoded} frames to {written} at {rate} fps (FFmpeg's fps filter: "
                      f"{int((counts == 0).sum())} dropped, {int(np.clip(counts - 1, 0, None).sum())} duplicated)")
+    if scale > 1:                                        # said: its detail is the source's, not the short side's
+        notes.append(f"upscaled from a short side of {min(w, h)} px")
     return "; ".join(notes)
 
 
@@ -295,10 +303,20 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
     the_plan = {"dataset": name, "modality": info.modality, "short_side": short, "keyint": keyint,
                 "source": here(source), "classes": classes, "missing": missing,
                 "lists": {s: [[e.path, e.label, e.num_frames] for e in es] for s, es in lists.items()},
-                "jobs": jobs}
+                "repeats": _repeats(lists), "jobs": jobs}
     with locked(proc, f"pst data prepare {name} --plan"):     # not while shards re-encode by the plan it replaces
         write_text(proc / PLAN, json.dumps(the_plan, indent=1) + "\n")
     return the_plan
+
+
+def _repeats(lists: dict[str, list[Entry]]) -> dict[str, int]:
+    """Clips the annotations name more than once, counted, not changed (the lists stay as the dataset ships them, as
+    mmaction2 reads them): ``{split}_listed_twice`` (rows naming a clip named before in that split) and
+    ``val_also_in_train`` (evaluated clips that are also trained on), so a copy's summary says where they are."""
+    out = {f"{split}_listed_twice": len(es) - len({e.path for e in es}) for split, es in lists.items()}
+    train = {Path(e.path).name for e in lists.get("train", [])}      # by clip: K400's splits are two folders
+    out["val_also_in_train"] = len({Path(e.path).name for e in lists.get("val", [])} & train)
+    return out
 
 
 def _copy(proc: Path, path: str) -> Path:
@@ -405,6 +423,7 @@ def _gather(root: Path, count: int) -> dict:
                **{f"{s}_missing": len(v) for s, v in p["missing"].items()}, "failed": len(failures),
                "truncated": sum("truncated" in r for _, _, r in failures),
                "rotated": sum("rotated" in n for _, _, n in notes),
-               "resampled": sum("variable" in n for _, _, n in notes)}
+               "resampled": sum("variable" in n for _, _, n in notes),
+               "upscaled": sum("upscaled" in n for _, _, n in notes), **p.get("repeats", {})}
     write_text(proc / "prepare.json", json.dumps(summary, indent=1) + "\n")
     return summary
