@@ -98,6 +98,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         if args.plan:
             p = preprocess.plan(args.name, args.root, short_side=args.short_side, keyint=args.keyint)
             print(f"{args.root}: {len(p['jobs'])} videos to re-encode; next --shard I/N for every I, then --gather N")
+            repeats = ", ".join(f"{k.replace('_', ' ')}: {n}" for k, n in p["repeats"].items() if n)
+            if repeats:                    # kept as the dataset lists them, and said (also in prepare.json)
+                print(f"{args.root}: clips named more than once in the annotations ({repeats})", file=sys.stderr)
         elif args.shard:
             index, count = _shard(args.shard)
             print(preprocess.reencode_shard(args.root, index, count, args.workers, progress=not args.quiet))
@@ -480,8 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _config_options(p, SynthConfig)
     p.add_argument("--workers", type=_positive, default=1, help="processes rendering videos (the bytes do not change)")
+    from pst.datasets.catalog import CATALOG           # the datasets and their facts: one owner
+
     p = step("fetch", "download a dataset into ROOT/raw (or list the licence-gated files to place)")
-    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
+    p.add_argument("name", choices=list(CATALOG), help="dataset")
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ goes inside)")
     p.add_argument("--mirror", help="base URL replacing the dataset's official host (a local mirror)")
     p.add_argument("--retries", type=_positive, default=5, help="attempts per file")
@@ -489,9 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                     "time")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p = step("prepare", "extract, convert annotations to the internal lists, re-encode videos")
-    p.add_argument("name", choices=["kinetics400", "sthv1", "sthv2", "diving48"], help="dataset")
+    p.add_argument("name", choices=list(CATALOG), help="dataset")
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ inside, processed/ written)")
-    p.add_argument("--short-side", type=int, help="re-encode short side (default: 320 for K400, 256 otherwise)")
+    p.add_argument("--short-side", type=int, help="re-encode short side (default: the dataset's, " + ", ".join(
+        f"{d.label} {d.short_side}" for d in CATALOG.values()) + ")")
     p.add_argument("--workers", type=_positive, default=1, help="videos re-encoded in parallel")
     scatter = p.add_mutually_exclusive_group()
     scatter.add_argument("--plan", action="store_true",
