@@ -156,10 +156,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from pst.engine.train import train
     from pst.layout import final_weights
 
-    cfg = _train_recipe(args)
+    cfg = _train_recipe(args)                   # a key or value the recipe refuses: before torch is imported
     if args.print_config:
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
@@ -169,6 +168,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def stamp():                                              # which final weights are there: none, or which file
         return (weights.stat().st_ino, weights.stat().st_mtime_ns) if weights.is_file() else None
+
+    from pst.engine.train import train
 
     before = stamp()
     summary = train(cfg, args.out, restart_on_change=args.restart_on_change)
@@ -267,6 +268,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         if table == "flops":
             raise ValueError("--curves: the FLOPs table has no training curves; name a study table")
+        if Path(args.curves).suffix not in ("", ".png", ".svg"):      # never a .jpg quietly written as .png
+            raise ValueError(f"--curves {args.curves}: the figure is written as .png and .svg; name it FILE, "
+                             "FILE.png or FILE.svg")
         stem = Path(args.curves).with_suffix("")
         for ext in (".png", ".svg"):
             check_figure(stem.with_suffix(ext))        # never a user's image, and before anything is read
@@ -350,7 +354,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from pst.engine.bench import gpu_probe
+    from pst.engine.bench import GPU_PROBE, gpu_probe
     from pst.report.cost import ASSUMED_TFLOPS, study_cost
     from pst.study import load
 
@@ -362,7 +366,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
                 f"{ASSUMED_TFLOPS:g} assumed for other models)")
     else:
         rate = f"an assumed {args.tflops or ASSUMED_TFLOPS:g} TFLOP/s sustained per GPU" + (
-            "" if args.tflops else f" (no GPU probe in {args.gpu_probe}: run benchmarks/gpu.py on a GPU node)")
+            "" if args.tflops else f" (no GPU probe in {args.gpu_probe or GPU_PROBE}: run benchmarks/gpu.py on a "
+                                   "GPU node)")
     print(f"profile {args.profile}: FLOPs counted (multiply-adds; training = 3 x forward), GPU-hours at {rate}, "
           "data loading not counted\n")
     print(df.to_markdown(index=False))
@@ -381,6 +386,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     from pst.report.records import record
 
+    twice = sorted({v for v in args.views if args.views.count(v) > 1})
+    if twice:
+        raise ValueError(f"--views: {', '.join(twice)} given twice; name each evaluation once")
     written = record(args.run_dir, args.views, args.out)
     print(f"{args.out}: {len(written)} files of {args.run_dir}")
     return 0
@@ -484,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_options(p, SynthConfig)
     p.add_argument("--workers", type=_positive, default=1, help="processes rendering videos (the bytes do not change)")
     from pst.datasets.catalog import CATALOG           # the datasets and their facts: one owner
+
+    k400_classes = CATALOG["kinetics400"].num_classes
 
     p = step("fetch", "download a dataset into ROOT/raw (or list the licence-gated files to place)")
     p.add_argument("name", choices=list(CATALOG), help="dataset")
@@ -618,13 +628,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="the experiment description")
     p.add_argument("--tflops", type=_finite(0, above=True),
                    help="sustained TFLOP/s per GPU to assume (default: the GPU probe's measured rates, else 25)")
-    p.add_argument("--gpu-probe", default="benchmarks/results/gpu.json", help="benchmarks/gpu.py's measurements")
+    p.add_argument("--gpu-probe", help="benchmarks/gpu.py's measurements (default: benchmarks/results/gpu.json, "
+                                       "where it has run)")
 
     p = command("flops", "FLOPs and params of one view, counted on the meta device", cmd_flops)
     p.add_argument("model", help="a registered model (pst models)")
     p.add_argument("--frames", type=_FRAMES, default=16, help="input frames of one view")
     p.add_argument("--size", type=_PIXELS, default=224, help="crop size in pixels")
-    p.add_argument("--classes", type=_positive, default=400, help="classifier size, counted in params")
+    p.add_argument("--classes", type=_positive, default=k400_classes, help="classifier size, counted in params (the "
+                                                                          "paper's FLOPs: K400's)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
     p.add_argument("--json", action="store_true", help='print {"model", "frames", "size", "gflops", "params_m"}')
 
@@ -634,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_FRAMES, default=32, help="input frames of one clip")
     p.add_argument("--size", type=_PIXELS, default=224, help="crop size in pixels")
     p.add_argument("--batch", type=_positive, default=8, help="clips per device (the paper's: 8)")
-    p.add_argument("--classes", type=_positive, default=400, help="classifier size")
+    p.add_argument("--classes", type=_positive, default=k400_classes, help="classifier size (K400's)")
     p.add_argument("--device", choices=["meta", "cpu"], default="meta",
                    help="meta: account without allocating; cpu: run the step for real")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
@@ -656,7 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-rate", type=_finite(0, above=True),
                    help="clips/s one GPU trains (default: the GPU probe's for --model, else 150, an estimate)")
     p.add_argument("--model", default="pst_t", help="the model whose measured GPU rate to use")
-    p.add_argument("--gpu-probe", default="benchmarks/results/gpu.json", help="benchmarks/gpu.py's measurements")
+    p.add_argument("--gpu-probe", help="benchmarks/gpu.py's measurements (default: benchmarks/results/gpu.json, "
+                                       "where it has run)")
     p.add_argument("--params", default="params.yaml", help="the experiment description")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -748,8 +761,15 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -781,7 +801,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _at_least_zero(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
@@ -792,7 +812,10 @@ def _finite(low: float, above: bool = False):
     def parse(text: str) -> float:
         import math
 
-        value = float(text)
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not math.isfinite(value) or value < low or (above and value == low):
             raise argparse.ArgumentTypeError(f"must be a finite number {'>' if above else '>='} {low:g}, got {text}")
         return value
@@ -804,11 +827,12 @@ def _expected_errors() -> tuple:
     one line naming the file, key or fix; anything else is a bug and keeps its traceback."""
     import yaml
 
-    from pst.data.dataset import UnreadableVideosError
     from pst.datasets.download import ChecksumError, DownloadError
     from pst.io import FolderInUseError
 
-    return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, FolderInUseError, UnreadableVideosError
+    dataset = sys.modules.get("pst.data.dataset")    # its error is raised only where it was imported: a refusal
+    loader = (dataset.UnreadableVideosError,) if dataset else ()      # before any model does not import torch
+    return ValueError, OSError, yaml.YAMLError, ChecksumError, DownloadError, FolderInUseError, *loader
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import socket
 import tempfile
 from contextlib import contextmanager
@@ -193,6 +194,8 @@ def read_record(path: PathLike, what: str, fix: str, keys: dict | None = None, k
     def refuse(problem: str):
         raise ValueError(f"{path}: not {what} ({problem}); {fix}")
 
+    if not Path(path).exists():              # a path mistyped, or the step that writes it has not run
+        raise ValueError(f"{path}: no such file (expected {what}); check the path, or {fix}")
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -314,8 +317,26 @@ def locked(folder: str | Path, what: str, shared: bool = False) -> Iterator[None
     processed copy's shared, its plan and gather exclusively. A second writer refuses at once, naming the holder;
     an exclusive holder first removes what a killed writer left half-written there."""
     path = Path(f"{folder}.lock")
+    _check_lock_file(path)
     with made_folder(path.parent):          # a command that fails leaves no empty folder made for its lock
         yield from _locked(path, folder, what, shared)
+
+
+_HOLDER = re.compile(r".+ \(pid \d+ on .+\)", re.S)      # what an exclusive holder writes (a shared one: nothing)
+
+
+def _check_lock_file(path: Path) -> None:
+    """A file at the lock's path that no lock wrote (a user's own ``run.lock``) is refused, never written over and
+    removed; an empty one, or one naming a holder (a killed writer's), is a lock."""
+    try:
+        if not path.is_file() or not path.stat().st_size:
+            return
+        text = path.read_bytes()[:4096].decode(errors="replace").strip()
+    except OSError:
+        return                                  # (unreadable: the lock itself says why)
+    if not _HOLDER.fullmatch(text):
+        raise ValueError(f"{path}: exists and is not a lock pst wrote (the lock of {Path(path.name).stem}/ goes "
+                         "there and is removed after); move that file aside, or choose another folder")
 
 
 def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator[None]:

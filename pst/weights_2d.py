@@ -69,6 +69,10 @@ def download(name_given: str, out: str) -> str:
     import torch
     from huggingface_hub.utils import logging as hub_logging
 
+    if not timm.is_model(name):                          # said before any network: no download could find it
+        raise ValueError(f"pretrained {name_given}: neither one of our models ({', '.join(PAPER_2D)}) nor a timm "
+                         "model (e.g. deit_small_patch16_224.fb_in1k); check the name")
+
     hub_logging.set_verbosity_error()
     try:
         state = timm.create_model(name, pretrained=True).state_dict()

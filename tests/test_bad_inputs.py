@@ -96,6 +96,9 @@ def _setup(tmp_path, easy):
     (tmp_path / "mixed" / "final.safetensors").write_bytes(_finished_weights(easy))
     _small_files(tmp_path / "mixed")
     (tmp_path / "ok" / "neg.txt").write_text("a.mp4 -1\n")
+    (tmp_path / "held.lock").write_text("my notes on the held-out clips\n")      # a user's file, at a lock's path
+    (tmp_path / "ok" / "m1.json").write_text('{"title": "t — profile p", "metrics": {}}')
+    (tmp_path / "ok" / "trunc.json").write_text('{"name": ')
     (tmp_path / "cut.safetensors").write_bytes(_finished_weights(easy)[:3000])       # a copy cut short
     (tmp_path / "ok" / "tab.json").write_text('{"title": "t — profile p", "rows": [{"model": "w", "seeds": 1}]}')
     (tmp_path / "sealed").mkdir()              # a finished run sealed by its train.json, then edited by hand
@@ -174,6 +177,25 @@ CASES = [   # argv, what the one line must say
     (["evaluate", "done", "--workers", "100000"], "--workers = 100000 is not valid: expected at most this node's"),
     (["train", "--config", "twice.yaml", "--out", "run"], "line 2, column 1 (key 'optim' given twice in one mapping)"),
     (["train", "--config", "recipe.yaml", "--out", ""], "--out: an empty path"),
+    (["train", "--config", "recipe.yaml", "--out", "held"], "held.lock: exists and is not a lock pst wrote"),
+    (["evaluate", "done", "--out", "held"], "held.lock: exists and is not a lock pst wrote (the lock of held/ goes"),
+    # trial 9 (#26): a named file that is not there, a suffix not written, an input twice, an error's own words
+    (["cost", "--gpu-probe", "nosuch.json"], "--gpu-probe nosuch.json: no such file; name the record benchmarks/gpu"),
+    (["cost", "--gpu-probe", "notes.md"], "notes.md: not the GPU probe's record (JSONDecodeError: Expecting value: "),
+    (["compare", "HEAD~1", "HEAD", "--curves", "fig.jpg"], "--curves fig.jpg: the figure is written as .png and .svg"),
+    (["pretrained", "nosuch", "--out", "p.safetensors"], "pretrained nosuch: neither one of our models (deit_s_2d,"),
+    (["table", "metrics", "ok/m1.json", "ok/m1.json", "--out", "m.json"], "ok/m1.json: a second table named 'm1'"),
+    (["table", "flops", "nosuch.json", "--out", "fl"], "nosuch.json: no such file (expected a FLOPs record"),
+    (["record", "done", "--views", "1x1", "1x1", "--out", "rec2"], "--views: 1x1 given twice; name each evaluation"),
+    (["plot", "--spec", json.dumps(SPEC), "--table", "ok/study.json", "--out-dir", "notes.md/figs"],
+     "--out-dir notes.md/figs: notes.md is a file; name a folder for the figures"),
+    (["report", "--out", "page.md", "--tables", "ok", "--profile", "synthetic"], "ok: a folder; name the page's tables"),
+    (["data", "validate", "ok", "ok/val.txt", "--gather", "nosuch.tsv"], "--gather: nosuch.tsv: no such file"),
+    (["data", "prepare", "diving48", "--root", "prep", "--gather", "x"], "--gather: expected a whole number, got 'x'"),
+    (["evaluate", "done", "--rescore", "--from", "3x0"], "--from: crops must be 1 or 3 and clips >= 1, got '3x0'"),
+    (["table", "study", "ok/one.json", "--spec", json.dumps({**SPEC, "basline": "v"}), "--out", "t"],
+     "(top level): Additional properties are not allowed ('basline' was unexpected)"),
+    (["table", "study", "ok/one.json", "--spec", "ok/trunc.json", "--out", "t"], "--spec ok/trunc.json: not valid JSON"),
     (["data", "validate", "ok", "ok/val.txt", "--out", "ok/val.txt"], "--out ok/val.txt is also an input"),
     (["data", "validate", "ok", "ok/val.txt", "--report", "ok/classes.txt"], "--report ok/classes.txt is also an input"),
     (["data", "validate", "ok", "ok/val.txt", "--out", "mine/videos/holiday.mp4"], "was not written by this command"),
@@ -336,7 +358,7 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(argv, says, easy, tm
     assert len(lines) == 1 and lines[0].startswith(f"pst {argv[0]}") and "Traceback" not in err, err
     assert says in lines[0], lines[0]
     assert _tree(tmp_path) == before
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".lock")]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".lock") and p not in before]
 
 
 @pytest.mark.parametrize("text, says", [("42", "not the annotation file the dataset ships"),

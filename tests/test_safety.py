@@ -218,7 +218,7 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     assert main(["evaluate", str(run), "--rescore", "--average", "score"]) == 2
     assert "exists (an evaluation is never replaced)" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--rescore", "--views", "3x1"]) == 2
-    assert "3 crops are not a subset of 1" in capsys.readouterr().err
+    assert "3 crops are not a subset of the 1 scored; CROPS can be 1" in capsys.readouterr().err
     from pst.engine.evaluate import write_scores                # scores not the evaluation's (another run's): refused
     good = (run / "eval_1x1" / "scores.npz").read_bytes()
     t = {k: torch.from_numpy(scores[k]) for k in ("logits", "labels", "indices")}

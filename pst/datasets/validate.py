@@ -231,6 +231,10 @@ def gather(list_file: str | Path, shards: Sequence[str | Path], out: str | Path,
                  None)
     if twice is not None:
         raise ValueError(f"--gather: {twice} given twice; give each shard's file once")
+    absent_shard = next((s for s in shards if not Path(s).is_file()), None)
+    if absent_shard is not None:
+        raise ValueError(f"--gather: {absent_shard}: no such file; validate that shard first (`pst data validate "
+                         "ROOT LIST --shard I/N`), or check the path")
     rows, seen, digest = [], {}, _list_digest(list_file)
     for path in shards:
         head, *lines = Path(path).read_text().splitlines() or [""]

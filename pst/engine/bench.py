@@ -24,17 +24,22 @@ ASSUMED_GPU_CLIPS_PER_S = 150.0
 GPU_PROBE = "benchmarks/results/gpu.json"          # what benchmarks/gpu.py writes
 
 
-def gpu_probe(path: str | Path = GPU_PROBE) -> dict | None:
+def gpu_probe(path: str | Path | None = None) -> dict | None:
     """The GPU probe's measurements, where it has run on a GPU at the paper's sizes (None otherwise): per model,
-    its fastest bf16 training step's clips/s and TFLOP/s, and the GPU's name."""
+    its fastest bf16 training step's clips/s and TFLOP/s, and the GPU's name. ``path``: a record the user names
+    (it must be there), else benchmarks/gpu.py's own, where it has run."""
     from pst.io import read_record
 
-    path = Path(path)
+    given, path = path is not None, Path(GPU_PROBE if path is None else path)
     if path.is_dir():
-        raise ValueError(f"--gpu-probe {path}: a folder; name the probe's JSON file (benchmarks/results/gpu.json)")
+        raise ValueError(f"--gpu-probe {path}: a folder; name the probe's JSON file ({GPU_PROBE})")
     if not path.is_file():
+        if given:
+            raise ValueError(f"--gpu-probe {path}: no such file; name the record benchmarks/gpu.py wrote ("
+                             f"{GPU_PROBE}), or leave the option out")
         return None
-    report = read_record(path, "the GPU probe's record", "rerun benchmarks/gpu.py or remove the file", {"rows": list})
+    report = read_record(path, "the GPU probe's record", "name the record benchmarks/gpu.py wrote" if given else
+                         "rerun benchmarks/gpu.py, or move the file aside", {"rows": list})
     if not report.get("cuda") or report.get("tiny"):
         return None
     best: dict[str, dict] = {}

@@ -426,26 +426,27 @@ def validate(cfg: dict) -> None:
                          f"{b} (each device's batch holds whole videos' clips); choose a divisor of {b}")
 
 
-def load_recipe(path: str | Path) -> dict:
-    """A recipe file (YAML/JSON), or the recipe itself as inline JSON (how the workflow passes it)."""
+def load_recipe(path: str | Path, what: str = "recipe") -> dict:
+    """A recipe file (YAML/JSON), or the recipe itself as inline JSON (how the workflow passes it); ``what``: how
+    the messages name it (a table's --spec is read the same way)."""
     if isinstance(path, str) and path.lstrip().startswith("["):
-        raise ValueError(f"recipe {path}: inline JSON must be a mapping ({{\"train\": {{...}}}}), not a list")
+        raise ValueError(f"{what} {path}: inline JSON must be a mapping ({{\"train\": {{...}}}}), not a list")
     if isinstance(path, str) and path.lstrip().startswith("{"):
         try:
             data = load_json(path)
         except json.JSONDecodeError as err:
-            raise ValueError(f"recipe: inline JSON does not parse ({err.msg if not err.pos else err})") from None
+            raise ValueError(f"{what}: inline JSON does not parse ({err.msg if not err.pos else err})") from None
         if not isinstance(data, dict):
-            raise ValueError("recipe: expected a mapping at the top level")
+            raise ValueError(f"{what}: expected a mapping at the top level")
         return data
     if not str(path).strip():
-        raise ValueError("recipe: an empty path; give a recipe file (YAML or JSON) or inline JSON")
+        raise ValueError(f"{what}: an empty path; give a {what} file (YAML or JSON) or inline JSON")
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"recipe {path}: a folder; give a recipe file (YAML or JSON) or inline JSON")
+        raise ValueError(f"{what} {path}: a folder; give a {what} file (YAML or JSON) or inline JSON")
     if not path.is_file():
-        raise FileNotFoundError(f"recipe {path}: {absent(path)}")
-    text = read_utf8(path, "recipe (YAML or JSON)")
+        raise FileNotFoundError(f"{what} {path}: {absent(path)}")
+    text = read_utf8(path, f"{what} (YAML or JSON)")
     try:
         data = load_json(text) if path.suffix == ".json" else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
@@ -454,31 +455,31 @@ def load_recipe(path: str | Path) -> dict:
         if isinstance(err, json.JSONDecodeError):
             at = f" at line {err.lineno}, column {err.colno}" if err.pos else ""     # 0: the whole text (load_json)
         problem = getattr(err, "problem", None) or getattr(err, "msg", None) or str(err).splitlines()[0]
-        raise ValueError(f"recipe {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}{at} "
+        raise ValueError(f"{what} {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}{at} "
                          f"({problem}); fix the file") from None
     if not isinstance(data, dict):
-        raise ValueError(f"recipe {path}: expected a mapping at the top level")
+        raise ValueError(f"{what} {path}: expected a mapping at the top level")
     return data
 
 
-def parse_views(text: str) -> tuple[int, int]:
-    """"3x4" -> (3 crops, 4 clips)."""
+def parse_views(text: str, option: str = "--views") -> tuple[int, int]:
+    """"3x4" -> (3 crops, 4 clips); ``option``: the command's option that gave it, as messages name it."""
     try:
         crops, clips = (int(v) for v in str(text).lower().split("x"))
     except ValueError:
-        raise ValueError(f"--views: expected CROPSxCLIPS such as 3x4 or 1x1, got {text!r}") from None
+        raise ValueError(f"{option}: expected CROPSxCLIPS such as 3x4 or 1x1, got {text!r}") from None
     if crops not in (1, 3) or clips < 1:
-        raise ValueError(f"--views: crops must be 1 or 3 and clips >= 1, got {text!r}")
+        raise ValueError(f"{option}: crops must be 1 or 3 and clips >= 1, got {text!r}")
     return crops, clips
 
 
-def check_views(cfg: dict, views: str) -> tuple[int, int]:
+def check_views(cfg: dict, views: str, option: str = "--views") -> tuple[int, int]:
     """The test views a recipe can be evaluated with: uniform sampling covers the whole video with one clip, so
     several clips would be identical copies (mmaction2's frame_uniform returns one); refused rather than scored."""
-    crops, clips = parse_views(views)
+    crops, clips = parse_views(views, option)
     mode = cfg["data"]["sampling"]["mode"]
     if mode == "uniform" and clips > 1:
-        raise ValueError(f"--views {views}: data.sampling.mode 'uniform' takes one clip over the whole video, so "
+        raise ValueError(f"{option} {views}: data.sampling.mode 'uniform' takes one clip over the whole video, so "
                          f"{clips} clips would be {clips} identical copies; use {crops}x1")
     return crops, clips
 

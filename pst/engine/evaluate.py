@@ -306,8 +306,9 @@ def view_subset(crops: int, clips: int, of: tuple[int, int]) -> list[int]:
     elif crops == 1 and src_crops == 3:
         crop_ids = [2]                                       # three_crop_offsets: left/top, right/bottom, centre
     else:
-        raise ValueError(f"--views {crops}x{clips}: {crops} crops are not a subset of {src_crops}; give {src_crops} "
-                         "or 1 (the centre crop)")
+        valid = f"{src_crops} or 1 (the centre one)" if src_crops == 3 else f"{src_crops}"
+        raise ValueError(f"--views {crops}x{clips}: {crops} crops are not a subset of the {src_crops} scored; CROPS "
+                         f"can be {valid}")
     if not 1 <= clips <= src_clips:
         raise ValueError(f"--views {crops}x{clips}: {clips} clips are not a subset of the {src_clips} scored")
     clip_ids = [round((i + 0.5) * src_clips / clips - 0.5) for i in range(clips)]
@@ -325,7 +326,7 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
         parse_views(views)                      # a malformed --views before anything is read
     cfg = load_config(run_dir)
     if source:
-        check_views(cfg, source)
+        check_views(cfg, source, "--from")
         src = Path(eval_dir(run_dir, source))
         if not (src / SCORES).is_file():
             raise ValueError(f"--from {source}: {src / SCORES} does not exist; evaluate the run at {source} first "

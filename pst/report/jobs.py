@@ -74,6 +74,9 @@ def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
 
     if not out_dir.strip():
         raise ValueError("--out-dir: an empty path; name the figures' folder")
+    there = next(p for p in (Path(out_dir), *Path(out_dir).parents) if p.exists())    # (the cwd at the latest)
+    if not there.is_dir():
+        raise ValueError(f"--out-dir {out_dir}: {there} is a file; name a folder for the figures")
     runs = row_runs(spec)
     table = result_table(table_path)                        # every input read before any figure is drawn
     title = table.get("title")

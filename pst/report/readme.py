@@ -64,6 +64,9 @@ def report(out: str | Path, tables: list[str], figures: list[str], profile: str)
 
     check_output(out, tables + figures, "# Results")
     check_not_inside(out)
+    folder = next((f for f in tables + figures if Path(f).is_dir()), None)
+    if folder:                                       # a folder is not a missing file
+        raise ValueError(f"{folder}: a folder; name the page's tables (.md) and figures (.png, .svg) one by one")
     missing = [f for f in tables + figures if not Path(f).is_file()]
     if missing:
         raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "

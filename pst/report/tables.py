@@ -49,6 +49,8 @@ def write_metrics(tables: Iterable[str | Path], out: str | Path) -> Path:
     """One metrics file for a profile, {table name: its metrics view}: what `dvc metrics show/diff` reads."""
     merged = {}
     for t in tables:
+        if Path(t).stem in merged:                   # one table's numbers, never another's taken over them
+            raise ValueError(f"{t}: a second table named {Path(t).stem!r}; give each table once")
         merged[Path(t).stem] = read_record(t, "a table written by `pst table`", "rerun its table job",
                                            {"metrics": dict})["metrics"]
     return write_text(out, json.dumps(merged, indent=1, sort_keys=True) + "\n")
