@@ -50,6 +50,7 @@ class Table:
     baseline: str | None  # the 2D row every temporal row is compared with (paired over seeds)
     comparable: bool      # dataset, recipe, views and 2D init are the paper's: a Δ to its number means something
     memory: bool          # show the training-memory account at the paper's input and per-device batch
+    cam: bool             # draw a GradCAM figure of its rows (the supplement's Figs. 2-3: one per dataset)
     paper_only: tuple[str, ...]   # published rows printed without ours (no model of ours defines them)
 
 
@@ -69,10 +70,14 @@ class Study:
         self.profile = profile or config["profile"]
         if self.profile not in config["profiles"]:
             raise ValueError(f"params.yaml profile: {self.profile!r} is not one of {sorted(config['profiles'])} "
-                             "(set it in params.yaml or with --config profile=NAME)")
+                             "(a `pst` command's --profile NAME, Snakemake's --config profile=NAME, or params.yaml's "
+                             "profile: key)")
         self.settings = config["profiles"][self.profile]
         self.seeds = list(self.settings["seeds"])
         data = self.settings.get("data", "data")
+        if any(c.isspace() for c in str(data)):        # the rules' commands pass paths unquoted
+            raise ValueError(f"params.yaml profiles.{self.profile}.data: {str(data)!r} holds a space; the workflow's "
+                             "commands take paths without spaces: name another folder (a link to this one will do)")
         if Path(data).exists() and not Path(data).is_dir():
             raise ValueError(f"params.yaml profiles.{self.profile}.data: {data} is a file, not a folder; name the "
                              "profile's data folder (default data)")
@@ -337,7 +342,7 @@ class Study:
                      views=views, pretrain=raw["pretrain"] if self.pretrained else "none (from scratch)",
                      published=raw.get("published"), rows=rows, paper_input=tuple(raw["paper_input"]),
                      seeds=tuple(s.get("table_seeds", {}).get(name, self.seeds)), baseline=raw.get("baseline"), comparable=comparable, memory=bool(raw.get("memory")),
-                     paper_only=tuple(raw.get("paper_only", ())))
+                     cam=bool(raw.get("cam")), paper_only=tuple(raw.get("paper_only", ())))
 
     @property
     def tables(self) -> list[Table]:
@@ -526,9 +531,9 @@ _TEXT, _NAME = {"type": "string"}, {"type": "string", "minLength": 1}
 _MAYBE = {"type": ["string", "null"]}
 # The shapes of the specs the workflow hands its table jobs (Study.table_spec, Study.released_spec): what `pst table`
 # and `pst plot` check a --spec against before reading anything it names.
-TABLE_SPEC = {
+TABLE_SPEC = {                                          # (a key it does not know: a typo, refused, not ignored)
     "type": "object", "required": ["name", "title", "published", "pretrain", "paper_input", "profile", "seeds", "rows"],
-    "properties": {
+    "additionalProperties": False, "properties": {
         "name": _NAME, "title": _TEXT, "published": _MAYBE, "pretrain": _TEXT, "profile": _NAME,
         "paper_input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
         "paper_dataset": _MAYBE, "dataset": _MAYBE, "baseline": _MAYBE, "comparable": {"type": "boolean"},
@@ -536,7 +541,7 @@ TABLE_SPEC = {
         "memory": {"type": "boolean"}, "paper_only": {"type": "array", "items": _NAME},
         "rows": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["variant", "model", "views", "published_row", "runs"],
-            "properties": {"variant": _NAME, "model": _NAME, "published_row": _MAYBE,
+            "additionalProperties": False, "properties": {"variant": _NAME, "model": _NAME, "published_row": _MAYBE,
                            "views": {"type": "string", "pattern": "^[13]x[1-9][0-9]*$"},
                            "runs": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _NAME}}}}}}
 RELEASED_SPEC = {
@@ -607,7 +612,7 @@ def read_spec(text: str | None, released: bool = False) -> dict:
 
         raise ValueError(f"--spec {text}: {absent(text)}; give {what} as the workflow writes it (a JSON file or "
                          "inline JSON)")
-    return check_spec(load_recipe(text), RELEASED_SPEC if released else TABLE_SPEC, what)
+    return check_spec(load_recipe(text, "--spec"), RELEASED_SPEC if released else TABLE_SPEC, what)
 
 
 @contextmanager

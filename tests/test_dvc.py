@@ -2,7 +2,8 @@
 Snakemake targets; the tables are mean ± std over seeds with the published numbers and paired differences beside; each
 run's small files are copied where git versions them; a fresh clone writes the same bytes; changing only execution
 settings reruns nothing, changing one variant replans exactly its jobs; a table with missing runs refuses; tables are
-metrics that `dvc metrics diff` reads, and a checkpoint goes to a local-directory remote and back."""
+metrics that `dvc metrics diff` reads, and a checkpoint goes to a local-directory remote and back. The FLOPs table
+(`pst flops` jobs, then their table, then nothing to do) is built here too, with the paper's numbers beside ours."""
 import copy
 import json
 import re
@@ -171,7 +172,7 @@ def test_micro_study_through_dvc_reproduces_reruns_what_changed_and_keeps_weight
            "GIT_COMMITTER_EMAIL": "t@t"}
     repo = tmp_path / "repo"
     repo.mkdir()
-    params = copy_workflow(repo, {"deit_s_tps": [4, 32], "pst_t": [4, 32]}, edit=micro_study)
+    params = copy_workflow(repo, edit=micro_study)
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")       # one study@<profile> stage per profile, unedited
     shutil.copytree(ROOT / "pst", repo / "pst", ignore=shutil.ignore_patterns("__pycache__"))
     for name in (".gitignore", ".dvcignore"):                # what git and DVC leave out, as in the project
@@ -183,7 +184,10 @@ def test_micro_study_through_dvc_reproduces_reruns_what_changed_and_keeps_weight
     _run(["git", "commit", "-qm", "code"], repo, env)       # results name the code's commit (pst.provenance)
     for stage in ("synth", "study@synthetic"):                 # what `make reproduce` runs
         _run(["dvc", "repro", stage], repo, env)
-    assert (repo / "dvc.lock").exists() and (repo / "results/flops.json").exists()
+    assert (repo / "dvc.lock").exists()
+    flops = {r["model"]: r for r in json.loads((repo / "results/flops.json").read_text())["rows"]}
+    assert flops["deit_s_tps"]["GFLOPs paper"] == 74 and flops["deit_s_tps"]["Δ GFLOPs"] == 0     # at 16x224²
+    assert "n/a" not in (repo / "results/flops.md").read_text().split("| deit_s_tps")[1].splitlines()[0]
     _check_tables_and_records(repo)
     shown = _run(["dvc", "metrics", "show", "--md"], repo, env)
     assert "results/synthetic/metrics.json" in shown and "table1_deit.deit_tps.top1" in shown
@@ -204,6 +208,8 @@ def test_micro_study_through_dvc_reproduces_reruns_what_changed_and_keeps_weight
     _run(["dvc", "repro", "flops"], repo, env)
     diff = _run(["dvc", "metrics", "diff", "--md"], repo, env)
     assert "metrics.pst_t.GFLOPs" in diff and "metrics.deit_s_tps.GFLOPs" not in diff   # only what changed
+    pst_t = next(r for r in json.loads((repo / "results/flops.json").read_text())["rows"] if r["model"] == "pst_t")
+    assert pst_t["frames"] == 8 and pst_t["size"] == 32 and pst_t["GFLOPs"] < 10
     params["variants"]["deit_tps"]["kwargs"]["pattern"] = "A"           # a study parameter: the study stage changed
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     status = _run(["dvc", "status", "study@synthetic"], repo, env)

@@ -138,6 +138,10 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     assert 0 < (final - init).abs().max() < 0.01        # trained 2 steps from the loaded init (a fresh one: ~0.1 away)
     page = (repo / layout.readme).read_text()
     assert "Table 4: Kinetics-400" in page and "| profile | rehearsal |" in page
+    cams = sorted(p.name for p in (repo / layout.figures).glob("*_cam.png"))      # where the supplement draws one
+    assert cams == [f"{t}_cam.png" for t in ("main_diving48", "main_kinetics400", "main_sthv1", "main_sthv2",
+                                             "table1_deit")], cams
+    assert "![main_sthv2_cam](figures/main_sthv2_cam.png)" in page
     metrics = json.loads((repo / layout.metrics).read_text())
     assert set(metrics) == {t.name for t in study.tables}
     assert not (repo / "results" / "synthetic").exists() and not (repo / "results" / "paper").exists()
@@ -154,8 +158,8 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1], re.M))
     jobs.pop("total")
     assert jobs == {"train": "1", "evaluate": "1", "table": "1", "per_class": "1", "curves_table2b_patterns": "1",
-                    "plots": "1", "cam": "1", "metrics": "1", "record": "1", "results_readme": "1", "all": "1"}, \
-        plan[-2000:]
+                    "plots": "1", "metrics": "1", "record": "1", "results_readme": "1", "all": "1"}, \
+        plan[-2000:]                                          # (no GradCAM of Table 2: the paper draws none)
     assert "variant=pst_A" in plan and "table=table2b_patterns" in plan
     assert "study@rehearsal" in _run(["dvc", "status", f"study@{PROFILE}"], repo, env)
 

@@ -108,11 +108,11 @@ def study_curves():
 
 
 def study_figures():
-    """Every figure of the profile's tables: curves and accuracy vs GFLOPs (PNG + SVG), confusions and GradCAM
-    (PNG)."""
+    """Every figure of the profile's tables: curves and accuracy vs GFLOPs (PNG + SVG), confusions, and GradCAM
+    (PNG) where the table asks for it (params.yaml tables: cam)."""
     return [L.figure(t.name, kind, ext) for t in STUDY.tables
             for kind, exts in (("curves", ("png", "svg")), ("accuracy_vs_gflops", ("png", "svg")),
-                               ("confusion", ("png",)), ("cam", ("png",)))
+                               ("confusion", ("png",)), *((("cam", ("png",)),) if t.cam else ()))
             for ext in exts]
 
 
