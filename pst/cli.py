@@ -526,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("list", help="a list file (train.txt, val.txt)")
     p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
     p.add_argument("--classes", help="classes file the labels are checked against (default: classes.txt beside the "
-                                     "list)")
+                                     "list, else in ROOT)")
     p.add_argument("--modality", choices=["video", "frames"], default="video",
                    help="what the list names: video files ('path label') or frame folders ('dir num_frames label')")
     p.add_argument("--frame-template",

@@ -99,6 +99,9 @@ def _setup(tmp_path, easy):
     (tmp_path / "held.lock").write_text("my notes on the held-out clips\n")      # a user's file, at a lock's path
     (tmp_path / "ok" / "m1.json").write_text('{"title": "t — profile p", "metrics": {}}')
     (tmp_path / "ok" / "trunc.json").write_text('{"name": ')
+    (tmp_path / "ok" / "spaced.txt").write_text("my clips/a.mp4 0\n")
+    (tmp_path / "ok" / "lists").mkdir()                   # a list away from its classes, which are in the root
+    (tmp_path / "ok" / "lists" / "val9.txt").write_text("a.mp4 9\n")
     (tmp_path / "cut.safetensors").write_bytes(_finished_weights(easy)[:3000])       # a copy cut short
     (tmp_path / "ok" / "tab.json").write_text('{"title": "t — profile p", "rows": [{"model": "w", "seeds": 1}]}')
     (tmp_path / "sealed").mkdir()              # a finished run sealed by its train.json, then edited by hand
@@ -196,6 +199,10 @@ CASES = [   # argv, what the one line must say
     (["table", "study", "ok/one.json", "--spec", json.dumps({**SPEC, "basline": "v"}), "--out", "t"],
      "(top level): Additional properties are not allowed ('basline' was unexpected)"),
     (["table", "study", "ok/one.json", "--spec", "ok/trunc.json", "--out", "t"], "--spec ok/trunc.json: not valid JSON"),
+    (["data", "validate", "ok", "ok/lists/val9.txt"], "ok/lists/val9.txt:1"),
+    (["verify", "HEAD", "--profile", ""], "--profile: an empty name; name a profile of params.yaml"),
+    (["data", "validate", "ok", "ok/spaced.txt"], "ok/spaced.txt:1: expected 'relative/path.mp4 label' (a list of "
+                                                   "video), got 'my clips/a.mp4 0'; its path holds a space"),
     (["data", "validate", "ok", "ok/val.txt", "--out", "ok/val.txt"], "--out ok/val.txt is also an input"),
     (["data", "validate", "ok", "ok/val.txt", "--report", "ok/classes.txt"], "--report ok/classes.txt is also an input"),
     (["data", "validate", "ok", "ok/val.txt", "--out", "mine/videos/holiday.mp4"], "was not written by this command"),

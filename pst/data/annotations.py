@@ -52,8 +52,13 @@ def read_list(path: str | Path, num_classes: Optional[int] = None, modality: str
             if modality == "frames" and numbers[0] < 1:
                 raise ValueError
         except ValueError:
+            spaced = (len(parts) > columns and all(v.lstrip("-").isdigit() for v in parts[-(columns - 1):])
+                      and not all(v.isdigit() for v in parts[1:]))          # (not another modality's numbers)
+            fix = ("its path holds a space, which the list's format (mmaction2's: fields split on spaces) cannot "
+                   "carry; rename the file" if spaced else
+                   "fix the line, or declare the other modality (data.modality)")
             raise ValueError(f"{path}:{no}: expected '{MODALITIES[modality]}' (a list of {modality}), got {raw!r}; "
-                             "fix the line, or declare the other modality (data.modality)") from None
+                             f"{fix}") from None
         entries.append(Entry(parts[0], numbers[-1], numbers[0] if modality == "frames" else None))
         label = entries[-1].label
         if label < 0:                                   # never a class, whatever the classes file holds

@@ -160,13 +160,14 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
              decoders: Sequence[str] = ("decord",),
              report: Optional[str | Path] = None, shard: Optional[tuple[int, int]] = None) -> dict:
     """Check every entry of ``list_file``, a list of ``modality`` (labels checked against ``classes``, default
-    classes.txt beside the list, before any decoding): bad ones go to the TSV with their reason, and ``report``
-    (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them. ``shard`` (I, N):
+    classes.txt beside the list, else in ``root``, before any decoding): bad ones go to the TSV with their reason,
+    and ``report`` (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them. ``shard`` (I, N):
     only every N-th entry from the I-th (one job of a scattered validation; `gather` joins the N TSVs)."""
     root, list_file = Path(root), Path(list_file)
     if classes and not Path(classes).is_file():
         raise ValueError(f"--classes {classes}: no such file (the dataset's classes.txt, one name per line)")
-    classes = Path(classes) if classes else list_file.parent / "classes.txt"
+    beside = [list_file.parent / "classes.txt", Path(root) / "classes.txt"]     # the list's folder, then the root's
+    classes = Path(classes) if classes else next((c for c in beside if c.is_file()), beside[0])
     if shard is not None and not out:
         raise ValueError("--shard: give --out for the shard's file (the default, the list's bad_videos.tsv, is the "
                          "whole list's, which --gather writes)")

@@ -149,6 +149,8 @@ def _fmt(v) -> str:
 def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = ".") -> Verdict:
     """The verdict on ``results/<profile>/`` in the working tree of ``repo`` against revision ``rev``."""
     repo = Path(repo)
+    if not profile.strip():
+        raise ValueError("--profile: an empty name; name a profile of params.yaml (default: synthetic)")
     check_revision(rev, repo)
     layout = Layout(profile)
     tables_dir = str(Path(layout.table("x")).parent)
