@@ -161,8 +161,9 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
              report: Optional[str | Path] = None, shard: Optional[tuple[int, int]] = None) -> dict:
     """Check every entry of ``list_file``, a list of ``modality`` (labels checked against ``classes``, default
     classes.txt beside the list, else in ``root``, before any decoding): bad ones go to the TSV with their reason,
-    and ``report`` (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them. ``shard`` (I, N):
-    only every N-th entry from the I-th (one job of a scattered validation; `gather` joins the N TSVs)."""
+    and ``report`` (CSV) gets every file's verdict and counts. Frame folders are read as the recipes read them.
+    ``shard`` (I, N): only every N-th entry from the I-th (one job of a scattered validation; `gather` joins the N
+    TSVs)."""
     root, list_file = Path(root), Path(list_file)
     if classes and not Path(classes).is_file():
         raise ValueError(f"--classes {classes}: no such file (the dataset's classes.txt, one name per line)")
