@@ -649,6 +649,9 @@ def check_params(config: dict, schema: str | Path, path: str = "params.yaml") ->
     import jsonschema
     import yaml
 
+    if isinstance(config, dict) and "profile" in config and config["profile"] in (None, ""):     # `--config profile=`
+        raise ValueError(f"{path} profile: an empty name (Snakemake's --config profile=NAME, or params.yaml's "
+                         f"profile: key); name one of {sorted(config.get('profiles') or {})}")
     spec = yaml.safe_load(Path(schema).read_text())      # checked by the draft it declares, as snakemake does:
     errors = list(jsonschema.validators.validator_for(spec)(spec).iter_errors(config))   # $ref beside type counts
     error = jsonschema.exceptions.best_match(errors)

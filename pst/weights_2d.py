@@ -55,9 +55,10 @@ def download(name_given: str, out: str) -> str:
     of it) as a state dict at ``out``, never over a file; offline, the local cache only, in one line."""
     import os
 
-    from pst.io import atomic_path, check_output
+    from pst.io import atomic_path, check_not_inside, check_output
 
     check_output(out)
+    check_not_inside(out)                                # never into a run's or a dataset's folder
     if Path(out).exists():
         raise ValueError(f"--out {out}: exists; pretrained never overwrites a file (remove it to download again)")
     name = PAPER_2D.get(name_given, name_given)          # one of our models: the paper's 2D weights of it

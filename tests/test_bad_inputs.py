@@ -187,6 +187,7 @@ CASES = [   # argv, what the one line must say
     (["cost", "--gpu-probe", "notes.md"], "notes.md: not the GPU probe's record (JSONDecodeError: Expecting value: "),
     (["compare", "HEAD~1", "HEAD", "--curves", "fig.jpg"], "--curves fig.jpg: the figure is written as .png and .svg"),
     (["pretrained", "nosuch", "--out", "p.safetensors"], "pretrained nosuch: neither one of our models (deit_s_2d,"),
+    (["pretrained", "pst_t", "--out", "done/p.pt"], "--out done/p.pt: inside the run "),
     (["table", "metrics", "ok/m1.json", "ok/m1.json", "--out", "m.json"], "ok/m1.json: a second table named 'm1'"),
     (["table", "flops", "nosuch.json", "--out", "fl"], "nosuch.json: no such file (expected a FLOPs record"),
     (["record", "done", "--views", "1x1", "1x1", "--out", "rec2"], "--views: 1x1 given twice; name each evaluation"),
