@@ -86,12 +86,3 @@ def test_a_synthetic_set_synth_would_refuse():
     msg = _refused(lambda p: p["datasets"]["synthetic"]["synth"].update(size=48), profile="synthetic")
     assert "params.yaml datasets.synthetic.synth: size: decord misreads H.264 frames 48 px wide" in msg
 
-
-def test_an_empty_profile_is_named_with_the_profiles_there_are():
-    from pst.study import SCHEMA, check_params
-
-    params = copy.deepcopy(PARAMS)
-    params["profile"] = None                             # what `snakemake --config profile=` gives
-    with pytest.raises(ValueError, match=r"params.yaml profile: an empty name \(Snakemake's --config profile=NAME.*"
-                                         r"name one of \['paper', "):
-        check_params(params, ROOT / SCHEMA)

@@ -87,11 +87,16 @@ def test_plan_names_a_bad_reference():
         edit(p)
         with pytest.raises(ValueError, match=says):
             Study(p, profile)
-    for profile in (None, 5, ["synthetic"]):           # the draft the schema declares: $ref beside type counts
+    for profile in (5, ["synthetic"]):                 # the draft the schema declares: $ref beside type counts
         p = _params()
         p["profile"] = profile
         with pytest.raises(ValueError, match=r"params.yaml profile: .* is not of type 'string'"):
             check_params(p, ROOT / "workflow" / "schemas" / "params.schema.yaml")
+    p = _params()
+    p["profile"] = None                                 # what `snakemake --config profile=` gives: named as empty
+    with pytest.raises(ValueError, match=r"params.yaml profile: an empty name \(Snakemake's --config profile=NAME.*"
+                                         r"name one of \['paper', "):
+        check_params(p, ROOT / "workflow" / "schemas" / "params.schema.yaml")
 
 
 def test_paper_profile_plans_every_run_without_running(tmp_path, env_with_venv):
