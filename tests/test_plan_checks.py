@@ -85,4 +85,3 @@ def test_a_synthetic_set_synth_would_refuse():
     assert "params.yaml datasets.synthetic.synth: radius: [low, high]" in msg
     msg = _refused(lambda p: p["datasets"]["synthetic"]["synth"].update(size=48), profile="synthetic")
     assert "params.yaml datasets.synthetic.synth: size: decord misreads H.264 frames 48 px wide" in msg
-
