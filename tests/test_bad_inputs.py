@@ -192,7 +192,7 @@ CASES = [   # argv, what the one line must say
     (["table", "flops", "nosuch.json", "--out", "fl"], "nosuch.json: no such file (expected a FLOPs record"),
     (["record", "done", "--views", "1x1", "1x1", "--out", "rec2"], "--views: 1x1 given twice; name each evaluation"),
     (["plot", "--spec", json.dumps(SPEC), "--table", "ok/study.json", "--out-dir", "notes.md/figs"],
-     "--out-dir notes.md/figs: notes.md is a file; name a folder for the figures"),
+     "figure notes.md/figs/x_curves.png: cannot write there (notes.md: notes.md is not a folder)"),
     (["report", "--out", "page.md", "--tables", "ok", "--profile", "synthetic"],
      "ok: a folder; name the page's tables"),
     (["data", "validate", "ok", "ok/val.txt", "--gather", "nosuch.tsv"], "--gather: nosuch.tsv: no such file"),

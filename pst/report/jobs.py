@@ -74,9 +74,11 @@ def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
 
     if not out_dir.strip():
         raise ValueError("--out-dir: an empty path; name the figures' folder")
-    there = next(p for p in (Path(out_dir), *Path(out_dir).parents) if p.exists())    # (the cwd at the latest)
-    if not there.is_dir():
-        raise ValueError(f"--out-dir {out_dir}: {there} is a file; name a folder for the figures")
+    out = f"{out_dir}/{spec['name']}"
+    for figure in ("curves", "accuracy_vs_gflops"):          # the outputs first: nothing is read for a figure
+        for ext in ("png", "svg"):                           # that could not be written
+            check_figure(f"{out}_{figure}.{ext}")
+    check_figure(f"{out}_confusion.png")
     runs = row_runs(spec)
     table = result_table(table_path)                        # every input read before any figure is drawn
     title = table.get("title")
@@ -90,11 +92,6 @@ def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
     for dirs in runs.values():
         for d in dirs:
             history(d)
-    out = f"{out_dir}/{spec['name']}"
-    for figure in ("curves", "accuracy_vs_gflops"):
-        for ext in ("png", "svg"):
-            check_figure(f"{out}_{figure}.{ext}")
-    check_figure(f"{out}_confusion.png")
     with locked(out, "pst plot"):                       # two drawings of one table into one folder would mix
         paths = curves(curve_data(runs), f"{out}_curves",
                        f"{spec['title']} — training curves (band: min–max over seeds)")

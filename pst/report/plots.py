@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pst.io import check_not_inside, read_record, write_texts
+from pst.io import check_not_inside, check_writable, read_record, write_texts
 from pst.layout import RunDir
 
 
@@ -47,13 +47,15 @@ def save_figure(fig, path: str | Path) -> Path:
 
 
 def check_figure(path: str | Path) -> Path:
-    """Refuse a figure path holding a file that is not a figure of ours (a user's image is never overwritten)."""
+    """Refuse a figure path holding a file that is not a figure of ours (a user's image is never overwritten), or
+    under a folder that cannot be written (checked before anything is read or drawn)."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path}: a folder; name the figure's file")
     if path.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"{path}: a figure is a .png or .svg file; name one")
     check_not_inside(path, "figure")
+    check_writable(path.parent, f"figure {path}")         # a file in the way, or a folder that cannot be written
     if path.exists() and not made_by_pst(path):
         raise ValueError(f"{path}: exists and is not a figure pst made; choose another output, or remove it")
     return path
