@@ -123,6 +123,14 @@ def _node_processes(node: str) -> list[int]:
     return out
 
 
+def _epochs_saved(run) -> int:
+    """The newest checkpoint's epoch (0 before the first): only the last two are kept, so a poll under load can miss
+    any one epoch's files and must not wait for a particular name."""
+    from pst.layout import RunDir
+    found = RunDir.list_checkpoints(run / "checkpoints")
+    return int(RunDir.CHECKPOINT.search(found[-1].name).group(1)) if found else 0
+
+
 def _training_across_two_nodes_loses_one_and_resumes(cluster, tmp_path, env_with_venv):
     import torch
 
@@ -139,9 +147,9 @@ def _training_across_two_nodes_loses_one_and_resumes(cluster, tmp_path, env_with
     study = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 300
-        while not list((run / "checkpoints").glob("ckpt_e0002_*.pt")) and time.monotonic() < deadline:
+        while _epochs_saved(run) < 2 and time.monotonic() < deadline:   # past the second epoch: mid-run
             assert study.poll() is None, study.stdout.read()[-3000:]
-            time.sleep(0.2)                                   # past the second epoch: mid-run
+            time.sleep(0.2)
         victims = _node_processes("node2")
         assert victims, "no training process on node2"
         killed = time.monotonic()
