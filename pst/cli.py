@@ -226,10 +226,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.out:
             check_not_inside(args.out, own=args.run_dir)    # its own run's folder, or one of the user's
         r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out, **opts)
+    named = f", e.g. {r['failed'][0]}: all in eval.json" if r["videos_failed"] else ""
     print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
-          f"over {r['denominator']} videos ({r['videos_failed']} failed to decode, {r['videos_partial']} partial)"
-          if r["top1"] is not None else
-          f"no video could be evaluated ({r['videos_failed']} failed to decode)")
+          f"over {r['denominator']} videos ({r['videos_failed']} failed to decode{named}, {r['videos_partial']} "
+          "partial)" if r["top1"] is not None else f"no video could be evaluated ({r['videos_failed']} failed to decode"
+          f"{named})")
     speed = "n/a" if r["views_per_s"] is None else f"{r['views_per_s']:.1f}"
     print(f"{speed} views/s; code {r['git']}; wrote {r['out']}/eval.json, predictions.csv and scores.npz")
     return 0
@@ -384,11 +385,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    from pst.io import first_repeat
     from pst.report.records import record
 
-    twice = sorted({v for v in args.views if args.views.count(v) > 1})
+    twice = first_repeat(args.views)
     if twice:
-        raise ValueError(f"--views: {', '.join(twice)} given twice; name each evaluation once")
+        raise ValueError(f"--views: {twice} given twice; name each evaluation once")
     written = record(args.run_dir, args.views, args.out)
     print(f"{args.out}: {len(written)} files of {args.run_dir}")
     return 0

@@ -127,6 +127,16 @@ def sha256sum(path: PathLike) -> str:
     return h.hexdigest()
 
 
+def first_repeat(items, key=lambda item: item):
+    """The first item whose ``key`` an earlier item had, or None: what every "given twice" refusal names."""
+    seen = set()
+    for item in items:
+        if key(item) in seen:
+            return item
+        seen.add(key(item))
+    return None
+
+
 def absent(path: PathLike) -> str:
     """Why ``path`` is not a file to read: missing, a folder, or a special file (a FIFO would block a reader)."""
     p = Path(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pst.engine.config import merge as _merge
 from pst.engine.config import set_dotted
+from pst.io import first_repeat
 from pst.layout import Layout, eval_path, flops_record, memory_record
 from pst.provenance import code_fingerprint
 from pst.report.published import missing_row
@@ -570,8 +571,7 @@ def check_spec(spec, schema: dict, what: str) -> dict:
         from pst.report.published import missing_row, published
 
         variants = [r["variant"] for r in spec["rows"]]
-        keys = [(r["variant"], r["views"]) for r in spec["rows"]]
-        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        twice = first_repeat((r["variant"], r["views"]) for r in spec["rows"])
         uneven = next((r for r in spec["rows"] if len(r["runs"]) != len(spec["seeds"])), None)
         if twice is not None:
             problem = f"row {twice[0]} at {twice[1]} twice"

@@ -232,6 +232,7 @@ CASES = [   # argv, what the one line must say
     (["train", "--config", "broken.yaml", "--out", "run"], "broken.yaml"),
     (["evaluate", "norun"], "norun/config.yaml: not a run directory"),
     (["evaluate", "moved"], "moved: its validation list"),
+    (["evaluate", "done", "--list", "ok/val.txt"], "ok/val.txt:1: a.mp4 is not under the data root"),
     (["evaluate", "moved", "--config", "recipe.yaml"], "--config goes with --checkpoint only"),
     (["evaluate", "--checkpoint", "w.pt", "--config", "recipe.yaml", "--out", "ev", "--list", "nolist.txt"],
      "--list nolist.txt: no such file (a path from the current folder)"),
@@ -423,9 +424,12 @@ def test_cam_reads_a_frame_folder_given_by_hand(easy, tmp_path):
 
 def test_a_training_that_fails_before_its_first_checkpoint_leaves_no_run_folder(easy, tmp_path, monkeypatch,
                                                                                 capsys):
-    """Every training video gone: training starts, gives up after 21 unreadable videos in a row and removes the run
-    folder it had made (its config and env, nothing trained)."""
+    """Every training video cut to nothing: training starts, gives up after 21 unreadable videos in a row and removes
+    the run folder it had made (its config and env, nothing trained). (A list naming videos that are not there at
+    all is refused before the folder: the bad-inputs table.)"""
     (easy / "gone.txt").write_text("".join(f"videos/gone_{i}.mp4 {i % 2}\n" for i in range(16)))
+    for i in range(16):
+        (easy / f"videos/gone_{i}.mp4").write_bytes(b"")
     recipe = tiny_recipe(easy)
     recipe["data"]["train_list"] = "gone.txt"
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))

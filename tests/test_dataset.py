@@ -62,8 +62,7 @@ def test_unreadable_training_video_is_replaced_and_counted(synth, tmp_path):
     lst = tmp_path / "list.txt"
     good = (synth / "train.txt").read_text().splitlines()[0].split()[0]
     lst.write_text(f"broken.mp4 0\n{synth / good} 1\n")
-    ds = VideoDataset("/", lst, Sampling("dense", 8), TrainTransform(size=24, short_side=32))
-    ds.root = tmp_path                                             # broken.mp4 relative; good one absolute
+    ds = VideoDataset(tmp_path, lst, Sampling("dense", 8), TrainTransform(size=24, short_side=32))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         s = ds[0]

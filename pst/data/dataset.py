@@ -114,6 +114,19 @@ def test_views(frames: torch.Tensor, transform: Callable, sampling: Sampling) ->
     return torch.cat([transform(frames[k * t:(k + 1) * t]) for k in range(sampling.num_clips)])
 
 
+def _check_present(list_file: str | Path, root: Path, entries: list[Entry]) -> None:
+    """Refuse, before any compute, a list naming videos (or frame folders) that are not under the root: a missing
+    file is bad input, not a video that failed to decode (prepare lists only the clips it made; missing_*.txt
+    names the others)."""
+    absent = [e for e in entries if not (os.path.isdir if e.num_frames is not None else os.path.isfile)(root / e.path)]
+    if absent:
+        first = absent[0].path
+        no = next((i for i, raw in enumerate(Path(list_file).read_text(errors="replace").splitlines(), 1)
+                   if raw.split()[:1] == [first]), "?")
+        raise ValueError(f"{list_file}:{no}: {first} is not under the data root {root} ({len(absent)} of the list's "
+                         f"{len(entries)} entries are not); fetch or prepare them there, or remove their lines")
+
+
 class VideoDataset(Dataset):
     """Clips from the videos (or frame folders) of one list file.
 
@@ -134,6 +147,7 @@ class VideoDataset(Dataset):
         self.entries = [e for e in entries if e.path not in self.bad] if not test else entries
         if not self.entries:
             raise ValueError(f"{list_file}: every entry failed validation (bad_videos.tsv); repair the copy")
+        _check_present(list_file, self.root, [e for e in self.entries if e.path not in self.bad])
         self.decoder = decoder
         self.sampling, self.transform, self.test = sampling, transform, test
         self.frame_tmpl, self.frame_start, self.max_retries = frame_tmpl, frame_start, max_retries

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from pst.data.annotations import Entry
+from pst.io import first_repeat
 from pst.datasets.download import RECORD, load_record
 
 
@@ -157,9 +158,9 @@ def sthv1_classes(labels_csv: Path) -> list[str]:
     """SSv1 classes numbered as the official lists number them: sorted by name (TSM's gen_label_sthv1.py, which
     wrote the lists the official config reads), not in the labels file's order (mmaction2's own script's)."""
     names = [ln.strip() for ln in Path(labels_csv).read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"{labels_csv}: class names listed twice: {twice[:3]}; fix the labels file")
+    twice = first_repeat(names)
+    if twice is not None:
+        raise ValueError(f"{labels_csv}: class {twice!r} is listed twice; fix the labels file")
     return sorted(names)
 
 
@@ -191,7 +192,7 @@ def diving48_classes(vocab_json: Path) -> list[str]:
         raise ValueError(f"{vocab_json}: expected a list of classes, got a {type(vocab).__name__}; fetch the file "
                          "again")
     classes = [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in vocab]
-    twice = next((c for i, c in enumerate(classes) if c in classes[:i]), None)
+    twice = first_repeat(classes)
     if twice is not None:
         raise ValueError(f"{vocab_json}: class {twice!r} is named twice; fetch the file again")
     return classes

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pst.data.annotations import FRAME_START, FRAME_TEMPLATE, Entry, read_classes, read_list
-from pst.io import check_output, sha256sum, write_text, write_texts
+from pst.io import check_output, first_repeat, sha256sum, write_text, write_texts
 
 MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
 FIX = "`pst data prepare` re-encodes it from a front-to-back decode; training skips it meanwhile"
@@ -229,8 +229,7 @@ def gather(list_file: str | Path, shards: Sequence[str | Path], out: str | Path,
     writes."""
     position = {e.path: i for i, e in enumerate(read_list(list_file, modality=modality))}
     tsv = check_output(out, (list_file, *shards), BAD_HEADER)
-    twice = next((s for i, s in enumerate(shards) if Path(s).resolve() in [Path(t).resolve() for t in shards[:i]]),
-                 None)
+    twice = first_repeat(shards, key=lambda s: Path(s).resolve())
     if twice is not None:
         raise ValueError(f"--gather: {twice} given twice; give each shard's file once")
     absent_shard = next((s for s in shards if not Path(s).is_file()), None)

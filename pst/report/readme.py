@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from pst.io import write_text
+from pst.io import first_repeat, write_text
 from pst.env import device_description, packages
 from pst.provenance import git_revision
 from pst.report.study_table import PROFILE_MARK, finding_text
@@ -72,7 +72,7 @@ def report(out: str | Path, tables: list[str], figures: list[str], profile: str)
         raise ValueError(f"{missing[0]}: no such file ({len(missing)} of the page's tables and figures missing); "
                          "build them first (snakemake does)")
     for kind, paths, suffixes in (("--tables", tables, (".md",)), ("--figures", figures, (".png", ".svg"))):
-        twice = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
+        twice = first_repeat(paths)
         other = next((p for p in paths if Path(p).suffix.lower() not in suffixes), None)
         if twice or other:
             raise ValueError(f"{kind}: {twice} given twice" if twice else
