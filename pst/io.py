@@ -349,9 +349,27 @@ def _check_lock_file(path: Path) -> None:
                          "there and is removed after); move that file aside, or choose another folder")
 
 
+def _open_lock(path: Path, shared: bool) -> Optional[int]:
+    """The lock file, made if need be; a reader of a folder it may not write (a read-only mount, another user's
+    results) takes the lock file that is there read-only, or none where there is none: it cannot make one, so it
+    reads without (what it trusts is checked against its recorded digest when read)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        if not shared or err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+
+
 def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator[None]:
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = _open_lock(path, shared)
+        if fd is None:
+            yield
+            return
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -380,7 +398,11 @@ def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator
             path.unlink(missing_ok=True)
         except BlockingIOError:
             pass
-        os.close(fd)
+        except OSError as err:             # (a reader's of a folder it may not write: the lock stays as it was)
+            if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+        finally:
+            os.close(fd)
 
 
 def _end_with(pid: int) -> None:

@@ -620,3 +620,29 @@ def test_a_late_signal_keeps_what_finished_and_a_killed_writer_leaves_no_debris(
     assert sorted(p.name for p in folder.rglob("*")) == ["eval_1x1", "notes.tmp", "train.log"]
     full = write_error(OSError(errno.ENOSPC, "No space left on device", "run/config.yaml"), tmp_path / "rec" / "x")
     assert full.filename == str(tmp_path / "rec" / "x") and "free space there" in full.strerror
+
+
+def test_a_run_on_a_read_only_mount_is_read_without_a_lock_and_never_written(tmp_path):
+    """Evaluating or predicting from another's results (a read-only mount): the reader cannot make the run's lock
+    file, so it reads without one (a lock file that is there it takes read-only); a writer is refused in one line.
+    A real read-only bind mount in a mount namespace of its own (`unshare -m`, as root)."""
+    run = tmp_path / "shared" / "run"
+    run.mkdir(parents=True)
+    held = tmp_path / "shared" / "held"
+    held.mkdir()
+    (tmp_path / "shared" / "held.lock").write_text("")        # a lock file some earlier reader left
+    probe = ("import errno, sys\nfrom pst.io import locked\n"
+             f"for folder in ({str(run)!r}, {str(held)!r}):\n"
+             "    with locked(folder, 'pst evaluate', shared=True):\n        print('read', folder)\n"
+             "try:\n"
+             f"    with locked({str(run)!r}, 'pst train'):\n        print('wrote')\n"
+             "except OSError as err:\n    print('refused', errno.errorcode[err.errno])\n")
+    shared = tmp_path / "shared"
+    mount = f"mount --bind -o ro {shared} {shared}"
+    can = subprocess.run(["unshare", "-m", "sh", "-c", mount], capture_output=True, text=True)
+    if can.returncode:
+        pytest.skip(f"no read-only bind mount here ({can.stderr.strip()[:200]})")
+    out = subprocess.run(["unshare", "-m", "sh", "-c", f"{mount} && {sys.executable} -c \"$PROBE\""],
+                         env={**os.environ, "PROBE": probe}, capture_output=True, text=True)
+    assert out.stdout.split("\n") == [f"read {run}", f"read {held}", "refused EROFS", ""], out.stderr
+    assert sorted(p.name for p in shared.iterdir()) == ["held", "held.lock", "run"]        # nothing made or removed
