@@ -48,7 +48,8 @@ class Table:
     rows: dict            # variant -> published row key ("{views}" filled per view)
     paper_input: tuple[int, int]
     seeds: tuple[int, ...]  # the profile's seeds, or those it gives this table (table_seeds)
-    baseline: str | None  # the 2D row every temporal row is compared with (paired over seeds)
+    baseline: str | None  # the 2D row every temporal row is compared with (paired over seeds); None where the
+                          # profile runs the table without it (rows:)
     comparable: bool      # dataset, recipe, views and 2D init are the paper's: a Δ to its number means something
     memory: bool          # show the training-memory account at the paper's input and per-device batch
     cam: bool             # draw a GradCAM figure of its rows (the supplement's Figs. 2-3: one per dataset)
@@ -111,9 +112,10 @@ class Study:
             for where, key in [*((f"rows.{v}", k) for v, k in t.rows.items()), *(("paper_only", k) for k in t.paper_only)]:
                 if problem := missing_row(t.published, key):    # a name that finds no published number: refused
                     raise ValueError(f"params.yaml tables.{name}.{where}: {problem}")   # now, not printed n/a later
-            if t.baseline is not None and t.baseline not in t.rows:
-                raise ValueError(f"params.yaml tables.{name}.baseline: {t.baseline!r} is not one of its rows "
-                                 f"({', '.join(t.rows)})")
+            baseline, rows = cfg["tables"][name].get("baseline"), cfg["tables"][name]["rows"]
+            if baseline is not None and baseline not in rows:
+                raise ValueError(f"params.yaml tables.{name}.baseline: {baseline!r} is not one of its rows "
+                                 f"({', '.join(rows)})")
         for name, seeds in s.get("table_seeds", {}).items():
             if name not in s["tables"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.table_seeds: {name!r} is not one of the "
@@ -342,7 +344,9 @@ class Study:
         return Table(name=name, title=raw["title"], paper_dataset=raw["dataset"], dataset=dataset, recipe=recipe,
                      views=views, pretrain=raw["pretrain"] if self.pretrained else "none (from scratch)",
                      published=raw.get("published"), rows=rows, paper_input=tuple(raw["paper_input"]),
-                     seeds=tuple(s.get("table_seeds", {}).get(name, self.seeds)), baseline=raw.get("baseline"), comparable=comparable, memory=bool(raw.get("memory")),
+                     seeds=tuple(s.get("table_seeds", {}).get(name, self.seeds)),
+                     baseline=raw.get("baseline") if raw.get("baseline") in rows else None,   # (unless left out)
+                     comparable=comparable, memory=bool(raw.get("memory")),
                      cam=bool(raw.get("cam")), paper_only=tuple(raw.get("paper_only", ())))
 
     @property
