@@ -48,8 +48,7 @@ class Table:
     rows: dict            # variant -> published row key ("{views}" filled per view)
     paper_input: tuple[int, int]
     seeds: tuple[int, ...]  # the profile's seeds, or those it gives this table (table_seeds)
-    baseline: str | None  # the 2D row every temporal row is compared with (paired over seeds); None where the
-                          # profile runs the table without it (rows:)
+    baseline: str | None  # the row every other is paired with over seeds: the 2D one, or the profile's (baseline:)
     comparable: bool      # dataset, recipe, views and 2D init are the paper's: a Δ to its number means something
     memory: bool          # show the training-memory account at the paper's input and per-device batch
     cam: bool             # draw a GradCAM figure of its rows (the supplement's Figs. 2-3: one per dataset)
@@ -131,6 +130,12 @@ class Study:
             if missing:
                 raise ValueError(f"params.yaml profiles.{self.profile}.rows.{name}: {missing} are not rows of the "
                                  f"table ({', '.join(cfg['tables'][name]['rows'])})")
+        for name, base in s.get("baseline", {}).items():           # (as rows: of any table, run or not)
+            if name not in cfg["tables"]:
+                raise ValueError(f"params.yaml profiles.{self.profile}.baseline: unknown table {name!r}")
+            if base not in self.table(name).rows:
+                raise ValueError(f"params.yaml profiles.{self.profile}.baseline.{name}: {base!r} is not one of the "
+                                 f"rows the profile runs ({', '.join(self.table(name).rows)})")
         for ds in s.get("datasets", {}):
             if ds not in cfg["datasets"]:
                 raise ValueError(f"params.yaml profiles.{self.profile}.datasets: {ds!r} is not under datasets:")
@@ -339,13 +344,14 @@ class Study:
         views = tuple(dict.fromkeys(s["views"].get(v, v) for v in raw["views"]))
         comparable = (dataset == raw["dataset"] and recipe == raw["recipe"] and views == tuple(raw["views"])
                       and self.pretrained and not s.get("overrides") and not s.get("reduced_input"))
-        keep = s.get("rows", {}).get(name)             # a profile may run some of a table's rows
+        keep = s.get("rows", {}).get(name)             # a profile may run some of a table's rows,
+        base = s.get("baseline", {}).get(name, raw.get("baseline"))     # and pair them with another than the 2D one
         rows = {v: k for v, k in raw["rows"].items() if keep is None or v in keep}
         return Table(name=name, title=raw["title"], paper_dataset=raw["dataset"], dataset=dataset, recipe=recipe,
                      views=views, pretrain=raw["pretrain"] if self.pretrained else "none (from scratch)",
                      published=raw.get("published"), rows=rows, paper_input=tuple(raw["paper_input"]),
                      seeds=tuple(s.get("table_seeds", {}).get(name, self.seeds)),
-                     baseline=raw.get("baseline") if raw.get("baseline") in rows else None,   # (unless left out)
+                     baseline=base if base in rows else None,
                      comparable=comparable, memory=bool(raw.get("memory")),
                      cam=bool(raw.get("cam")), paper_only=tuple(raw.get("paper_only", ())))
 

@@ -25,13 +25,16 @@ def _params() -> dict:
 def test_plan_synthetic_and_paper_profiles():
     syn, paper = load(ROOT / "params.yaml"), load(ROOT / "params.yaml", "paper")
     assert syn.profile == "synthetic" and len(syn.seeds) == 3
-    assert [t.name for t in syn.tables] == ["table1_deit", "table1_deit_code"]       # Table 2: synthetic-full
+    assert [t.name for t in syn.tables] == ["table1_deit", "table2b_patterns"]       # the rest: synthetic-full
     assert syn.table("table1_deit").baseline == "deit_2d" and not syn.table("table1_deit").comparable
+    assert list(syn.table("table2b_patterns").rows) == ["pst_A", "pst_B", "pst_C", "pst_D"]
+    assert syn.table("table2b_patterns").baseline == "pst_A"               # its 2D row left out: paired with A
+    assert load(ROOT / "params.yaml", "synthetic-full").table("table2b_patterns").baseline == "swin_2d"
     assert paper.table("table1_deit").comparable and paper.table("main_sthv1").baseline is None
     assert not load(ROOT / "params.yaml", "rehearsal").table("table1_deit").comparable   # overridden recipes
     t1 = syn.table("table1_deit")
     assert (t1.dataset, t1.recipe, t1.views, t1.paper_dataset) == ("synthetic", "tiny_deit", ("1x1",), "kinetics400")
-    assert len(syn.runs) == 3 * 3 + 2 * 3                      # table1_deit_code adds the two q/k/v variants
+    assert len(syn.runs) == 3 * 3 + 4 * 3                      # Table 1's three rows, Table 2(b)'s four patterns
     r = syn.recipe(Run("synthetic", "tiny_pst", "pst_A", 2))
     assert r["model"] == {"name": "pst_t", "kwargs": {**_params()["recipes"]["tiny_pst"]["model"]["kwargs"],
                                                        "pattern": "A", "channel_shift": False}}
@@ -76,6 +79,10 @@ def test_plan_names_a_bad_reference():
              r"tables.table2b_patterns.rows.pst_A: 'Q' is no row of published table table2b_patterns"),
             (lambda p: p["tables"]["table2b_patterns"]["rows"].update(swin_2d="nosuch/avgpool"), full,
              r"rows.swin_2d: published table 'nosuch' is no table"),
+            (lambda p: p["profiles"]["synthetic"]["baseline"].update(table2b_patterns="swin_2d"), "synthetic",
+             r"profiles.synthetic.baseline.table2b_patterns: 'swin_2d' is not one of the rows the profile runs"),
+            (lambda p: p["profiles"]["synthetic"]["baseline"].update(table2z="pst_C"), "synthetic",
+             r"profiles.synthetic.baseline: unknown table 'table2z'"),
             (lambda p: p["profiles"]["synthetic"].update(data="results"), "synthetic",
              r"profiles.synthetic.data: results/synthetic would be written among the study results"),
             (lambda p: p["profiles"]["synthetic"].update(data="results/synthetic/data"), "synthetic",

@@ -361,11 +361,11 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def _paired(r: dict, col: str, base: str, ours: bool) -> str:
-    """A paired difference to the 2D row as printed: mean [95% interval], *unresolved* when it contains 0."""
+    """A paired difference to the baseline row (the 2D one, or a profile's) as printed: mean [95% interval], *unresolved* when it contains 0."""
     if not ours:
         return ""
     if r["model"] == base:
-        return "(2D row)"
+        return "(baseline)"
     if r.get(f"{col} ci95 low") is None or pd.isna(r[f"{col} ci95 low"]):
         return f"{number_text(r.get(col), sign=True)} (1 seed)"
     text = f"{number_text(r[col], sign=True)} [{number_text(r[f'{col} ci95 low'], sign=True)}, {number_text(r[f'{col} ci95 high'], sign=True)}]"
