@@ -58,29 +58,29 @@ def test_cells_outside_are_named_and_exit_1(repo, capsys):
     row = _edit(repo, "table1_deit", "deit_2d")
     mean, high = row["top-1"], row["top-1 ci95 high"]
     _edit(repo, "table1_deit", "deit_2d", **{"top-1": high + 0.5})                  # above its interval
-    _edit(repo, "table1_deit_code", "deit_tps_qkv", **{"vs deit_2d resolved": True})   # now resolved
-    _edit(repo, "table1_deit_code", "deit_tsm", **{"GFLOPs": 1.0})                    # a cost moved
-    _edit(repo, "table1_deit_code", "deit_tsm", **{"vs deit_2d val auc": -1.0})       # learned slower than 2D now
+    _edit(repo, "table2b_patterns", "pst_C", **{"vs pst_A resolved": True})           # now resolved
+    _edit(repo, "table2b_patterns", "pst_B", **{"GFLOPs": 1.0})                       # a cost moved
+    _edit(repo, "table2b_patterns", "pst_D", **{"vs pst_A val auc": -1.0})            # learned slower than A now
     code, out = _verify(capsys)
     assert code == 1, out
     outside = [line for line in out.splitlines() if line.startswith("  outside: ")]
     assert len(outside) == 4, out
-    assert "table1_deit_code: deit_tsm/1x1, vs deit_2d val auc: committed" in out and "(sign changed)" in out
+    assert "table2b_patterns: pst_D/1x1, vs pst_A val auc: committed" in out and "(sign changed)" in out
     assert f"table1_deit: deit_2d/1x1, top-1: committed {mean:.2f}, now {high + 0.5:.2f} (outside the committed" in out
-    assert "table1_deit_code: deit_tps_qkv/1x1, vs deit_2d: committed" in out and "resolution changed" in out
-    assert "table1_deit_code: deit_tsm/1x1, GFLOPs: committed 0.0295, now 1.00 (changed)" in out
+    assert "table2b_patterns: pst_C/1x1, vs pst_A: committed" in out and "resolution changed" in out
+    assert "table2b_patterns: pst_B/1x1, GFLOPs: committed 0.0286, now 1.00 (changed)" in out
     assert out.splitlines()[-1].startswith("synthetic: not reproduced: 4 cells outside the tolerance")
 
 
 def test_a_missing_row_or_table(repo, capsys):
-    (repo / TABLES / "table1_deit_code.json").unlink()
+    (repo / TABLES / "table2b_patterns.json").unlink()
     path = repo / TABLES / "table1_deit.json"
     data = json.loads(path.read_text())
     data["rows"] = data["rows"][:-1]
     path.write_text(json.dumps(data))
     code, out = _verify(capsys)
     assert code == 1 and "table1_deit: row deit_tps/1x1 is missing now" in out
-    assert "table1_deit_code: results/synthetic/tables/table1_deit_code.json is missing now" in out
+    assert "table2b_patterns: results/synthetic/tables/table2b_patterns.json is missing now" in out
     path.write_text("[]")                                  # not a table at all: one line, exit 2
     assert main(["verify"]) == 2
     assert "table1_deit.json: not a table written by `pst table` (TypeError" in capsys.readouterr().err
@@ -156,7 +156,7 @@ def test_edited_derived_files_are_not_reproduced(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     derived = [f for f in tracked if f.startswith("results/synthetic/") and "/records/" not in f]
     assert check_derived(derived, "synthetic", tmp_path) == []          # every committed one follows
-    edits = {"tables/table1_deit.md": ("98.0", "98.5"), "tables/table1_deit_code.csv": (",0.0295,", ",0.0296,"),
+    edits = {"tables/table1_deit.md": ("98.0", "98.5"), "tables/table2b_patterns.csv": (",0.0286,", ",0.0287,"),
              "curves/table1_deit/deit_2d.csv": ("25.0,25.0,25.0\n", "26.0,25.0,27.0\n"),
              "per_class/table1_deit.json": ('"videos":', '"videos":1'),
              "README.md": ("39.7", "39.9")}
