@@ -53,6 +53,7 @@ class Table:
     memory: bool          # show the training-memory account at the paper's input and per-device batch
     cam: bool             # draw a GradCAM figure of its rows (the supplement's Figs. 2-3: one per dataset)
     paper_only: tuple[str, ...]   # published rows printed without ours (no model of ours defines them)
+    left_out: tuple[str, ...] = ()  # the table's rows this profile does not run (rows:), named under the table
 
 
 def _dotted(over: dict) -> dict:
@@ -353,7 +354,8 @@ class Study:
                      seeds=tuple(s.get("table_seeds", {}).get(name, self.seeds)),
                      baseline=base if base in rows else None,
                      comparable=comparable, memory=bool(raw.get("memory")),
-                     cam=bool(raw.get("cam")), paper_only=tuple(raw.get("paper_only", ())))
+                     cam=bool(raw.get("cam")), paper_only=tuple(raw.get("paper_only", ())),
+                     left_out=tuple(v for v in raw["rows"] if v not in rows))
 
     @property
     def tables(self) -> list[Table]:
@@ -532,6 +534,7 @@ class Study:
                 "paper_dataset": table.paper_dataset, "dataset": table.dataset, "baseline": table.baseline,
                 "comparable": table.comparable, "seeds": list(table.seeds), "memory": table.memory,
                 "paper_only": list(table.paper_only),
+                **({"left_out": list(table.left_out)} if table.left_out else {}),
                 "rows": [{"variant": v, "model": variants[v]["model"], "views": view,
                           "published_row": _published_at(table.published, key, view),
                           "runs": [self.run_dir(r) for r in self.table_runs(table) if r.variant == v]}
@@ -550,6 +553,7 @@ TABLE_SPEC = {                                          # (a key it does not kno
         "paper_dataset": _MAYBE, "dataset": _MAYBE, "baseline": _MAYBE, "comparable": {"type": "boolean"},
         "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}},
         "memory": {"type": "boolean"}, "paper_only": {"type": "array", "items": _NAME},
+        "left_out": {"type": "array", "items": _NAME},
         "rows": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["variant", "model", "views", "published_row", "runs"],
             "additionalProperties": False, "properties": {"variant": _NAME, "model": _NAME, "published_row": _MAYBE,

@@ -378,6 +378,8 @@ def notes(df: pd.DataFrame, spec: dict) -> str:
     parts = [f"profile `{spec['profile']}`", f"seeds {seeds}: mean ± std, 95% t-interval of the mean (clipped to "
              "0–100)",
              f"pretrain: {spec['pretrain']}"]
+    if spec.get("left_out"):
+        parts.append(f"rows of the table not run on this profile: {', '.join(spec['left_out'])}")
     if spec.get("baseline"):
         parts.append(f"*vs {spec['baseline']}*: paired difference over the same seeds with its 95% interval; "
                      "*unresolved* when the interval contains 0")
