@@ -361,7 +361,8 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def _paired(r: dict, col: str, base: str, ours: bool) -> str:
-    """A paired difference to the baseline row (the 2D one, or a profile's) as printed: mean [95% interval], *unresolved* when it contains 0."""
+    """A paired difference to the baseline row (the 2D one, or a profile's) as printed: mean [95% interval],
+    *unresolved* when it contains 0."""
     if not ours:
         return ""
     if r["model"] == base:
