@@ -623,7 +623,7 @@ def test_a_late_signal_keeps_what_finished_and_a_killed_writer_leaves_no_debris(
 
 
 def test_a_run_on_a_read_only_mount_is_read_without_a_lock_and_never_written(tmp_path):
-    """Evaluating or predicting from another's results (a read-only mount): the reader cannot make the run's lock
+    """Evaluating a run from another's results (a read-only mount): the reader cannot make the run's lock
     file, so it reads without one (a lock file that is there it takes read-only); a writer is refused in one line.
     A real read-only bind mount in a mount namespace of its own (`unshare -m`, as root)."""
     run = tmp_path / "shared" / "run"
