@@ -226,11 +226,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.out:
             check_not_inside(args.out, own=args.run_dir)    # its own run's folder, or one of the user's
         r = evaluate_run(args.run_dir, views=args.views, list_file=args.list, out=args.out, **opts)
-    named = f", e.g. {r['failed'][0]}: all in eval.json" if r["videos_failed"] else ""
-    print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} "
-          f"over {r['denominator']} videos ({r['videos_failed']} failed to decode{named}, {r['videos_partial']} "
-          "partial)" if r["top1"] is not None else f"no video could be evaluated ({r['videos_failed']} failed to decode"
-          f"{named})")
+    failed = f"{r['videos_failed']} failed to decode"
+    if r["videos_failed"]:
+        failed += f", e.g. {r['failed'][0]}: all in eval.json"
+    if r["top1"] is None:
+        print(f"no video could be evaluated ({failed})")
+    else:
+        print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class "
+              f"{r['mean_class_accuracy']:.2f} over {r['denominator']} videos ({failed}, {r['videos_partial']} partial)")
     speed = "n/a" if r["views_per_s"] is None else f"{r['views_per_s']:.1f}"
     print(f"{speed} views/s; code {r['git']}; wrote {r['out']}/eval.json, predictions.csv and scores.npz")
     return 0

@@ -9,7 +9,7 @@ Per table, each run is one of
   failed   neither, but its training log exists: the log's last error line, and where a rerun resumes
   missing  nothing yet
 and the finished runs moved aside when their recipe changed (RUN.archived/<stamp>/) are listed with the reason
-they were moved.
+they were moved, and the run folders no table of the profile names (a table dropped from it leaves them).
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from pst.io import lock_holder
 from pst.layout import RunDir, eval_path
 from pst.study import Run, Study
 
+UNCLAIMED = ("kept, and part of the DVC output of this profile's runs, so its dvc.lock is not a fresh clone's: move "
+             "them out of the repository to keep them elsewhere")
 ERROR = re.compile(r"error|exception|traceback|killed|stopped by|interrupted", re.IGNORECASE)
 
 
@@ -104,7 +106,8 @@ def study_status(study: Study) -> dict:
         counts = {s: sum(r["state"] == s for r in runs) for s in ("done", "running", "failed", "missing")}
         tables.append({"table": table.name, "title": table.title, "views": list(table.views), "counts": counts,
                        "runs": runs})
-    return {"profile": study.profile, "tables": tables, "archived": archived_runs(study)}
+    return {"profile": study.profile, "tables": tables, "archived": archived_runs(study),
+            "unclaimed": study.unclaimed_runs()}
 
 
 def _pct(v) -> str:
@@ -143,5 +146,8 @@ def format_status(status: dict) -> str:
     if status["archived"]:
         lines.append("\nmoved aside (finished runs whose recipe changed; nothing is deleted):")
         lines += [f"  {a['run']}: {a['reason'] or ''}" for a in status["archived"]]
+    if status["unclaimed"]:
+        lines.append(f"\nnamed by no table of this profile ({UNCLAIMED}):")
+        lines += [f"  {run}" for run in status["unclaimed"]]
     return "\n".join(lines)
 

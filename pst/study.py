@@ -372,6 +372,15 @@ class Study:
     def runs(self) -> list[Run]:
         return list(dict.fromkeys(r for t in self.tables for r in self.table_runs(t)))
 
+    def unclaimed_runs(self, root: str | Path = ".") -> list[str]:
+        """Run folders under this profile's runs/ (in the checkout at ``root``) that none of its tables names: a
+        table dropped from the profile leaves its runs there (finished work is never deleted), inside the DVC output
+        results/<profile>/runs, so the dvc.lock written beside them is not a fresh clone's."""
+        named = {self.run_dir(r) for r in self.runs}
+        runs = Path(root, self.layout.results, "runs")
+        found = (str(d.relative_to(root)) for d in runs.glob("*/*/*/seed*") if d.is_dir() and d.name[4:].isdigit())
+        return sorted(d for d in found if d not in named)
+
     def run_views(self, run: Run) -> list[str]:
         """The test views of every table of the profile that reads ``run``."""
         return list(dict.fromkeys(v for t in self.tables if run in self.table_runs(t) for v in t.views))

@@ -1,5 +1,6 @@
 """`pst status`: done / running / failed / missing per table, read from run folders, locks and logs without
-importing torch; finished runs that were moved aside are listed with their reason."""
+importing torch; finished runs that were moved aside are listed with their reason, and run folders no table of the
+profile names."""
 import json
 import os
 import subprocess
@@ -41,6 +42,7 @@ def test_status_reads_each_runs_state_from_its_folder_lock_and_log(tmp_path, mon
     old["optim"]["lr"] = 0.5
     _finished(study, run("deit_2d", 1), 30.0, recipe=old)       # params.yaml now asks for another lr
     moved = move_aside(_finished(study, run("deit_2d", 2), 20.0), "optim.lr: 0.5 -> 0.001")
+    dropped = _finished(study, run("deit_tps_qkv", 0), 50.0)    # a run of a table the profile no longer has
 
     running = Path(study.run_dir(run("deit_tsm", 0)))
     running.mkdir(parents=True)
@@ -76,6 +78,7 @@ def test_status_reads_each_runs_state_from_its_folder_lock_and_log(tmp_path, mon
     assert r["state"] == "failed" and "stopped by SIGTERM" in r["error"] and r["resumes_from"] == "epoch 1, step 12"
     assert table["counts"] == {"done": 2, "running": 1, "failed": 1, "missing": 5}
     assert status["archived"] == [{"run": str(moved), "reason": (moved / "ARCHIVED.txt").read_text().strip()}]
+    assert status["unclaimed"] == [str(dropped)]                 # not its archived runs, nor the tables' own
 
     assert out.returncode == 0, out.stderr
     text = out.stdout
@@ -83,3 +86,4 @@ def test_status_reads_each_runs_state_from_its_folder_lock_and_log(tmp_path, mon
     assert "table1_deit: 2 done, 1 running, 1 failed, 5 missing" in text
     assert "recipe or data changed (optim.lr: 0.5 -> 0.001): the next run moves it aside" in text
     assert f"{moved}: moved aside from" in text
+    assert "named by no table of this profile (kept, and part of the DVC output" in text and f"\n  {dropped}" in text

@@ -44,6 +44,20 @@ def test_identical_bytes(repo, capsys):
     assert code == 0 and out.splitlines()[-1] == "synthetic: identical: every file of results/synthetic has HEAD's bytes"
 
 
+def test_runs_no_table_names_are_noted(repo, capsys):
+    """A table dropped from the profile leaves its runs (never deleted) inside the DVC output of its runs: the
+    verdict stands (git does not track runs), and a note says why this dvc.lock is not a fresh clone's."""
+    for name in ("params.yaml", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    stray = repo / "results/synthetic/runs/synthetic/tiny_deit/deit_tps_qkv/seed0"
+    stray.mkdir(parents=True)
+    (stray / "final.safetensors").write_bytes(b"weights")
+    code, out = _verify(capsys)
+    assert code == 0 and out.splitlines()[-1].startswith("synthetic: identical"), out
+    assert ("note: 1 run folder(s) named by no table of profile synthetic (e.g. results/synthetic/runs/synthetic/"
+            "tiny_deit/deit_tps_qkv/seed0;") in out and "this dvc.lock is not a fresh clone's" in out
+
+
 def test_another_cpus_numbers_inside_the_committed_intervals(repo, capsys):
     row = _edit(repo, "table1_deit", "deit_tps", **{"top-1 seed0": 71.0})
     _edit(repo, "table1_deit", "deit_tps", **{"top-1": row["top-1"] - 4.0, "vs deit_2d": row["vs deit_2d"] - 4.0})

@@ -52,6 +52,7 @@ class Verdict:
     outside: list[str] = field(default_factory=list)           # one line per cell outside the tolerance
     changed_files: list[str] = field(default_factory=list)
     machines: tuple[str, str] = ("", "")                       # the device line at REV and now
+    unclaimed: list[str] = field(default_factory=list)         # run folders no table of the profile names
 
     @property
     def exit_code(self) -> int:
@@ -163,8 +164,9 @@ def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = "."
     now_page = repo / layout.readme
     machines = (_device(before), _device(now_page.read_text()) if now_page.is_file() else "not recorded")
     changed = _changed(rev, layout.results, repo)
+    unclaimed = _unclaimed(repo, profile)
     if not changed:
-        return Verdict(IDENTICAL, changed_files=[], machines=machines)
+        return Verdict(IDENTICAL, changed_files=[], machines=machines, unclaimed=unclaimed)
     checked, outside = 0, []
     for name in names:
         path = f"{layout.table(name)}.json"
@@ -192,7 +194,7 @@ def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = "."
                 for f in gone if not f.startswith(f"{tables_dir}/") or not f.endswith(".json")]
     outside += check_metrics(repo / layout.metrics, repo / tables_dir) + check_records(repo / layout.records)
     outside += check_derived([f for f in changed if f not in gone], profile, repo)
-    return Verdict(NOT_REPRODUCED if outside else WITHIN, checked, outside, changed, machines)
+    return Verdict(NOT_REPRODUCED if outside else WITHIN, checked, outside, changed, machines, unclaimed)
 
 
 def check_metrics(path: Path, tables: Path) -> list[str]:
@@ -377,9 +379,25 @@ def _same_frame(a, b) -> bool:
     return True
 
 
+def _unclaimed(repo: Path, profile: str) -> list[str]:
+    """The profile's run folders that no table of it names (pst.study.Study.unclaimed_runs), when the checkout's
+    params.yaml has that profile."""
+    from pst.study import Study, load
+
+    params = repo / "params.yaml"
+    if not params.is_file():
+        return []
+    config = load(params).config
+    return Study(config, profile).unclaimed_runs(repo) if profile in config["profiles"] else []
+
+
 def render(v: Verdict, rev: str, profile: str) -> str:
     """What `pst verify` prints: the verdict last, on its own line."""
     lines = [f"committed at {rev}: {v.machines[0]}", f"this checkout:      {v.machines[1]}"]
+    if v.unclaimed:
+        lines.append(f"note: {len(v.unclaimed)} run folder(s) named by no table of profile {profile} (e.g. "
+                     f"{v.unclaimed[0]}; `pst status` lists them) are part of the DVC output results/{profile}/runs: "
+                     "this dvc.lock is not a fresh clone's; move them out of the repository to keep them elsewhere")
     if v.verdict == IDENTICAL:
         lines.append(f"{profile}: identical: every file of results/{profile} has {rev}'s bytes")
         return "\n".join(lines) + "\n"
