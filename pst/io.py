@@ -314,6 +314,21 @@ def lock_holder(folder: str | Path) -> Optional[str]:
         os.close(fd)
 
 
+def _orphaned(holder: str, path: Path) -> str:
+    """When the holder named in a lock file has ended on this host, a process it started holds the lock (inherited
+    with the file): what to look for."""
+    found = re.search(r"\(pid (\d+) on (\S+)\)$", holder)
+    if not found or found[2] != socket.gethostname():
+        return ""
+    try:
+        os.kill(int(found[1]), 0)
+        return ""
+    except ProcessLookupError:
+        return f", which has ended: a process it started holds the lock (`fuser -v {path}` names it)"
+    except PermissionError:                 # alive, another user's
+        return ""
+
+
 class FolderInUseError(RuntimeError):
     """Another process writes this folder (a run, an evaluation, a record, a dataset's processed copy)."""
 
@@ -375,8 +390,8 @@ def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise FolderInUseError(f"{folder} is in use by {holder}; wait for it to finish (or stop it), then run "
-                                   "the command again") from None
+            raise FolderInUseError(f"{folder} is in use by {holder}{_orphaned(holder, path)}; wait for it to finish "
+                                   "(or stop it), then run the command again") from None
         try:
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break                      # still the file at that path (not one a finishing holder removed)

@@ -20,6 +20,27 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def outlived(job, seconds: float = 10) -> list[int]:
+    """The processes of ``job``'s session (started with start_new_session) still alive ``seconds`` after it was
+    killed: a pool's workers watch the command that started them once a second and end with it."""
+    import time
+
+    def session() -> list[int]:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == job.pid and fields[0] != "Z":
+                alive.append(int(stat.parent.name))
+        return alive
+    deadline = time.monotonic() + seconds
+    while session() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return session()
+
+
 def pytest_collection_modifyitems(config, items):
     """The slow tests first: `make test` runs every test in one pytest-xdist session whose workers take the tests in
     this order, one at a time (--dist loadgroup), so each slow one starts at once on a worker of its own and the short

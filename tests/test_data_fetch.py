@@ -5,10 +5,10 @@ import json
 import shutil
 import subprocess
 import tarfile
-from pathlib import Path
 
 import pytest
 
+from conftest import outlived
 from fixtures_data import (LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2, ss_classes,
                            tiny_video)
 from pst.data.annotations import read_classes, read_list
@@ -410,17 +410,4 @@ def test_a_killed_prepare_leaves_no_worker_writing(tmp_path, env_with_venv):
     job.send_signal(signal.SIGKILL)
     job.wait()
 
-    def session() -> list[int]:                                       # the job's processes: its forkserver, workers
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == job.pid and fields[0] != "Z":
-                alive.append(int(stat.parent.name))
-        return alive
-    deadline = time.monotonic() + 10                                   # the workers' watch looks once a second
-    while session() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not session()
+    assert not outlived(job)                                          # its forkserver and workers

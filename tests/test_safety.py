@@ -646,3 +646,26 @@ def test_a_run_on_a_read_only_mount_is_read_without_a_lock_and_never_written(tmp
                          env={**os.environ, "PROBE": probe}, capture_output=True, text=True)
     assert out.stdout.split("\n") == [f"read {run}", f"read {held}", "refused EROFS", ""], out.stderr
     assert sorted(p.name for p in shared.iterdir()) == ["held", "held.lock", "run"]        # nothing made or removed
+
+
+def test_a_lock_whose_holder_has_ended_says_a_process_it_started_holds_it(tmp_path):
+    """A lock file's holder line names a pid that has ended, yet the lock is held: a process it started inherited
+    the lock (a pool's worker); the refusal says so and how to find it, instead of naming a process that is gone."""
+    import fcntl
+    import socket
+
+    from pst.io import FolderInUseError, locked
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    fd = os.open(tmp_path / "set.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)                          # another open file: as a forked worker holds it
+        os.write(fd, f"pst data synth (pid {ended.pid} on {socket.gethostname()})\n".encode())
+        with pytest.raises(FolderInUseError, match=rf"set is in use by pst data synth \(pid {ended.pid} on .+\), "
+                                                   rf"which has ended: a process it started holds the lock "
+                                                   rf"\(`fuser -v {tmp_path}/set.lock` names it\); wait"):
+            with locked(tmp_path / "set", "pst data synth"):
+                pass
+    finally:
+        os.close(fd)

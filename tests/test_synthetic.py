@@ -161,3 +161,27 @@ def test_the_studys_set_is_byte_identical_when_generated_three_times_at_once(tmp
         other = digests(tmp_path / str(w))
         assert other.keys() == first.keys()
         assert [k for k in first if first[k] != other[k]] == []
+
+
+def test_a_killed_synth_leaves_no_worker_holding_its_folder(tmp_path, env_with_venv):
+    """SIGKILL of `pst data synth --workers 2` (the OOM killer, a cluster's kill): its pool's workers end with it.
+    Forked from it, they held its folder lock and sat on the pool's queue for good, so every rerun was refused
+    as "in use" by a process that no longer existed."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import outlived
+
+    out = tmp_path / "set"
+    cmd = ["pst", "data", "synth", "--out", str(out), "--pairs", "1", "--train-per-class", "60", "--val-per-class",
+           "2", "--frames", "8", "--workers", "2"]
+    job = subprocess.Popen(cmd, env=env_with_venv, stderr=subprocess.DEVNULL, start_new_session=True)
+    while len(list(out.glob("videos/train/*.mp4"))) < 4:             # the pool is under way
+        time.sleep(0.05)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert not outlived(job)
+    again = subprocess.run(cmd, env=env_with_venv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr                        # resumes its own set
+    assert len(list(out.glob("videos/*/*.mp4"))) == 2 * (60 + 2)

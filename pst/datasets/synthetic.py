@@ -12,14 +12,13 @@ import hashlib
 import json
 import math
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from pst.data.annotations import Entry, classes_text, list_text, write_classes, write_list
-from pst.io import atomic_path, check_not_inside, write_text
+from pst.io import atomic_path, check_not_inside, worker_pool, write_text
 
 # (forward class, backward class): what the object does over the clip.
 MOTIONS = [
@@ -224,7 +223,7 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 1
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         raise
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with worker_pool(workers) as pool:            # its workers end with this command, even when SIGKILLed
             list(pool.map(_make_one, jobs[1:], chunksize=8))
     else:
         for job in jobs[1:]:
