@@ -1,10 +1,11 @@
 """The rehearsal: the paper profile's DAG, unchanged — fetch -> prepare -> validate -> pretrained -> train ->
-evaluate -> flops -> tables -> figures -> results page — on miniature data in each dataset's original distribution
-format, through `dvc repro` (which runs Snakemake). Kinetics-400 (annotation CSVs, path lists, part_N.tar.gz) and
-Diving48 (JSON + tar) are served on loopback through the real fetch with --mirror; Something-Something V1 (CSV +
-00001.jpg folders) and V2 (JSON + VP9 webm in 20 archive parts) are placed by hand, as their licence requires; the
-2D inits are timm-layout checkpoints of random weights where `pst pretrained` would have downloaded them.
-Then: a second run does nothing, and changing one variant replans exactly its jobs."""
+evaluate -> memory accounts -> tables -> figures -> results page — on miniature data in each dataset's original
+distribution format, through `dvc repro` (which runs Snakemake). Kinetics-400 (annotation CSVs, path lists,
+part_N.tar.gz) and Diving48 (JSON + tar) are served on loopback through the real fetch with --mirror;
+Something-Something V1 (CSV + 00001.jpg folders) and V2 (JSON + VP9 webm in 20 archive parts) are placed by hand, as
+their licence requires; the 2D inits are timm-layout checkpoints of random weights where `pst pretrained` would have
+downloaded them; the FLOPs records at the paper's inputs are the committed ones, as in a clone. Then: a second run
+does nothing, and changing one variant replans exactly its jobs."""
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ import pst.models  # noqa: F401  (registers the models: the released checkpoint 
 from conftest import ROOT, copy_workflow
 from fixtures_data import (LocalServer, diving48_mirror, kinetics_mirror, place_sthv1, place_sthv2,
                            write_official_checkpoint)
-from pst.layout import Layout, eval_path
+from pst.layout import FLOPS_DIR, Layout, eval_path
 from pst.study import Study
 from pst.weights_2d import weights_2d
 from pst.engine.checkpoint import load_weights
@@ -71,6 +72,9 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
         params = copy_workflow(repo, edit=mirrors)
         for name in ("dvc.yaml", ".dvcignore"):
             shutil.copy(ROOT / name, repo / name)
+        shutil.copytree(ROOT / FLOPS_DIR, repo / FLOPS_DIR, ignore=shutil.ignore_patterns("logs"))   # as a clone
+        counted = {f.name: f.read_bytes() for f in (repo / FLOPS_DIR).glob("*.json")}   # has them (tests/test_dvc.py
+        assert counted                                                               # runs the `flops` jobs)
         shutil.copytree(ROOT / "pst", repo / "pst", ignore=shutil.ignore_patterns("__pycache__"))
         study = Study(params, PROFILE)
         layout = study.layout
@@ -88,6 +92,7 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
         took = time.perf_counter() - t0
         print(f"\nrehearsal: dvc repro study@{PROFILE} took {took:.0f} s")
         requested = [p for p, _ in srv.httpd.requests]
+    assert {f.name: f.read_bytes() for f in (repo / FLOPS_DIR).glob("*.json")} == counted    # not counted again
     # the real fetch went through the mirror, and recorded what it got
     assert "/kinetics/400/train/part_0.tar.gz" in requested and "/resound/Diving48_rgb.tar.gz" in requested
     for ds in ("kinetics400", "diving48"):
