@@ -266,6 +266,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if check_revision(args.rev_a) == check_revision(args.rev_b):
         raise ValueError(f"{args.rev_a} and {args.rev_b} are one commit; name two revisions to compare, e.g. "
                          "HEAD~1 HEAD")
+    args.profile = _profile(args.params, args.profile)
     table = args.table or _first_table(args.params, args.profile)
     if args.curves:
         from pst.report.plots import check_figure
@@ -296,9 +297,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from pst.report.verify import render, verify
 
-    v = verify(args.rev, args.profile)
-    print(render(v, args.rev, args.profile), end="")
+    profile = _profile("params.yaml", args.profile)
+    v = verify(args.rev, profile)
+    print(render(v, args.rev, profile), end="")
     return v.exit_code
+
+
+def _profile(params: str, profile: str | None) -> str:
+    """The profile a command is about: --profile, else params.yaml's `profile:` (its one owner)."""
+    from pst.study import load
+
+    if profile is None and not Path(params).is_file():
+        raise ValueError(f"{params}: no such file, so no default profile; run from the repository's top folder, or "
+                         "name --profile")
+    return profile if profile is not None else load(params).profile
 
 
 def _first_table(params: str, profile: str) -> str:
@@ -603,7 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam", metavar="OUT.png", help="also write the GradCAM overlay of these videos (.png or .svg)")
 
     p = command("status", "each table's runs of a profile: done, running (epoch, ETA), failed (the log's last "
-                "error), missing; and the runs moved aside", cmd_status)
+                "error), missing; the runs moved aside, and those no table names", cmd_status)
     p.add_argument("--profile", help="profile of params.yaml (default: params.yaml's profile)")
     p.add_argument("--params", default="params.yaml", help="the experiment description")
     p.add_argument("--json", action="store_true", help="the same as JSON")
@@ -613,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rev_a", help="a git revision (commit, tag, HEAD~3)")
     p.add_argument("rev_b", help="another revision")
     p.add_argument("--table", help="a table of --profile, or flops (the FLOPs table); default: the profile's first")
-    p.add_argument("--profile", default="synthetic", help="the profile whose table it is")
+    p.add_argument("--profile", help="the profile whose table it is (default: params.yaml's profile)")
     p.add_argument("--params", default="params.yaml", help="where the profile's tables are listed")
     p.add_argument("--wide", action="store_true", help="every column: those equal at both revisions once, the "
                                                      "others at each and B - A")
@@ -626,7 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "within tolerance (every cell within the committed seeds' 95%% interval), or not reproduced (exit 1, "
                 "the cells named)", cmd_verify)
     p.add_argument("rev", nargs="?", default="HEAD", help="the revision whose results are the reference (HEAD)")
-    p.add_argument("--profile", default="synthetic", help="the profile whose results/<profile>/ to verify")
+    p.add_argument("--profile", help="the profile whose results/<profile>/ to verify (default: params.yaml's "
+                   "profile)")
 
     p = command("cost", "what a profile's study costs per table (FLOPs, GPU-hours), from its recipes", cmd_cost)
     p.add_argument("--profile", default="paper", help="profile of params.yaml")

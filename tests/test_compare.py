@@ -1,5 +1,6 @@
 """`pst compare` reads committed tables at two revisions of a real git repository."""
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -15,6 +16,12 @@ def _git(repo, *args):
                         "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"})
 
 
+def _init(repo):
+    """A git repository with the project's params.yaml (its `profile:` is the profile compared by default)."""
+    _git(repo, "init", "-q")
+    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
+
+
 def _table(repo, name, rows):
     path = repo / f"{Layout('synthetic').table(name)}.json"       # the default profile's table
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,7 +30,7 @@ def _table(repo, name, rows):
 
 @pytest.fixture
 def repo(tmp_path):
-    _git(tmp_path, "init", "-q")
+    _init(tmp_path)
     (tmp_path / "README").write_text("x")
     _git(tmp_path, "add", "-A")
     _git(tmp_path, "commit", "-qm", "no tables yet")
@@ -81,7 +88,7 @@ def _row(model, seeds, paper):
 def test_compare_reads_in_table_order_with_the_seeds_spread(tmp_path, monkeypatch, capsys):
     """Rows in the table's order (not alphabetical); top-1 at each revision as mean ± std, B - A, and whether B - A
     stands out of the seeds' spread (Welch's 95% interval); constant columns once; per-seed values on request."""
-    _git(tmp_path, "init", "-q")
+    _init(tmp_path)
     _table(tmp_path, "table1_deit", [_row("deit_tsm", [97, 98, 99], 74.8), _row("deit_2d", [40, 41, 42], 73.0),
                                       _row("deit_tps", [60, 80, 70], 75.3)])
     _git(tmp_path, "add", "-A")
@@ -114,7 +121,7 @@ def test_curves_at_two_revisions_and_what_dvc_plots_reads(tmp_path, capsys):
     from pst.cli import main
     from pst.report.compare import curves_at
 
-    _git(tmp_path, "init", "-q")
+    _init(tmp_path)
     folder = tmp_path / Layout("synthetic").curves("table1_deit")
     for rev, top in (("a", 50.0), ("b", 60.0)):
         _table(tmp_path, "table1_deit", [_row("deit_2d", [40, 41, 42], 73.0)])
