@@ -132,7 +132,7 @@ def test_curves_at_two_revisions_and_what_dvc_plots_reads(tmp_path, capsys):
         _git(tmp_path, "commit", "-qm", rev)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp_path)
-        assert curves_at("HEAD~1", "table1_deit")["deit_2d"]["val_top1"].tolist() == [30.0, 50.0]
+        assert curves_at("HEAD~1", "table1_deit", profile="synthetic")["deit_2d"]["val_top1"].tolist() == [30.0, 50.0]
         assert main(["compare", "HEAD~1", "HEAD", "--table", "table1_deit", "--curves", "moved.png"]) == 0
         assert "curves: moved.png, moved.svg" in capsys.readouterr().out
         assert (tmp_path / "moved.png").read_bytes()[:4] == b"\x89PNG"

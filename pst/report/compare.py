@@ -24,7 +24,7 @@ KEYS = ("model", "views", "frames", "size")
 RENAMED = {"crops x clips": "views"}               # column names of tables written before the current format
 
 
-def table_file(name: str, profile: str = "synthetic") -> str:
+def table_file(name: str, profile: str) -> str:
     """The JSON of table ``name`` of ``profile`` ("flops": the FLOPs table every profile shares)."""
     return f"{FLOPS_TABLE}.json" if name == "flops" else f"{Layout(profile).table(name)}.json"
 
@@ -40,7 +40,7 @@ def check_revision(rev: str, repo: str | Path = ".") -> str:
     return known.stdout.strip()
 
 
-def table_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthetic") -> pd.DataFrame:
+def table_at(rev: str, name: str, repo: str | Path = ".", *, profile: str) -> pd.DataFrame:
     """The table ``name`` as committed at ``rev``; a clear error when the revision or the table is missing."""
     path = table_file(name, profile)
     tables_dir = str(Path(path).parent)
@@ -59,7 +59,7 @@ def table_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthe
     return pd.DataFrame(data["rows"] if isinstance(data, dict) else data).rename(columns=RENAMED)
 
 
-def curves_at(rev: str, name: str, repo: str | Path = ".", profile: str = "synthetic") -> dict[str, pd.DataFrame]:
+def curves_at(rev: str, name: str, repo: str | Path = ".", *, profile: str) -> dict[str, pd.DataFrame]:
     """Table ``name``'s curves as committed at ``rev`` ({row: epoch, loss, val_top1 and their ranges})."""
     import io
 
@@ -114,10 +114,10 @@ def _spread(merged: pd.DataFrame) -> list[Optional[str]]:
     return out
 
 
-def compare(rev_a: str, rev_b: str, name: str, repo: str | Path = ".", profile: str = "synthetic",
+def compare(rev_a: str, rev_b: str, name: str, repo: str | Path = ".", *, profile: str,
             wide: bool = False, seeds: bool = False) -> pd.DataFrame:
     """The comparison as a DataFrame of numbers (what --format csv prints); ``render`` formats it."""
-    a, b = table_at(rev_a, name, repo, profile), table_at(rev_b, name, repo, profile)
+    a, b = table_at(rev_a, name, repo, profile=profile), table_at(rev_b, name, repo, profile=profile)
     merged, keys = _merge(a, b)
     out = merged[keys].copy()
     shared = [c for c in b.columns if c in a.columns and c not in keys]

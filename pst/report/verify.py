@@ -147,7 +147,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def verify(rev: str = "HEAD", profile: str = "synthetic", repo: str | Path = ".") -> Verdict:
+def verify(rev: str, profile: str, repo: str | Path = ".") -> Verdict:
     """The verdict on ``results/<profile>/`` in the working tree of ``repo`` against revision ``rev``."""
     repo = Path(repo)
     if not profile.strip():
