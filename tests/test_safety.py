@@ -78,6 +78,14 @@ def test_changed_recipe_moves_the_finished_run_aside_with_its_evaluations(easy, 
     assert yaml.safe_load((run / "config.yaml").read_text())["optim"]["lr"] == 5e-4
     log = (run / "train.log").read_text()                               # afresh: the old log went aside with it
     assert "starting afresh" in log and "resuming" not in log
+    # a finished run whose final weights are gone (removed by Snakemake before a rerun) is still finished work:
+    # its summary and evaluation go aside whole, with a note, never deleted with the stale checkpoints
+    assert main(["evaluate", str(run), "--views", "1x1", "--quiet"]) == 0
+    (run / "final.safetensors").unlink()
+    train(r, run, restart_on_change=True)
+    [gone] = [d for d in (tmp_path / "run.archived").iterdir() if d != old]
+    assert (gone / "eval_1x1" / "eval.json").exists() and (gone / "train.json").exists()
+    assert "its final weights were gone before it was moved" in (gone / "ARCHIVED.txt").read_text()
 
 
 def test_a_failed_start_leaves_no_trace(easy, tmp_path, capsys):

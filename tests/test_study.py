@@ -158,6 +158,19 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     assert len(json.loads((run / "metrics.json").read_text())) == 10
     assert json.loads((tmp_path / target).read_text())["videos_evaluated"] == 8        # 2 classes x 4 videos
     assert not list(tmp_path.glob("results/**/*.part")) and not list(tmp_path.glob("results/**/.*.tmp*"))
+    # the recipe changes: Snakemake removes the run's final weights before it reruns its training, so the finished
+    # run is moved aside whole before any job (the workflow's onstart), never deleted (trial 10: it was)
+    weights, evaluation = (run / "final.safetensors").read_bytes(), (tmp_path / target).read_bytes()
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["recipes"]["tiny_deit"]["schedule"]["epochs"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = _study_run(tmp_path, env_with_venv, target)
+    assert changed.returncode == 0, changed.stderr[-4000:]
+    assert "recipe or data changed; the finished run was moved to" in changed.stderr
+    [aside] = (run.parent / "seed0.archived").iterdir()
+    assert (aside / "final.safetensors").read_bytes() == weights and (aside / "eval_1x1/eval.json").read_bytes() \
+        == evaluation and "schedule.epochs: 10 -> 2" in (aside / "ARCHIVED.txt").read_text()
+    assert len(json.loads((run / "metrics.json").read_text())) == 2 and (tmp_path / target).is_file()
 
 
 def test_published_rows_other_tables_and_per_dataset_values():

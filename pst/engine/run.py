@@ -27,7 +27,7 @@ from typing import Iterator, Optional
 import yaml
 
 from pst.engine.config import get_dotted
-from pst.io import load_yaml, read_record, sha256sum, write_text
+from pst.io import load_yaml, locked, read_record, sha256sum, write_text
 from pst.layout import RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
@@ -222,16 +222,38 @@ def data_changes(run_dir: str | Path, cfg: dict) -> list[str]:
     return [] if before in (None, now) else [f"data: {before} -> {now}"]
 
 
+def finished(run_dir: str | Path) -> bool:
+    """A run that finished: its final weights, its summary or an evaluation is there. Any one is enough, for the
+    others may be gone (Snakemake removes a job's output, the final weights, before it runs the job again)."""
+    run = RunDir(run_dir)
+    return (run.final.exists() or run.legacy_final.exists() or run.summary.exists()
+            or any(p.is_dir() for p in Path(run_dir).glob("eval_*")))
+
+
+def archive_changed(run_dir: str | Path, cfg: dict) -> Path | None:
+    """Move a finished run whose recipe or data is no longer ``cfg`` aside, whole, before Snakemake reruns its
+    training (the workflow's onstart: Snakemake removes a job's output, the run's final weights, before the job
+    starts, so the training job itself would find them gone). Returns where it went, or None."""
+    if not Path(run_dir).is_dir() or not finished(run_dir):
+        return None
+    with locked(run_dir, "snakemake (moving a changed run aside)"):
+        changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
+        return move_aside(run_dir, "; ".join(changes)) if changes else None
+
+
 def move_aside(run_dir: str | Path, reason: str) -> Path | None:
-    """Make room for a new recipe in ``run_dir``: a finished run (final weights written) is moved to its archive
-    folder with everything in it, evaluations included, never deleted; an unfinished one only had stale
-    checkpoints and is discarded. Returns where the finished run went."""
+    """Make room for a new recipe in ``run_dir``: a finished run is moved to its archive folder with everything in
+    it, evaluations included, never deleted; an unfinished one only had stale checkpoints and is discarded.
+    Returns where the finished run went."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         return None
-    if not Path(final_weights(run_dir)).exists():
+    if not finished(run_dir):
         shutil.rmtree(run_dir)
         return None
+    if not Path(final_weights(run_dir)).exists():
+        reason += "; its final weights were gone before it was moved (removed by hand, or by Snakemake run without "
+        reason += "the workflow's onstart step)"
     target = Path(archive_dir(run_dir, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(run_dir, target)

@@ -5,7 +5,8 @@ import re
 import sys
 
 from pst.layout import FLOPS_DIR, FLOPS_TABLE, MEMORY_DIR, eval_dir, eval_path, final_weights, flops_record, memory_record
-from pst.engine.run import execution_arg, identity
+from pst.engine.config import resolve
+from pst.engine.run import archive_changed, execution_arg, identity
 from pst.provenance import CODE as CODE_PARTS, git_revision, job_fingerprint
 from pst.study import Run, Study, planning
 from pst.weights_2d import PAPER_2D

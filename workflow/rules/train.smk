@@ -8,6 +8,19 @@
 # attempt's start, resume, epochs and stop.
 
 
+onstart:
+    # Snakemake removes a job's output before it runs the job: for a training, the run's final weights. So a finished
+    # run whose recipe or data changed is moved aside whole (RUN.archived/<stamp>/, evaluations included) here,
+    # after planning and before any job; the training job then starts afresh in an empty folder. Not in dry runs.
+    for job in workflow.dag.needrun_jobs():
+        if job.rule.name in ("train", "train_nodes"):
+            run = run_of(job.wildcards)
+            moved = archive_changed(STUDY.run_dir(run), resolve(STUDY.recipe(run)))
+            if moved:
+                print(f"{STUDY.run_dir(run)}: recipe or data changed; the finished run was moved to {moved}",
+                      file=sys.stderr)
+
+
 rule train:
     conda:
         CONDA_ENV
