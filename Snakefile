@@ -1,9 +1,9 @@
 # Thin by design: load params.yaml, check it (structure here, every recipe in pst.study), include the rule files.
 # Every rule names the project's one conda environment (environment.yml, CONDA_ENV in common.smk): used with
 # `--sdm conda` (built once, shared), otherwise the workflow runs in the environment snakemake runs in (`make setup`).
-#   snakemake --cores all                              the synthetic study (default profile)
-#   snakemake --cores all --config profile=paper       the paper's study on the real datasets
-#   snakemake --cores all --config profile=rehearsal   the paper's DAG on miniature real-format data (CI)
+#   snakemake --profile workflow/profiles/default                              the synthetic study (default profile)
+#   snakemake --profile workflow/profiles/default --config profile=paper       the paper's study on the real data
+#   snakemake --profile workflow/profiles/default --config profile=rehearsal   the paper's DAG on miniature data (CI)
 # Every path comes from pst.layout; each profile writes under results/<profile>/.
 import os
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import tempfile
 from contextlib import contextmanager
@@ -30,10 +31,10 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; a result file gets the usual permissions
     try:
         yield Path(tmp)
-        with open(tmp, "rb+") as fh:
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600 (and a writer may make the file anew, as safetensors
+        with open(tmp, "rb+") as fh:       # does): a result file gets the usual permissions
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except Exception as err:
@@ -106,17 +107,49 @@ def write_text(path: PathLike, text: str) -> Path:
     return Path(path)
 
 
-def write_texts(files: dict) -> list[Path]:
-    """Several files of one artifact ({path: text}): every one is written to its temporary file first, and only
-    when all are written do they replace their targets, in the order given. A full disk or a signal while writing
-    leaves the earlier version whole; nothing that was there is removed."""
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}    # what a command stops on
+
+
+def replace_together(files: dict) -> list[Path]:
+    """Several files of one artifact ({path: write(tmp)}): every one is written to its temporary file first, and
+    only when all are written do they replace their targets, in the order given, with the stop signals held back
+    until the last is in place. A full disk, or a signal while writing or replacing, leaves the earlier version
+    whole, never some new files beside old ones (SIGKILL aside: it cannot be held back)."""
     from contextlib import ExitStack
 
     items = list(files.items())
-    with ExitStack() as stack:                        # its contexts exit last-in first: enter them reversed
-        for path, text in reversed(items):
-            stack.enter_context(atomic_path(path)).write_text(text)
+    with ExitStack() as stack:                        # its contexts exit last-in first: the stops after the files
+        stack.enter_context(_stops_deferred())
+        for path, write in reversed(items):
+            write(stack.enter_context(atomic_path(path)))
     return [Path(path) for path, _ in items]
+
+
+@contextmanager
+def _stops_deferred() -> Iterator[None]:
+    """Hold a stop signal back until the block ends, then deliver it to the handler it was meant for. Handlers
+    (Python's) run in the main thread whatever thread the signal reached, so a thread's signal mask would not do;
+    outside the main thread, where handlers cannot be set, nothing is held back."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda sig, _frame: caught.append(sig)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)
+
+
+def write_texts(files: dict) -> list[Path]:
+    """Several text files of one artifact ({path: text}), replacing their targets together (replace_together)."""
+    return replace_together({path: (lambda tmp, text=text: tmp.write_text(text)) for path, text in files.items()})
 
 
 def sha256sum(path: PathLike) -> str:

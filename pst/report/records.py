@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 
 from pst.engine.run import check_run_files, load_config
-from pst.io import (atomic_path, check_not_inside, check_out_folder, locked, made_folder, read_record, sha256sum,
-                    write_text)
+from pst.io import (check_not_inside, check_out_folder, locked, made_folder, read_record, replace_together,
+                    sha256sum)
 from pst.layout import EVAL, EVAL_FILES, RunDir, eval_dir
 from pst.report.study_table import check_evaluation
 
@@ -52,16 +52,13 @@ def _record(run_dir: Path, views: list[str], out: Path) -> list[Path]:
                                          {"top1": (int, float)}), path, str(run_dir), v, cfg)
         except ValueError as err:
             raise ValueError(f"{path}: {err}; evaluate the run again into a new folder") from None
-    written, fresh = [], not out.exists()
-    try:
-        for rel in wanted:
-            with atomic_path(out / rel) as tmp:
-                shutil.copyfile(run_dir / rel, tmp)
-            written.append(out / rel)
-        manifest = {"run": str(run_dir), "files": {rel: sha256sum(out / rel) for rel in wanted}}
-        written.append(write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n"))   # last: the record is whole
+    fresh = not out.exists()
+    manifest = {"run": str(run_dir), "files": {rel: sha256sum(run_dir / rel) for rel in wanted}}
+    files = {out / rel: (lambda tmp, src=run_dir / rel: shutil.copyfile(src, tmp)) for rel in wanted}
+    files[out / MANIFEST] = lambda tmp: tmp.write_text(json.dumps(manifest, indent=1) + "\n")     # last
+    try:                                                # all files or none: a record replaced by its run's newer
+        return replace_together(files)                  # one is never left half old, half new
     except BaseException:
         if fresh and not (out / MANIFEST).exists():     # a record this call began and could not finish (a full
             shutil.rmtree(out, ignore_errors=True)      # disk, a signal) is not left half-written
         raise
-    return written
