@@ -347,6 +347,16 @@ def lock_holder(folder: str | Path) -> Optional[str]:
         os.close(fd)
 
 
+def _shared_holder(fd: int) -> str:
+    """Who holds a lock that names no one: shared holders (readers: evaluations, a dataset's re-encoding shards)
+    write nothing, and another shared lock still gets in beside them."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return "a reader (an evaluation of a run, a shard re-encoding a dataset)"
+    except BlockingIOError:
+        return "another process"
+
+
 def _orphaned(holder: str, path: Path) -> str:
     """When the holder named in a lock file has ended on this host, a process it started holds the lock (inherited
     with the file): what to look for."""
@@ -421,7 +431,7 @@ def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or _shared_holder(fd)
             os.close(fd)
             raise FolderInUseError(f"{folder} is in use by {holder}{_orphaned(holder, path)}; wait for it to finish "
                                    "(or stop it), then run the command again") from None

@@ -257,7 +257,8 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
     killed = root / "processed" / "videos" / ".clip.mp4.4242.x1.tmp"        # a re-encode SIGKILLed mid-write
     killed.write_bytes(b"half")
     with locked(root / "processed", "a shard", shared=True):               # gathered when no shard is at work
-        with pytest.raises(FolderInUseError, match="processed is in use by another process"):
+        with pytest.raises(FolderInUseError, match=r"processed is in use by a reader \(an evaluation of a run, a "
+                                                   r"shard re-encoding"):
             preprocess.gather(root, 3)
     assert preprocess.gather(root, 3) == one and not killed.exists()
 

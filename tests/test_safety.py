@@ -681,6 +681,10 @@ def test_a_lock_whose_holder_has_ended_says_a_process_it_started_holds_it(tmp_pa
                 pass
     finally:
         os.close(fd)
+    with locked(tmp_path / "run", "pst evaluate", shared=True):     # a reader writes no name: it is still named
+        with pytest.raises(FolderInUseError, match=r"run is in use by a reader \(an evaluation of a run"):
+            with locked(tmp_path / "run", "pst train"):
+                pass
 
 
 def test_files_replaced_together_are_never_half_old_half_new(tmp_path, monkeypatch):
