@@ -234,6 +234,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class "
               f"{r['mean_class_accuracy']:.2f} over {r['denominator']} videos ({failed}, {r['videos_partial']} partial)")
+    if r.get("already"):
+        print(f"{r['out']}: already evaluated (this run's weights, list, views and averaging); nothing written")
+        return 0
     speed = "n/a" if r["views_per_s"] is None else f"{r['views_per_s']:.1f}"
     print(f"{speed} views/s; code {r['git']}; wrote {r['out']}/eval.json, predictions.csv and scores.npz")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -122,7 +123,20 @@ def replace_together(files: dict) -> list[Path]:
         stack.enter_context(_stops_deferred())
         for path, write in reversed(items):
             write(stack.enter_context(atomic_path(path)))
+    for path, _ in items:
+        _remove_ended_temps(Path(path))
     return [Path(path) for path, _ in items]
+
+
+def _remove_ended_temps(target: Path) -> None:
+    """The temporaries of ``target`` a killed writer left (SIGKILL runs no cleanup), swept when the target is next
+    written, for artifacts written without a folder lock (a table's files: its jobs share one folder). A writer
+    still running on this host keeps its file."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^/]*\.tmp")
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        found = pattern.fullmatch(tmp.name)
+        if found and int(found[1]) != os.getpid() and ended(int(found[1])):
+            tmp.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -363,13 +377,20 @@ def _orphaned(holder: str, path: Path) -> str:
     found = re.search(r"\(pid (\d+) on (\S+)\)$", holder)
     if not found or found[2] != socket.gethostname():
         return ""
+    if not ended(int(found[1])):
+        return ""
+    return f", which has ended: a process it started holds the lock (`fuser -v {path}` names it)"
+
+
+def ended(pid: int) -> bool:
+    """Whether process ``pid`` of this host has ended (another user's running process has not)."""
     try:
-        os.kill(int(found[1]), 0)
-        return ""
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return f", which has ended: a process it started holds the lock (`fuser -v {path}` names it)"
-    except PermissionError:                 # alive, another user's
-        return ""
+        return True
+    except PermissionError:
+        pass
+    return False
 
 
 class FolderInUseError(RuntimeError):
@@ -472,9 +493,7 @@ def _end_with(pid: int) -> None:
     def watch():
         while True:
             time.sleep(1.0)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if ended(pid):
                 os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()

@@ -640,11 +640,13 @@ def read_spec(text: str | None, released: bool = False) -> dict:
 
 @contextmanager
 def planning():
-    """The workflow's planning checks (Snakefile, common.smk): a refusal is one line and exit 2, as the commands'
-    are, not Snakemake's frames around it; PST_DEBUG=1 shows the traceback."""
+    """The workflow's planning checks (Snakefile, common.smk) and its onstart step: a refusal is one line and exit
+    2, as the commands' are, not Snakemake's frames around it; PST_DEBUG=1 shows the traceback."""
+    from pst.io import FolderInUseError
+
     try:
         yield
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FolderInUseError) as err:
         if os.environ.get("PST_DEBUG", "") not in ("", "0"):
             raise
         print(f"pst workflow: error: {err}", file=sys.stderr)

@@ -154,6 +154,11 @@ def test_checkpoints_on_a_time_cadence_mid_epoch(easy, tmp_path):
         train(r, tmp_path / keep)
         assert sorted(p.name for p in (tmp_path / keep / "checkpoints").glob("*")) == left, keep
         assert (tmp_path / keep / "final.safetensors").read_bytes() == (tmp_path / "run" / "final.safetensors").read_bytes()
+    ckpts = tmp_path / "last" / "checkpoints"                    # a kill cut its pruning short: its rerun ends it
+    shutil.copy(ckpts / "ckpt_e0001_s00000012.pt", ckpts / "ckpt_e0000_s00000006.pt")
+    (ckpts / "ckpt_e0000_s00000003.pt.sha256").write_text("0" * 64 + "\n")           # a digest without its file
+    assert train(r, tmp_path / "last")["steps"] == 12
+    assert sorted(p.name for p in ckpts.glob("*")) == ["ckpt_e0001_s00000012.pt", "ckpt_e0001_s00000012.pt.sha256"]
     # a damaged final-weights file is never taken as done; the refusal's fix writes the same bytes again
     final = tmp_path / "last" / "final.safetensors"
     good = final.read_bytes()
@@ -250,7 +255,9 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
                                                           hashlib.sha256((tmp_path / "b" / "other.txt").read_bytes()).hexdigest()[:8],
                                                           "eval_1x1_rescored-score-of-1x1"]
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--quiet"]) == 2                         # never replaced
+    assert main(["evaluate", str(run), "--quiet"]) == 0           # the same evaluation again (a stop after eval.json)
+    assert "already evaluated" in capsys.readouterr().out and (run / "eval_1x1" / "eval.json").read_bytes() == kept
+    assert main(["evaluate", str(run), "--average", "score", "--quiet"]) == 2   # another one there: never replaced
     err = capsys.readouterr().err
     assert "exists (an evaluation is never replaced)" in err
     assert len(err.strip().splitlines()) == 1 and (run / "eval_1x1" / "eval.json").read_bytes() == kept
@@ -718,3 +725,36 @@ def test_files_replaced_together_are_never_half_old_half_new(tmp_path, monkeypat
         signal.signal(signal.SIGTERM, previous)
     assert [f.read_text() for f in files] == ["new"] * 3 and len(calls) == 3
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_killed_writers_temporaries_go_when_the_files_are_next_written(tmp_path):
+    """A table's files are written without a folder lock (its jobs share one folder): the temporaries of a writer
+    SIGKILLed mid-write (no cleanup runs) are swept by the next write of the same files, not left in results/."""
+    target = tmp_path / "t.md"
+    writer = subprocess.Popen([sys.executable, "-c", "import sys, time; from pst.io import replace_together; "
+                               "replace_together({sys.argv[1]: lambda tmp: time.sleep(600)})", str(target)])
+    try:
+        deadline = time.time() + 60
+        while not list(tmp_path.glob(".t.md.*.tmp")) and time.time() < deadline:
+            time.sleep(0.05)
+        assert list(tmp_path.glob(f".t.md.{writer.pid}.*.tmp"))
+    finally:
+        writer.kill()
+        writer.wait()
+    (tmp_path / ".other.md.1.x.tmp").write_text("")      # another file's, and a running process's: kept
+    from pst.io import write_texts
+
+    write_texts({target: "new"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.md.1.x.tmp", "t.md"]
+
+
+def test_runs_moved_aside_within_one_second_each_keep_their_archive(tmp_path):
+    from pst.engine.run import move_aside
+
+    run, moved = tmp_path / "run", []
+    for weights in (b"first", b"second"):                # two recipe changes in one second (trial 10: ENOTEMPTY)
+        run.mkdir()
+        (run / "final.safetensors").write_bytes(weights)
+        moved.append(move_aside(run, "optim.lr: 0.1 -> 0.2"))
+    assert moved[0] != moved[1] and moved[0].parent == moved[1].parent
+    assert [(m / "final.safetensors").read_bytes() for m in moved] == [b"first", b"second"]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_workflow, micro_study
+from pst.io import locked
 from pst.study import Run, Study, check_params, load
 from pst.layout import Layout, eval_path
 
@@ -164,6 +165,11 @@ def test_killed_study_completes_on_rerun(tmp_path, env_with_venv):
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["recipes"]["tiny_deit"]["schedule"]["epochs"] = 2
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with locked(run, "an evaluation", shared=True):          # a reader holds the run: stopped before any job
+        held = _study_run(tmp_path, env_with_venv, target)
+    assert held.returncode == 2 and (run / "final.safetensors").read_bytes() == weights, held.stderr[-2000:]
+    assert re.search(r"^pst workflow: error: \S+seed0 is in use by a reader", held.stderr, re.M)
+    assert "Traceback" not in held.stderr and "Error in" not in held.stderr
     changed = _study_run(tmp_path, env_with_venv, target)
     assert changed.returncode == 0, changed.stderr[-4000:]
     assert "recipe or data changed; the finished run was moved to" in changed.stderr

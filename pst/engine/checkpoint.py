@@ -52,10 +52,14 @@ def _remove(checkpoint: Path) -> None:
 
 def prune_finished(folder: Path, keep: str) -> None:
     """A finished run's checkpoints: the last (to train it further), all, or none (its final weights are what
-    evaluation reads); called only once the final weights and train.json are written."""
+    evaluation reads); called only once the final weights and train.json are written, and again by a rerun of the
+    finished run (a kill during the pruning left some)."""
     found = list_checkpoints(folder)
     for old in {"last": found[:-1], "all": [], "none": found}[keep]:
         _remove(old)
+    for digest in Path(folder).glob("ckpt_*.pt.sha256"):      # a kill between a checkpoint's two unlinks
+        if not digest.with_name(digest.name[:-len(".sha256")]).exists():
+            digest.unlink(missing_ok=True)
 
 
 list_checkpoints = RunDir.list_checkpoints

@@ -162,11 +162,31 @@ def evaluate_run(run_dir: str | Path, views: str = "1x1", list_file: Optional[st
                          f"to the run's data root {cfg['data']['root']})")
     other = lst.resolve() != own.resolve()
     out = _writable(Path(out) if out else Path(eval_dir(run_dir, f"{crops}x{clips}", list_tag(lst) if other else None)))
-    with locked(run_dir, "pst evaluate", shared=True), locked(out, f"pst evaluate {run_dir} --views {views}"), \
-            _new_evaluation(out):
-        model, cfg = load_run_model(run_dir)                 # its weights checked against their digest
-        return _evaluate(model, cfg, lst, crops, clips, out, {"run": str(run_dir), "weights": run_weights(run_dir)},
-                         batch_videos, max_views, average, workers, progress)
+    with locked(run_dir, "pst evaluate", shared=True), locked(out, f"pst evaluate {run_dir} --views {views}"):
+        done = _same_evaluation(out, run_dir, lst, f"{crops}x{clips}", average)
+        if done:
+            return {**done, "views_per_s": None, "git": git_revision(), "already": True}
+        with _new_evaluation(out):
+            model, cfg = load_run_model(run_dir)             # its weights checked against their digest
+            return _evaluate(model, cfg, lst, crops, clips, out,
+                             {"run": str(run_dir), "weights": run_weights(run_dir)},
+                             batch_videos, max_views, average, workers, progress)
+
+
+def _same_evaluation(out: Path, run_dir: Path, lst: Path, views: str, average: str) -> Optional[dict]:
+    """The whole evaluation ``out`` already holds when it is this one (the run's present weights, the same list,
+    views and averaging, its scores as recorded), so a rerun, e.g. after a stop in the instant eval.json was
+    written, finds it done; None otherwise (and an evaluation of anything else there is refused, never replaced)."""
+    try:
+        record = json.loads((out / EVAL).read_text(encoding="utf-8"))
+        same = (isinstance(record, dict) and record.get("forward_pass", True)
+                and Path(record["run"]).resolve() == run_dir.resolve() and record["weights"] == run_weights(run_dir)
+                and Path(record["list"]).resolve() == lst.resolve() and record["views"] == views
+                and record["average"] == average and (out / PREDICTIONS).is_file()
+                and record["scores"] == sha256sum(out / SCORES))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record if same else None
 
 
 def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str | Path,

@@ -254,7 +254,12 @@ def move_aside(run_dir: str | Path, reason: str) -> Path | None:
     if not Path(final_weights(run_dir)).exists():
         reason += "; its final weights were gone before it was moved (removed by hand, or by Snakemake run without "
         reason += "the workflow's onstart step)"
-    target = Path(archive_dir(run_dir, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = Path(archive_dir(run_dir, stamp))
+    for n in range(2, 1000):                   # a second move within the same second (the run lock is held)
+        if not target.exists():
+            break
+        target = Path(archive_dir(run_dir, f"{stamp}-{n}"))
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(run_dir, target)
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())

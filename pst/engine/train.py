@@ -58,7 +58,7 @@ from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as se
 from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
                             data_changes, data_fingerprint, log_line, move_aside, peer_lost, recipe_changes,
                             seal, starting_workers, write_config, check_loader_workers,
-                            recipe_digest)
+                            load_config, recipe_digest)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import locked, read_record, write_text
@@ -205,6 +205,8 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
             ckpt.load_weights(final_weights(run_dir))        # a damaged file is never taken as done
             check_run_files(Path(run_dir))      # its config.yaml stays as it finished (other execution settings:
                                                  # the same run, and a finished run is never rewritten)
+            if main:                            # the pruning it finished with, if a kill cut it short
+                ckpt.prune_finished(RunDir(run_dir).checkpoints, load_config(run_dir)["train"]["keep_finished"])
             print(f"{run_dir}: already trained ({Path(final_weights(run_dir)).name}); nothing to do", flush=True)
             return read_record(RunDir(run_dir).summary, "a finished run's summary", "restore it (its record under "
                                "results/<profile>/records/ keeps a copy)", {"epochs": int, "final": dict})

@@ -12,13 +12,15 @@ onstart:
     # Snakemake removes a job's output before it runs the job: for a training, the run's final weights. So a finished
     # run whose recipe or data changed is moved aside whole (RUN.archived/<stamp>/, evaluations included) here,
     # after planning and before any job; the training job then starts afresh in an empty folder. Not in dry runs.
-    for job in workflow.dag.needrun_jobs():
-        if job.rule.name in ("train", "train_nodes"):
-            run = run_of(job.wildcards)
-            moved = archive_changed(STUDY.run_dir(run), resolve(STUDY.recipe(run)))
-            if moved:
-                print(f"{STUDY.run_dir(run)}: recipe or data changed; the finished run was moved to {moved}",
-                      file=sys.stderr)
+    # A run another process holds (a hand-run evaluation) stops the workflow here, in one line, before any job.
+    with planning():
+        for job in workflow.dag.needrun_jobs():
+            if job.rule.name in ("train", "train_nodes"):
+                run = run_of(job.wildcards)
+                moved = archive_changed(STUDY.run_dir(run), resolve(STUDY.recipe(run)))
+                if moved:
+                    print(f"{STUDY.run_dir(run)}: recipe or data changed; the finished run was moved to {moved}",
+                          file=sys.stderr)
 
 
 rule train:
