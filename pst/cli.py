@@ -713,7 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="finished run directories, one column each")
     p.add_argument("--name", action="append", help="column title per run (default: the variant folder name)")
     p.add_argument("--video", action="append", help="a video path (repeatable)")
-    p.add_argument("--videos-from", help="a list file: take the first video of --count different classes")
+    p.add_argument("--videos-from", help="a list file (its entries under the runs' data root, as evaluate --list): "
+                   "take the first video of --count different classes")
     p.add_argument("--count", type=_positive, default=2, help="videos taken from --videos-from")
     p.add_argument("--frames", type=_positive, default=4, help="consecutive frames shown per video")
     p.add_argument("--out", required=True, help="image file (.png or .svg)")

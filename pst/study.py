@@ -630,7 +630,7 @@ def read_spec(text: str | None, released: bool = False) -> dict:
     what = "the released checkpoints' spec" if released else "a table's spec"
     if not text:
         raise ValueError(f"--spec ({what}, as the workflow writes it) is required")
-    if not text.lstrip().startswith("{") and not Path(text).is_file():
+    if text.lstrip()[:1] not in ("{", "[") and not Path(text).is_file():      # inline JSON, or a file
         from pst.io import absent
 
         raise ValueError(f"--spec {text}: {absent(text)}; give {what} as the workflow writes it (a JSON file or "

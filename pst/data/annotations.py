@@ -79,14 +79,21 @@ def write_list(path: str | Path, entries: Iterable[Entry]) -> Path:
 
 
 def read_classes(path: str | Path) -> list[str]:
-    """A classes file, one name per line (line n+1 is label n); a name twice would make two labels one class."""
+    """A classes file, one name per line (line n+1 is label n); a name twice would make two labels one class (names
+    that differ only in spaces around them too), and a blank line between names would renumber the labels after it
+    (blank lines at the end are nothing)."""
     names, seen = [], {}
-    for no, line in enumerate(read_utf8(path, "list or classes file").splitlines(), 1):
+    lines = read_utf8(path, "list or classes file").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for no, line in enumerate(lines, 1):
         if not line.strip():
-            continue
-        if line in seen:
-            raise ValueError(f"{path}:{no}: class {line!r} again (first on line {seen[line]}); each class once")
-        seen[line] = no
+            raise ValueError(f"{path}:{no}: a blank line (line n+1 names label n: the names after it would take "
+                             "other labels); remove it, or name that class")
+        if line.strip() in seen:
+            raise ValueError(f"{path}:{no}: class {line!r} again (first on line {seen[line.strip()]}); each class "
+                             "once (names are compared without the spaces around them)")
+        seen[line.strip()] = no
         names.append(line)
     return names
 

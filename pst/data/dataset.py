@@ -120,11 +120,16 @@ def _check_present(list_file: str | Path, root: Path, entries: list[Entry]) -> N
     names the others)."""
     absent = [e for e in entries if not (os.path.isdir if e.num_frames is not None else os.path.isfile)(root / e.path)]
     if absent:
-        first = absent[0].path
+        first = absent[0]
         no = next((i for i, raw in enumerate(Path(list_file).read_text(errors="replace").splitlines(), 1)
-                   if raw.split()[:1] == [first]), "?")
-        raise ValueError(f"{list_file}:{no}: {first} is not under the data root {root} ({len(absent)} of the list's "
-                         f"{len(entries)} entries are not); fetch or prepare them there, or remove their lines")
+                   if raw.split()[:1] == [first.path]), "?")
+        found = root / first.path
+        what = ("a file, where a line with a frame count names a frame folder" if first.num_frames is not None else
+                "a folder, where a line of two columns names a video file (a frame folder's line gives its frame "
+                "count: PATH FRAMES LABEL)") if found.exists() else f"not under the data root {root}"
+        raise ValueError(f"{list_file}:{no}: {first.path} is {what} ({len(absent)} of the list's {len(entries)} "
+                         "entries are missing or of the other kind); fetch or prepare them there, or remove their "
+                         "lines")
 
 
 class VideoDataset(Dataset):

@@ -9,6 +9,7 @@ frame before a wanted frame when that key frame lies ahead of where it is, else 
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 import time
 from pathlib import Path
@@ -42,12 +43,28 @@ def gpu_probe(path: str | Path | None = None) -> dict | None:
                          "rerun benchmarks/gpu.py, or move the file aside", {"rows": list})
     if not report.get("cuda") or report.get("tiny"):
         return None
+    fix = "name the record benchmarks/gpu.py wrote" if given else "rerun benchmarks/gpu.py, or move the file aside"
     best: dict[str, dict] = {}
-    for row in report.get("rows", []):
-        if row.get("dtype") == "bf16" and row.get("clips_per_s") and \
-                row["clips_per_s"] > best.get(row["model"], {}).get("clips_per_s", 0):
+    for i, row in enumerate(report["rows"]):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: rows[{i}] is not an object (the probe's record has one per model and dtype); "
+                             f"{fix}")
+        if row.get("dtype") != "bf16" or "clips_per_s" not in row or "failed" in row or "skipped" in row:
+            continue                                        # a row that failed or was skipped: no figures
+        for key, is_valid in (("model", lambda v: isinstance(v, str)), ("mode", lambda v: isinstance(v, str)),
+                              ("clips_per_s", _positive_number), ("tflops", _positive_number)):
+            if not is_valid(row.get(key)):
+                raise ValueError(f"{path}: rows[{i}].{key} = {row.get(key)!r} is not valid (a model's name and mode, "
+                                 f"and clips/s and TFLOP/s above 0 and finite); {fix}")
+        if row["clips_per_s"] > best.get(row["model"], {}).get("clips_per_s", 0):
             best[row["model"]] = {"clips_per_s": row["clips_per_s"], "tflops": row["tflops"], "mode": row["mode"]}
+    if best and not isinstance(report.get("device"), str):
+        raise ValueError(f"{path}: its device = {report.get('device')!r} is not a GPU's name; {fix}")
     return {"device": report["device"], "file": str(path), "models": best} if best else None
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def gpu_rate(probe: dict | None, model: str = "pst_t") -> tuple[float, str]:

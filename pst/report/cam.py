@@ -156,8 +156,8 @@ def figure_of_runs(runs: list[str], names: list[str] | None, videos: list, video
     if len(names) != len(runs):
         raise ValueError(f"{len(names)} --name for {len(runs)} runs; give one name per run or none")
     if videos_from:
-        seen, root = set(), Path(videos_from).parent
-        cfg = load_config(runs[0])                            # the list is of the runs' dataset
+        cfg = load_config(runs[0])                            # the list is of the runs' dataset: its entries are
+        seen, root = set(), Path(cfg["data"]["root"])        # under its root, as `pst evaluate --list` reads them
         for e in read_list(videos_from, class_count(cfg), modality=cfg["data"]["modality"]):
             if e.label not in seen and len(seen) < count:
                 seen.add(e.label)

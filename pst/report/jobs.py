@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pst.io import check_not_inside, check_output, read_record
-from pst.report.plots import (CURVE_HEADER, accuracy_vs_gflops, check_figure, curve_data, curves, history, result_table,
+from pst.layout import TABLES
+from pst.report.plots import (CURVE_HEADER, accuracy_vs_gflops, check_figure, curve_data, curves, result_table,
                               row_runs, write_curve_data)
 from pst.report.tables import flops_table, load_counts, write_metrics, write_table
 from pst.study import read_spec
@@ -25,6 +26,7 @@ def tabulate(kind: str, out: str, inputs: list[str] = (), spec: str | None = Non
         check_not_inside(Path(out) / "x.csv")
         for variant in runs:
             check_output(Path(out) / f"{variant}.csv", [spec or ""], CURVE_HEADER)
+        _check_finished(runs)
         return "\n".join(map(str, write_curve_data(curve_data(runs), out)))
     outputs = [out] if kind == "metrics" else [f"{out}{s}" for s in (".md", ".csv", ".json")]
     for path in outputs:                          # never one of the table's inputs
@@ -42,10 +44,16 @@ def tabulate(kind: str, out: str, inputs: list[str] = (), spec: str | None = Non
     check_not_inside(out)
     if kind in ("flops", "metrics") and not inputs:
         raise ValueError(f"table {kind}: no input records given; name the records to tabulate")
+    own = Path(out).parent / TABLES                 # a profile's metrics.json: of that profile's tables only
+    if kind == "metrics" and own.is_dir():
+        alien = next((i for i in inputs if Path(i).resolve().parent != own.resolve()), None)
+        if alien:
+            raise ValueError(f"--out {out}: the metrics of the tables in {own}, not of {alien} (another profile's "
+                             "or a loose table); choose another --out")
     if kind == "flops":
         df = flops_table(load_counts(inputs))
         return "\n".join(map(str, write_table(df, out, "FLOPs and params per view (multiply-add = 1 FLOP), ours vs "
-                                                    "paper")))
+                                                    "paper", {"kind": "flops"})))
     if kind == "released":
         from pst.report.released import write
 
@@ -63,6 +71,16 @@ def tabulate(kind: str, out: str, inputs: list[str] = (), spec: str | None = Non
     except MissingRunsError as err:
         raise ValueError(str(err)) from None
     return f"{out}.md/.csv/.json: {len(df)} rows"
+
+
+def _check_finished(runs: dict[str, list[str]]) -> None:
+    """Each run's files as training wrote and sealed them (what `pst table study` checks too): a curve is never
+    drawn from an edited metrics.json."""
+    from pst.engine.run import check_run_files
+
+    for dirs in runs.values():
+        for d in dirs:
+            check_run_files(Path(d))
 
 
 def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
@@ -89,9 +107,7 @@ def draw(spec: dict, table_path: str | Path, out_dir: str) -> list[Path]:
     if rows != set(runs):
         raise ValueError(f"--table {table_path}: its trained rows ({', '.join(sorted(map(str, rows)))}) are not the "
                          f"spec's ({', '.join(sorted(runs))}); give the spec and the table of one table")
-    for dirs in runs.values():
-        for d in dirs:
-            history(d)
+    _check_finished(runs)
     with locked(out, "pst plot"):                       # two drawings of one table into one folder would mix
         paths = curves(curve_data(runs), f"{out}_curves",
                        f"{spec['title']} — training curves (band: min–max over seeds)")

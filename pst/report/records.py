@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+from pst.engine.config import parse_views
 from pst.engine.run import check_run_files, load_config
 from pst.io import (check_not_inside, check_out_folder, locked, made_folder, read_record, replace_together,
                     sha256sum)
@@ -26,6 +27,10 @@ def record(run_dir: str | Path, views: list[str], out: str | Path) -> list[Path]
     """Copy a finished run's small files and its evaluations at ``views`` into ``out`` (same relative paths);
     a file the run lacks stops it, naming the file. One writer per record folder: a second is refused while the
     first writes (two runs' records into one folder would mix their files)."""
+    for v in views:
+        parse_views(v)                                  # a malformed --views before anything is read
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {out}: a file; name the record's folder")
     check_not_inside(out)                               # a record goes beside the runs, never into a run or a set
     with made_folder(Path(out).parent), locked(out, "pst record"):
         return _record(Path(run_dir), views, Path(out))

@@ -65,6 +65,7 @@ def write(spec: dict, out: str | Path) -> pd.DataFrame:
              "name but the copy lacks; unreadable: videos that fail to decode; top-1 (all listed) counts both as "
              "wrong." + ("" if spec["comparable"] else " This profile changes the recipe or input (not the paper's "
                                                        "setting): no Δ to the paper."))
-    write_table(df, out, "Released weights on this data copy", notes=notes,
+    write_table(df, out, "Released weights on this data copy", {"kind": "released", "profile": spec["profile"]},
+                notes=notes,
                 extra={"profile": spec["profile"], "checkpoints": {r["name"]: r["checkpoint"] for r in spec["rows"]}})
     return df

@@ -504,7 +504,8 @@ def render(df: pd.DataFrame, spec: dict, out: str | Path, title: str, extra: dic
     renders again to check a committed table)."""
     claim = finding(df, spec)
     lead = f"{finding_text(claim, spec['profile'])}\n\n" if claim else ""
-    write_table(df, out, title, display=display(df, spec), extra={**(extra or {}), "finding": claim},
+    write_table(df, out, title, {"kind": "study", "name": spec["name"], "profile": spec["profile"]},
+                display=display(df, spec), extra={**(extra or {}), "finding": claim},
                 notes=lead + notes(df, spec), metrics=metrics)
 
 

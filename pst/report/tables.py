@@ -24,25 +24,39 @@ def metrics_view(df: pd.DataFrame) -> dict:
     return out
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, title: str, display: pd.DataFrame | None = None,
+def write_table(df: pd.DataFrame, stem: str | Path, title: str, table: dict, display: pd.DataFrame | None = None,
                 extra: dict | None = None, notes: str | None = None, metrics: dict | None = None) -> list[Path]:
     """Write ``stem``.md / .csv / .json; missing values print as n/a. The JSON holds the rows (for
     `pst compare`) and the numbers keyed by row (``metrics``, default: by the text columns; for DVC metrics);
-    ``display`` (default ``df``) is what the Markdown shows, under ``notes``; ``extra`` goes into the JSON as it is
-    (e.g. the code the numbers came from)."""
+    ``table`` says which table this is ({kind, name, profile}): files at ``stem`` that hold another table are
+    refused, never replaced; ``display`` (default ``df``) is what the Markdown shows, under ``notes``; ``extra``
+    goes into the JSON as it is (e.g. the code the numbers came from)."""
     stem = Path(stem)
+    there = stem.with_suffix(".json")
+    if there.is_file():                    # (`pst table` checked that a file there is one it wrote)
+        held = read_record(there, "a table written by `pst table`", "remove it")
+        if held.get("table", table) != table or ("table" not in held and held.get("title") != title):
+            raise ValueError(f"--out {stem}: {there} holds another table ({_named(held.get('table'), held)}), not "
+                             f"this one ({_named(table)}); a table is replaced only by itself: choose another --out")
     shown = df if display is None else display
     shown = shown.astype(object).where(shown.notna(), "n/a")
     # A display's cells are text already formatted (the paper's 75.3 as printed): tabulate must not read "73.0"
     # back as a number and print it as 73.00.
     body = shown.to_markdown(index=False, floatfmt=".2f", disable_numparse=display is not None)
     md = f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + f"{body}\n"
-    data = {"title": title, "rows": json.loads(df.to_json(orient="records")),
+    data = {"title": title, "table": table, "rows": json.loads(df.to_json(orient="records")),
             "metrics": metrics_view(df) if metrics is None else metrics, **(extra or {})}
     # all or none, the JSON first: it is what proves a table's files are `pst table`'s
     write_texts({stem.with_suffix(".json"): json.dumps(data, indent=1) + "\n", stem.with_suffix(".md"): md,
                  stem.with_suffix(".csv"): df.to_csv(index=False)})
     return [stem.with_suffix(ext) for ext in (".md", ".csv", ".json")]
+
+
+def _named(table, record: dict | None = None) -> str:
+    """A table's identity in words (a table written before tables recorded one: its title)."""
+    if not isinstance(table, dict):
+        return f"titled {(record or {}).get('title')!r}"
+    return ", ".join(f"{k} {v}" for k, v in table.items())
 
 
 def write_metrics(tables: Iterable[str | Path], out: str | Path) -> Path:
