@@ -271,6 +271,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                          "HEAD~1 HEAD")
     args.profile = _profile(args.params, args.profile)
     table = args.table or _first_table(args.params, args.profile)
+    if table == "flops" and args.seeds:
+        raise ValueError("--seeds: the FLOPs table has no seeds (a count per model); name a study table")
     if args.curves:
         from pst.report.plots import check_figure
 

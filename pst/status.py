@@ -6,7 +6,8 @@ Per table, each run is one of
            now asks for another recipe, or its data were regenerated: the next `snakemake` moves it aside and trains
            afresh)
   running  its folder's lock is held (epoch, last val top-1 from metrics.json, ETA from timing.json)
-  failed   neither, but its training log exists: the log's last error line, and where a rerun resumes
+  failed   neither, but its training log exists: the log's last error line, and where a rerun resumes (or why it
+           would be refused: a file at the run's path, a recipe that no longer reads)
   missing  nothing yet
 and the finished runs moved aside when their recipe changed (RUN.archived/<stamp>/) are listed with the reason
 they were moved, and the run folders no table of the profile names (a table dropped from it leaves them).
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from pst.engine.config import resolve
-from pst.engine.run import data_changes, recipe_changes
+from pst.engine.run import data_changes, load_config, recipe_changes
 from pst.io import lock_holder
 from pst.layout import RunDir, eval_path
 from pst.study import Run, Study
@@ -54,6 +55,19 @@ def _resume_point(run_dir: Path) -> Optional[str]:
     return f"epoch {epoch}, step {step}"
 
 
+def _blocked(run_dir: Path) -> Optional[str]:
+    """Why the next training of a run that is not done would be refused (a file where its folder goes, a recipe
+    that no longer reads), or None."""
+    if run_dir.exists() and not run_dir.is_dir():
+        return f"{run_dir} is a file, not a run's folder: move it aside"
+    if RunDir(run_dir).config.is_file():
+        try:
+            load_config(run_dir)
+        except (ValueError, OSError) as err:
+            return str(err).splitlines()[0]
+    return None
+
+
 def _progress(run_dir: Path, epochs: int) -> dict:
     """Epochs done, last val top-1 and an ETA from the epochs' mean time."""
     rows = _json(RunDir(run_dir).metrics) or []
@@ -83,7 +97,7 @@ def run_status(study: Study, run: Run, views: tuple[str, ...]) -> dict:
     elif Path(study.layout.train_log(run.dataset, run.recipe, run.variant, run.seed)).is_file() or run_dir.exists():
         log = Path(study.layout.train_log(run.dataset, run.recipe, run.variant, run.seed))
         out.update(state="failed", error=_last_error(log), log=str(log), resumes_from=_resume_point(run_dir),
-                   **_progress(run_dir, epochs))
+                   blocked=_blocked(run_dir), **_progress(run_dir, epochs))
     else:
         out["state"] = "missing"
     return out
@@ -138,8 +152,9 @@ def format_status(status: dict) -> str:
                 text = (f"epoch {r['epoch']}/{r['epochs']}, val top-1 {_pct(r['val_top1'])}, "
                         f"ETA {_eta(r['eta_s'])} ({r['holder']})")
             elif r["state"] == "failed":
-                text = f"{r['error'] or 'no log'}" + (f" [resumes from {r['resumes_from']}]"
-                                                      if r["resumes_from"] else " [starts afresh]")
+                text = f"{r['error'] or 'no log'}" + (
+                    f" [the next training is refused: {r['blocked']}]" if r.get("blocked") else
+                    f" [resumes from {r['resumes_from']}]" if r["resumes_from"] else " [starts afresh]")
             else:
                 text = ""
             lines.append(f"{head} {text}".rstrip())

@@ -345,6 +345,7 @@ CASES = [   # argv, what the one line must say
     (["compare", "HEAD..HEAD~1", "HEAD"], "revision 'HEAD..HEAD~1': not a commit"),
     (["compare", "", "HEAD"], "revision '': not a commit"),
     (["compare", "HEAD", "HEAD"], "HEAD twice: name two revisions"),
+    (["compare", "HEAD~1", "HEAD", "--table", "flops", "--seeds"], "--seeds: the FLOPs table has no seeds"),
     (["verify", "HEAD..HEAD~1"], "revision 'HEAD..HEAD~1': not a commit"),
     (["verify", "--profile", "nosuch"], "no tables of profile 'nosuch'"),
     (["train", "--config", "recipe.yaml"], "pst train: error: the following arguments are required: --out; `pst"),

@@ -57,6 +57,13 @@ def test_status_reads_each_runs_state_from_its_folder_lock_and_log(tmp_path, mon
     log.write_text("epoch 1 ...\npst train: error: results/x: stopped by SIGTERM at epoch 2, step 12 "
                    "(checkpoint saved); rerun the same command to resume\n")
 
+    as_file = Path(study.run_dir(run("deit_tps", 1)))         # what the next training would refuse (trial 11)
+    as_file.parent.mkdir(parents=True, exist_ok=True)
+    as_file.write_text("a file where the run's folder goes\n")
+    broken = Path(study.run_dir(run("deit_tps", 2)))
+    broken.mkdir(parents=True)
+    (broken / "config.yaml").write_text("garbage: [\n")
+
     with locked(running, "pst train"):
         status = study_status(study)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -76,14 +83,17 @@ def test_status_reads_each_runs_state_from_its_folder_lock_and_log(tmp_path, mon
         "pst train (pid") and r["eta_s"] == 30.0 * (r["epochs"] - 2)
     r = by["deit_tsm", 1]
     assert r["state"] == "failed" and "stopped by SIGTERM" in r["error"] and r["resumes_from"] == "epoch 1, step 12"
-    assert table["counts"] == {"done": 2, "running": 1, "failed": 1, "missing": 5}
+    assert by["deit_tps", 1]["blocked"] == f"{as_file} is a file, not a run's folder: move it aside"
+    assert by["deit_tps", 2]["state"] == "failed" and "not valid YAML" in by["deit_tps", 2]["blocked"]
+    assert table["counts"] == {"done": 2, "running": 1, "failed": 3, "missing": 3}
     assert status["archived"] == [{"run": str(moved), "reason": (moved / "ARCHIVED.txt").read_text().strip()}]
     assert status["unclaimed"] == [str(dropped)]                 # not its archived runs, nor the tables' own
 
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "torch imported: False" in text
-    assert "table1_deit: 2 done, 1 running, 1 failed, 5 missing" in text
+    assert "table1_deit: 2 done, 1 running, 3 failed, 3 missing" in text
+    assert "no log [the next training is refused: " in text
     assert "recipe or data changed (optim.lr: 0.5 -> 0.001): the next run moves it aside" in text
     assert f"{moved}: moved aside from" in text
     assert "named by no table of this profile (kept, and part of the DVC output" in text and f"\n  {dropped}" in text
