@@ -528,3 +528,17 @@ def test_a_table_interrupted_while_writing_keeps_the_version_before(easy, tmp_pa
     assert interrupted(second) == 130
     assert table() == before                                                      # the earlier table, whole
     assert main(second) == 0 and b"2.5" in (tmp_path / "t.csv").read_bytes()
+
+
+def test_cam_takes_a_lists_videos_under_the_runs_data_root_and_says_when_it_draws_fewer(easy, tmp_path, monkeypatch,
+                                                                                        capsys):
+    """Trial 11: --videos-from read its entries beside the list, not where `pst evaluate --list` reads them (the
+    run's data root); a --count above the list's classes drew fewer videos without a word."""
+    _setup(tmp_path, easy)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "val.txt").write_text((easy / "val.txt").read_text())     # away from the data
+    classes = len((easy / "classes.txt").read_text().split())
+    assert main(["cam", "done", "--videos-from", "lists/val.txt", "--count", "10", "--out", "cam.png"]) == 0
+    assert f"--count 10: lists/val.txt has videos of {classes} classes; drawing {classes}" in capsys.readouterr().err
+    assert (tmp_path / "cam.png").stat().st_size > 0

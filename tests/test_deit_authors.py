@@ -64,7 +64,7 @@ def test_the_authors_qkv_shift_matches_a_hand_written_reference(name, block, mod
     kwargs = dict(pattern=AUTHORS_2X2) if name == "deit_s_tps" else {}
     model = timm.create_model(name, shift_on="qkv", **TINY, **kwargs).eval()
     attn = model.blocks[block].attn
-    assert attn.mode == mode and (attn.shift_heads == 2 if name == "deit_s_tps" else True)   # 2 of 6 heads
+    assert attn.temporal == mode and (attn.shift_heads == 2 if name == "deit_s_tps" else True)   # 2 of 6 heads
     attn.num_frames = 4
     x = torch.randn(2 * 4, 1 + 16, 48)
     with torch.no_grad():

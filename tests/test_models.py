@@ -43,9 +43,9 @@ def test_any_frame_count_and_size(name, frames, size):
 
 def test_deit_shift_placement():
     tps, tsm, d2 = tiny("deit_s_tps"), tiny("deit_s_tsm"), tiny("deit_s_2d")
-    assert [b.attn.mode for b in tps.blocks] == [None, "patch", None, "patch"]
-    assert [b.attn.mode for b in tsm.blocks] == ["channel"] * 4
-    assert [b.attn.mode for b in d2.blocks] == [None] * 4
+    assert [b.attn.temporal for b in tps.blocks] == [None, "patch", None, "patch"]
+    assert [b.attn.temporal for b in tsm.blocks] == ["channel"] * 4
+    assert [b.attn.temporal for b in d2.blocks] == [None] * 4
 
 
 def test_frame_order_blind_2d_and_order_aware_temporal_models():

@@ -27,8 +27,9 @@ SHIFT_ON = ("tokens", "qkv")
 class TemporalAttention(Attention):
     """timm Attention that first moves tokens or channels across the frames of a clip.
 
-    ``mode`` is set per block: None (plain 2D), "channel" (TSM on patch and class tokens, zero padded ends) or
-    "patch" (TPS on patch tokens only, class token untouched, shifted back after attention).
+    ``temporal`` is set per block (pst.ops.BLOCK_SHIFTS, as Swin's blocks): None (plain 2D), "channel" (TSM on patch
+    and class tokens, zero padded ends) or "patch" (TPS on patch tokens only, class token untouched, shifted back
+    after attention).
     ``shift_on="tokens"`` shifts the block's input tokens, all channels (the supplement's pseudo-code);
     ``"qkv"`` is the authors' own DeiT code: it shifts q, k and v after the qkv projection — a patch shift on the
     first ``shift_heads`` heads with ``attn @ v`` shifted back, a channel shift of ``head_dim // 6`` channels each
@@ -37,7 +38,7 @@ class TemporalAttention(Attention):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.mode: Optional[str] = None
+        self.temporal: Optional[str] = None
         self.pattern = "C"
         self.grid_size = (14, 14)
         self.num_frames = 1
@@ -62,7 +63,7 @@ class TemporalAttention(Attention):
         qkv = self.qkv(x).reshape(bt, n, 3, heads, hd)
         prefix = n - self.grid_size[0] * self.grid_size[1]
         h = self.shift_heads
-        if self.mode == "channel":
+        if self.temporal == "channel":
             qkv = channel_shift(qkv.reshape(bt // t, t, n, 3 * heads * hd), fold_div=6, pad="zero",
                                 groups=3 * heads).reshape(bt, n, 3, heads, hd)
         elif h:
@@ -72,7 +73,7 @@ class TemporalAttention(Attention):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                              dropout_p=self.attn_drop.p if self.training else 0.0)
         out = out.transpose(1, 2)                                            # (B*T, N, heads, head_dim)
-        if self.mode == "patch" and h and self.shift_back:
+        if self.temporal == "patch" and h and self.shift_back:
             out = torch.cat([self._patches(out[:, :, :h], prefix, inverse=True), out[:, :, h:]], dim=2)
         out = self.norm(out.reshape(bt, n, self.attn_dim))
         if gate is not None:
@@ -80,14 +81,14 @@ class TemporalAttention(Attention):
         return self.proj_drop(self.proj(out))
 
     def forward(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
-        if self.mode is None:
+        if self.temporal is None:
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
         if self.shift_on == "qkv":
             return self._forward_qkv(x, attn_mask, is_causal)
         bt, n, c = x.shape
         t = self.num_frames
         clips = x.view(bt // t, t, n, c)
-        if self.mode == "channel":
+        if self.temporal == "channel":
             x = channel_shift(clips, pad=self.channel_pad).view(bt, n, c)
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
         gh, gw = self.grid_size
@@ -151,7 +152,7 @@ class VideoDeiT(VisionTransformer):
             attn.pattern, attn.shift_back, attn.channel_pad = pattern, shift_back, channel_pad
             attn.shift_on, attn.shift_heads = shift_on, shift_heads
             # TSM shifts before the attention of every block; TPS sits in every second block.
-            attn.mode = {"2d": None, "tsm": "channel", "tps": "patch" if i % 2 == 1 else None}[temporal]
+            attn.temporal = {"2d": None, "tsm": "channel", "tps": "patch" if i % 2 == 1 else None}[temporal]
 
     def forward_features_video(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> per-clip features (B, D), averaged over frames."""

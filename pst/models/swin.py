@@ -27,7 +27,7 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from pst.models.weights import build_video_model
 from pst.weights_2d import pretrained_cfg, weights_2d
-from pst.ops import channel_shift, offset_map, pattern_grid, pattern_key, permute_tokens
+from pst.ops import BLOCK_SHIFTS, channel_shift, offset_map, pattern_grid, pattern_key, permute_tokens
 
 Window = tuple[int, int, int]
 
@@ -163,7 +163,8 @@ class SwinBlock(nn.Module):
         dim, num_heads: channels and attention heads of the stage.
         window, shift: the (t, h, w) window and its cyclic shift ((0, 0, 0) in even blocks, half a window in odd).
         bias_frames: frames the relative-position bias table spans.
-        temporal: None, "channel" (per head, 1/8 from t-1 and 1/8 from t+1, no shift back) or "patch" (the
+        temporal: pst.ops.BLOCK_SHIFTS, as DeiT's blocks: None, "channel" (per head, 1/8 from t-1 and 1/8 from
+            t+1, no shift back) or "patch" (the
             pattern tiled in each window, shifted back after attention unless ``shift_back`` is False).
         pattern, shift_back, shifted_bias, bias, channel_pad: as PatchShiftSwin's options of those names.
         mlp_ratio, qkv_bias, drop, attn_drop, drop_path: Swin's own.
@@ -174,6 +175,8 @@ class SwinBlock(nn.Module):
                  bias: str = "paper", channel_pad: str = "self", mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
+        if temporal not in BLOCK_SHIFTS:
+            raise ValueError(f"temporal: {temporal!r} is not one of {BLOCK_SHIFTS}")
         self.window, self.shift = window, shift
         self.temporal, self.shift_back, self.channel_pad = temporal, shift_back, channel_pad
         self.pattern = pattern_key(pattern) if temporal == "patch" else None

@@ -6,6 +6,7 @@ token and put the tokens back onto each frame's grid, so one map per frame comes
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -162,6 +163,9 @@ def figure_of_runs(runs: list[str], names: list[str] | None, videos: list, video
             if e.label not in seen and len(seen) < count:
                 seen.add(e.label)
                 videos.append((root / e.path, e.num_frames))
+        if len(seen) < count:                                 # said, not a silent cap
+            print(f"pst cam: --count {count}: {videos_from} has videos of {len(seen)} classes; drawing "
+                  f"{len(seen)}", file=sys.stderr)
     if not videos:
         raise ValueError("no video; pass --video PATH or --videos-from LIST")
     for v in videos:
