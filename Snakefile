@@ -9,17 +9,18 @@ import os
 
 from snakemake.utils import validate
 
+from pst.layout import PARAMS
 from pst.study import check_params, planning, read_params
 
 with planning():                               # a refusal: one line, exit 2
-    if not os.path.exists("params.yaml"):
-        raise FileNotFoundError("params.yaml: not found; run snakemake in the project's folder, or restore the file")
-    if not isinstance(read_params("params.yaml"), dict):   # invalid YAML: its line and column, not a parser dump
-        raise ValueError("params.yaml: not a mapping of sections (profiles:, datasets:, variants:, recipes:, ...); "
+    if not os.path.exists(PARAMS):
+        raise FileNotFoundError(f"{PARAMS}: not found; run snakemake in the project's folder, or restore the file")
+    if not isinstance(read_params(PARAMS), dict):   # invalid YAML: its line and column, not a parser dump
+        raise ValueError(f"{PARAMS}: not a mapping of sections (profiles:, datasets:, variants:, recipes:, ...); "
                          "restore the file")
 
 
-configfile: "params.yaml"
+configfile: PARAMS
 
 
 with planning():

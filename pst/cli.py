@@ -10,6 +10,7 @@ import warnings
 from dataclasses import fields
 from pathlib import Path
 
+from pst.layout import PARAMS
 
 # Model options that flops and memory set from their own arguments.
 _INPUT_OPTIONS = {"num_frames": "--frames", "img_size": "--size", "num_classes": "--classes"}
@@ -302,7 +303,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from pst.report.verify import render, verify
 
-    profile = _profile("params.yaml", args.profile)
+    profile = _profile(PARAMS, args.profile)
     v = verify(args.rev, profile)
     print(render(v, args.rev, profile), end="")
     return v.exit_code
@@ -622,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", "each table's runs of a profile: done, running (epoch, ETA), failed (the log's last "
                 "error), missing; the runs moved aside, and those no table names", cmd_status)
     p.add_argument("--profile", help="profile of params.yaml (default: params.yaml's profile)")
-    p.add_argument("--params", default="params.yaml", help="the experiment description")
+    p.add_argument("--params", default=PARAMS, help="the experiment description")
     p.add_argument("--json", action="store_true", help="the same as JSON")
 
     p = command("compare", "one committed result table at two git revisions, row by row: top-1 at each, the "
@@ -631,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rev_b", help="another revision")
     p.add_argument("--table", help="a table of --profile, or flops (the FLOPs table); default: the profile's first")
     p.add_argument("--profile", help="the profile whose table it is (default: params.yaml's profile)")
-    p.add_argument("--params", default="params.yaml", help="where the profile's tables are listed")
+    p.add_argument("--params", default=PARAMS, help="where the profile's tables are listed")
     p.add_argument("--wide", action="store_true", help="every column: those equal at both revisions once, the "
                                                      "others at each and B - A")
     p.add_argument("--seeds", action="store_true", help="also each seed's top-1 at each revision")
@@ -648,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("cost", "what a profile's study costs per table (FLOPs, GPU-hours), from its recipes", cmd_cost)
     p.add_argument("--profile", default="paper", help="profile of params.yaml")
-    p.add_argument("--params", default="params.yaml", help="the experiment description")
+    p.add_argument("--params", default=PARAMS, help="the experiment description")
     p.add_argument("--tflops", type=_finite(0, above=True),
                    help="sustained TFLOP/s per GPU to assume (default: the GPU probe's measured rates, else 25)")
     p.add_argument("--gpu-probe", help="benchmarks/gpu.py's measurements (default: benchmarks/results/gpu.json, "
@@ -693,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="pst_t", help="the model whose measured GPU rate to use")
     p.add_argument("--gpu-probe", help="benchmarks/gpu.py's measurements (default: benchmarks/results/gpu.json, "
                                        "where it has run)")
-    p.add_argument("--params", default="params.yaml", help="the experiment description")
+    p.add_argument("--params", default=PARAMS, help="the experiment description")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = command("recipe", "a recipe's every resolved key and where its value comes from (paper, official config, "
@@ -704,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="show: a recipe of params.yaml (pst_sthv1) or a run of the profile "
                                           "(sthv1/pst_sthv1/pst_t)")
     p.add_argument("--profile", help="profile of params.yaml, for a run (default: params.yaml's profile)")
-    p.add_argument("--params", default="params.yaml", help="the experiment description")
+    p.add_argument("--params", default=PARAMS, help="the experiment description")
 
     p = command("pretrained", "save a timm ImageNet checkpoint (2D init) to a file", cmd_pretrained)
     p.add_argument("name", help="timm name with tag (e.g. swin_base_patch4_window7_224.ms_in22k), or one of our "

@@ -33,6 +33,7 @@ PROCESSED = "processed"                   # a fetched dataset's lists and videos
 LISTS = ("train.txt", "val.txt", "classes.txt")
 
 
+PARAMS = "params.yaml"                      # THE experiment description, at the project's top
 PLAN = "plan.json"                          # prepare's plan, under processed/
 TABLES, STUDY_METRICS = "tables", "metrics.json"   # a profile's results folder: its tables, every table's metrics
 

@@ -13,6 +13,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+from pst.layout import PARAMS
+
 PACKAGE = Path(__file__).parent
 # The code each kind of result is computed by: the modules a job of that kind runs, with everything of this package
 # they import (pst.provenance.module_files), so a log line edited in training code reruns no evaluation while any
@@ -68,7 +70,7 @@ def job_fingerprint(kind: str) -> str:
 
 
 # What counts as code for the revision (from the repository's top): what can change a result.
-CODE_PATHS = ("pst", "workflow", "Snakefile", "params.yaml", "dvc.yaml", "pyproject.toml")
+CODE_PATHS = ("pst", "workflow", "Snakefile", PARAMS, "dvc.yaml", "pyproject.toml")
 
 
 def git_revision(cwd: str | Path | None = None) -> str:

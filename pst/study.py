@@ -16,7 +16,7 @@ from pathlib import Path
 from pst.engine.config import merge as _merge
 from pst.engine.config import set_dotted
 from pst.io import first_repeat
-from pst.layout import Layout, eval_path, flops_record, memory_record
+from pst.layout import PARAMS, Layout, eval_path, flops_record, memory_record
 from pst.provenance import code_fingerprint
 from pst.report.published import missing_row
 from pst.weights_2d import weights_2d
@@ -653,7 +653,7 @@ def planning():
         sys.exit(2)
 
 
-def read_params(path: str | Path = "params.yaml") -> dict:
+def read_params(path: str | Path = PARAMS) -> dict:
     """params.yaml, or one line naming its line and column when it is not YAML."""
     import yaml
 
@@ -668,7 +668,7 @@ def read_params(path: str | Path = "params.yaml") -> dict:
         raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err}); fix that line") from None
 
 
-def check_params(config: dict, schema: str | Path, path: str = "params.yaml") -> None:
+def check_params(config: dict, schema: str | Path, path: str = PARAMS) -> None:
     """The params against the workflow's schema, refused in one line naming the key (jsonschema's most relevant
     error) instead of the whole config."""
     import jsonschema
@@ -689,7 +689,7 @@ def check_params(config: dict, schema: str | Path, path: str = "params.yaml") ->
 SCHEMA = "workflow/schemas/params.schema.yaml"
 
 
-def load(path: str | Path = "params.yaml", profile: str | None = None) -> Study:
+def load(path: str | Path = PARAMS, profile: str | None = None) -> Study:
     """The study of a params file, checked as the workflow checks it (one line naming the key) before it is read."""
     if profile is not None and not profile.strip():
         raise ValueError("--profile: an empty name; name a profile of params.yaml, or leave it out for its default")

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from pst.data.dataset import VideoDataset
+from pst.layout import PARAMS
 
 # A PST-T 32 x 224² bf16 training step on an H100/H200-class GPU: Swin-T's image throughput / 16 temporal tokens
 # (an estimate, +-2x, issue #29) until benchmarks/gpu.py has measured one.
@@ -148,7 +149,7 @@ def _mean_gap(keys: dict) -> float | None:
 
 
 def bench_recipe(recipe: str, list_file: str | Path, root: str | Path | None = None,
-                 classes: str | Path | None = None, params: str | Path = "params.yaml",
+                 classes: str | Path | None = None, params: str | Path = PARAMS,
                  overrides: list[str] | None = None) -> dict:
     """A params.yaml recipe, resolved, reading ``list_file`` (paths relative to ``root``, default its folder; class
     names in ``classes``, default classes.txt beside it) as its training list."""

@@ -32,7 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pst.layout import Layout
+from pst.layout import PARAMS, Layout
 from pst.report.compare import check_revision
 
 IDENTICAL, WITHIN, NOT_REPRODUCED = "identical", "reproduced within tolerance", "not reproduced"
@@ -281,9 +281,9 @@ def check_derived(changed: list[str], profile: str, repo: Path) -> list[str]:
         from pst.study import load
 
         try:
-            study = load("params.yaml", profile)
+            study = load(PARAMS, profile)
         except (OSError, ValueError) as err:
-            return [f"params.yaml: {err}; the files derived from the tables cannot be checked without the study"]
+            return [f"{PARAMS}: {err}; the files derived from the tables cannot be checked without the study"]
         bad = []
         for path in derived:
             try:
@@ -384,7 +384,7 @@ def _unclaimed(repo: Path, profile: str) -> list[str]:
     params.yaml has that profile."""
     from pst.study import Study, load
 
-    params = repo / "params.yaml"
+    params = repo / PARAMS
     if not params.is_file():
         return []
     config = load(params).config
