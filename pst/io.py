@@ -26,7 +26,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent)
     except OSError as err:                  # named by the file the user asked for, not our temporary one
         raise OSError(err.errno, f"{err.strerror}; choose a writable folder", str(target)) from None
     os.close(fd)
@@ -46,6 +46,12 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _temp_prefix(name: str) -> str:
+    """The start of a temporary file's name: the target's (cut to 150 characters, so that a legal long name stays
+    legal with the pid and mkstemp's letters added: 255 at most) and the writer's pid."""
+    return f".{name[:150]}.{os.getpid()}."
 
 
 def remove_stale_temps(folder: Path) -> None:
@@ -132,8 +138,9 @@ def _remove_ended_temps(target: Path) -> None:
     """The temporaries of ``target`` a killed writer left (SIGKILL runs no cleanup), swept when the target is next
     written, for artifacts written without a folder lock (a table's files: its jobs share one folder). A writer
     still running on this host keeps its file."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^/]*\.tmp")
-    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+    name = target.name[:150]                  # as _temp_prefix cuts it
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[^/]*\.tmp")
+    for tmp in target.parent.glob(f".{glob.escape(name)}.*.tmp"):
         found = pattern.fullmatch(tmp.name)
         if found and int(found[1]) != os.getpid() and ended(int(found[1])):
             tmp.unlink(missing_ok=True)

@@ -61,10 +61,12 @@ def test_diving48_end_to_end(tmp_path):
     s = prepare("diving48", root, short_side=32, progress=False)
     assert (s["train_videos"], s["val_videos"], s["classes"]) == (3, 1, 2)
     assert read_classes(root / "processed" / "classes.txt")[0] == "Back 15som 05Twis FREE"
-    with pytest.raises(ValueError, match="re-encoded at short side 32, not 64"):     # never two sizes in one copy
+    with pytest.raises(ValueError, match=r"re-encoded at short side 32 \(prepare.json\), not 64"):   # never two sizes
         prepare("diving48", root, short_side=64, progress=False)
-    with pytest.raises(ValueError, match="re-encoded at key-frame interval None, not 4"):   # nor two encodings
+    with pytest.raises(ValueError, match=r"re-encoded at key-frame interval None \(prepare.json\), not 4"):  # nor two
         prepare("diving48", root, short_side=32, keyint=4, progress=False)
+    with pytest.raises(ValueError, match=r"--short-side 48: decord \(the loader's default decoder\) misreads"):
+        prepare("diving48", tmp_path / "other", short_side=48, progress=False)       # before anything is read
     from pst.engine.bench import keyframes
     videos = sorted((root / "processed" / "videos").rglob("*.mp4"))
     shutil.rmtree(root / "processed")             # the same copy at a key frame every 4 frames (prepare --keyint)
@@ -79,6 +81,12 @@ def test_diving48_end_to_end(tmp_path):
         prepare("diving48", tmp_path / "bad", short_side=32, progress=False)
     assert not (tmp_path / "bad" / "processed").exists()
     assert not (tmp_path / "bad" / "extracted").exists()        # the annotations are read before extracting
+    split.write_text(json.dumps([{"vid_name": "clip 3", "label": 1, "start_frame": 0, "end_frame": 9}]))
+    with LocalServer(served) as srv:                            # a name no list line can hold (trial 12)
+        fetch("diving48", tmp_path / "spaced", mirror=f"{srv.url}/resound", progress=False)
+    with pytest.raises(ValueError, match=r"diving48 val: clip '.*clip 3.*' has a space in its name"):
+        prepare("diving48", tmp_path / "spaced", short_side=32, progress=False)
+    assert not (tmp_path / "spaced" / "extracted").exists()
 
 
 def test_sthv2_placed_parts_are_joined_and_converted(tmp_path):
@@ -252,7 +260,10 @@ def test_scattered_prepare_and_validate_write_the_bytes_one_job_writes(tmp_path)
     preprocess.plan("diving48", root, short_side=32)
     with pytest.raises(ValueError, match=r"shard 0 of 3 has not run; run .*--shard 0/3"):
         preprocess.gather(root, 3)
-    for i in (2, 0, 1):
+    preprocess.reencode_shard(root, 2, 3, progress=False)
+    with pytest.raises(ValueError, match=r"re-encoded at short side 32 \(plan.json\), not 64"):   # trial 12: a new
+        preprocess.plan("diving48", root, short_side=64)       # plan at another size beside a shard's videos
+    for i in (0, 1):
         preprocess.reencode_shard(root, i, 3, progress=False)
     killed = root / "processed" / "videos" / ".clip.mp4.4242.x1.tmp"        # a re-encode SIGKILLed mid-write
     killed.write_bytes(b"half")
@@ -412,3 +423,21 @@ def test_a_killed_prepare_leaves_no_worker_writing(tmp_path, env_with_venv):
     job.wait()
 
     assert not outlived(job)                                          # its forkserver and workers
+
+
+def test_two_different_videos_of_one_name_are_refused_and_a_long_name_is_written(tmp_path):
+    """Trial 12: an archive holding two videos named clip0.mp4 in two folders gave whichever the file system listed
+    first; a legal 244-character name failed, its temporary file's name being over 255."""
+    from pst.datasets.convert import index_files
+    from pst.io import write_text
+
+    for folder, data in (("a_old", b"one"), ("rgb", b"one")):
+        (tmp_path / "same" / folder).mkdir(parents=True)
+        (tmp_path / "same" / folder / "clip0.mp4").write_bytes(data)
+    assert index_files(tmp_path / "same", (".mp4",)) == {"clip0.mp4": "a_old/clip0.mp4"}     # the same bytes: one
+    (tmp_path / "same" / "rgb" / "clip0.mp4").write_bytes(b"two")
+    with pytest.raises(ValueError, match=r"two different videos named clip0.mp4 \(a_old/clip0.mp4, rgb/clip0.mp4\)"):
+        index_files(tmp_path / "same", (".mp4",))
+    long = tmp_path / ("v" * 240 + ".mp4")
+    write_text(long, "x")
+    assert long.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == sorted(["same", long.name])

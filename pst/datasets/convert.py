@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import filecmp
 import functools
 import json
 import os
@@ -67,12 +68,19 @@ def _recorded(path: Path) -> str:
 
 
 def index_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
-    """basename -> path relative to ``folder`` for every file with one of ``suffixes`` (layouts vary by copy)."""
-    out = {}
-    for dirpath, _, names in os.walk(folder):
-        for n in names:
-            if n.endswith(suffixes):
-                out.setdefault(n, os.path.relpath(os.path.join(dirpath, n), folder))
+    """basename -> path relative to ``folder`` for every file with one of ``suffixes`` (layouts vary by copy). A
+    name found twice is one clip only if both files hold the same bytes (the first path in sorted order is taken);
+    two different videos of one name are refused: which one the annotations mean is unknown."""
+    out: dict[str, str] = {}
+    for dirpath, _, names in sorted(os.walk(folder)):
+        for n in sorted(names):
+            if not n.endswith(suffixes):
+                continue
+            path = os.path.relpath(os.path.join(dirpath, n), folder)
+            if n in out and not filecmp.cmp(folder / out[n], folder / path, shallow=False):
+                raise ValueError(f"{folder}: two different videos named {n} ({out[n]}, {path}); which one the "
+                                 "annotations mean is unknown: remove the other from this copy, then prepare again")
+            out.setdefault(n, path)
     return out
 
 

@@ -24,6 +24,7 @@ from pst.datasets import convert
 from pst.datasets.catalog import dataset_info
 from pst.datasets.extract import extract, extract_parts, is_archive
 from pst.datasets.fetch import check_fetched, check_manual_files
+from pst.datasets.synthetic import DECORD_MISREADS
 from pst.io import atomic_path, locked, made_folder, read_record, worker_pool, write_text
 from pst.layout import PLAN, processed_dir, shard_file
 
@@ -202,9 +203,15 @@ class _Every(dict):
 
 
 def _checked(name: str, converted: tuple[list[str], dict]) -> None:
-    """Refuse a label outside the classes: it is never written into a list."""
+    """Refuse a label outside the classes (it is never written into a list) and a clip whose name has a space (a
+    list line is PATH LABEL: the lists' readers refuse it), before anything is extracted or re-encoded."""
     classes, out = converted
     for split, (entries, _) in out.items():
+        spaced = next((e for e in entries if any(c.isspace() for c in e.path)), None)
+        if spaced is not None:
+            raise ValueError(f"{name} {split}: clip {spaced.path!r} has a space in its name, which a list line (PATH "
+                             "LABEL) cannot hold; fetch the annotations again, or rename that clip in them and in "
+                             "the videos")
         bad = next((e for e in entries if not 0 <= e.label < len(classes)), None)
         if bad is not None:
             raise ValueError(f"{name} {split}: {bad.path} has label {bad.label}, outside the {len(classes)} classes "
@@ -280,18 +287,25 @@ def plan(name: str, root: str | Path, short_side: Optional[int] = None, keyint: 
                          f"(the paper's: {info.short_side})")
     if keyint is not None and keyint < 1:
         raise ValueError(f"--keyint {keyint}: frames between key frames, at least 1 (x264's default: 250)")
+    if short in DECORD_MISREADS:                     # the loader's default decoder would read the copies wrongly
+        raise ValueError(f"--short-side {short}: decord (the loader's default decoder) misreads H.264 frames of "
+                         f"{', '.join(map(str, DECORD_MISREADS))} px; choose another size")
     if info.manual_files:
         check_manual_files(info, root / "raw")
     else:
         check_fetched(info, root / "raw", name, root)
     proc = processed_dir(root)
-    if (proc / "prepare.json").is_file():           # re-encoded videos are reused: never at another encoding
-        before = json.loads((proc / "prepare.json").read_text())
+    # re-encoded videos are reused, so never at another encoding: the finished copy's settings, or those of the
+    # plan whose shards (some of them, or a killed prepare) have re-encoded videos already
+    made = proc / "prepare.json" if (proc / "prepare.json").is_file() else \
+        proc / PLAN if (proc / PLAN).is_file() and any((proc / "videos").rglob("*.mp4")) else None
+    if made is not None:
+        before = json.loads(made.read_text())
         was = {"short_side": before.get("short_side") or short,     # not recorded by the oldest copies
                "keyint": before.get("keyint")}                        # absent or null: x264's default
         for key, now, what in (("short_side", short, "short side"), ("keyint", keyint, "key-frame interval")):
             if was[key] != now:
-                raise ValueError(f"{proc}: its videos were re-encoded at {what} {was[key]}, not {now}; "
+                raise ValueError(f"{proc}: its videos were re-encoded at {what} {was[key]} ({made.name}), not {now}; "
                                  f"prepare into another --root, or move {proc} aside first")
     source, classes, lists, missing = _convert(name, root)
     _checked(name, (classes, {s: (lists[s], missing[s]) for s in lists}))

@@ -23,7 +23,8 @@ from pst.data.annotations import FRAME_START, FRAME_TEMPLATE, Entry, read_classe
 from pst.io import check_output, first_repeat, sha256sum, write_text, write_texts
 
 MISMATCH = 3.0          # mean |difference| (of 255) above which a random access did not return the reference frame
-FIX = "`pst data prepare` re-encodes it from a front-to-back decode; training skips it meanwhile"
+FIX = ("training leaves it out (data.bad_videos); `pst data prepare` re-encodes a raw video from a front-to-back decode, "
+       "and a copy prepare made that still fails needs another decoder (data.decoder) or --short-side")
 
 
 @dataclass
