@@ -329,6 +329,8 @@ def test_a_rerun_redoes_what_changed_and_a_damaged_or_incomplete_copy_is_refused
     ann["test"].write_text(json.dumps(json.loads(kept["test"]) * 2 + json.loads(kept["train"])[:1]))   # counted,
     assert plan("diving48", root, short_side=32)["repeats"] == {                           # the lists as shipped
         "train_listed_twice": 0, "val_listed_twice": 1, "val_also_in_train": 1}
+    assert prepare("diving48", root, short_side=32, progress=False)["rotated"] == 1      # another plan: the copies
+    assert (proc / "preprocess_notes.tsv").read_text() == notes                           # it keeps keep their notes
     ann["test"].write_bytes(kept["test"])
     (work / "text.mp4").write_text("not a video")
     make_tar(root / "raw" / "Diving48_rgb.tar.gz", {**vids, "rgb/clip3.mp4": work / "text.mp4"})

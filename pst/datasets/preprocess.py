@@ -367,14 +367,26 @@ def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, p
         else:
             results = [_reencode_job(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
         shard = processed_dir(root) / shard_file(index, count)
-        noted: dict[int, list[tuple]] = {}       # an earlier run's notes by this plan: a copy it keeps keeps its note
-        for row in (_read_shard(shard, digest) or []) if shard.is_file() else []:
-            if row[1] == "note":
-                noted.setdefault(row[0], []).append(row)
-        rows = [row for j, result in zip(mine, results) for row in (
-            noted.get(j, []) if result == KEPT else
+        earlier = _earlier_notes(processed_dir(root))    # a copy kept keeps its note, whichever plan made it
+        rows = [row for (j, job), result in zip(zip(mine, jobs), results) for row in (
+            [(j, "note", job[0], text) for text in earlier.get(job[0], [])] if result == KEPT else
             [(j, kind, *pair) for kind, pair in zip(("failed", "note"), result) if pair])]
         return write_text(shard, f"# plan {digest}\n" + "".join("\t".join(map(str, row)) + "\n" for row in rows))
+
+
+def _earlier_notes(proc: Path) -> dict[str, list[str]]:
+    """What earlier runs noted of the copies they made (rotated, resampled, upscaled), by source video: from the
+    shard records of any plan and the last gathered notes, so a new plan (annotations edited) loses none."""
+    found: dict[str, list[str]] = {}
+    rows = [line.split("\t", 1) for line in (proc / "preprocess_notes.tsv").read_text().splitlines()[1:]] \
+        if (proc / "preprocess_notes.tsv").is_file() else []
+    for shard in sorted((proc / Path(shard_file(0, 1)).parent).glob("*.tsv")):
+        rows += [row.split("\t", 3)[2:] for row in shard.read_text().splitlines()[1:]
+                 if row.split("\t")[1:2] == ["note"]]
+    for src, text in rows:
+        if text not in found.setdefault(src, []):
+            found[src].append(text)
+    return found
 
 
 def _read_shard(path: Path, digest: str) -> Optional[list[tuple[int, str, str, str]]]:
