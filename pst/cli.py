@@ -688,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=_positive, default=30, help="training clips to time")
     p.add_argument("--repeats", type=_positive, default=1,
                    help="clips made from one decode (data.train.repeated_augmentation)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. data.decoder=pyav")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a data.* key of the recipe, e.g. data.decoder=pyav")
     p.add_argument("--gpu-rate", type=_finite(0, above=True),
                    help="clips/s one GPU trains (default: the GPU probe's for --model, else 150, an estimate)")
     p.add_argument("--model", default="pst_t", help="the model whose measured GPU rate to use")

@@ -320,6 +320,8 @@ CASES = [   # argv, what the one line must say
     (["launch", "--procs", "2", "--", "evaluate", "run"], "launch -- evaluate: launch starts a training's processes"),
     (["bench", "loader", "--recipe", "tiny_deit", "--list", "ok/val.txt", "--model", "nosuch"],
      "--model 'nosuch': not a registered model"),
+    (["bench", "loader", "--recipe", "tiny_deit", "--list", "ok/val.txt", "--set", "model.name=nope"],
+     "--set model.name=nope: the loader benchmark reads the recipe's data.* keys only"),
     (["flops", "deit_s_tps", "--size", "225"], "img_size = 225 is not valid: expected a multiple of the patch size 16"),
     (["flops", "deit_s_tps", "--set", "num_heads=5"], "num_heads = 5 is not valid: expected a divisor of embed_dim 384"),
     (["table", "flops", "ok/nan.json", "--out", "t"], "ok/nan.json: not a FLOPs record from `pst flops --json` (gflops"),

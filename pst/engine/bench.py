@@ -156,6 +156,10 @@ def bench_recipe(recipe: str, list_file: str | Path, root: str | Path | None = N
     from pst.engine.config import resolve
     from pst.study import read_params
 
+    unused = next((o for o in overrides or [] if not o.startswith("data.")), None)
+    if unused:                                   # never silently ignored
+        raise ValueError(f"--set {unused}: the loader benchmark reads the recipe's data.* keys only (its model, "
+                         "optimizer and schedule play no part); set data.* keys")
     recipes = read_params(params)["recipes"]
     if recipe not in recipes:
         raise ValueError(f"--recipe {recipe!r}: not a recipe of {params} (one of {', '.join(recipes)})")
