@@ -192,12 +192,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from pst.engine.evaluate import rescore_run
 
         given = [o for o, v in (("--checkpoint", args.checkpoint), ("--config", args.config), ("--list", args.list),
-                                ("--out", args.out)) if v]
+                                ("--out", args.out), ("--batch-videos", args.batch_videos != 1),
+                                ("--max-views", args.max_views != 64), ("--workers", args.workers != 0)) if v]
         if given or not args.run_dir:
             raise ValueError(f"--rescore takes a run directory and --views/--average/--from only"
                              f"{' (not ' + ', '.join(given) + ')' if given else ''}: it rescores that run's kept "
                              "view scores")
         r = rescore_run(args.run_dir, views=args.views, average=args.average, source=args.source)
+        if r.get("already"):
+            print(f"{r['out']}: already rescored ({r['views']}, {r['average']}, from {r['rescored_from']}); nothing "
+                  "written")
+            return 0
         print(f"{r['views']} views ({r['average']}) rescored from {r['rescored_from']}, no forward pass: top-1 "
               f"{r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class {r['mean_class_accuracy']:.2f} over "
               f"{r['denominator']} videos; wrote {r['out']}/eval.json")
@@ -498,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str, func) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=text, description=text, formatter_class=_Help)
+        # argparse %-formats a help, not a description: one text for both, its % doubled in the help
+        p = sub.add_parser(name, help=text.replace("%", "%%"), description=text, formatter_class=_Help)
         p.set_defaults(func=func)
         return p
 
@@ -506,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="STEP")
 
     def step(name: str, text: str) -> argparse.ArgumentParser:
-        return dsub.add_parser(name, help=text, description=text, formatter_class=_Help)
+        return dsub.add_parser(name, help=text.replace("%", "%%"), description=text, formatter_class=_Help)
 
     p = step("synth", "write the embedded synthetic motion set (real H.264 mp4 + lists)")
     p.add_argument("--out", required=True, help="folder for videos/, train.txt, val.txt, classes.txt, synth.json")
@@ -577,8 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.seed=1")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--execution", default="none", metavar="KEY=VALUE,...",
-                   help="execution settings (workers, caching, progress, checkpoint cadence, TensorBoard) over the "
-                        "recipe's; they never make it another run")
+                   help="execution settings over the recipe's, as dotted keys (data.workers, data.cache_videos, "
+                        "train.progress, train.checkpoint_every, train.tensorboard, ...); they never make it another run")
     p.add_argument("--restart-on-change", action="store_true",
                    help="if RUN_DIR holds a run of another recipe, move it aside (a finished run is kept whole in "
                         "RUN.archived/) and start afresh (else refused)")
@@ -641,9 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["md", "csv"], default="md", help="md for people, csv for every number")
 
     p = command("verify", "did the regenerated results reproduce the committed ones? identical (bytes), reproduced "
-                "within tolerance (every cell within the committed seeds' 95%% interval), or not reproduced (exit 1, "
+                "within tolerance (every cell within the committed seeds' 95% interval), or not reproduced (exit 1, "
                 "the cells named)", cmd_verify)
-    p.add_argument("rev", nargs="?", default="HEAD", help="the revision whose results are the reference (HEAD)")
+    p.add_argument("rev", nargs="?", default="HEAD", help="the revision whose results are the reference")
     p.add_argument("--profile", help="the profile whose results/<profile>/ to verify (default: params.yaml's "
                    "profile)")
 
@@ -734,7 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output path without suffix; .md, .csv and .json are written "
                                                 "(metrics: the JSON file that merges the tables' metrics)")
 
-    p = command("plot", "(workflow step) training curves and accuracy vs GFLOPs of one study table (PNG + SVG)",
+    p = command("plot", "(workflow step) training curves and accuracy vs GFLOPs of one study table (PNG + SVG), and "
+                "its confusion matrix (PNG)",
                 cmd_plot)
     p.add_argument("--spec", required=True, help="the table's spec (JSON inline or a file), as for `pst table study`")
     p.add_argument("--table", required=True, help="the table's .json")
@@ -884,6 +891,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{where}: interrupted ({how}); finished work is kept and {then}: run the same command again",
               file=sys.stderr)
         return 130 if isinstance(err, KeyboardInterrupt) else err.exit_code
+    except BrokenPipeError:             # the reader of the output went (`pst recipe show NAME | head`): no message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141                      # as a process that SIGPIPE ended
     except Exception as err:  # noqa: BLE001 - sorted into expected (one line) and unexpected (traceback) below
         if debug:
             raise

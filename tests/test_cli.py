@@ -57,3 +57,21 @@ def test_snakemake_lint_is_clean_and_every_rule_names_the_one_environment(env_wi
     env = yaml.safe_load((ROOT / "environment.yml").read_text())      # conda packages; pip's part in the script,
     assert "pip" in env["dependencies"] and not any(isinstance(d, dict) for d in env["dependencies"])  # run in place
     assert 'pip install --quiet -e ".[slurm,torchcodec]"' in (ROOT / "environment.post-deploy.sh").read_text()
+
+
+def test_every_commands_help_prints_as_written():
+    """argparse %-formats a help (not a description): a % in a command's text printed '95%%' in one and crashed
+    `pst --help` when not doubled (trial 13)."""
+    import argparse
+
+    from pst.cli import build_parser
+
+    parser = build_parser()
+    todo, seen = [parser], []
+    while todo:
+        p = todo.pop()
+        text = p.format_help()
+        assert "%%" not in text, text[:300]
+        seen.append(p.prog)
+        todo += [sub for a in p._actions if isinstance(a, argparse._SubParsersAction) for sub in a.choices.values()]
+    assert len(seen) > 20

@@ -232,8 +232,14 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     assert rec["forward_pass"] is False and rec["average"] == "score" and rec["view_indices"] == [0]
     assert rec["top1"] == pytest.approx(100 * (mean_logit.argmax(1) == torch.from_numpy(scores["labels"]))
                                         .float().mean().item())
-    assert main(["evaluate", str(run), "--rescore", "--average", "score"]) == 2
-    assert "exists (an evaluation is never replaced)" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--rescore", "--average", "score"]) == 0              # the same again
+    assert "already rescored" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--rescore", "--workers", "2"]) == 2                   # never ignored
+    assert "--rescore takes a run directory and --views/--average/--from only (not --workers)" in \
+        capsys.readouterr().err
+    shutil.copytree(run, tmp_path / "copy")                   # a copy of the run: the same weights, kept scores
+    assert main(["evaluate", str(tmp_path / "copy"), "--rescore", "--average", "prob"]) == 0, capsys.readouterr().err
+    shutil.rmtree(tmp_path / "copy")
     assert main(["evaluate", str(run), "--rescore", "--views", "3x1"]) == 2
     assert "3 crops are not a subset of the 1 scored; CROPS can be 1" in capsys.readouterr().err
     from pst.engine.evaluate import write_scores                # scores not the evaluation's (another run's): refused

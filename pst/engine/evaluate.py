@@ -177,14 +177,16 @@ def _same_evaluation(out: Path, run_dir: Path, lst: Path, views: str, average: s
     """The whole evaluation ``out`` already holds when it is this one (the run's present weights, the same list,
     views and averaging, its scores as recorded), so a rerun, e.g. after a stop in the instant eval.json was
     written, finds it done; None otherwise (and an evaluation of anything else there is refused, never replaced)."""
+    record = _read_json(out / EVAL)
+    if record is None:
+        return None
     try:
-        record = json.loads((out / EVAL).read_text(encoding="utf-8"))
-        same = (isinstance(record, dict) and record.get("forward_pass", True)
+        same = (record.get("forward_pass", True)
                 and Path(record["run"]).resolve() == run_dir.resolve() and record["weights"] == run_weights(run_dir)
                 and Path(record["list"]).resolve() == lst.resolve() and record["views"] == views
                 and record["average"] == average and (out / PREDICTIONS).is_file()
                 and record["scores"] == sha256sum(out / SCORES))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):            # a record of another shape: not this one
         return None
     return record if same else None
 
@@ -361,9 +363,9 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
     record = read_record(src / EVAL, "an evaluation record of `pst evaluate`", "evaluate the run again",
                          {"list": str, "videos_listed": int})
     fix = "evaluate the run again into a new folder"
-    if Path(record.get("run", "")).resolve() != run_dir.resolve() or record.get("weights") != run_weights(run_dir):
-        raise ValueError(f"{src / EVAL}: the evaluation of {record.get('run')!r} or of other weights than this run's "
-                         f"final ones; {fix}")
+    if record.get("weights") != run_weights(run_dir):       # the weights, wherever the run was named from
+        raise ValueError(f"{src / EVAL}: an evaluation of other weights than this run's final ones (its record names "
+                         f"{record.get('run')!r}); {fix}")
     if record.get("scores") != sha256sum(src / SCORES):
         raise ValueError(f"{src / SCORES}: not the view scores {EVAL} recorded (its SHA-256 differs, or the "
                          f"evaluation predates recording it); {fix}")
@@ -375,14 +377,33 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
         paths = {int(r["index"]): r["path"] for r in csv.DictReader(fh)}
     tag = f"rescored-{average}-of-{of[0]}x{of[1]}"
     out = _writable(Path(eval_dir(run_dir, f"{crops}x{clips}", tag)))
-    with locked(run_dir, "pst evaluate --rescore", shared=True), locked(out, f"pst evaluate --rescore {run_dir}"), \
-            _new_evaluation(out):
-        logits = torch.from_numpy(scores["logits"][:, subset])
-        probs = aggregate(logits, average) if len(logits) else torch.empty(0, 0)
-        return _record(cfg, probs, torch.from_numpy(scores["labels"]), torch.from_numpy(scores["indices"]), paths,
-                       out, scores["logits"].shape[-1],
-                       {"run": str(run_dir), "weights": record.get("weights"), "rescored_from": str(src / SCORES),
-                        "forward_pass": False,
-                        "list": record["list"], "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
-                        "views_per_video": crops * clips, "average": average, "view_indices": subset},
-                       {k: record[k] for k in ("videos_listed", "videos_failed", "failed", "videos_partial", "partial")})
+    with locked(run_dir, "pst evaluate --rescore", shared=True), locked(out, f"pst evaluate --rescore {run_dir}"):
+        done = _read_json(out / EVAL)
+        if done and done.get("weights") == record.get("weights") and done.get("average") == average and \
+                done.get("views") == f"{crops}x{clips}" and done.get("rescored_from") and \
+                Path(done["rescored_from"]).resolve() == (src / SCORES).resolve():
+            return {**done, "already": True}        # the same rescoring, whole (a rerun): nothing to do
+        with _new_evaluation(out):
+            return _rescore(cfg, scores, subset, paths, out, run_dir, record, src, crops, clips, average)
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _rescore(cfg: dict, scores: dict, subset: list[int], paths: dict, out: Path, run_dir: Path, record: dict,
+             src: Path, crops: int, clips: int, average: str) -> dict:
+    """A rescoring's eval.json and predictions.csv from the kept view scores ``subset``."""
+    logits = torch.from_numpy(scores["logits"][:, subset])
+    probs = aggregate(logits, average) if len(logits) else torch.empty(0, 0)
+    return _record(cfg, probs, torch.from_numpy(scores["labels"]), torch.from_numpy(scores["indices"]), paths,
+                   out, scores["logits"].shape[-1],
+                   {"run": str(run_dir), "weights": record.get("weights"), "rescored_from": str(src / SCORES),
+                    "forward_pass": False,
+                    "list": record["list"], "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
+                    "views_per_video": crops * clips, "average": average, "view_indices": subset},
+                   {k: record[k] for k in ("videos_listed", "videos_failed", "failed", "videos_partial", "partial")})
