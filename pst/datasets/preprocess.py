@@ -367,25 +367,33 @@ def reencode_shard(root: str | Path, index: int, count: int, workers: int = 1, p
         else:
             results = [_reencode_job(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
         shard = processed_dir(root) / shard_file(index, count)
-        earlier = _earlier_notes(processed_dir(root))    # a copy kept keeps its note, whichever plan made it
+        earlier = _earlier_notes(processed_dir(root), digest)   # a copy kept keeps its note, whichever plan made it
         rows = [row for (j, job), result in zip(zip(mine, jobs), results) for row in (
             [(j, "note", job[0], text) for text in earlier.get(job[0], [])] if result == KEPT else
             [(j, kind, *pair) for kind, pair in zip(("failed", "note"), result) if pair])]
         return write_text(shard, f"# plan {digest}\n" + "".join("\t".join(map(str, row)) + "\n" for row in rows))
 
 
-def _earlier_notes(proc: Path) -> dict[str, list[str]]:
-    """What earlier runs noted of the copies they made (rotated, resampled, upscaled), by source video: from the
-    shard records of any plan and the last gathered notes, so a new plan (annotations edited) loses none."""
+def _earlier_notes(proc: Path, digest: str) -> dict[str, list[str]]:
+    """What earlier runs noted of the copies they made (rotated, resampled, upscaled), by source video, so a new
+    plan (annotations edited) loses none: a source's notes from the shard records of this plan, else from the last
+    gathered notes, else from another plan's shard records (an older record never adds to a newer one's)."""
+    shards = sorted((proc / Path(shard_file(0, 1)).parent).glob("*.tsv"))
+    mine = [s for s in shards if s.read_text().startswith(f"# plan {digest}\n")]
+    notes = proc / "preprocess_notes.tsv"
+    layers = [[row.split("\t", 3)[2:] for s in mine for row in s.read_text().splitlines()[1:]
+               if row.split("\t")[1:2] == ["note"]],
+              [line.split("\t", 1) for line in notes.read_text().splitlines()[1:]] if notes.is_file() else [],
+              [row.split("\t", 3)[2:] for s in shards if s not in mine for row in s.read_text().splitlines()[1:]
+               if row.split("\t")[1:2] == ["note"]]]
     found: dict[str, list[str]] = {}
-    rows = [line.split("\t", 1) for line in (proc / "preprocess_notes.tsv").read_text().splitlines()[1:]] \
-        if (proc / "preprocess_notes.tsv").is_file() else []
-    for shard in sorted((proc / Path(shard_file(0, 1)).parent).glob("*.tsv")):
-        rows += [row.split("\t", 3)[2:] for row in shard.read_text().splitlines()[1:]
-                 if row.split("\t")[1:2] == ["note"]]
-    for src, text in rows:
-        if text not in found.setdefault(src, []):
-            found[src].append(text)
+    for rows in layers:
+        layer: dict[str, list[str]] = {}
+        for src, text in rows:
+            if text not in layer.setdefault(src, []):
+                layer[src].append(text)
+        for src, texts in layer.items():
+            found.setdefault(src, texts)
     return found
 
 
