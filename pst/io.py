@@ -48,10 +48,13 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+_TEMP_NAME = 150        # characters of the target's name a temporary file's name keeps (255 at most in all)
+
+
 def _temp_prefix(name: str) -> str:
-    """The start of a temporary file's name: the target's (cut to 150 characters, so that a legal long name stays
-    legal with the pid and mkstemp's letters added: 255 at most) and the writer's pid."""
-    return f".{name[:150]}.{os.getpid()}."
+    """The start of a temporary file's name: the target's, cut so that a legal long name stays legal with the pid
+    and mkstemp's letters added, and the writer's pid."""
+    return f".{name[:_TEMP_NAME]}.{os.getpid()}."
 
 
 def remove_stale_temps(folder: Path) -> None:
@@ -138,7 +141,7 @@ def _remove_ended_temps(target: Path) -> None:
     """The temporaries of ``target`` a killed writer left (SIGKILL runs no cleanup), swept when the target is next
     written, for artifacts written without a folder lock (a table's files: its jobs share one folder). A writer
     still running on this host keeps its file."""
-    name = target.name[:150]                  # as _temp_prefix cuts it
+    name = target.name[:_TEMP_NAME]           # as _temp_prefix cuts it
     pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[^/]*\.tmp")
     for tmp in target.parent.glob(f".{glob.escape(name)}.*.tmp"):
         found = pattern.fullmatch(tmp.name)
@@ -171,6 +174,15 @@ def _stops_deferred() -> Iterator[None]:
 def write_texts(files: dict) -> list[Path]:
     """Several text files of one artifact ({path: text}), replacing their targets together (replace_together)."""
     return replace_together({path: (lambda tmp, text=text: tmp.write_text(text)) for path, text in files.items()})
+
+
+def json_or_none(path: PathLike):
+    """A JSON file's value, or None where it is missing or not JSON: for probes that only look (status, a rerun
+    finding its own finished result), never for a record a step trusts (read_record refuses those)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def sha256sum(path: PathLike) -> str:
@@ -359,23 +371,21 @@ def lock_holder(folder: str | Path) -> Optional[str]:
             return None
         except BlockingIOError:
             pass
-        try:                                 # shared holders (evaluations) let another shared lock in
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        if _readers_only(fd):
             return "an evaluation"
-        except BlockingIOError:
-            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
     finally:
         os.close(fd)
 
 
-def _shared_holder(fd: int) -> str:
-    """Who holds a lock that names no one: shared holders (readers: evaluations, a dataset's re-encoding shards)
-    write nothing, and another shared lock still gets in beside them."""
+def _readers_only(fd: int) -> bool:
+    """Whether a held lock is held by readers only (evaluations, a dataset's re-encoding shards): shared holders
+    write no name, and another shared lock still gets in beside them."""
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return "a reader (an evaluation of a run, a shard re-encoding a dataset)"
+        return True
     except BlockingIOError:
-        return "another process"
+        return False
 
 
 def _orphaned(holder: str, path: Path) -> str:
@@ -459,7 +469,9 @@ def _locked(path: Path, folder: str | Path, what: str, shared: bool) -> Iterator
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or _shared_holder(fd)
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or (
+                "a reader (an evaluation of a run, a shard re-encoding a dataset)" if _readers_only(fd) else
+                "another process")
             os.close(fd)
             raise FolderInUseError(f"{folder} is in use by {holder}{_orphaned(holder, path)}; wait for it to finish "
                                    "(or stop it), then run the command again") from None

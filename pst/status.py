@@ -14,27 +14,19 @@ they were moved, and the run folders no table of the profile names (a table drop
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Optional
 
 from pst.engine.config import resolve
 from pst.engine.run import data_changes, load_config, recipe_changes
-from pst.io import lock_holder
+from pst.io import json_or_none, lock_holder
 from pst.layout import RunDir, eval_path
 from pst.study import Run, Study
 
 UNCLAIMED = ("kept, and part of the DVC output of this profile's runs, so its dvc.lock is not a fresh clone's: move "
              "them out of the repository to keep them elsewhere")
 ERROR = re.compile(r"error|exception|traceback|killed|stopped by|interrupted", re.IGNORECASE)
-
-
-def _json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _last_error(log: Path) -> Optional[str]:
@@ -70,10 +62,10 @@ def _blocked(run_dir: Path) -> Optional[str]:
 
 def _progress(run_dir: Path, epochs: int) -> dict:
     """Epochs done, last val top-1 and an ETA from the epochs' mean time."""
-    rows = _json(RunDir(run_dir).metrics) or []
+    rows = json_or_none(RunDir(run_dir).metrics) or []
     out = {"epoch": len(rows), "epochs": epochs, "val_top1": rows[-1].get("val_top1") if rows else None,
            "eta_s": None}
-    seconds = [r["epoch_seconds"] for r in _json(RunDir(run_dir).timing) or [] if r.get("epoch_seconds")]
+    seconds = [r["epoch_seconds"] for r in json_or_none(RunDir(run_dir).timing) or [] if r.get("epoch_seconds")]
     if seconds:
         out["eta_s"] = sum(seconds) / len(seconds) * max(epochs - len(rows), 0)
     return out
@@ -86,8 +78,8 @@ def run_status(study: Study, run: Run, views: tuple[str, ...]) -> dict:
     out: dict = {"run": str(run_dir), "variant": run.variant, "seed": run.seed}
     holder = lock_holder(run_dir)
     if RunDir(run_dir).final.is_file() or RunDir(run_dir).legacy_final.is_file():
-        final = (_json(RunDir(run_dir).summary) or {}).get("final") or {}
-        evals = {v: (_json(Path(eval_path(run_dir, v))) or {}).get("top1") for v in views}
+        final = (json_or_none(RunDir(run_dir).summary) or {}).get("final") or {}
+        evals = {v: (json_or_none(Path(eval_path(run_dir, v))) or {}).get("top1") for v in views}
         out.update(state="done", val_top1=final.get("val_top1"), test_top1=evals,
                    changed=recipe_changes(run_dir, recipe) + data_changes(run_dir, recipe))
         if holder:

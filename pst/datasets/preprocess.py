@@ -378,16 +378,15 @@ def _earlier_notes(proc: Path, digest: str) -> dict[str, list[str]]:
     """What earlier runs noted of the copies they made (rotated, resampled, upscaled), by source video, so a new
     plan (annotations edited) loses none: a source's notes from the shard records of this plan, else from the last
     gathered notes, else from another plan's shard records (an older record never adds to a newer one's)."""
-    shards = sorted((proc / Path(shard_file(0, 1)).parent).glob("*.tsv"))
-    mine = [s for s in shards if s.read_text().startswith(f"# plan {digest}\n")]
+    this_plan, other_plans = [], []
+    for shard in sorted((proc / Path(shard_file(0, 1)).parent).glob("*.tsv")):
+        head, rows = _parse_shard(shard)
+        (this_plan if head == f"# plan {digest}" else other_plans).extend(
+            (src, text) for _, kind, src, text in rows if kind == "note")
     notes = proc / "preprocess_notes.tsv"
-    layers = [[row.split("\t", 3)[2:] for s in mine for row in s.read_text().splitlines()[1:]
-               if row.split("\t")[1:2] == ["note"]],
-              [line.split("\t", 1) for line in notes.read_text().splitlines()[1:]] if notes.is_file() else [],
-              [row.split("\t", 3)[2:] for s in shards if s not in mine for row in s.read_text().splitlines()[1:]
-               if row.split("\t")[1:2] == ["note"]]]
+    gathered = [line.split("\t", 1) for line in notes.read_text().splitlines()[1:]] if notes.is_file() else []
     found: dict[str, list[str]] = {}
-    for rows in layers:
+    for rows in (this_plan, gathered, other_plans):
         layer: dict[str, list[str]] = {}
         for src, text in rows:
             if text not in layer.setdefault(src, []):
@@ -399,10 +398,14 @@ def _earlier_notes(proc: Path, digest: str) -> dict[str, list[str]]:
 
 def _read_shard(path: Path, digest: str) -> Optional[list[tuple[int, str, str, str]]]:
     """A shard's record: its (job, "failed" or "note", source, text) rows; None when made by another plan."""
+    head, rows = _parse_shard(path)
+    return rows if head == f"# plan {digest}" else None
+
+
+def _parse_shard(path: Path) -> tuple[str, list[tuple[int, str, str, str]]]:
+    """A shard record's first line (the plan it was made by) and its rows."""
     head, *rows = path.read_text().splitlines()
-    if head != f"# plan {digest}":
-        return None
-    return [(int(j), kind, src, text) for j, kind, src, text in (row.split("\t", 3) for row in rows)]
+    return head, [(int(j), kind, src, text) for j, kind, src, text in (row.split("\t", 3) for row in rows)]
 
 
 def gather(root: str | Path, count: int) -> dict:

@@ -9,7 +9,6 @@ frame before a wanted frame when that key frame lies ahead of where it is, else 
 from __future__ import annotations
 
 import bisect
-import math
 import statistics
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from pst.data.dataset import VideoDataset
+from pst.engine.config import finite_number
 from pst.layout import PARAMS
 
 # A PST-T 32 x 224² bf16 training step on an H100/H200-class GPU: Swin-T's image throughput / 16 temporal tokens
@@ -53,7 +53,7 @@ def gpu_probe(path: str | Path | None = None) -> dict | None:
         if row.get("dtype") != "bf16" or "clips_per_s" not in row or "failed" in row or "skipped" in row:
             continue                                        # a row that failed or was skipped: no figures
         for key, is_valid in (("model", lambda v: isinstance(v, str)), ("mode", lambda v: isinstance(v, str)),
-                              ("clips_per_s", _positive_number), ("tflops", _positive_number)):
+                              ("clips_per_s", _positive), ("tflops", _positive)):
             if not is_valid(row.get(key)):
                 raise ValueError(f"{path}: rows[{i}].{key} = {row.get(key)!r} is not valid (a model's name and mode, "
                                  f"and clips/s and TFLOP/s above 0 and finite); {fix}")
@@ -64,8 +64,8 @@ def gpu_probe(path: str | Path | None = None) -> dict | None:
     return {"device": report["device"], "file": str(path), "models": best} if best else None
 
 
-def _positive_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+def _positive(value) -> bool:
+    return finite_number(value) and value > 0
 
 
 def gpu_rate(probe: dict | None, model: str = "pst_t") -> tuple[float, str]:

@@ -276,7 +276,7 @@ def parse_assignment(item: str, example: str = "train.seed=1") -> tuple[str, Any
                          f"[0.9, 0.999], a word)") from None
 
 
-def _number(v) -> bool:
+def finite_number(v) -> bool:
     """A finite number (not a bool; inf and NaN are no value a recipe means)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -321,7 +321,7 @@ def _at_least(low, *, integer=False, above=False, high=None):
     """A number check and what it accepts, for the refusal's text."""
     kind = "an integer" if integer else "a number"
     def ok(v):
-        return ((_int(v) if integer else _number(v)) and (v > low if above else v >= low)
+        return ((_int(v) if integer else finite_number(v)) and (v > low if above else v >= low)
                 and (high is None or v <= high))
     return ok, f"{kind} {'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else "")
 
@@ -373,16 +373,16 @@ CHECKS = {
     "train.checkpoint_every": _at_least(0, integer=True, above=True),
     "train.checkpoint_every_steps": _at_least(0, integer=True),
     "train.seed": _at_least(0, integer=True, high=2**32 - 1),      # numpy's and torch's seeds: 32 bits
-    "train.grad_clip": ((lambda v: v is None or (_number(v) and v > 0)), "null (no clipping) or a number > 0"),
+    "train.grad_clip": ((lambda v: v is None or (finite_number(v) and v > 0)), "null (no clipping) or a number > 0"),
     "data.workers": _at_least(0, integer=True),
     "data.val_subset": _at_least(0, integer=True),
     "data.sampling.mode": _one_of("dense", "uniform"),
     "data.sampling.clip_len": _at_least(0, integer=True, above=True),
     "data.val.crops": _one_of(1, 3),
     "data.train.flip": _at_least(0, high=1),
-    "data.train.area": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(_number, v))
+    "data.train.area": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(finite_number, v))
                          and 0 < v[0] <= v[1] <= 1), "[low, high] fractions of the frame, 0 < low <= high <= 1"),
-    "optim.betas": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(_number, v))
+    "optim.betas": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(finite_number, v))
                      and all(0 <= b < 1 for b in v)), "[beta1, beta2], each >= 0 and < 1"),
     "schedule.warmup_ratio": _at_least(0, high=1),
     "schedule.min_lr_ratio": _at_least(0, high=1),
@@ -399,7 +399,7 @@ CHECKS = {
 def validate(cfg: dict) -> None:
     """Refuse the first value a run could not use, saying what the key accepts."""
     ra = cfg["data"]["train"]["randaugment"]
-    checks = {**CHECKS, "train.label_smoothing": ((lambda v: _number(v) and 0 <= v < 1), "a number >= 0 and < 1"),
+    checks = {**CHECKS, "train.label_smoothing": ((lambda v: finite_number(v) and 0 <= v < 1), "a number >= 0 and < 1"),
               "data.train.randaugment.magnitude": _at_least(0, high={"official": 10, "torchvision": 30}.get(
                   ra["policy"]))}
     for key, (ok, accepts) in checks.items():

@@ -34,7 +34,8 @@ from pst.engine.build import load_run_model, views_dataset
 from pst.engine.checkpoint import run_weights
 from pst.engine.config import check_views, parse_views, resolve_path
 from pst.engine.run import check_loader_workers, check_run_files, load_config, starting_workers
-from pst.io import absent, atomic_path, check_out_folder, check_writable, locked, read_record, sha256sum, write_text
+from pst.io import (absent, atomic_path, check_out_folder, check_writable, json_or_none, locked, read_record,
+                    sha256sum, write_text)
 from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir
 from pst.provenance import git_revision, job_fingerprint
 
@@ -177,18 +178,28 @@ def _same_evaluation(out: Path, run_dir: Path, lst: Path, views: str, average: s
     """The whole evaluation ``out`` already holds when it is this one (the run's present weights, the same list,
     views and averaging, its scores as recorded), so a rerun, e.g. after a stop in the instant eval.json was
     written, finds it done; None otherwise (and an evaluation of anything else there is refused, never replaced)."""
-    record = _read_json(out / EVAL)
-    if record is None:
+    record = _holds(out, {"run": run_dir, "weights": run_weights(run_dir), "list": lst, "views": views,
+                          "average": average})
+    if record is None or not record.get("forward_pass", True) or not (out / PREDICTIONS).is_file() or \
+            not (out / SCORES).is_file() or record.get("scores") != sha256sum(out / SCORES):
         return None
-    try:
-        same = (record.get("forward_pass", True)
-                and Path(record["run"]).resolve() == run_dir.resolve() and record["weights"] == run_weights(run_dir)
-                and Path(record["list"]).resolve() == lst.resolve() and record["views"] == views
-                and record["average"] == average and (out / PREDICTIONS).is_file()
-                and record["scores"] == sha256sum(out / SCORES))
-    except (OSError, ValueError, KeyError, TypeError):            # a record of another shape: not this one
+    return record
+
+
+def _holds(out: Path, wanted: dict) -> Optional[dict]:
+    """The record of ``out``'s finished evaluation when it has every ``wanted`` value (a Path compared with the
+    recorded path resolved: the same file however it was named), else None: what a rerun finds done."""
+    record = json_or_none(out / EVAL)
+    if not isinstance(record, dict):
         return None
-    return record if same else None
+    for key, value in wanted.items():
+        held = record.get(key)
+        if isinstance(value, Path):
+            held = Path(held).resolve() if isinstance(held, str) else None
+            value = value.resolve()
+        if held != value:
+            return None
+    return record
 
 
 def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str | Path,
@@ -378,21 +389,12 @@ def rescore_run(run_dir: str | Path, views: Optional[str] = None, average: str =
     tag = f"rescored-{average}-of-{of[0]}x{of[1]}"
     out = _writable(Path(eval_dir(run_dir, f"{crops}x{clips}", tag)))
     with locked(run_dir, "pst evaluate --rescore", shared=True), locked(out, f"pst evaluate --rescore {run_dir}"):
-        done = _read_json(out / EVAL)
-        if done and done.get("weights") == record.get("weights") and done.get("average") == average and \
-                done.get("views") == f"{crops}x{clips}" and done.get("rescored_from") and \
-                Path(done["rescored_from"]).resolve() == (src / SCORES).resolve():
+        done = _holds(out, {"weights": record.get("weights"), "average": average, "views": f"{crops}x{clips}",
+                            "rescored_from": src / SCORES})
+        if done:
             return {**done, "already": True}        # the same rescoring, whole (a rerun): nothing to do
         with _new_evaluation(out):
             return _rescore(cfg, scores, subset, paths, out, run_dir, record, src, crops, clips, average)
-
-
-def _read_json(path: Path) -> Optional[dict]:
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
 
 
 def _rescore(cfg: dict, scores: dict, subset: list[int], paths: dict, out: Path, run_dir: Path, record: dict,
