@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pst.engine.config import merge as _merge
-from pst.engine.config import set_dotted
+from pst.engine.config import nested
 from pst.io import first_repeat
 from pst.layout import PARAMS, Layout, eval_path, flops_record, memory_record
 from pst.provenance import code_fingerprint
@@ -54,14 +54,6 @@ class Table:
     cam: bool             # draw a GradCAM figure of its rows (the supplement's Figs. 2-3: one per dataset)
     paper_only: tuple[str, ...]   # published rows printed without ours (no model of ours defines them)
     left_out: tuple[str, ...] = ()  # the table's rows this profile does not run (rows:), named under the table
-
-
-def _dotted(over: dict) -> dict:
-    """{"train.global_batch": 2} -> {"train": {"global_batch": 2}} (a profile's overrides, one line each)."""
-    out: dict = {}
-    for key, value in (over or {}).items():
-        set_dotted(out, str(key), value)
-    return out
 
 
 class Study:
@@ -477,9 +469,9 @@ class Study:
                   (f"params.yaml variants.{run.variant}",
                    {"model": {"name": variant["model"], "kwargs": variant.get("kwargs", {})}}, {})]
         if s.get("overrides"):
-            layers.append((f"params.yaml profiles.{self.profile}.overrides", _dotted(s["overrides"]), {}))
+            layers.append((f"params.yaml profiles.{self.profile}.overrides", nested(s["overrides"] or {}), {}))
         if s.get("reduced_input") and (paper_input or run.key) not in s.get("paper_input", []):
-            layers.append((f"params.yaml profiles.{self.profile}.reduced_input", _dotted(s["reduced_input"]), {}))
+            layers.append((f"params.yaml profiles.{self.profile}.reduced_input", nested(s["reduced_input"] or {}), {}))
         frames = self.frames(run.dataset)
         source = self.dataset(run.dataset)["source"]
         root = self.layout.lists_root(run.dataset, source)

@@ -68,3 +68,31 @@ def test_readme_table_of_differences_is_the_generated_one():
     for topic in ("`data.train.randaugment.signs`", "`optim.groups`", "PatchShiftSwin `bias`", "VideoDeiT `shift_on`",
                   "`data.train.flip_pairs`", "`data.resize`"):
         assert topic in block
+
+
+def test_the_params_schema_agrees_with_the_library_that_owns_each_fact():
+    """The schema checks params.yaml before any job; its enums and the synthetic set's options are copies of the
+    library's (the models, the recipe's modality check, SynthConfig's fields and kinds), kept equal here."""
+    from dataclasses import MISSING, fields
+
+    from pst.datasets.synthetic import MOTIONS, SynthConfig
+    from pst.models import MODEL_NAMES
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/params.schema.yaml").read_text())
+
+    def enums(node):                      # every enum of the schema, wherever it sits
+        if isinstance(node, dict):
+            yield from ([node["enum"]] if "enum" in node else []) + [e for v in node.values() for e in enums(v)]
+        elif isinstance(node, list):
+            yield from (e for v in node for e in enums(v))
+
+    models = [e for e in enums(schema) if "pst_t" in e]
+    assert len(models) == 2 and all(m == list(MODEL_NAMES) for m in models)      # variants and flops.views
+    schema = schema["properties"]
+    dataset = schema["datasets"]["additionalProperties"]["properties"]
+    assert keys()["data.modality"].check.accepts == "one of " + ", ".join(map(repr, dataset["modality"]["enum"]))
+    synth = dataset["synth"]["properties"]
+    kinds = {"int": "integer", "float": "number", "bool": "boolean", "tuple": "array"}
+    assert {f.name: kinds[f.type] for f in fields(SynthConfig) if f.default is not MISSING} == \
+        {name: p["type"] for name, p in synth.items()}
+    assert synth["pairs"]["maximum"] == len(MOTIONS) and synth["size"]["multipleOf"] == 2

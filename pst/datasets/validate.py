@@ -182,12 +182,12 @@ def validate(root: str | Path, list_file: str | Path, out: Optional[str | Path] 
         raise ValueError(f"{root}: no such folder (the folder the list's paths are relative to); give the "
                          "dataset's folder")
     if modality == "frames":
-        from pst.engine.config import CHECKS
+        from pst.engine.config import keys
 
         for key, value in (("data.frame_template", frame_template), ("data.frame_start", frame_start)):
-            ok, accepts = CHECKS[key]
-            if not ok(value):
-                raise ValueError(f"--{key[5:].replace('_', '-')} {value!r}: expected {accepts}")
+            check = keys()[key].check
+            if not check.ok(value):
+                raise ValueError(f"--{key[5:].replace('_', '-')} {value!r}: expected {check.accepts}")
     entries = read_list(list_file, len(read_classes(classes)) if classes.is_file() else None, modality)
     if not entries:
         raise ValueError(f"{list_file}: no entries, nothing to validate; is this the right list?")

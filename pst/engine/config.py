@@ -1,6 +1,8 @@
 """The training recipe: one nested mapping (YAML/JSON or params.yaml's recipe), validated with clear errors.
 
-Unknown keys are refused with their dotted path, so a typo never silently falls back to a default.
+One table, RECIPE, owns every key: its default, what it accepts, where the default comes from and, where the paper and
+the official code differ, the other behaviour. Unknown keys are refused with their dotted path, so a typo never
+silently falls back to a default.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -23,151 +25,224 @@ OFFICIAL = "configs/recognition/tps/swin_tiny_2D_patch244_tps_{}_1k.py"
 
 
 @dataclass(frozen=True)
+class Check:
+    """What a recipe key accepts: a test of one value, and the words a refusal says it expected."""
+    ok: Callable[[Any], bool]
+    accepts: str
+
+
+RANDAUGMENT = (None, "official", "torchvision")   # pst.data.randaugment.POLICIES
+DECODERS = ("decord", "pyav", "torchcodec")        # pst.data.video.DECODERS
+
+
+def _template(text) -> bool:
+    """A frame-file template that formats an index (e.g. "{:05d}.jpg", "img_{:05d}.jpg")."""
+    try:
+        return isinstance(text, str) and text.format(1) != text.format(2)
+    except (IndexError, KeyError, ValueError):
+        return False
+
+
+def finite_number(v) -> bool:
+    """A finite number (not a bool; inf and NaN are no value a recipe means)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _at_least(low, *, integer=False, above=False, high=None):
+    """A number check and what it accepts, for the refusal's text."""
+    kind = "an integer" if integer else "a number"
+    def ok(v):
+        return ((_int(v) if integer else finite_number(v)) and (v > low if above else v >= low)
+                and (high is None or v <= high))
+    return Check(ok, f"{kind} {'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
+
+
+def _one_of(*choices):
+    return Check(lambda v: v in choices, "one of " + ", ".join(map(repr, choices)))
+
+
+_BOOL = Check(lambda v: isinstance(v, bool), "true or false")
+_PATH = Check(lambda v: isinstance(v, str) and v.strip() != "", "a path (text)")
+_OPTIONAL_PATH = Check(lambda v: v is None or _PATH.ok(v), "null or a path (text)")
+_SIZE = _at_least(0, integer=True, above=True)
+_OPTIONAL_SIZE = Check(lambda v: v is None or _SIZE.ok(v), "null or an integer > 0")
+_MODEL = Check(lambda v: isinstance(v, str), "a model name (pst models lists them)")
+_TEMPLATE = Check(_template, 'a file name formatting the frame number, e.g. "{:05d}.jpg"')
+_AREA = Check(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(finite_number, v))
+              and 0 < v[0] <= v[1] <= 1, "[low, high] fractions of the frame, 0 < low <= high <= 1")
+_BETAS = Check(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(finite_number, v))
+               and all(0 <= b < 1 for b in v), "[beta1, beta2], each >= 0 and < 1")
+_GRAD_CLIP = Check(lambda v: v is None or (finite_number(v) and v > 0), "null (no clipping) or a number > 0")
+_SMOOTHING = Check(lambda v: finite_number(v) and 0 <= v < 1, "a number >= 0 and < 1")
+_MAGNITUDE = {"official": 10, "torchvision": 30}        # the top of each RandAugment policy's scale
+
+
+@dataclass(frozen=True)
 class Key:
-    """One recipe key: its default, where that default comes from, and (``differs``) the other behaviour where the
-    paper and the official code disagree or the official code ran something else than its config says, with the
-    option that gives it (README "Where paper and official code differ" is generated from these)."""
+    """One recipe key: its default, what it accepts, where that default comes from, and (``differs``) the other
+    behaviour where the paper and the official code disagree or the official code ran something else than its config
+    says, with the option that gives it (README "Where paper and official code differ" is generated from these)."""
     default: Any
+    check: Check | None          # None: a free-form mapping, or a bound that depends on another key (validate())
     source: str
     differs: str = ""
 
 
 RECIPE: dict[str, Any] = {
     "data": {
-        "root": Key("data/synthetic", "ours: the folder the list paths are relative to; every study sets the "
+        "root": Key("data/synthetic", _PATH, "ours: the folder the list paths are relative to; every study sets the "
                     "dataset's own"),
-        "train_list": Key("train.txt", "ours: the internal list format (../shared/datasets.md)"),
-        "val_list": Key("val.txt", "ours: the internal list format; the official configs validate and test on the "
-                        "validation list"),
-        "classes": Key("classes.txt", "ours: class names, the id is the line (numbered as the official lists)"),
-        "modality": Key("video", "ours: what the lists name; the catalog declares SSv1's frame folders "
-                        "(official sthv1 config: RawframeDataset)"),
-        "frame_template": Key(FRAME_TEMPLATE, "official sthv1 config: filename_tmpl='{:05}.jpg'"),
-        "frame_start": Key(FRAME_START, "official: SSv1 ships 00001.jpg (1-based)",
+        "train_list": Key("train.txt", _PATH, "ours: the internal list format (../shared/datasets.md)"),
+        "val_list": Key("val.txt", _PATH, "ours: the internal list format; the official configs validate and test on "
+                        "the validation list"),
+        "classes": Key("classes.txt", _PATH, "ours: class names, the id is the line (numbered as the official lists)"),
+        "modality": Key("video", _one_of("video", "frames"), "ours: what the lists name; the catalog declares SSv1's "
+                        "frame folders (official sthv1 config: RawframeDataset)"),
+        "frame_template": Key(FRAME_TEMPLATE, _TEMPLATE, "official sthv1 config: filename_tmpl='{:05}.jpg'"),
+        "frame_start": Key(FRAME_START, _at_least(0, integer=True), "official: SSv1 ships 00001.jpg (1-based)",
                            "the released uniform sampling adds no start index and would open 00000.jpg (its own "
-                           "commented-out lines add 1, as we do); `data.frame_start`, `data.frame_template` for "
-                           "other numbering"),
-        "decoder": Key("decord", "ours: the design card's decoder: fast, and correct on every file `pst data prepare` writes "
-                       "(closed-GOP H.264; validate checks the loader's own reads)",
+                           "commented-out lines add 1, as we do); `data.frame_start`, `data.frame_template` for other "
+                           "numbering"),
+        "decoder": Key("decord", _one_of(*DECODERS), "ours: the design card's decoder: fast, and correct on every "
+                       "file `pst data prepare` writes (closed-GOP H.264; validate checks the loader's own reads)",
                        "`data.decoder: pyav` (correct on every raw file tested, open-GOP H.264 and AVI with B-frames "
                        "included; 1.27x decord's clips/s on K400-like H.264, 0.67x on SSv2-like VP9) or `torchcodec` "
                        "(1.42x and 1.28x; needs FFmpeg's libraries; wrong on AVI with B-frames)"),
-        "bad_videos": Key(None, "ours: `pst data validate`'s list of videos it could not trust, relative to data.root: "
-                          "training leaves them out, evaluation counts them as failed (the study sets the dataset's)"),
-        "resize": Key("mmcv", "official: mmcv 1.x Resize(scale=(-1, S)): long side rounded to nearest, cv2 "
-                      "bilinear without antialiasing on uint8 (what ran)",
+        "bad_videos": Key(None, _OPTIONAL_PATH, "ours: `pst data validate`'s list of videos it could not trust, "
+                          "relative to data.root: training leaves them out, evaluation counts them as failed (the "
+                          "study sets the dataset's)"),
+        "resize": Key("mmcv", _one_of("mmcv", "torchvision"), "official: mmcv 1.x Resize(scale=(-1, S)): long side "
+                      "rounded to nearest, cv2 bilinear without antialiasing on uint8 (what ran)",
                       "`data.resize: torchvision`: antialiased, long side rounded down"),
         "sampling": {
-            "mode": Key("dense", "official k400 config: SampleFrames (dense); the SS and Diving48 configs sample "
-                        "uniformly (frame_uniform=True)",
-                        "uniform sampling with several test clips is refused: the fork's frame_uniform returns "
-                        "one clip whatever num_clips says"),
-            "clip_len": Key(8, "ours: a small default; every paper recipe sets the paper's"),
-            "frame_interval": Key(1, "ours: a small default; every dense paper recipe sets the paper's"),
+            "mode": Key("dense", _one_of("dense", "uniform"), "official k400 config: SampleFrames (dense); the SS and "
+                        "Diving48 configs sample uniformly (frame_uniform=True)",
+                        "uniform sampling with several test clips is refused: the fork's frame_uniform returns one "
+                        "clip whatever num_clips says"),
+            "clip_len": Key(8, _at_least(0, integer=True, above=True), "ours: a small default; every paper recipe "
+                            "sets the paper's"),
+            "frame_interval": Key(1, _SIZE, "ours: a small default; every dense paper recipe sets the paper's"),
         },
         "train": {
-            "size": Key(56, "ours: a small default; the paper recipes crop 224 (official: Resize((224, 224)))"),
-            "short_side": Key(64, "ours: a small default; the paper recipes resize to 256 (official: "
+            "size": Key(56, _SIZE, "ours: a small default; the paper recipes crop 224 (official: Resize((224, 224)))"),
+            "short_side": Key(64, _SIZE, "ours: a small default; the paper recipes resize to 256 (official: "
                               "Resize(scale=(-1, 256)))"),
-            "area": Key([0.08, 1.0], "official: mmaction2 0.x RandomResizedCrop area_range (0.08, 1.0)"),
-            "flip": Key(0.5, "official: Flip(flip_ratio=0.5)"),
-            "no_flip_classes": Key([], "official k400/diving48 configs: every class flipped"),
-            "flip_pairs": Key({}, "official: no label swapping",
-                              "`data.train.flip_pairs` {class: mirror class}: flip the left/right classes and "
-                              "swap their label (instead of never flipping them, what ran)"),
+            "area": Key([0.08, 1.0], _AREA, "official: mmaction2 0.x RandomResizedCrop area_range (0.08, 1.0)"),
+            "flip": Key(0.5, _at_least(0, high=1), "official: Flip(flip_ratio=0.5)"),
+            "no_flip_classes": Key([], None, "official k400/diving48 configs: every class flipped"),
+            "flip_pairs": Key({}, None, "official: no label swapping",
+                              "`data.train.flip_pairs` {class: mirror class}: flip the left/right classes and swap "
+                              "their label (instead of never flipping them, what ran)"),
             "randaugment": {
-                "policy": Key(None, "official k400 config: no Imgaug (the SS and Diving48 configs run "
-                              "Imgaug(transforms='default'))",
-                              "`policy: torchvision`: torchvision's RandAugment (31-bin scale, 14 ops with "
-                              "Identity, ops drawn with replacement, signs per clip), about a third as strong"),
-                "num_ops": Key(2, "official: mmaction2 0.x Imgaug default, SomeOf(n=2), two distinct ops"),
-                "magnitude": Key(9, "official: mmaction2 0.x Imgaug default, magnitude 9 of 10"),
-                "signs": Key("process", "official: each training process drew the signed ops' signs once when it "
-                             "built its pipeline (python random.choice, unseeded; 8 processes); we draw one sign "
-                             "set per process of the recipe's layout (global_batch / batch_per_device) from the "
-                             "run's seed, and each clip uses one of them at random, whatever our own layout",
+                "policy": Key(None, _one_of(*RANDAUGMENT), "official k400 config: no Imgaug (the SS and Diving48 "
+                              "configs run Imgaug(transforms='default'))",
+                              "`policy: torchvision`: torchvision's RandAugment (31-bin scale, 14 ops with Identity, "
+                              "ops drawn with replacement, signs per clip), about a third as strong"),
+                "num_ops": Key(2, _at_least(0, integer=True), "official: mmaction2 0.x Imgaug default, SomeOf(n=2), "
+                               "two distinct ops"),
+                "magnitude": Key(9, None, "official: mmaction2 0.x Imgaug default, magnitude 9 of 10"),
+                "signs": Key("process", _one_of("process", "clip"), "official: each training process drew the signed "
+                             "ops' signs once when it built its pipeline (python random.choice, unseeded; 8 "
+                             "processes); we draw one sign set per process of the recipe's layout (global_batch / "
+                             "batch_per_device) from the run's seed, and each clip uses one of them at random, "
+                             "whatever our own layout",
                              "`signs: clip`: every clip draws its own signs (RandAugment's own definition)"),
             },
-            "erasing": Key(0.0, "official k400 config: no RandomErasing (the SS and Diving48 configs: timm "
-                           "RandomErasing(probability=0.25), area 0.02-1/3, aspect 0.3-1/0.3, zeros after "
-                           "normalisation, one region for every frame)"),
-            "repeated_augmentation": Key(1, "official: one training clip per video read. k > 1 (ours, an option "
-                                         "for a loader that cannot keep up): k clips, each with its own frames' "
-                                         "augmentation, from one decode (DeiT's and MAE-ST's repeated "
-                                         "augmentation); an epoch keeps its steps and clips, so it sees 1/k of "
-                                         "the videos, k times each"),
+            "erasing": Key(0.0, _at_least(0, high=1), "official k400 config: no RandomErasing (the SS and Diving48 "
+                           "configs: timm RandomErasing(probability=0.25), area 0.02-1/3, aspect 0.3-1/0.3, zeros "
+                           "after normalisation, one region for every frame)"),
+            "repeated_augmentation": Key(1, _at_least(0, integer=True, above=True), "official: one training clip per "
+                                         "video read. k > 1 (ours, an option for a loader that cannot keep up): k "
+                                         "clips, each with its own frames' augmentation, from one decode (DeiT's and "
+                                         "MAE-ST's repeated augmentation); an epoch keeps its steps and clips, so it "
+                                         "sees 1/k of the videos, k times each"),
         },
         "val": {
-            "size": Key(56, "ours: a small default; official val pipeline: CenterCrop(224)"),
-            "short_side": Key(64, "ours: a small default; official val pipeline: Resize(scale=(-1, 256))"),
-            "crops": Key(1, "official val pipeline: one centre crop"),
-            "num_clips": Key(1, "official val pipeline: one clip"),
+            "size": Key(56, _SIZE, "ours: a small default; official val pipeline: CenterCrop(224)"),
+            "short_side": Key(64, _SIZE, "ours: a small default; official val pipeline: Resize(scale=(-1, 256))"),
+            "crops": Key(1, _one_of(1, 3), "official val pipeline: one centre crop"),
+            "num_clips": Key(1, _SIZE, "official val pipeline: one clip"),
         },
         "test": {
-            "short_side": Key(None, "official test pipeline: Resize(scale=(-1, 224)) then ThreeCrop(224): None is "
-                              "the crop size"),
+            "short_side": Key(None, _OPTIONAL_SIZE, "official test pipeline: Resize(scale=(-1, 224)) then "
+                              "ThreeCrop(224): None is the crop size"),
         },
-        "val_subset": Key(0, "ours: validation videos per epoch (0 = all, as the official evaluation hook)"),
-        "workers": Key(2, "official: workers_per_gpu=2 (an execution setting)"),
-        "cache_videos": Key(False, "ours: keep decoded videos in memory, for small sets only (an execution "
+        "val_subset": Key(0, _at_least(0, integer=True), "ours: validation videos per epoch (0 = all, as the official "
+                          "evaluation hook)"),
+        "workers": Key(2, _at_least(0, integer=True), "official: workers_per_gpu=2 (an execution setting)"),
+        "cache_videos": Key(False, _BOOL, "ours: keep decoded videos in memory, for small sets only (an execution "
                             "setting)"),
-        "normalize": Key("device", "ours: where training clips are normalised (an execution setting): device "
-                         "sends uint8 clips (a quarter of the bytes, no float work in the loader) and normalises "
-                         "them there to the same bits; loader normalises in the worker, as mmaction2 0.x did"),
-        "pin_memory": Key(True, "ours: page-locked loader batches on CUDA (an execution setting)"),
-        "persistent_workers": Key(True, "ours: loader workers kept from one epoch to the next (an execution "
+        "normalize": Key("device", _one_of("device", "loader"), "ours: where training clips are normalised (an "
+                         "execution setting): device sends uint8 clips (a quarter of the bytes, no float work in the "
+                         "loader) and normalises them there to the same bits; loader normalises in the worker, as "
+                         "mmaction2 0.x did"),
+        "pin_memory": Key(True, _BOOL, "ours: page-locked loader batches on CUDA (an execution setting)"),
+        "persistent_workers": Key(True, _BOOL, "ours: loader workers kept from one epoch to the next (an execution "
                                   "setting)"),
-        "prefetch_factor": Key(2, "ours: torch's default, batches each loader worker prepares ahead (an execution "
-                               "setting)"),
+        "prefetch_factor": Key(2, _at_least(0, integer=True, above=True), "ours: torch's default, batches each loader "
+                               "worker prepares ahead (an execution setting)"),
     },
     "model": {
-        "name": Key("deit_s_tps", "ours: a default; every variant of params.yaml names its model"),
-        "kwargs": Key({}, "params.yaml: the recipe's model size and options, then the variant's"),
-        "checkpoint_2d": Key(None, "paper: ImageNet-1K (Swin-T, DeiT-S) or ImageNet-21K (Swin-B) 2D weights "
-                             "(pst/weights_2d.py); the study sets the file"),
+        "name": Key("deit_s_tps", _MODEL, "ours: a default; every variant of params.yaml names its model"),
+        "kwargs": Key({}, None, "params.yaml: the recipe's model size and options, then the variant's"),
+        "checkpoint_2d": Key(None, _OPTIONAL_PATH, "paper: ImageNet-1K (Swin-T, DeiT-S) or ImageNet-21K (Swin-B) 2D "
+                             "weights (pst/weights_2d.py); the study sets the file"),
     },
     "optim": {
-        "lr": Key(1e-3, "official configs: AdamW lr=1e-3, not rescaled for other GPU counts"),
-        "betas": Key([0.9, 0.999], "official configs: AdamW betas=(0.9, 0.999)"),
-        "weight_decay": Key(0.02, "official configs: weight_decay=0.02"),
-        "groups": Key("official", "official: what mmcv 1.x ran from paramwise_cfg (only the longest matching key "
-                      "applies): every backbone parameter, norms included, at lr x backbone_lr_mult with weight "
-                      "decay; relative-position tables at the full lr without decay; the head at the full lr",
+        "lr": Key(0.001, _at_least(0, above=True), "official configs: AdamW lr=1e-3, not rescaled for other GPU "
+                  "counts"),
+        "betas": Key([0.9, 0.999], _BETAS, "official configs: AdamW betas=(0.9, 0.999)"),
+        "weight_decay": Key(0.02, _at_least(0), "official configs: weight_decay=0.02"),
+        "groups": Key("official", _one_of("official", "intended", "flat"), "official: what mmcv 1.x ran from "
+                      "paramwise_cfg (only the longest matching key applies): every backbone parameter, norms "
+                      "included, at lr x backbone_lr_mult with weight decay; relative-position tables at the full lr "
+                      "without decay; the head at the full lr",
                       "`optim.groups: intended`: what the config says (no decay on position tables and norms, "
                       "backbone lr x 0.1); `flat`: one group"),
-        "backbone_lr_mult": Key(0.1, "official configs: paramwise_cfg backbone lr_mult=0.1"),
+        "backbone_lr_mult": Key(0.1, _at_least(0), "official configs: paramwise_cfg backbone lr_mult=0.1"),
     },
     "schedule": {
-        "epochs": Key(30, "official configs: total_epochs=30"),
-        "warmup_epochs": Key(2.5, "official configs: lr_config warmup='linear', warmup_iters=2.5, "
+        "epochs": Key(30, _at_least(0, integer=True, above=True), "official configs: total_epochs=30"),
+        "warmup_epochs": Key(2.5, _at_least(0), "official configs: lr_config warmup='linear', warmup_iters=2.5, "
                              "warmup_by_epoch=True"),
-        "warmup_ratio": Key(0.1, "mmcv 1.x: warmup_ratio default 0.1"),
-        "by_epoch": Key(True, "mmcv 1.x: CosineAnnealing stepped per epoch (by_epoch default True)"),
-        "min_lr_ratio": Key(0.0, "official configs: min_lr=0"),
+        "warmup_ratio": Key(0.1, _at_least(0, high=1), "mmcv 1.x: warmup_ratio default 0.1"),
+        "by_epoch": Key(True, _BOOL, "mmcv 1.x: CosineAnnealing stepped per epoch (by_epoch default True)"),
+        "min_lr_ratio": Key(0.0, _at_least(0, high=1), "official configs: min_lr=0"),
     },
     "train": {
-        "global_batch": Key(64, "official: 8 GPUs x videos_per_gpu=8"),
-        "batch_per_device": Key(8, "official configs: videos_per_gpu=8"),
-        "grad_clip": Key(None, "official configs: grad_clip=None"),
-        "label_smoothing": Key(0.0, "official k400 config: no LabelSmoothing blending"),
-        "mixup": Key(0.0, "official configs: no mixup/cutmix"),
-        "amp": Key("auto", "official: apex O1 fp16 (use_fp16=True); auto is bf16 where the GPU has it, else fp16",
+        "global_batch": Key(64, _at_least(0, integer=True, above=True), "official: 8 GPUs x videos_per_gpu=8"),
+        "batch_per_device": Key(8, _at_least(0, integer=True, above=True), "official configs: videos_per_gpu=8"),
+        "grad_clip": Key(None, _GRAD_CLIP, "official configs: grad_clip=None"),
+        "label_smoothing": Key(0.0, _SMOOTHING, "official k400 config: no LabelSmoothing blending"),
+        "mixup": Key(0.0, _at_least(0), "official configs: no mixup/cutmix"),
+        "amp": Key("auto", _one_of("auto", "bf16", "fp16", "off"), "official: apex O1 fp16 (use_fp16=True); auto is "
+                   "bf16 where the GPU has it, else fp16",
                    "`train.amp: fp16` for the official precision on a bf16 GPU; `off` for fp32"),
-        "activation_checkpointing": Key(False, "official: use_checkpoint off unless asked (memory, not results)"),
-        "seed": Key(0, "ours: the official runs were unseeded (tools/train.py --seed None); seeds are a table's"),
-        "deterministic": Key(False, "ours: deterministic kernels on request (slower)"),
-        "checkpoint_every": Key(1, "official: checkpoint_config interval=1 (an execution setting)"),
-        "checkpoint_every_steps": Key(0, "ours: an execution setting"),
-        "checkpoint_minutes": Key(0, "ours: an execution setting (the paper recipes: every 30 minutes)"),
-        "keep_checkpoints": Key(2, "ours: an execution setting (checkpoints kept while training; 0: all)"),
-        "keep_finished": Key("last", "ours: an execution setting (what a finished run keeps besides its final "
-                                     "weights: the last checkpoint, all, or none)"),
-        "tensorboard": Key(False, "ours: an execution setting"),
-        "progress": Key(True, "ours: an execution setting"),
-        "threads": Key(0, "ours: an execution setting (torch's CPU threads per node, shared by its processes; 0: "
-                          "torch's own default); CPU kernels split work by thread, so the count changes the bits"),
+        "activation_checkpointing": Key(False, _BOOL, "official: use_checkpoint off unless asked (memory, not "
+                                        "results)"),
+        "seed": Key(0, _at_least(0, integer=True, high=2**32 - 1), "ours: the official runs were unseeded "
+                    "(tools/train.py --seed None); seeds are a table's"),
+        "deterministic": Key(False, _BOOL, "ours: deterministic kernels on request (slower)"),
+        "checkpoint_every": Key(1, _at_least(0, integer=True, above=True), "official: checkpoint_config interval=1 "
+                                "(an execution setting)"),
+        "checkpoint_every_steps": Key(0, _at_least(0, integer=True), "ours: an execution setting"),
+        "checkpoint_minutes": Key(0, _at_least(0), "ours: an execution setting (the paper recipes: every 30 minutes)"),
+        "keep_checkpoints": Key(2, _at_least(0, integer=True), "ours: an execution setting (checkpoints kept while "
+                                "training; 0: all)"),
+        "keep_finished": Key("last", _one_of("last", "all", "none"), "ours: an execution setting (what a finished run "
+                             "keeps besides its final weights: the last checkpoint, all, or none)"),
+        "tensorboard": Key(False, _BOOL, "ours: an execution setting"),
+        "progress": Key(True, _BOOL, "ours: an execution setting"),
+        "threads": Key(0, _at_least(0, integer=True), "ours: an execution setting (torch's CPU threads per node, "
+                       "shared by its processes; 0: torch's own default); CPU kernels split work by thread, so the "
+                       "count changes the bits"),
     },
 }
+
 
 
 def _tree(node, leaf):
@@ -214,46 +289,51 @@ def upgrade(recipe: dict, classes: list[str] | None = None) -> dict:
     return out
 
 
-def _merge(base: dict, override: dict, path: str = "") -> dict:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        where = f"{path}{key}"
-        if key not in base:
-            if where in RENAMED:
-                raise ValueError(f"recipe: {where!r} is now {RENAMED[where]}")
-            raise ValueError(f"recipe: unknown key {where!r}; known keys here: {', '.join(sorted(base))}")
-        if key in ("kwargs", "flip_pairs"):                  # free-form mappings: merged, any key
-            if not isinstance(value, dict):
-                raise ValueError(f"recipe: {where!r} must be a mapping, got {type(value).__name__}")
-            out[key] = {**base[key], **copy.deepcopy(value)}
-        elif isinstance(base[key], dict):
-            if value is None and where in SHAPES:                 # e.g. randaugment: null -> none
-                value = {"policy": None}
-            if not isinstance(value, dict):
-                shape = f" such as {SHAPES[where]}" if where in SHAPES else ""
-                raise ValueError(f"recipe: {where!r} must be a mapping{shape}, got {value!r}")
-            out[key] = _merge(base[key], value, f"{where}.")
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def merge(base: dict, over: dict) -> dict:
-    """Two partial recipes (or any nested mappings) merged, ``over`` winning key by key; no key is checked here
-    (resolve() checks the result)."""
+    """Two nested mappings merged, ``over`` winning key by key (a partial recipe over another); resolve() checks the
+    keys of what it merges."""
     out = copy.deepcopy(base)
     for k, v in over.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
 
 
-def set_dotted(cfg: dict, dotted: str, value: Any) -> None:
-    """Apply one ``a.b.c=value`` override (value parsed as YAML: numbers, lists, null, booleans)."""
-    keys = dotted.split(".")
-    node = cfg
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-    node[keys[-1]] = value
+def nested(flat: dict) -> dict:
+    """Dotted keys as a partial recipe: ``{"train.seed": 1}`` -> ``{"train": {"seed": 1}}`` (a --set, a profile's
+    overrides)."""
+    out: dict = {}
+    for dotted, value in flat.items():
+        *parents, last = str(dotted).split(".")
+        node = out
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return out
+
+
+def _checked(recipe: dict, node: dict = RECIPE, path: str = "") -> dict:
+    """A partial recipe whose every key is a recipe key and every section a mapping (``randaugment: null`` is the
+    section ``{policy: null}``), refused at the first dotted key that is not; the values are validate()'s."""
+    out = {}
+    for key, value in recipe.items():
+        where = f"{path}{key}"
+        if key not in node:
+            if where in RENAMED:
+                raise ValueError(f"recipe: {where!r} is now {RENAMED[where]}")
+            raise ValueError(f"recipe: unknown key {where!r}; known keys here: {', '.join(sorted(node))}")
+        spec = node[key]
+        if isinstance(spec, dict):
+            if value is None and where in SHAPES:                 # e.g. randaugment: null -> none
+                value = {"policy": None}
+            if not isinstance(value, dict):
+                shape = f" such as {SHAPES[where]}" if where in SHAPES else ""
+                raise ValueError(f"recipe: {where!r} must be a mapping{shape}, got {value!r}")
+            out[key] = _checked(value, spec, f"{where}.")
+        elif isinstance(spec.default, dict) and not isinstance(value, dict):    # free-form: model.kwargs, flip_pairs
+            raise ValueError(f"recipe: {where!r} must be a mapping, got {type(value).__name__}")
+        else:
+            out[key] = value
+    return out
 
 
 def parse_value(raw: str) -> Any:
@@ -276,136 +356,33 @@ def parse_assignment(item: str, example: str = "train.seed=1") -> tuple[str, Any
                          f"[0.9, 0.999], a word)") from None
 
 
-def finite_number(v) -> bool:
-    """A finite number (not a bool; inf and NaN are no value a recipe means)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> dict:
     """Defaults <- recipe <- ``key=value`` overrides, then validated. A recipe's ``sources`` (where its values come
     from, for `pst recipe show`) are documentation, not part of the recipe."""
-    merged = _merge(DEFAULTS, {k: v for k, v in (recipe or {}).items() if k != "sources"})
+    merged = merge(DEFAULTS, _checked({k: v for k, v in (recipe or {}).items() if k != "sources"}))
     for item in overrides or []:
         key, value = parse_assignment(item)
-        node, parts = merged, key.split(".")
-        for i, part in enumerate(parts[:-1]):
-            node = node.get(part) if isinstance(node, dict) else None
+        parts = key.split(".")
+        for n in range(1, len(parts)):
+            where = ".".join(parts[:n])
+            node = get_dotted(merged, where)
             if node is not None and not isinstance(node, dict):
-                where = ".".join(parts[:i + 1])
                 raise ValueError(f"--set {key}: {where} is a value ({node!r}), not a section with keys; set "
                                  f"{where}=VALUE")
-        patch: dict = {}
-        set_dotted(patch, key, value)
-        merged = _merge(merged, patch)
+        merged = merge(merged, _checked(nested({key: value})))
     validate(merged)
     return merged
 
 
-RANDAUGMENT = (None, "official", "torchvision")   # pst.data.randaugment.POLICIES
-DECODERS = ("decord", "pyav", "torchcodec")        # pst.data.video.DECODERS
-
-
-def _template(text) -> bool:
-    """A frame-file template that formats an index (e.g. "{:05d}.jpg", "img_{:05d}.jpg")."""
-    try:
-        return isinstance(text, str) and text.format(1) != text.format(2)
-    except (IndexError, KeyError, ValueError):
-        return False
-
-
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _at_least(low, *, integer=False, above=False, high=None):
-    """A number check and what it accepts, for the refusal's text."""
-    kind = "an integer" if integer else "a number"
-    def ok(v):
-        return ((_int(v) if integer else finite_number(v)) and (v > low if above else v >= low)
-                and (high is None or v <= high))
-    return ok, f"{kind} {'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else "")
-
-
-def _one_of(*choices):
-    return (lambda v: v in choices), "one of " + ", ".join(map(repr, choices))
-
-
-_BOOL = ((lambda v: isinstance(v, bool)), "true or false")
-_PATH = ((lambda v: isinstance(v, str) and v.strip() != ""), "a path (text)")
-_SIZE = _at_least(0, integer=True, above=True)
-# key -> (check, what it accepts); magnitude's bound depends on the policy and is checked below
-CHECKS = {
-    "data.root": _PATH, "data.train_list": _PATH, "data.val_list": _PATH, "data.classes": _PATH,
-    "data.bad_videos": ((lambda v: v is None or _PATH[0](v)), "null or a path (text)"),
-    "data.train.size": _SIZE, "data.train.short_side": _SIZE, "data.val.size": _SIZE, "data.val.short_side": _SIZE,
-    "data.test.short_side": ((lambda v: v is None or _SIZE[0](v)), "null or an integer > 0"),
-    "data.sampling.frame_interval": _SIZE,
-    "data.val.num_clips": _SIZE,
-    "model.name": ((lambda v: isinstance(v, str)), "a model name (pst models lists them)"),
-    "model.checkpoint_2d": ((lambda v: v is None or _PATH[0](v)), "null or a path (text)"),
-    "schedule.by_epoch": _BOOL,
-    "data.modality": _one_of("video", "frames"),
-    "data.resize": _one_of("mmcv", "torchvision"),
-    "data.decoder": _one_of(*DECODERS),
-    "data.frame_template": (_template, 'a file name formatting the frame number, e.g. "{:05d}.jpg"'),
-    "data.frame_start": _at_least(0, integer=True),
-    "data.cache_videos": _BOOL,
-    "data.normalize": _one_of("device", "loader"),
-    "data.pin_memory": _BOOL,
-    "data.persistent_workers": _BOOL,
-    "data.prefetch_factor": _at_least(0, integer=True, above=True),
-    "data.train.repeated_augmentation": _at_least(0, integer=True, above=True),
-    "data.train.erasing": _at_least(0, high=1),
-    "data.train.randaugment.policy": _one_of(*RANDAUGMENT),
-    "data.train.randaugment.num_ops": _at_least(0, integer=True),
-    "data.train.randaugment.signs": _one_of("process", "clip"),
-    "train.global_batch": _at_least(0, integer=True, above=True),
-    "train.batch_per_device": _at_least(0, integer=True, above=True),
-    "train.amp": _one_of("auto", "bf16", "fp16", "off"),
-    "train.mixup": _at_least(0),
-    "train.deterministic": _BOOL,
-    "train.activation_checkpointing": _BOOL,
-    "train.progress": _BOOL,
-    "train.tensorboard": _BOOL,
-    "train.checkpoint_minutes": _at_least(0),
-    "train.keep_checkpoints": _at_least(0, integer=True),
-    "train.keep_finished": _one_of("last", "all", "none"),
-    "train.checkpoint_every": _at_least(0, integer=True, above=True),
-    "train.checkpoint_every_steps": _at_least(0, integer=True),
-    "train.seed": _at_least(0, integer=True, high=2**32 - 1),      # numpy's and torch's seeds: 32 bits
-    "train.grad_clip": ((lambda v: v is None or (finite_number(v) and v > 0)), "null (no clipping) or a number > 0"),
-    "data.workers": _at_least(0, integer=True),
-    "data.val_subset": _at_least(0, integer=True),
-    "data.sampling.mode": _one_of("dense", "uniform"),
-    "data.sampling.clip_len": _at_least(0, integer=True, above=True),
-    "data.val.crops": _one_of(1, 3),
-    "data.train.flip": _at_least(0, high=1),
-    "data.train.area": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(finite_number, v))
-                         and 0 < v[0] <= v[1] <= 1), "[low, high] fractions of the frame, 0 < low <= high <= 1"),
-    "optim.betas": ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(finite_number, v))
-                     and all(0 <= b < 1 for b in v)), "[beta1, beta2], each >= 0 and < 1"),
-    "schedule.warmup_ratio": _at_least(0, high=1),
-    "schedule.min_lr_ratio": _at_least(0, high=1),
-    "train.threads": _at_least(0, integer=True),
-    "schedule.epochs": _at_least(0, integer=True, above=True),
-    "schedule.warmup_epochs": _at_least(0),
-    "optim.lr": _at_least(0, above=True),
-    "optim.weight_decay": _at_least(0),
-    "optim.backbone_lr_mult": _at_least(0),
-    "optim.groups": _one_of("official", "intended", "flat"),
-}
-
-
 def validate(cfg: dict) -> None:
     """Refuse the first value a run could not use, saying what the key accepts."""
-    ra = cfg["data"]["train"]["randaugment"]
-    checks = {**CHECKS, "train.label_smoothing": ((lambda v: finite_number(v) and 0 <= v < 1), "a number >= 0 and < 1"),
-              "data.train.randaugment.magnitude": _at_least(0, high={"official": 10, "torchvision": 30}.get(
-                  ra["policy"]))}
-    for key, (ok, accepts) in checks.items():
-        value = get_dotted(cfg, key)
-        if not ok(value):
-            raise ValueError(f"recipe: {key} = {value!r} is not valid: expected {accepts}")
+    policy = cfg["data"]["train"]["randaugment"]["policy"]
+    depends = {"data.train.randaugment.magnitude": _at_least(0, high=_MAGNITUDE.get(policy))}
+    for dotted, key in keys().items():
+        check = key.check or depends.get(dotted)
+        value = get_dotted(cfg, dotted)
+        if check and not check.ok(value):
+            raise ValueError(f"recipe: {dotted} = {value!r} is not valid: expected {check.accepts}")
     d = cfg["data"]
     lists = {k: resolve_path(d["root"], d[k]) for k in ("train_list", "val_list")}
     for key, path in lists.items():
