@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pst.data.dataset import VideoDataset
-from pst.engine.config import finite_number
+from pst.checks import finite_number
 from pst.layout import PARAMS
 
 # A PST-T 32 x 224² bf16 training step on an H100/H200-class GPU: Swin-T's image throughput / 16 temporal tokens

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
+from pst.checks import Check, at_least, finite_number, one_of
 from pst.data.annotations import FRAME_START, FRAME_TEMPLATE
 from pst.io import absent, load_json, load_yaml, read_utf8
 
@@ -22,13 +22,6 @@ from pst.io import absent, load_json, load_yaml, read_utf8
 # code (the MartinXM/TPS fork of mmaction2 0.x: configs/recognition/tps/swin_tiny_2D_patch244_tps_<dataset>_1k.py,
 # "the official <dataset> config"), the libraries it ran (mmcv 1.x, mmaction2 0.x, timm), or our choice and why.
 OFFICIAL = "configs/recognition/tps/swin_tiny_2D_patch244_tps_{}_1k.py"
-
-
-@dataclass(frozen=True)
-class Check:
-    """What a recipe key accepts: a test of one value, and the words a refusal says it expected."""
-    ok: Callable[[Any], bool]
-    accepts: str
 
 
 RANDAUGMENT = (None, "official", "torchvision")   # pst.data.randaugment.POLICIES
@@ -43,32 +36,10 @@ def _template(text) -> bool:
         return False
 
 
-def finite_number(v) -> bool:
-    """A finite number (not a bool; inf and NaN are no value a recipe means)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _at_least(low, *, integer=False, above=False, high=None):
-    """A number check and what it accepts, for the refusal's text."""
-    kind = "an integer" if integer else "a number"
-    def ok(v):
-        return ((_int(v) if integer else finite_number(v)) and (v > low if above else v >= low)
-                and (high is None or v <= high))
-    return Check(ok, f"{kind} {'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
-
-
-def _one_of(*choices):
-    return Check(lambda v: v in choices, "one of " + ", ".join(map(repr, choices)))
-
-
 _BOOL = Check(lambda v: isinstance(v, bool), "true or false")
 _PATH = Check(lambda v: isinstance(v, str) and v.strip() != "", "a path (text)")
 _OPTIONAL_PATH = Check(lambda v: v is None or _PATH.ok(v), "null or a path (text)")
-_SIZE = _at_least(0, integer=True, above=True)
+_SIZE = at_least(0, whole=True, above=True)
 _OPTIONAL_SIZE = Check(lambda v: v is None or _SIZE.ok(v), "null or an integer > 0")
 _MODEL = Check(lambda v: isinstance(v, str), "a model name (pst models lists them)")
 _TEMPLATE = Check(_template, 'a file name formatting the frame number, e.g. "{:05d}.jpg"')
@@ -100,14 +71,14 @@ RECIPE: dict[str, Any] = {
         "val_list": Key("val.txt", _PATH, "ours: the internal list format; the official configs validate and test on "
                         "the validation list"),
         "classes": Key("classes.txt", _PATH, "ours: class names, the id is the line (numbered as the official lists)"),
-        "modality": Key("video", _one_of("video", "frames"), "ours: what the lists name; the catalog declares SSv1's "
+        "modality": Key("video", one_of("video", "frames"), "ours: what the lists name; the catalog declares SSv1's "
                         "frame folders (official sthv1 config: RawframeDataset)"),
         "frame_template": Key(FRAME_TEMPLATE, _TEMPLATE, "official sthv1 config: filename_tmpl='{:05}.jpg'"),
-        "frame_start": Key(FRAME_START, _at_least(0, integer=True), "official: SSv1 ships 00001.jpg (1-based)",
+        "frame_start": Key(FRAME_START, at_least(0, whole=True), "official: SSv1 ships 00001.jpg (1-based)",
                            "the released uniform sampling adds no start index and would open 00000.jpg (its own "
                            "commented-out lines add 1, as we do); `data.frame_start`, `data.frame_template` for other "
                            "numbering"),
-        "decoder": Key("decord", _one_of(*DECODERS), "ours: the design card's decoder: fast, and correct on every "
+        "decoder": Key("decord", one_of(*DECODERS), "ours: the design card's decoder: fast, and correct on every "
                        "file `pst data prepare` writes (closed-GOP H.264; validate checks the loader's own reads)",
                        "`data.decoder: pyav` (correct on every raw file tested, open-GOP H.264 and AVI with B-frames "
                        "included; 1.27x decord's clips/s on K400-like H.264, 0.67x on SSv2-like VP9) or `torchcodec` "
@@ -115,15 +86,15 @@ RECIPE: dict[str, Any] = {
         "bad_videos": Key(None, _OPTIONAL_PATH, "ours: `pst data validate`'s list of videos it could not trust, "
                           "relative to data.root: training leaves them out, evaluation counts them as failed (the "
                           "study sets the dataset's)"),
-        "resize": Key("mmcv", _one_of("mmcv", "torchvision"), "official: mmcv 1.x Resize(scale=(-1, S)): long side "
+        "resize": Key("mmcv", one_of("mmcv", "torchvision"), "official: mmcv 1.x Resize(scale=(-1, S)): long side "
                       "rounded to nearest, cv2 bilinear without antialiasing on uint8 (what ran)",
                       "`data.resize: torchvision`: antialiased, long side rounded down"),
         "sampling": {
-            "mode": Key("dense", _one_of("dense", "uniform"), "official k400 config: SampleFrames (dense); the SS and "
+            "mode": Key("dense", one_of("dense", "uniform"), "official k400 config: SampleFrames (dense); the SS and "
                         "Diving48 configs sample uniformly (frame_uniform=True)",
                         "uniform sampling with several test clips is refused: the fork's frame_uniform returns one "
                         "clip whatever num_clips says"),
-            "clip_len": Key(8, _at_least(0, integer=True, above=True), "ours: a small default; every paper recipe "
+            "clip_len": Key(8, at_least(0, whole=True, above=True), "ours: a small default; every paper recipe "
                             "sets the paper's"),
             "frame_interval": Key(1, _SIZE, "ours: a small default; every dense paper recipe sets the paper's"),
         },
@@ -132,30 +103,30 @@ RECIPE: dict[str, Any] = {
             "short_side": Key(64, _SIZE, "ours: a small default; the paper recipes resize to 256 (official: "
                               "Resize(scale=(-1, 256)))"),
             "area": Key([0.08, 1.0], _AREA, "official: mmaction2 0.x RandomResizedCrop area_range (0.08, 1.0)"),
-            "flip": Key(0.5, _at_least(0, high=1), "official: Flip(flip_ratio=0.5)"),
+            "flip": Key(0.5, at_least(0, high=1), "official: Flip(flip_ratio=0.5)"),
             "no_flip_classes": Key([], None, "official k400/diving48 configs: every class flipped"),
             "flip_pairs": Key({}, None, "official: no label swapping",
                               "`data.train.flip_pairs` {class: mirror class}: flip the left/right classes and swap "
                               "their label (instead of never flipping them, what ran)"),
             "randaugment": {
-                "policy": Key(None, _one_of(*RANDAUGMENT), "official k400 config: no Imgaug (the SS and Diving48 "
+                "policy": Key(None, one_of(*RANDAUGMENT), "official k400 config: no Imgaug (the SS and Diving48 "
                               "configs run Imgaug(transforms='default'))",
                               "`policy: torchvision`: torchvision's RandAugment (31-bin scale, 14 ops with Identity, "
                               "ops drawn with replacement, signs per clip), about a third as strong"),
-                "num_ops": Key(2, _at_least(0, integer=True), "official: mmaction2 0.x Imgaug default, SomeOf(n=2), "
+                "num_ops": Key(2, at_least(0, whole=True), "official: mmaction2 0.x Imgaug default, SomeOf(n=2), "
                                "two distinct ops"),
                 "magnitude": Key(9, None, "official: mmaction2 0.x Imgaug default, magnitude 9 of 10"),
-                "signs": Key("process", _one_of("process", "clip"), "official: each training process drew the signed "
+                "signs": Key("process", one_of("process", "clip"), "official: each training process drew the signed "
                              "ops' signs once when it built its pipeline (python random.choice, unseeded; 8 "
                              "processes); we draw one sign set per process of the recipe's layout (global_batch / "
                              "batch_per_device) from the run's seed, and each clip uses one of them at random, "
                              "whatever our own layout",
                              "`signs: clip`: every clip draws its own signs (RandAugment's own definition)"),
             },
-            "erasing": Key(0.0, _at_least(0, high=1), "official k400 config: no RandomErasing (the SS and Diving48 "
+            "erasing": Key(0.0, at_least(0, high=1), "official k400 config: no RandomErasing (the SS and Diving48 "
                            "configs: timm RandomErasing(probability=0.25), area 0.02-1/3, aspect 0.3-1/0.3, zeros "
                            "after normalisation, one region for every frame)"),
-            "repeated_augmentation": Key(1, _at_least(0, integer=True, above=True), "official: one training clip per "
+            "repeated_augmentation": Key(1, at_least(0, whole=True, above=True), "official: one training clip per "
                                          "video read. k > 1 (ours, an option for a loader that cannot keep up): k "
                                          "clips, each with its own frames' augmentation, from one decode (DeiT's and "
                                          "MAE-ST's repeated augmentation); an epoch keeps its steps and clips, so it "
@@ -164,26 +135,26 @@ RECIPE: dict[str, Any] = {
         "val": {
             "size": Key(56, _SIZE, "ours: a small default; official val pipeline: CenterCrop(224)"),
             "short_side": Key(64, _SIZE, "ours: a small default; official val pipeline: Resize(scale=(-1, 256))"),
-            "crops": Key(1, _one_of(1, 3), "official val pipeline: one centre crop"),
+            "crops": Key(1, one_of(1, 3), "official val pipeline: one centre crop"),
             "num_clips": Key(1, _SIZE, "official val pipeline: one clip"),
         },
         "test": {
             "short_side": Key(None, _OPTIONAL_SIZE, "official test pipeline: Resize(scale=(-1, 224)) then "
                               "ThreeCrop(224): None is the crop size"),
         },
-        "val_subset": Key(0, _at_least(0, integer=True), "ours: validation videos per epoch (0 = all, as the official "
+        "val_subset": Key(0, at_least(0, whole=True), "ours: validation videos per epoch (0 = all, as the official "
                           "evaluation hook)"),
-        "workers": Key(2, _at_least(0, integer=True), "official: workers_per_gpu=2 (an execution setting)"),
+        "workers": Key(2, at_least(0, whole=True), "official: workers_per_gpu=2 (an execution setting)"),
         "cache_videos": Key(False, _BOOL, "ours: keep decoded videos in memory, for small sets only (an execution "
                             "setting)"),
-        "normalize": Key("device", _one_of("device", "loader"), "ours: where training clips are normalised (an "
+        "normalize": Key("device", one_of("device", "loader"), "ours: where training clips are normalised (an "
                          "execution setting): device sends uint8 clips (a quarter of the bytes, no float work in the "
                          "loader) and normalises them there to the same bits; loader normalises in the worker, as "
                          "mmaction2 0.x did"),
         "pin_memory": Key(True, _BOOL, "ours: page-locked loader batches on CUDA (an execution setting)"),
         "persistent_workers": Key(True, _BOOL, "ours: loader workers kept from one epoch to the next (an execution "
                                   "setting)"),
-        "prefetch_factor": Key(2, _at_least(0, integer=True, above=True), "ours: torch's default, batches each loader "
+        "prefetch_factor": Key(2, at_least(0, whole=True, above=True), "ours: torch's default, batches each loader "
                                "worker prepares ahead (an execution setting)"),
     },
     "model": {
@@ -193,51 +164,51 @@ RECIPE: dict[str, Any] = {
                              "weights (pst/weights_2d.py); the study sets the file"),
     },
     "optim": {
-        "lr": Key(0.001, _at_least(0, above=True), "official configs: AdamW lr=1e-3, not rescaled for other GPU "
+        "lr": Key(0.001, at_least(0, above=True), "official configs: AdamW lr=1e-3, not rescaled for other GPU "
                   "counts"),
         "betas": Key([0.9, 0.999], _BETAS, "official configs: AdamW betas=(0.9, 0.999)"),
-        "weight_decay": Key(0.02, _at_least(0), "official configs: weight_decay=0.02"),
-        "groups": Key("official", _one_of("official", "intended", "flat"), "official: what mmcv 1.x ran from "
+        "weight_decay": Key(0.02, at_least(0), "official configs: weight_decay=0.02"),
+        "groups": Key("official", one_of("official", "intended", "flat"), "official: what mmcv 1.x ran from "
                       "paramwise_cfg (only the longest matching key applies): every backbone parameter, norms "
                       "included, at lr x backbone_lr_mult with weight decay; relative-position tables at the full lr "
                       "without decay; the head at the full lr",
                       "`optim.groups: intended`: what the config says (no decay on position tables and norms, "
                       "backbone lr x 0.1); `flat`: one group"),
-        "backbone_lr_mult": Key(0.1, _at_least(0), "official configs: paramwise_cfg backbone lr_mult=0.1"),
+        "backbone_lr_mult": Key(0.1, at_least(0), "official configs: paramwise_cfg backbone lr_mult=0.1"),
     },
     "schedule": {
-        "epochs": Key(30, _at_least(0, integer=True, above=True), "official configs: total_epochs=30"),
-        "warmup_epochs": Key(2.5, _at_least(0), "official configs: lr_config warmup='linear', warmup_iters=2.5, "
+        "epochs": Key(30, at_least(0, whole=True, above=True), "official configs: total_epochs=30"),
+        "warmup_epochs": Key(2.5, at_least(0), "official configs: lr_config warmup='linear', warmup_iters=2.5, "
                              "warmup_by_epoch=True"),
-        "warmup_ratio": Key(0.1, _at_least(0, high=1), "mmcv 1.x: warmup_ratio default 0.1"),
+        "warmup_ratio": Key(0.1, at_least(0, high=1), "mmcv 1.x: warmup_ratio default 0.1"),
         "by_epoch": Key(True, _BOOL, "mmcv 1.x: CosineAnnealing stepped per epoch (by_epoch default True)"),
-        "min_lr_ratio": Key(0.0, _at_least(0, high=1), "official configs: min_lr=0"),
+        "min_lr_ratio": Key(0.0, at_least(0, high=1), "official configs: min_lr=0"),
     },
     "train": {
-        "global_batch": Key(64, _at_least(0, integer=True, above=True), "official: 8 GPUs x videos_per_gpu=8"),
-        "batch_per_device": Key(8, _at_least(0, integer=True, above=True), "official configs: videos_per_gpu=8"),
+        "global_batch": Key(64, at_least(0, whole=True, above=True), "official: 8 GPUs x videos_per_gpu=8"),
+        "batch_per_device": Key(8, at_least(0, whole=True, above=True), "official configs: videos_per_gpu=8"),
         "grad_clip": Key(None, _GRAD_CLIP, "official configs: grad_clip=None"),
         "label_smoothing": Key(0.0, _SMOOTHING, "official k400 config: no LabelSmoothing blending"),
-        "mixup": Key(0.0, _at_least(0), "official configs: no mixup/cutmix"),
-        "amp": Key("auto", _one_of("auto", "bf16", "fp16", "off"), "official: apex O1 fp16 (use_fp16=True); auto is "
+        "mixup": Key(0.0, at_least(0), "official configs: no mixup/cutmix"),
+        "amp": Key("auto", one_of("auto", "bf16", "fp16", "off"), "official: apex O1 fp16 (use_fp16=True); auto is "
                    "bf16 where the GPU has it, else fp16",
                    "`train.amp: fp16` for the official precision on a bf16 GPU; `off` for fp32"),
         "activation_checkpointing": Key(False, _BOOL, "official: use_checkpoint off unless asked (memory, not "
                                         "results)"),
-        "seed": Key(0, _at_least(0, integer=True, high=2**32 - 1), "ours: the official runs were unseeded "
+        "seed": Key(0, at_least(0, whole=True, high=2**32 - 1), "ours: the official runs were unseeded "
                     "(tools/train.py --seed None); seeds are a table's"),
         "deterministic": Key(False, _BOOL, "ours: deterministic kernels on request (slower)"),
-        "checkpoint_every": Key(1, _at_least(0, integer=True, above=True), "official: checkpoint_config interval=1 "
+        "checkpoint_every": Key(1, at_least(0, whole=True, above=True), "official: checkpoint_config interval=1 "
                                 "(an execution setting)"),
-        "checkpoint_every_steps": Key(0, _at_least(0, integer=True), "ours: an execution setting"),
-        "checkpoint_minutes": Key(0, _at_least(0), "ours: an execution setting (the paper recipes: every 30 minutes)"),
-        "keep_checkpoints": Key(2, _at_least(0, integer=True), "ours: an execution setting (checkpoints kept while "
+        "checkpoint_every_steps": Key(0, at_least(0, whole=True), "ours: an execution setting"),
+        "checkpoint_minutes": Key(0, at_least(0), "ours: an execution setting (the paper recipes: every 30 minutes)"),
+        "keep_checkpoints": Key(2, at_least(0, whole=True), "ours: an execution setting (checkpoints kept while "
                                 "training; 0: all)"),
-        "keep_finished": Key("last", _one_of("last", "all", "none"), "ours: an execution setting (what a finished run "
+        "keep_finished": Key("last", one_of("last", "all", "none"), "ours: an execution setting (what a finished run "
                              "keeps besides its final weights: the last checkpoint, all, or none)"),
         "tensorboard": Key(False, _BOOL, "ours: an execution setting"),
         "progress": Key(True, _BOOL, "ours: an execution setting"),
-        "threads": Key(0, _at_least(0, integer=True), "ours: an execution setting (torch's CPU threads per node, "
+        "threads": Key(0, at_least(0, whole=True), "ours: an execution setting (torch's CPU threads per node, "
                        "shared by its processes; 0: torch's own default); CPU kernels split work by thread, so the "
                        "count changes the bits"),
     },
@@ -377,7 +348,7 @@ def resolve(recipe: dict | None = None, overrides: list[str] | None = None) -> d
 def validate(cfg: dict) -> None:
     """Refuse the first value a run could not use, saying what the key accepts."""
     policy = cfg["data"]["train"]["randaugment"]["policy"]
-    depends = {"data.train.randaugment.magnitude": _at_least(0, high=_MAGNITUDE.get(policy))}
+    depends = {"data.train.randaugment.magnitude": at_least(0, high=_MAGNITUDE.get(policy))}
     for dotted, key in keys().items():
         check = key.check or depends.get(dotted)
         value = get_dotted(cfg, dotted)

@@ -1,5 +1,6 @@
 """Video models registered with timm: DeiT-S 2D/TSM/TPS, PST-T/B, the 2D Swin and the 3D-window baselines (local,
 joint space-time)."""
+from pst.checks import Check, at_least, finite_number, integer
 from pst.models.deit import DEIT_S, VideoDeiT, deit_s_2d, deit_s_tps, deit_s_tsm, load_deit_2d
 from pst.models.swin import PatchShiftSwin, pst_b, pst_t, swin3d_t, swin_joint_t, swin_t_2d
 
@@ -27,44 +28,37 @@ def create(name: str, **kwargs):
 def _counts(value, length=None) -> bool:
     """A whole number >= 1, or a list of them (of ``length``); ``length`` 0: a list only."""
     def whole(v):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        return integer(v) and v >= 1
     if isinstance(value, (list, tuple)):
         return bool(value) and all(whole(v) for v in value) and length in (None, 0, len(value))
     return length is None and whole(value)
 
 
-def _number(value, low: float, high: float, closed_high: bool = False) -> bool:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return ok and low <= value and (value <= high if closed_high else value < high)
-
-
-_RATE = (lambda v: _number(v, 0, 1), "a fraction in [0, 1)")
+_RATE = Check(lambda v: finite_number(v) and 0 <= v < 1, "a fraction in [0, 1)")
+_COUNT = Check(_counts, "a whole number >= 1")
+_POSITIVE = at_least(0, above=True)
 _DEIT_TEMPORAL = {"deit_s_2d": "2d", "deit_s_tsm": "tsm", "deit_s_tps": "tps"}
 # DeiT's temporal options and the temporal modes that read them: elsewhere one would be silently ignored.
 _DEIT_USED_BY = {"pattern": ("tps",), "shift_back": ("tps",), "shift_heads": ("tps",), "channel_pad": ("tsm", "tps"),
                  "shift_on": ("tsm", "tps")}
-# What a structural option must be, by family ({option: (test, what is valid)}): checked before any module is built,
+# What a structural option must be, by family ({option: Check}): checked before any module is built,
 # so a bad value is named by its key rather than by the tensor shape it breaks three calls down.
 _OPTIONS = {
     "VideoDeiT": {
-        "num_frames": (_counts, "a whole number >= 1"), "img_size": (_counts, "a whole number >= 1"),
-        "patch_size": (_counts, "a whole number >= 1"), "embed_dim": (_counts, "a whole number >= 1"),
-        "depth": (_counts, "a whole number >= 1"), "num_heads": (_counts, "a whole number >= 1"),
-        "mlp_ratio": (lambda v: _number(v, 1e-9, float("inf")), "a number > 0"),
+        "num_frames": _COUNT, "img_size": _COUNT, "patch_size": _COUNT, "embed_dim": _COUNT, "depth": _COUNT,
+        "num_heads": _COUNT, "mlp_ratio": _POSITIVE,
         "drop_rate": _RATE, "attn_drop_rate": _RATE, "drop_path_rate": _RATE, "proj_drop_rate": _RATE,
-        "pos_drop_rate": _RATE, "pos_init_std": (lambda v: _number(v, 1e-12, float("inf")), "a number > 0")},
+        "pos_drop_rate": _RATE, "pos_init_std": _POSITIVE},
     "PatchShiftSwin": {
-        "num_frames": (_counts, "a whole number >= 1"), "img_size": (_counts, "a whole number >= 1"),
-        "patch_size": (lambda v: _counts(v, 3), "[t, h, w], whole numbers >= 1, e.g. [2, 4, 4]"),
-        "window_size": (lambda v: _counts(v, 3), "[t, h, w], whole numbers >= 1, e.g. [1, 7, 7]"),
-        "embed_dim": (_counts, "a whole number >= 1"),
-        "depths": (lambda v: _counts(v, 0), "blocks per stage, whole numbers >= 1, e.g. [2, 2, 6, 2]"),
-        "num_heads": (lambda v: _counts(v, 0), "heads per stage, whole numbers >= 1, e.g. [3, 6, 12, 24]"),
-        "bias_frames": (lambda v: v is None or _counts(v), "a whole number >= 1, or null"),
-        "tps_stages": (lambda v: v is None or (isinstance(v, (list, tuple)) and len(set(v)) == len(v) and
-                                               all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)),
-                       "stage numbers from 0, each once, e.g. [0, 1]; or null for every stage"),
-        "mlp_ratio": (lambda v: _number(v, 1e-9, float("inf")), "a number > 0"),
+        "num_frames": _COUNT, "img_size": _COUNT, "embed_dim": _COUNT, "mlp_ratio": _POSITIVE,
+        "patch_size": Check(lambda v: _counts(v, 3), "[t, h, w], whole numbers >= 1, e.g. [2, 4, 4]"),
+        "window_size": Check(lambda v: _counts(v, 3), "[t, h, w], whole numbers >= 1, e.g. [1, 7, 7]"),
+        "depths": Check(lambda v: _counts(v, 0), "blocks per stage, whole numbers >= 1, e.g. [2, 2, 6, 2]"),
+        "num_heads": Check(lambda v: _counts(v, 0), "heads per stage, whole numbers >= 1, e.g. [3, 6, 12, 24]"),
+        "bias_frames": Check(lambda v: v is None or _counts(v), "a whole number >= 1, or null"),
+        "tps_stages": Check(lambda v: v is None or (isinstance(v, (list, tuple)) and len(set(v)) == len(v) and
+                                                    all(integer(i) and i >= 0 for i in v)),
+                            "stage numbers from 0, each once, e.g. [0, 1]; or null for every stage"),
         "drop_rate": _RATE, "attn_drop_rate": _RATE, "drop_path_rate": _RATE, "head_drop": _RATE},
 }
 
@@ -80,9 +74,9 @@ def check_options(name: str, kwargs: dict) -> None:
     for key, value in kwargs.items():
         if key in flags and not isinstance(value, bool):
             raise ValueError(f"model {name}: {key} = {value!r} is not valid: expected true or false")
-        test, valid = _OPTIONS[family(name).__name__].get(key, (None, None))
-        if test is not None and not test(value):
-            raise ValueError(f"model {name}: {key} = {value!r} is not valid: expected {valid}")
+        check = _OPTIONS[family(name).__name__].get(key)
+        if check is not None and not check.ok(value):
+            raise ValueError(f"model {name}: {key} = {value!r} is not valid: expected {check.accepts}")
     if family(name) is VideoDeiT:
         mode = kwargs.get("temporal", _DEIT_TEMPORAL.get(name))
         for key in kwargs:
