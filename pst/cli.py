@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import json
 import re
 import sys
@@ -191,9 +192,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.rescore:
         from pst.engine.evaluate import rescore_run
 
+        tested = _defaults("pst.engine.evaluate", "evaluate_run")
         given = [o for o, v in (("--checkpoint", args.checkpoint), ("--config", args.config), ("--list", args.list),
-                                ("--out", args.out), ("--batch-videos", args.batch_videos != 1),
-                                ("--max-views", args.max_views != 64), ("--workers", args.workers != 0)) if v]
+                                ("--out", args.out), *((f"--{k.replace('_', '-')}", getattr(args, k) != tested[k])
+                                                       for k in ("batch_videos", "max_views", "workers"))) if v]
         if given or not args.run_dir:
             raise ValueError(f"--rescore takes a run directory and --views/--average/--from only"
                              f"{' (not ' + ', '.join(given) + ')' if given else ''}: it rescores that run's kept "
@@ -209,7 +211,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     if args.source:
         raise ValueError("--from goes with --rescore (the evaluation whose view scores are rescored)")
-    args.views = args.views or "1x1"
+    args.views = args.views or _defaults("pst.engine.evaluate", "evaluate_run")["views"]
     opts = dict(batch_videos=args.batch_videos, max_views=args.max_views, average=args.average,
                 workers=args.workers, progress=not args.quiet)
     if args.checkpoint:
@@ -519,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     from pst.datasets.synthetic import SynthConfig
 
     _config_options(p, SynthConfig)
-    p.add_argument("--workers", type=_positive, default=1, help="processes rendering videos (the bytes do not change)")
+    p.add_argument("--workers", type=_positive, default=_defaults("pst.datasets.synthetic", "generate")["workers"],
+                   help="processes rendering videos (the bytes do not change)")
     from pst.datasets.catalog import CATALOG           # the datasets and their facts: one owner
 
     k400_classes = CATALOG["kinetics400"].num_classes
@@ -528,16 +531,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=list(CATALOG), help="dataset")
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ goes inside)")
     p.add_argument("--mirror", help="base URL replacing the dataset's official host (a local mirror)")
-    p.add_argument("--retries", type=_positive, default=5, help="attempts per file")
-    p.add_argument("--backoff", type=_finite(0), default=1.0, help="seconds before the first retry, doubled each "
-                                                                    "time")
+    fetched = _defaults("pst.datasets.fetch", "fetch")
+    p.add_argument("--retries", type=_positive, default=fetched["retries"], help="attempts per file")
+    p.add_argument("--backoff", type=_finite(0), default=fetched["backoff"],
+                   help="seconds before the first retry, doubled each time")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p = step("prepare", "extract, convert annotations to the internal lists, re-encode videos")
     p.add_argument("name", choices=list(CATALOG), help="dataset")
     p.add_argument("--root", required=True, help="the dataset's folder (raw/ inside, processed/ written)")
     p.add_argument("--short-side", type=int, help="re-encode short side (default: the dataset's, " + ", ".join(
         f"{d.label} {d.short_side}" for d in CATALOG.values()) + ")")
-    p.add_argument("--workers", type=_positive, default=1, help="videos re-encoded in parallel")
+    p.add_argument("--workers", type=_positive, default=_defaults("pst.datasets.preprocess", "prepare")["workers"],
+                   help="videos re-encoded in parallel")
     scatter = p.add_mutually_exclusive_group()
     scatter.add_argument("--plan", action="store_true",
                          help="scattered over cluster jobs, step 1: extract, convert, write processed/plan.json")
@@ -556,7 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="TSV path (default: bad_videos.tsv beside the list)")
     p.add_argument("--classes", help="classes file the labels are checked against (default: classes.txt beside the "
                                      "list, else in ROOT)")
-    p.add_argument("--modality", choices=["video", "frames"], default="video",
+    p.add_argument("--modality", choices=["video", "frames"],
+                   default=_defaults("pst.datasets.validate", "validate")["modality"],
                    help="what the list names: video files ('path label') or frame folders ('dir num_frames label')")
     p.add_argument("--frame-template",
                    help="frame folders: file name of a frame (default SSv1's {:05d}.jpg; mmaction2's extraction: "
@@ -608,12 +614,15 @@ def build_parser() -> argparse.ArgumentParser:
                                   "recipe's data root (default: the recipe's val list)")
     p.add_argument("--out", help="output folder, never replaced (default RUN_DIR/eval_CxK, or "
                                  "eval_CxK_<list stem>-<8 hex of its SHA-256> for another list)")
-    p.add_argument("--batch-videos", type=_positive, default=1, help="videos per forward (all their views together)")
-    p.add_argument("--max-views", type=_positive, default=64, help="views per forward chunk (memory bound)")
-    p.add_argument("--average", choices=["prob", "score"], default="prob",
+    tested = _defaults("pst.engine.evaluate", "evaluate_run")
+    p.add_argument("--batch-videos", type=_positive, default=tested["batch_videos"],
+                   help="videos per forward (all their views together)")
+    p.add_argument("--max-views", type=_positive, default=tested["max_views"],
+                   help="views per forward chunk (memory bound)")
+    p.add_argument("--average", choices=["prob", "score"], default=tested["average"],
                    help="per video: mean of the views' softmax probabilities (prob, the paper's) or softmax of "
                         "the mean logit (score)")
-    p.add_argument("--workers", type=_at_least_zero, default=0, help="loader processes decoding videos")
+    p.add_argument("--workers", type=_at_least_zero, default=tested["workers"], help="loader processes decoding videos")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command("predict", "a finished run's top-5 classes (with probabilities) for any video file or frame folder",
@@ -623,7 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="a finished run directory (its recipe, classes and final weights)")
     p.add_argument("--views", help="CROPSxCLIPS (default: the views of the run's own evaluation with the most, "
                                    "else 1x1)")
-    p.add_argument("--average", choices=["prob", "score"], default="prob", help="as pst evaluate --average")
+    p.add_argument("--average", choices=["prob", "score"], default=_defaults("pst.engine.predict", "predict_videos")[
+        "average"], help="as pst evaluate --average")
     p.add_argument("--cam", metavar="OUT.png", help="also write the GradCAM overlay of these videos (.png or .svg)")
 
     p = command("status", "each table's runs of a profile: done, running (epoch, ETA), failed (the log's last "
@@ -677,7 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_PIXELS, default=224, help="crop size in pixels")
     p.add_argument("--batch", type=_positive, default=8, help="clips per device (the paper's: 8)")
     p.add_argument("--classes", type=_positive, default=k400_classes, help="classifier size (K400's)")
-    p.add_argument("--device", choices=["meta", "cpu"], default="meta",
+    p.add_argument("--device", choices=["meta", "cpu"], default=_defaults("pst.report.memory", "training_memory")[
+        "device"],
                    help="meta: account without allocating; cpu: run the step for real")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
     p.add_argument("--json", action="store_true", help="print the account as JSON")
@@ -758,7 +769,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "torchrun per node of a SLURM allocation meeting at a c10d rendezvous", cmd_launch)
     p.add_argument("--nodes", type=_positive, default=1, help="nodes of the job")
     p.add_argument("--procs", type=_positive, default=1, help="training processes per node (its GPUs; 1 on CPU)")
-    p.add_argument("--gpus", type=_at_least_zero, default=0, help="GPUs per node the job holds (handed to srun)")
+    p.add_argument("--gpus", type=_at_least_zero, default=_defaults("pst.engine.launch", "launch")["gpus"],
+                   help="GPUs per node the job holds (handed to srun)")
     p.add_argument("--agent", action="store_true", help=argparse.SUPPRESS)    # what srun runs on each node
     p.add_argument("args", nargs=argparse.REMAINDER, help="-- then the pst command, e.g. -- train --config ...")
 
@@ -768,6 +780,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", nargs="+", required=True, help="the evaluations to copy (CROPSxCLIPS)")
     p.add_argument("--out", required=True, help="the record's folder")
     return parser
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults(module: str, function: str) -> dict:
+    """A library function's keyword defaults (literals), read from its source: an option's default lives once, in
+    the function the command calls, and building the parser imports no torch."""
+    import ast
+    import importlib.util
+
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+    args = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function).args
+    named = list(zip(args.args[len(args.args) - len(args.defaults):], args.defaults))
+    named += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return {a.arg: ast.literal_eval(d) for a, d in named if isinstance(d, ast.Constant)}
 
 
 def _config_options(p: argparse.ArgumentParser, config) -> None:

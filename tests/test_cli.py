@@ -75,3 +75,33 @@ def test_every_commands_help_prints_as_written():
         seen.append(p.prog)
         todo += [sub for a in p._actions if isinstance(a, argparse._SubParsersAction) for sub in a.choices.values()]
     assert len(seen) > 20
+
+
+def test_an_options_default_is_the_library_functions():
+    """The options that a library function also takes get their default from its signature (read from the source,
+    so the parser imports no torch): the same value the imported function has, for every command that has one."""
+    import inspect
+    import sys
+
+    from pst.cli import _defaults, build_parser
+
+    alone = subprocess.run([sys.executable, "-c", "import sys; from pst.cli import build_parser; build_parser(); "
+                            "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"],
+                           capture_output=True, text=True, timeout=60)
+    assert alone.stdout.strip() == "[]", alone.stdout + alone.stderr       # building the parser imports none of them
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    data = next(a for a in sub["data"]._actions if a.dest == "data_command").choices
+    from pst.datasets import fetch, preprocess, synthetic, validate
+    from pst.engine import evaluate, launch, predict
+    from pst.report import memory
+    for command, function, options in (
+            (sub["evaluate"], evaluate.evaluate_run, ("batch_videos", "max_views", "average", "workers")),
+            (sub["predict"], predict.predict_videos, ("average",)), (sub["memory"], memory.training_memory, ("device",)),
+            (sub["launch"], launch.launch, ("gpus",)), (data["synth"], synthetic.generate, ("workers",)),
+            (data["fetch"], fetch.fetch, ("retries", "backoff")), (data["prepare"], preprocess.prepare, ("workers",)),
+            (data["validate"], validate.validate, ("modality",))):
+        signature = inspect.signature(function).parameters
+        read = _defaults(function.__module__, function.__name__)
+        for option in options:
+            assert command.get_default(option) == read[option] == signature[option].default, (function, option)
