@@ -142,25 +142,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_recipe(args: argparse.Namespace) -> dict:
-    """`pst train`'s recipe: defaults <- --config (merged in order) <- --set <- --execution, validated."""
-    from pst.engine.config import load_recipe, merge, resolve
-    from pst.engine.run import parse_execution_arg
-
-    recipe: dict = {}
-    for part in args.config or []:                 # several recipes (files or JSON) merge, later over earlier
-        recipe = merge(recipe, load_recipe(part))
-    return resolve(recipe, (args.set or []) + parse_execution_arg(args.execution))
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import os
 
     import yaml
 
+    from pst.engine.run import compose
     from pst.layout import final_weights
 
-    cfg = _train_recipe(args)                   # a key or value the recipe refuses: before torch is imported
+    cfg = compose(args.config, args.set, args.execution)     # a refused key or value: before torch is imported
     if args.print_config:
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
@@ -277,8 +267,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if check_revision(args.rev_a) == check_revision(args.rev_b):
         raise ValueError(f"{args.rev_a} and {args.rev_b} are one commit; name two revisions to compare, e.g. "
                          "HEAD~1 HEAD")
-    args.profile = _profile(args.params, args.profile)
-    table = args.table or _first_table(args.params, args.profile)
+    from pst.study import first_table, profile_of
+
+    args.profile = profile_of(args.params, args.profile)
+    table = args.table or first_table(args.params, args.profile)
     if table == "flops" and args.seeds:
         raise ValueError("--seeds: the FLOPs table has no seeds (a count per model); name a study table")
     if args.curves:
@@ -309,28 +301,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from pst.report.verify import render, verify
+    from pst.study import profile_of
 
-    profile = _profile(PARAMS, args.profile)
+    profile = profile_of(PARAMS, args.profile)
     v = verify(args.rev, profile)
     print(render(v, args.rev, profile), end="")
     return v.exit_code
-
-
-def _profile(params: str, profile: str | None) -> str:
-    """The profile a command is about: --profile, else params.yaml's `profile:` (its one owner)."""
-    from pst.study import load
-
-    if profile is None and not Path(params).is_file():
-        raise ValueError(f"{params}: no such file, so no default profile; run from the repository's top folder, or "
-                         "name --profile")
-    return profile if profile is not None else load(params).profile
-
-
-def _first_table(params: str, profile: str) -> str:
-    """A profile's first table (what `pst compare` compares when no --table is given)."""
-    from pst.study import load
-
-    return load(params, profile).tables[0].name
 
 
 def cmd_recipe(args: argparse.Namespace) -> int:
@@ -436,8 +412,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
             raise ValueError(f"launch -- {job.command}: launch starts a training's processes; run `pst "
                              f"{job.command}` directly")
         from pst.engine.config import accumulation
+        from pst.engine.run import compose
 
-        accumulation(_train_recipe(job), args.nodes * args.procs)   # the global batch splits over the processes
+        cfg = compose(job.config, job.set, job.execution)
+        accumulation(cfg, args.nodes * args.procs)          # the global batch splits over the processes
     launch(args.nodes, args.procs, rest, agent=args.agent, gpus=args.gpus)      # replaces this process
     return 0
 

@@ -693,3 +693,16 @@ def load(path: str | Path = PARAMS, profile: str | None = None) -> Study:
     if schema is not None:
         check_params(config, schema, str(path))
     return Study(config, profile)
+
+
+def profile_of(params: str | Path, profile: str | None) -> str:
+    """The profile a command is about: ``profile`` (--profile), else the params file's ``profile:`` (its one owner)."""
+    if profile is None and not Path(params).is_file():
+        raise ValueError(f"{params}: no such file, so no default profile; run from the repository's top folder, or "
+                         "name --profile")
+    return profile if profile is not None else load(params).profile
+
+
+def first_table(params: str | Path, profile: str) -> str:
+    """A profile's first table (what `pst compare` compares when no table is named)."""
+    return load(params, profile).tables[0].name

@@ -78,6 +78,18 @@ def parse_execution_arg(text: str) -> list[str]:
     return items
 
 
+def compose(configs: list[str] | None, sets: list[str] | None, execution_settings: str = "none") -> dict:
+    """A training's recipe: defaults <- recipes (files or inline JSON, merged in order, later over earlier) <-
+    ``key=value`` overrides <- execution settings (``key=value,...``), validated; what `pst train` and `pst launch`
+    resolve before any process starts."""
+    from pst.engine.config import load_recipe, merge, resolve
+
+    recipe: dict = {}
+    for part in configs or []:
+        recipe = merge(recipe, load_recipe(part))
+    return resolve(recipe, (sets or []) + parse_execution_arg(execution_settings))
+
+
 def diff(a: dict, b: dict, path: str = "") -> list[str]:
     out = []
     for k in sorted(set(a) | set(b)):
