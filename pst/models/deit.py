@@ -14,7 +14,7 @@ from timm.layers import resample_abs_pos_embed, trunc_normal_
 from timm.models import generate_default_cfgs, register_model
 from timm.models.vision_transformer import Attention, VisionTransformer
 
-from pst.ops import channel_shift, patch_shift, pattern_grid
+from pst.ops import PAPER_PATTERN, channel_shift, patch_shift, pattern_grid
 from pst.models.weights import build_video_model, load_state_dict_file
 from pst.weights_2d import pretrained_cfg
 
@@ -39,7 +39,7 @@ class TemporalAttention(Attention):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.temporal: Optional[str] = None
-        self.pattern = "C"
+        self.pattern = PAPER_PATTERN
         self.grid_size = (14, 14)
         self.num_frames = 1
         self.shift_back = True
@@ -118,7 +118,7 @@ class VideoDeiT(VisionTransformer):
                       "over time)", ""),
     }
 
-    def __init__(self, num_frames: int = 16, temporal: str = "tps", pattern="C", shift_back: bool = True,
+    def __init__(self, num_frames: int = 16, temporal: str = "tps", pattern=PAPER_PATTERN, shift_back: bool = True,
                  channel_pad: str = "zero", pos_init_std: float = 0.02, shift_on: str = "tokens",
                  shift_heads: Optional[int] = None, **kwargs):
         if temporal not in TEMPORAL_MODES:

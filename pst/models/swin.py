@@ -27,7 +27,7 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from pst.models.weights import build_video_model
 from pst.weights_2d import pretrained_cfg, weights_2d
-from pst.ops import BLOCK_SHIFTS, channel_shift, offset_map, pattern_grid, pattern_key, permute_tokens
+from pst.ops import BLOCK_SHIFTS, PAPER_PATTERN, channel_shift, offset_map, pattern_grid, pattern_key, permute_tokens
 
 Window = tuple[int, int, int]
 
@@ -293,7 +293,7 @@ class PatchShiftSwin(nn.Module):
                  depths: Sequence[int] = (2, 2, 6, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
                  window_size: Sequence[int] = (1, 7, 7), mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
-                 head_drop: float = 0.5, pattern="C", channel_shift: bool = True, patch_shift: bool = True,
+                 head_drop: float = 0.5, pattern=PAPER_PATTERN, channel_shift: bool = True, patch_shift: bool = True,
                  alternate: bool = True, shift_back: bool = True, shifted_bias: bool = True, bias: str = "paper",
                  bias_frames: Optional[int] = None, channel_pad: str = "self",
                  tps_stages: Optional[Sequence[int]] = None, patch_norm: bool = True, use_checkpoint: bool = False,

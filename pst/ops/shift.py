@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from pst.ops.patterns import PatternLike, pattern_grid
+from pst.ops.patterns import PAPER_PATTERN, PatternLike, pattern_grid
 
 
 @lru_cache(maxsize=64)
@@ -119,7 +119,7 @@ def permute_tokens(rows: torch.Tensor, index: torch.Tensor, inverse_index: torch
     return _TokenPermutation.apply(rows, index, inverse_index)
 
 
-def patch_shift(x: torch.Tensor, pattern: PatternLike = "C", inverse: bool = False,
+def patch_shift(x: torch.Tensor, pattern: PatternLike = PAPER_PATTERN, inverse: bool = False,
                 window: Optional[Sequence[int]] = None, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Temporal patch shift of tokens ``x`` (B, T, H, W, C).
 
