@@ -234,6 +234,12 @@ def data_changes(run_dir: str | Path, cfg: dict) -> list[str]:
     return [] if before in (None, now) else [f"data: {before} -> {now}"]
 
 
+def changes(run_dir: str | Path, cfg: dict) -> list[str]:
+    """What makes ``cfg`` another run than the one in ``run_dir``: its identity, then its data ([] if the same run,
+    or none is there)."""
+    return recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
+
+
 def finished(run_dir: str | Path) -> bool:
     """A run that finished: its final weights, its summary or an evaluation is there. Any one is enough, for the
     others may be gone (Snakemake removes a job's output, the final weights, before it runs the job again)."""
@@ -249,8 +255,8 @@ def archive_changed(run_dir: str | Path, cfg: dict) -> Path | None:
     if not Path(run_dir).is_dir() or not finished(run_dir):
         return None
     with locked(run_dir, "snakemake (moving a changed run aside)"):
-        changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
-        return move_aside(run_dir, "; ".join(changes)) if changes else None
+        changed = changes(run_dir, cfg)
+        return move_aside(run_dir, "; ".join(changed)) if changed else None
 
 
 def move_aside(run_dir: str | Path, reason: str) -> Path | None:

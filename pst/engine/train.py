@@ -56,7 +56,7 @@ from pst.engine.build import build_model, loader, train_dataset, views_dataset
 from pst.engine.config import accumulation, resolve, resolve_path
 from pst.engine.distributed import Context, all_reduce_sum, barrier, setup as setup_processes, teardown
 from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check_run_files, check_run_folder,
-                            data_changes, data_fingerprint, log_line, move_aside, peer_lost, recipe_changes,
+                            changes, data_fingerprint, log_line, move_aside, peer_lost,
                             seal, starting_workers, write_config, check_loader_workers,
                             load_config, recipe_digest)
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
@@ -189,19 +189,19 @@ def train(cfg: dict, run_dir: str | Path, restart_on_change: bool = False) -> di
     fresh = not existed or not any(run_dir.iterdir())      # nothing of a run there yet (or Snakemake's empty folder)
     check_loader_workers(cfg["data"]["workers"], "recipe: data.workers")
     with _threads(cfg["train"]["threads"]), locked(run_dir, "pst train") if main else nullcontext():
-        changes = recipe_changes(run_dir, cfg) + data_changes(run_dir, cfg)
-        if changes and not restart_on_change:
-            raise ValueError(f"{run_dir} holds a run of another recipe or data ({'; '.join(changes[:5])}); train into "
+        changed = changes(run_dir, cfg)
+        if changed and not restart_on_change:
+            raise ValueError(f"{run_dir} holds a run of another recipe or data ({'; '.join(changed[:5])}); train into "
                              "another --out, or pass --restart-on-change to start afresh there (a finished run is "
                              "moved aside to RUN.archived/, never deleted)")
-        if changes and main:
-            aside = move_aside(run_dir, "; ".join(changes))
-            print(f"{run_dir}: recipe or data changed ({'; '.join(changes[:5])}); " + (
+        if changed and main:
+            aside = move_aside(run_dir, "; ".join(changed))
+            print(f"{run_dir}: recipe or data changed ({'; '.join(changed[:5])}); " + (
                 f"the finished run was moved to {aside}; " if aside else "stale checkpoints discarded; ") +
                 "starting afresh", flush=True)
         if main:
             ckpt.adopt_legacy_weights(run_dir)
-        if not changes and RunDir(run_dir).summary.exists() and RunDir(run_dir).final.exists():
+        if not changed and RunDir(run_dir).summary.exists() and RunDir(run_dir).final.exists():
             ckpt.load_weights(final_weights(run_dir))        # a damaged file is never taken as done
             check_run_files(Path(run_dir))      # its config.yaml stays as it finished (other execution settings:
                                                  # the same run, and a finished run is never rewritten)
