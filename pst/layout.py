@@ -31,6 +31,13 @@ FLOPS_TABLE = f"{RESULTS}/flops"          # + .md/.csv/.json
 MEMORY_DIR = f"{RESULTS}/memory"
 PROCESSED = "processed"                   # a fetched dataset's lists and videos, under its folder
 LISTS = ("train.txt", "val.txt", "classes.txt")
+SYNTH_RECORD = "synth.json"               # the synthetic set's record (its config, encoder, classes), at its top
+
+
+def synthetic_set(root: str | Path) -> bool:
+    """The embedded synthetic set (its record is there): its classes come in time-reversed twin pairs (class 2k+1
+    is 2k played backwards), where a model blind to frame order shows as twin top-1 near 50."""
+    return (Path(root) / SYNTH_RECORD).is_file()
 
 
 PARAMS = "params.yaml"                      # THE experiment description, at the project's top
@@ -271,7 +278,7 @@ def owner(path: str | Path, own: str | Path | None = None, study: bool = False) 
         if (folder / RunDir.CONFIG).is_file() and any((folder / m).exists() for m in
                                                        (RunDir.LOG, RunDir.CHECKPOINTS, RunDir.FINAL)):
             return f"inside the run {folder}"
-        if (folder / "synth.json").is_file() or ((folder / "classes.txt").is_file() and
+        if synthetic_set(folder) or ((folder / "classes.txt").is_file() and
                                                  ((folder / "train.txt").is_file() or (folder / "val.txt").is_file())):
             return f"inside the dataset {folder}"
         if study and (folder / TABLES).is_dir() and (folder / STUDY_METRICS).is_file():

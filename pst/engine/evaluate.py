@@ -36,7 +36,7 @@ from pst.engine.config import check_views, parse_views, resolve_path
 from pst.engine.run import check_loader_workers, check_run_files, load_config, starting_workers
 from pst.io import (absent, atomic_path, check_out_folder, check_writable, json_or_none, locked, read_record,
                     sha256sum, write_text)
-from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir
+from pst.layout import EVAL, PREDICTIONS, SCORES, RunDir, eval_dir, synthetic_set
 from pst.provenance import git_revision, job_fingerprint
 
 
@@ -247,7 +247,7 @@ def _record(cfg: dict, probs: torch.Tensor, labels: torch.Tensor, indices: torch
     """predictions.csv, then eval.json (last: its existence means the evaluation is whole), from the per-video
     probabilities; ``what`` says what was evaluated how, ``counts`` which videos were listed, failed or partial."""
     metrics = accuracy(probs, labels, num_classes)
-    if (Path(cfg["data"]["root"]) / "synth.json").is_file():      # twin classes: order-blindness shows here
+    if synthetic_set(cfg["data"]["root"]):          # twin classes: order-blindness shows here
         metrics["twin_top1"] = twin_accuracy(probs, labels)
     rows = io.StringIO()
     w = csv.writer(rows)

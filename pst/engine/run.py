@@ -28,7 +28,7 @@ import yaml
 
 from pst.engine.config import get_dotted
 from pst.io import load_yaml, locked, read_record, sha256sum, write_text
-from pst.layout import RunDir, archive_dir, final_weights
+from pst.layout import SYNTH_RECORD, RunDir, archive_dir, final_weights
 
 EXECUTION = ("data.workers", "data.cache_videos", "data.normalize", "data.pin_memory", "data.persistent_workers",
              "data.prefetch_factor", "train.progress", "train.keep_checkpoints",
@@ -214,7 +214,7 @@ def data_fingerprint(cfg: dict) -> Optional[str]:
     files = [resolve_path(d["root"], d[k]) for k in ("train_list", "val_list", "classes")]
     if not all(f.is_file() for f in files):
         return None
-    synth = Path(d["root"]) / "synth.json"
+    synth = Path(d["root"]) / SYNTH_RECORD
     bad = resolve_path(d["root"], d["bad_videos"]) if d.get("bad_videos") else None    # what is left out
     digest = hashlib.sha256()
     for f in files + [x for x in (synth, bad) if x is not None and x.is_file()]:

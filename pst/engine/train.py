@@ -62,7 +62,7 @@ from pst.engine.run import (Interrupted, PeerLost, Preempted, StopSignals, check
 from pst.engine.evaluate import accuracy, predict, twin_accuracy
 from pst.engine.optim import build_optimizer, build_scheduler
 from pst.io import locked, read_record, write_text
-from pst.layout import RunDir, final_weights
+from pst.layout import RunDir, final_weights, synthetic_set
 from pst.env import device_name, software
 from pst.provenance import git_revision
 
@@ -484,7 +484,7 @@ def validate(s: Session, e: int) -> None:
     """The epoch's row of metrics: its loss and unreadable/partial counts summed over ranks, the validation
     top-1/5 (and twin top-1 on the synthetic set) from the main rank; appended to the history with its timing."""
     ctx, sums, t_cfg = s.ctx, s.sums, s.cfg["train"]
-    twins = (Path(s.cfg["data"]["root"]) / "synth.json").is_file()   # time-reversed twin classes: order-blindness
+    twins = synthetic_set(s.cfg["data"]["root"])      # time-reversed twin classes: order-blindness
     totals = all_reduce_sum(torch.tensor([sums["loss_sum"], sums["clips"], sums["failed"], sums["partial"]],
                                          dtype=torch.float64))
     val = predict(s.model, s.val_ds, ctx.device, batch_videos=max(1, t_cfg["batch_per_device"]),
