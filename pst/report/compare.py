@@ -19,6 +19,7 @@ from typing import Optional
 import pandas as pd
 
 from pst.layout import FLOPS_TABLE, Layout
+from pst.report.study_table import mean_std_text
 
 KEYS = ("model", "views", "frames", "size")
 RENAMED = {"crops x clips": "views"}               # column names of tables written before the current format
@@ -148,13 +149,6 @@ def compare(rev_a: str, rev_b: str, name: str, repo: str | Path = ".", *, profil
     return out
 
 
-def _pm(mean, std, n) -> str:
-    if mean is None or pd.isna(mean):
-        return "n/a"
-    return f"{mean:.1f} ± {std:.1f}" if n is not None and not pd.isna(n) and n > 1 and not pd.isna(std) \
-        else f"{mean:.1f}"
-
-
 def render(df: pd.DataFrame, fmt: str = "md", title: Optional[str] = None, rev_a: str = "A",
            rev_b: str = "B") -> str:
     if fmt == "csv":
@@ -162,8 +156,9 @@ def render(df: pd.DataFrame, fmt: str = "md", title: Optional[str] = None, rev_a
     shown = df.copy()
     if f"top-1 @{rev_a}" in shown:                 # mean ± std per revision, one column each
         for rev in (rev_a, rev_b):
-            shown[f"top-1 @{rev}"] = [_pm(m, s, n) for m, s, n in zip(df[f"top-1 @{rev}"], df[f"top-1 std @{rev}"],
-                                                                      df[f"seeds @{rev}"])]
+            columns = (df[f"top-1 @{rev}"], df[f"top-1 std @{rev}"], df[f"seeds @{rev}"])
+            shown[f"top-1 @{rev}"] = [mean_std_text(m, s, n is not None and not pd.isna(n) and n > 1 and not pd.isna(s))
+                                      for m, s, n in zip(*columns)]
             shown = shown.drop(columns=[f"top-1 std @{rev}", f"seeds @{rev}"])
     shown = shown.astype(object).where(shown.notna(), "n/a")
     body = shown.to_markdown(index=False, floatfmt=".2f")

@@ -20,7 +20,7 @@ from pst.engine.config import resolve_path
 from pst.engine.run import load_config
 from pst.io import read_record, write_texts
 from pst.layout import EVAL, PREDICTIONS, eval_dir
-from pst.report.study_table import (PROFILE_MARK, check_predictions, interval, number_text, paired,
+from pst.report.study_table import (PROFILE_MARK, check_predictions, interval, mean_std_text, number_text, paired,
                                     read_predictions)
 
 FULL = 20          # up to this many classes every class is shown; beyond, the ones that move or confuse most
@@ -138,8 +138,8 @@ def write(spec: dict, out: str | Path) -> Path:
     for r in shown.to_dict("records"):
         line = {"class": r["class"], "videos": r["videos"]}
         for m in models:
-            line[m] = f"{number_text(r[f'{m} top-1'])} ± {number_text(r[f'{m} top-1 std'])}" \
-                if r.get(f"{m} top-1 std") is not None and not pd.isna(r[f"{m} top-1 std"]) else number_text(r[f"{m} top-1"])
+            std = r.get(f"{m} top-1 std")
+            line[m] = mean_std_text(r[f"{m} top-1"], std, std is not None and not pd.isna(std))
             col = f"{m} vs {base}"
             if col in r:
                 low, high = r[f"{col} ci95 low"], r[f"{col} ci95 high"]

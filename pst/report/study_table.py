@@ -299,6 +299,14 @@ def number_text(v, fmt: str = ".1f", sign: bool = False) -> str:
     return format(v, ("+" if sign else "") + fmt)
 
 
+def mean_std_text(mean, std, many: bool = True) -> str:
+    """A mean over seeds as the tables print it: "mean ± std" over several seeds (``many``, a std to show), the
+    mean alone over one, n/a where there is no mean."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    return f"{number_text(mean)} ± {number_text(std)}" if many else number_text(mean)
+
+
 def _cost(g, p) -> str:
     """GFLOPs / params as given; what is not given is left out (the paper prints some rows' FLOPs only)."""
     parts = [f"{number_text(v, 'g')} {unit}" for v, unit in ((g, "G"), (p, "M")) if v is not None and not pd.isna(v)]
@@ -326,7 +334,7 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         ours = r["seeds"] > 0                          # 0: a published row no model of ours defines
         out = {"model": r["model"], "views": r["views"], "input": r["input"] if ours else "",
                f"cost @{f}×{s}²": _cost(r["GFLOPs @paper input"], r["params M @paper input"]),
-               "top-1": f"{number_text(r['top-1'])} ± {number_text(r['top-1 std'])}" if many else number_text(r["top-1"])}
+               "top-1": mean_std_text(r["top-1"], r["top-1 std"], many)}
         if spec.get("memory"):
             batch = df["memory batch @paper input"].dropna()
             head = f"memory @batch {int(batch.iloc[0])}" if len(batch) else "memory"
@@ -334,15 +342,13 @@ def display(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         if (df["seeds"] > 1).any():
             out["95% CI"] = f"{number_text(r['top-1 ci95 low'])} – {number_text(r['top-1 ci95 high'])}" if many else "n/a"
         if top5:
-            out["top-5"] = f"{number_text(r['top-5'])} ± {number_text(r['top-5 std'])}" if many else number_text(r["top-5"])
+            out["top-5"] = mean_std_text(r["top-5"], r["top-5 std"], many)
         if "twin top-1" in r:
-            out["twin top-1"] = f"{number_text(r['twin top-1'])} ± {number_text(r['twin top-1 std'])}" if many else \
-                number_text(r["twin top-1"])
+            out["twin top-1"] = mean_std_text(r["twin top-1"], r["twin top-1 std"], many)
         if base is not None:
             out[f"vs {base}"] = _paired(r, f"vs {base}", base, ours)
         if curves:
-            out["val curve area"] = f"{number_text(r['val auc'])} ± {number_text(r['val auc std'])}" if many else \
-                number_text(r.get("val auc"))
+            out["val curve area"] = mean_std_text(r.get("val auc"), r.get("val auc std"), many)
             if base is not None:
                 out[f"area vs {base}"] = _paired(r, f"vs {base} val auc", base, ours)
         if comparable:
