@@ -143,3 +143,17 @@ def test_curves_at_two_revisions_and_what_dvc_plots_reads(tmp_path, capsys):
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["study"]["do"]["plots"]
     assert plots == [{"results/${key}/curves": {"cache": False, "x": "epoch", "y": "val_top1", "x_label": "epoch",
                                                 "y_label": "validation top-1 (%, mean over seeds)"}}]
+
+
+def test_a_mean_over_seeds_prints_one_way_everywhere():
+    """The study table, the per-class table and `pst compare` print a mean over seeds through one function: mean ±
+    std over several seeds, the mean alone over one, n/a for any missing mean (None, NaN of any float type, pandas'
+    NA: `pst compare` once printed "<NA> ± 1.0")."""
+    import numpy as np
+    import pandas as pd
+
+    from pst.report.study_table import mean_std_text
+
+    assert mean_std_text(75.25, 2.04, True) == "75.2 ± 2.0" and mean_std_text(75.25, None, False) == "75.2"
+    for missing in (None, float("nan"), np.float32("nan"), pd.NA):
+        assert mean_std_text(missing, 1.0, True) == "n/a"

@@ -294,7 +294,7 @@ def _memory_columns(rec: dict | None) -> dict:
 def number_text(v, fmt: str = ".1f", sign: bool = False) -> str:
     """A measured number as the tables print it (one decimal, n/a where missing); the paper's own figures are
     printed as published, never through this."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if pd.isna(v):                      # None, NaN of any float type, pandas' NA
         return "n/a"
     return format(v, ("+" if sign else "") + fmt)
 
@@ -302,7 +302,7 @@ def number_text(v, fmt: str = ".1f", sign: bool = False) -> str:
 def mean_std_text(mean, std, many: bool = True) -> str:
     """A mean over seeds as the tables print it: "mean ± std" over several seeds (``many``, a std to show), the
     mean alone over one, n/a where there is no mean."""
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+    if pd.isna(mean):                   # None, NaN of any float type, pandas' NA
         return "n/a"
     return f"{number_text(mean)} ± {number_text(std)}" if many else number_text(mean)
 
