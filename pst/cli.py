@@ -610,8 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="a finished run directory (its recipe, classes and final weights)")
     p.add_argument("--views", help="CROPSxCLIPS (default: the views of the run's own evaluation with the most, "
                                    "else 1x1)")
-    p.add_argument("--average", choices=["prob", "score"], default=_defaults("pst.engine.predict", "predict_videos")[
-        "average"], help="as pst evaluate --average")
+    predicted = _defaults("pst.engine.predict", "predict_videos")
+    p.add_argument("--average", choices=["prob", "score"], default=predicted["average"],
+                   help="as pst evaluate --average")
     p.add_argument("--cam", metavar="OUT.png", help="also write the GradCAM overlay of these videos (.png or .svg)")
 
     p = command("status", "each table's runs of a profile: done, running (epoch, ETA), failed (the log's last "
@@ -665,8 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_PIXELS, default=224, help="crop size in pixels")
     p.add_argument("--batch", type=_positive, default=8, help="clips per device (the paper's: 8)")
     p.add_argument("--classes", type=_positive, default=k400_classes, help="classifier size (K400's)")
-    p.add_argument("--device", choices=["meta", "cpu"], default=_defaults("pst.report.memory", "training_memory")[
-        "device"],
+    accounted = _defaults("pst.report.memory", "training_memory")
+    p.add_argument("--device", choices=["meta", "cpu"], default=accounted["device"],
                    help="meta: account without allocating; cpu: run the step for real")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set pattern=D")
     p.add_argument("--json", action="store_true", help="print the account as JSON")
@@ -762,8 +763,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 @functools.lru_cache(maxsize=None)
 def _defaults(module: str, function: str) -> dict:
-    """A library function's keyword defaults (literals), read from its source: an option's default lives once, in
-    the function the command calls, and building the parser imports no torch."""
+    """A library function's keyword defaults that are plain constants, read from its source: an option's default
+    lives once, in the function the command calls, and building the parser imports no torch."""
     import ast
     import importlib.util
 
@@ -771,7 +772,7 @@ def _defaults(module: str, function: str) -> dict:
     args = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function).args
     named = list(zip(args.args[len(args.args) - len(args.defaults):], args.defaults))
     named += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    return {a.arg: ast.literal_eval(d) for a, d in named if isinstance(d, ast.Constant)}
+    return {a.arg: d.value for a, d in named if isinstance(d, ast.Constant)}
 
 
 def _config_options(p: argparse.ArgumentParser, config) -> None:
