@@ -232,6 +232,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class "
               f"{r['mean_class_accuracy']:.2f} over {r['denominator']} videos ({failed}, {r['videos_partial']} partial)")
+    if r.get("entries_repeated"):                  # as mmaction2 0.x: each entry is scored, so said, not hidden
+        print(f"{r['entries_repeated']} list entries name a video listed before (e.g. {r['repeated'][0]}): each is "
+              "evaluated and counted again; all in eval.json")
     if r.get("already"):
         print(f"{r['out']}: already evaluated (this run's weights, list, views and averaging); nothing written")
         return 0

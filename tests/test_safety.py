@@ -217,7 +217,8 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     run = tmp_path / "run"
     train(_short(easy), run)
     other = tmp_path / "other.txt"
-    other.write_text("".join((easy / "val.txt").read_text().splitlines(True)[:4]))
+    lines = (easy / "val.txt").read_text().splitlines(True)
+    other.write_text("".join(lines[:4] + lines[1:2]))          # the second video listed twice
     assert main(["evaluate", str(run), "--quiet"]) == 0, capsys.readouterr().err
     kept = (run / "eval_1x1" / "eval.json").read_bytes()
     # every view's scores are kept (the same bytes again), and rescored without a forward pass
@@ -251,8 +252,11 @@ def test_evaluations_go_to_their_own_folders_and_out_is_checked_first(easy, tmp_
     (run / "eval_1x1" / "scores.npz").write_bytes(good)
     monkeypatch.chdir(tmp_path)
     assert main(["evaluate", str(run), "--list", "other.txt", "--quiet"]) == 0, capsys.readouterr().err  # from the cwd
+    assert "1 list entries name a video listed before (e.g. " + lines[1].split()[0] in capsys.readouterr().out
     tag = hashlib.sha256(other.read_bytes()).hexdigest()[:8]
-    assert json.loads((run / f"eval_1x1_other-{tag}" / "eval.json").read_text())["videos_listed"] == 4
+    rec = json.loads((run / f"eval_1x1_other-{tag}" / "eval.json").read_text())
+    assert (rec["videos_listed"], rec["videos_evaluated"], rec["entries_repeated"]) == (5, 5, 1)   # scored twice,
+    assert rec["repeated"] == [lines[1].split()[0]]                                              # and said so
     assert (run / "eval_1x1" / "eval.json").read_bytes() == kept                 # the table's record untouched
     (tmp_path / "b").mkdir()                                  # another list of the same name: its own folder
     (tmp_path / "b" / "other.txt").write_text("".join((easy / "val.txt").read_text().splitlines(True)[:2]))

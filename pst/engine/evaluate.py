@@ -6,7 +6,9 @@ eval.json and predictions.csv are a function of the run's weights, the list, the
 printed (the job's log), not stored.
 
 Videos that fail to decode are listed and counted; the denominator of every metric is stated in eval.json. Partial
-videos (fewer frames than their container claims) are evaluated on what is there, and listed and counted too.
+videos (fewer frames than their container claims) are evaluated on what is there, and listed and counted too. A
+video the list names more than once is evaluated once per entry (as mmaction2 0.x scores every entry) and the repeats
+are named and counted.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import shutil
 import sys
 import time
 import zipfile
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -245,7 +248,8 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: dict, views: str, out: str 
 def _record(cfg: dict, probs: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, paths, out: Path,
             num_classes: int, what: dict, counts: dict) -> dict:
     """predictions.csv, then eval.json (last: its existence means the evaluation is whole), from the per-video
-    probabilities; ``what`` says what was evaluated how, ``counts`` which videos were listed, failed or partial."""
+    probabilities; ``what`` says what was evaluated how, ``counts`` which videos were listed (and listed again),
+    failed or partial."""
     metrics = accuracy(probs, labels, num_classes)
     if synthetic_set(cfg["data"]["root"]):          # twin classes: order-blindness shows here
         metrics["twin_top1"] = twin_accuracy(probs, labels)
@@ -308,6 +312,7 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
         raise ValueError(f"--list {lst}: none of its {len(ds)} videos could be decoded (e.g. {first}); check it "
                          f"with `pst data validate`")
     write_scores(out / SCORES, res["logits"], res["labels"], res["indices"], crops, clips)
+    named = Counter(e.path for e in ds.entries)     # a video the list names twice is scored twice, as mmaction2's
     report = _record(cfg, res["probs"], res["labels"], res["indices"], [e.path for e in ds.entries], out,
                      model.num_classes,
                      {**what, "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
@@ -315,7 +320,8 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
                       "scores": sha256sum(out / SCORES)},           # what --rescore checks it reads
                      {"videos_listed": len(ds), "videos_failed": len(res["failed"]),
                       "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
-                      "partial": res["partial"]})
+                      "partial": res["partial"], "entries_repeated": len(ds) - len(named),
+                      "repeated": sorted(p for p, n in named.items() if n > 1)})
     # how fast and by which commit: an execution record (the job's log), not part of the versioned result
     return {**report, "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,
             "git": git_revision()}
@@ -408,4 +414,5 @@ def _rescore(cfg: dict, scores: dict, subset: list[int], paths: dict, out: Path,
                     "forward_pass": False,
                     "list": record["list"], "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
                     "views_per_video": crops * clips, "average": average, "view_indices": subset},
-                   {k: record[k] for k in ("videos_listed", "videos_failed", "failed", "videos_partial", "partial")})
+                   {**{k: record[k] for k in ("videos_listed", "videos_failed", "failed", "videos_partial", "partial")},
+                    **{k: record.get(k) for k in ("entries_repeated", "repeated")}})  # None: its source did not count
