@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from pst.engine.config import resolve
-from pst.engine.run import data_changes, load_config, recipe_changes
+from pst.engine.run import changes, load_config
 from pst.io import json_or_none, lock_holder
 from pst.layout import RunDir, eval_path
 from pst.study import Run, Study
@@ -81,7 +81,7 @@ def run_status(study: Study, run: Run, views: tuple[str, ...]) -> dict:
         final = (json_or_none(RunDir(run_dir).summary) or {}).get("final") or {}
         evals = {v: (json_or_none(Path(eval_path(run_dir, v))) or {}).get("top1") for v in views}
         out.update(state="done", val_top1=final.get("val_top1"), test_top1=evals,
-                   changed=recipe_changes(run_dir, recipe) + data_changes(run_dir, recipe))
+                   changed=changes(run_dir, recipe))
         if holder:
             out["busy"] = holder
     elif holder:

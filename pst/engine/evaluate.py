@@ -312,8 +312,9 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
         raise ValueError(f"--list {lst}: none of its {len(ds)} videos could be decoded (e.g. {first}); check it "
                          f"with `pst data validate`")
     write_scores(out / SCORES, res["logits"], res["labels"], res["indices"], crops, clips)
-    named = Counter(e.path for e in ds.entries)     # a video the list names twice is scored twice, as mmaction2's
-    report = _record(cfg, res["probs"], res["labels"], res["indices"], [e.path for e in ds.entries], out,
+    paths = [e.path for e in ds.entries]
+    named = Counter(paths)                          # a video the list names twice is scored twice, as mmaction2's
+    report = _record(cfg, res["probs"], res["labels"], res["indices"], paths, out,
                      model.num_classes,
                      {**what, "list": str(lst), "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
                       "views_per_video": crops * clips, "average": average,
