@@ -83,7 +83,8 @@ def test_an_options_default_is_the_library_functions():
     import inspect
     import sys
 
-    from pst.cli import _defaults, build_parser
+    from pst.cli import build_parser
+    from pst.cli.options import defaults
 
     alone = subprocess.run([sys.executable, "-c", "import sys; from pst.cli import build_parser; build_parser(); "
                             "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"],
@@ -102,6 +103,6 @@ def test_an_options_default_is_the_library_functions():
             (data["fetch"], fetch.fetch, ("retries", "backoff")), (data["prepare"], preprocess.prepare, ("workers",)),
             (data["validate"], validate.validate, ("modality",))):
         signature = inspect.signature(function).parameters
-        read = _defaults(function.__module__, function.__name__)
+        read = defaults(function.__module__, function.__name__)
         for option in options:
             assert command.get_default(option) == read[option] == signature[option].default, (function, option)
