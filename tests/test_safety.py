@@ -327,7 +327,7 @@ def _truncated_video(path):
     return path
 
 
-def test_a_truncated_video_is_reported_by_validate_and_counted_by_training_and_test(easy, tmp_path):
+def test_a_truncated_video_is_reported_by_validate_and_counted_by_training_and_test(easy, tmp_path, capsys):
     cut = _truncated_video(tmp_path / "videos" / "cut.mp4")
     (tmp_path / "list.txt").write_text(f"{cut} 0\n")
     s = validate(tmp_path, tmp_path / "list.txt", progress=False, classes=easy / "classes.txt")
@@ -341,12 +341,19 @@ def test_a_truncated_video_is_reported_by_validate_and_counted_by_training_and_t
     r = _short(easy)
     r["data"]["train_list"] = str(tmp_path / "train.txt")
     r["data"]["val_list"] = str(tmp_path / "list.txt")
-    r["train"]["global_batch"] = 8
-    train(r, tmp_path / "run")
+    r["data"]["sampling"] = {"mode": "dense", "clip_len": 6, "frame_interval": 2}   # reads frames 0..10: the
+    r["train"]["global_batch"] = 8                                                   # 12-frame videos whole, the
+    train(r, tmp_path / "run")                                                       # cut one (10) looping
     row = json.loads((tmp_path / "run" / "metrics.json").read_text())[-1]
     assert row["partial_videos"] == 1 and row["unreadable_videos"] == 0
-    report = evaluate_run(tmp_path / "run", views="1x1")
+    assert main(["evaluate", str(tmp_path / "run"), "--views", "1x1", "--quiet"]) == 0, capsys.readouterr().err
+    assert f"1 videos are shorter than the test clip (e.g. {cut})" in capsys.readouterr().out
+    report = json.loads((tmp_path / "run" / "eval_1x1" / "eval.json").read_text())
     assert report["videos_partial"] == 1 and report["partial"] == [str(cut)] and report["videos_evaluated"] == 1
+    assert report["videos_looped"] == 1 and report["looped"] == [str(cut)]
+    (tmp_path / "whole.txt").write_text("".join((easy / "val.txt").read_text().splitlines(True)[:3]))
+    whole = evaluate_run(tmp_path / "run", list_file=tmp_path / "whole.txt", out=tmp_path / "whole")
+    assert whole["videos_evaluated"] == 3 and whole["videos_looped"] == 0 and whole["looped"] == []
 
 
 def test_a_video_cut_inside_a_packet_is_named_by_us_not_by_ffmpeg(tmp_path, capfd):

@@ -165,6 +165,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class "
               f"{r['mean_class_accuracy']:.2f} over {r['denominator']} videos ({failed}, {r['videos_partial']} partial)")
+    if r.get("videos_looped"):                     # as mmaction2 0.x reads them, so said, not hidden
+        print(f"{r['videos_looped']} videos are shorter than the test clip (e.g. {r['looped'][0]}): their clips loop "
+              "back to the first frame (uniform: repeat frames); all in eval.json")
     if r.get("entries_repeated"):                  # as mmaction2 0.x: each entry is scored, so said, not hidden
         print(f"{r['entries_repeated']} list entries name a video listed before (e.g. {r['repeated'][0]}): each is "
               "evaluated and counted again; all in eval.json")
@@ -185,6 +188,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     r = predict_videos(args.run, args.videos, views=args.views, average=args.average)
     for v in r["videos"]:
         note = " (partial: fewer frames than its header says)" if v["partial"] else ""
+        note += " (looped: shorter than the test clip)" if v["looped"] else ""
         print(f"{v['video']}{note}: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in v["top"]))
     print(f"{r['views']} views ({r['average']}) of {args.run}, {r['classes']} classes")
     if args.cam:

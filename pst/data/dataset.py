@@ -7,7 +7,7 @@ sample's ``failed`` list so the run can count it; videos `pst data validate` cou
 in ``bad``). A partial video (fewer frames than its header promises: a truncated download) is used as it is and
 returned in ``partial``, so training and test count it too. Test: a sample holds every view of one video,
 (num_clips x crops, C, T, H, W), so evaluation can batch them; an unreadable or untrusted video comes back with
-``valid=False``.
+``valid=False``; a video shorter than the test clip (read looping, as mmaction2 does) is returned in ``looped``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pst.data.annotations import FRAME_START, FRAME_TEMPLATE, Entry, read_list
-from pst.data.sampling import Sampling, frame_indices
+from pst.data.sampling import Sampling, clip_loops, frame_indices
 
 
 class UnreadableVideosError(RuntimeError):
@@ -98,13 +98,20 @@ def frame_count(folder: str | Path, tmpl: str = FRAME_TEMPLATE, start: int = FRA
 
 def read_clips(path: str | Path, num_frames: Optional[int], sampling: Sampling, test: bool,
                rng: Optional[np.random.Generator] = None, tmpl: str = FRAME_TEMPLATE,
-               start: int = FRAME_START, decoder: str = "decord") -> tuple[torch.Tensor, bool]:
+               start: int = FRAME_START, decoder: str = "decord") -> tuple[torch.Tensor, bool, int]:
     """uint8 frames (clips x T, C, H, W) that ``sampling`` takes from a video file, or from a frame folder of
-    ``num_frames`` JPGs (a frame-folder list entry), and whether the video is partial (see decode_video) — one
-    reader for the dataset and the figures."""
+    ``num_frames`` JPGs (a frame-folder list entry), whether the video is partial (see decode_video) and the frames
+    the sampling chose from — one reader for the dataset, `pst predict` and the figures."""
     if num_frames is not None:
-        return read_frame_dir(path, frame_indices(num_frames, sampling, test, rng), tmpl, start), False
-    return decode_video(path, lambda n: frame_indices(n, sampling, test, rng), decoder)
+        return read_frame_dir(path, frame_indices(num_frames, sampling, test, rng), tmpl, start), False, num_frames
+    seen = []
+
+    def choose(n: int) -> np.ndarray:
+        seen.append(n)
+        return frame_indices(n, sampling, test, rng)
+
+    frames, partial = decode_video(path, choose, decoder)
+    return frames, partial, seen[0]
 
 
 def test_views(frames: torch.Tensor, transform: Callable, sampling: Sampling) -> torch.Tensor:
@@ -169,7 +176,7 @@ class VideoDataset(Dataset):
     def labels(self) -> list[int]:
         return [e.label for e in self.entries]
 
-    def read(self, entry: Entry, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
+    def read(self, entry: Entry, rng: np.random.Generator) -> tuple[torch.Tensor, bool, int]:
         path = self.root / entry.path
         if entry.path in self.bad:
             raise RuntimeError(f"failed validation: {self.bad[entry.path]}")
@@ -180,7 +187,7 @@ class VideoDataset(Dataset):
             self.cache[entry.path] = decode_video(path, decoder=self.decoder)
         frames, partial = self.cache[entry.path]
         inds = np.asarray(frame_indices(len(frames), self.sampling, self.test, rng)).reshape(-1)
-        return frames[torch.from_numpy(inds)], partial
+        return frames[torch.from_numpy(inds)], partial, len(frames)
 
     def __getitem__(self, index) -> dict:
         """``index`` or ``(index, seed)``: with a seed every random choice of the sample (frames, crop, flip,
@@ -200,33 +207,33 @@ class VideoDataset(Dataset):
         for _ in range(self.max_retries + 1):
             entry = self.entries[index]
             try:
-                frames, partial = self.read(entry, rng)
+                frames, partial, num_frames = self.read(entry, rng)
                 break
             except Exception as err:  # noqa: BLE001 - any decoder error means "unreadable video"
                 failed.append(entry.path)
                 if self.test:
                     return {"clips": None, "label": entry.label, "index": index, "valid": False, "failed": failed,
-                            "partial": [], "error": f"{type(err).__name__}: {err}"}
+                            "partial": [], "looped": [], "error": f"{type(err).__name__}: {err}"}
                 warnings.warn(f"unreadable video {self.root / entry.path} ({type(err).__name__}: {err}); "
                               "replaced by another sample", RuntimeWarning, stacklevel=2)
                 index = int(rng.integers(len(self.entries)))
         else:
             raise UnreadableVideosError(f"{self.max_retries + 1} unreadable videos in a row under {self.root} "
                                f"(last: {failed[-1]}); run `pst data validate` on this list")
-        short = [entry.path] if partial else []
+        cut = [entry.path] if partial else []
         if self.test:
             views = test_views(frames, self.transform, self.sampling)
             return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed,
-                    "partial": short}
+                    "partial": cut, "looped": [entry.path] if clip_loops(num_frames, self.sampling) else []}
         made = [self.transform(frames, entry.label) for _ in range(self.repeats)]
         clips = [c[0] if isinstance(c, tuple) else c for c, _ in made]
         keep = [c[1] for c, _ in made if isinstance(c, tuple)] or None     # uint8 clips' erasing masks
         labels = [label for _, label in made]
         if self.repeats == 1:
             return {"clips": clips[0], "label": labels[0], "index": index, "valid": True, "failed": failed,
-                    "partial": short, "keep": None if keep is None else keep[0]}
+                    "partial": cut, "keep": None if keep is None else keep[0]}
         return {"clips": torch.stack(clips), "label": labels, "index": index, "valid": True, "failed": failed,
-                "partial": short, "keep": None if keep is None else torch.stack(keep)}
+                "partial": cut, "keep": None if keep is None else torch.stack(keep)}
 
 
 def collate(batch: list[dict]) -> dict:
@@ -245,4 +252,5 @@ def collate(batch: list[dict]) -> dict:
         "invalid_index": [b["index"] for b in batch if not b["valid"]],
         "failed": [p for b in batch for p in b["failed"]],
         "partial": [p for b in batch for p in b["partial"]],
+        "looped": [p for b in batch for p in b.get("looped", [])],     # test samples only
     }

@@ -5,7 +5,8 @@ Pinned to mmaction2 0.x as the official configs ran it (implementation-facts.md)
   ``avg = (N - clip_len*interval + 1) / num_clips``, ``start_k = int(k*avg + avg/2)``; a video shorter than one
   clip starts every clip at 0.
 - dense, train: one random start per segment (mmaction2's ``_get_train_clips``, all four branches).
-- out-of-range indices loop (``i mod N``): a short video is read cyclically, mmaction2's default.
+- out-of-range indices loop (``i mod N``): a short video is read cyclically, mmaction2's default (an evaluation
+  counts the videos whose test clips do: ``clip_loops``).
 - uniform (``frame_uniform``): ``seg = (N-1)/clip_len``; segment i spans ``round(seg*i)..round(seg*(i+1))``
   (numpy rounding, half to even); train picks a random frame in it (both ends included), test the middle.
 """
@@ -59,6 +60,16 @@ def uniform_indices(n: int, clip_len: int, test: bool, rng: np.random.Generator 
         start, end = int(np.round(seg * i)), int(np.round(seg * (i + 1)))
         out.append((start + end) // 2 if test else int(rng.integers(start, end + 1)))
     return np.array(out, dtype=np.int64)
+
+
+def clip_loops(num_frames: int, s: Sampling) -> bool:
+    """Whether a video of ``num_frames`` frames is shorter than the test clip ``s`` reads: dense, the clip runs past
+    the last frame and loops to the first (mmaction2's default); uniform, fewer frames than the clip, so some repeat.
+    Kept as the official code reads such a video, and counted, so a result says how many clips were not the video's
+    own time span."""
+    if s.mode == "uniform":
+        return num_frames < s.clip_len
+    return num_frames <= (s.clip_len - 1) * s.frame_interval      # test clips start at 0 when the video is short
 
 
 def frame_indices(num_frames: int, s: Sampling, test: bool, rng: np.random.Generator | None = None) -> np.ndarray:

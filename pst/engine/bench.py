@@ -112,7 +112,7 @@ def sample_costs(ds: VideoDataset, clips: int, seed: int = 0, clips_per_decode: 
             entry = ds.entries[int(rng.integers(len(ds)))]
             state = rng.bit_generator.state
             t0 = time.perf_counter()
-            frames, _ = ds.read(entry, rng)
+            frames = ds.read(entry, rng)[0]
             t1 = time.perf_counter()
             for _ in range(clips_per_decode):
                 ds.transform(frames, entry.label)

@@ -84,12 +84,13 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
     """Probabilities per decodable video; all views of a video go through the model together."""
     model.eval()
     loader = data_loader(dataset, workers, batch_size=batch_videos)
-    probs, logits, labels, indices, failed, partial = [], [], [], [], [], []
+    probs, logits, labels, indices, failed, partial, looped = [], [], [], [], [], [], []
     views_seen, t0 = 0, time.perf_counter()
     for batch in tqdm(starting_workers(loader), total=len(loader), desc="evaluate",
                       disable=not progress or not sys.stderr.isatty(), leave=False):
         failed += [(i, dataset.entries[i].path) for i in batch["invalid_index"]]
         partial += batch["partial"]
+        looped += batch["looped"]
         if batch["clips"] is None:
             continue
         clips = batch["clips"].to(device, non_blocking=True)          # (videos, views, C, T, H, W)
@@ -110,7 +111,7 @@ def predict(model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
             "logits": torch.cat(logits) if logits else torch.empty(0, 0, 0),
             "labels": torch.cat(labels) if labels else torch.empty(0, dtype=torch.long),
             "indices": torch.cat(indices) if indices else torch.empty(0, dtype=torch.long),
-            "failed": failed, "partial": partial, "views": views_seen, "seconds": elapsed}
+            "failed": failed, "partial": partial, "looped": looped, "views": views_seen, "seconds": elapsed}
 
 
 @contextmanager
@@ -249,7 +250,7 @@ def _record(cfg: dict, probs: torch.Tensor, labels: torch.Tensor, indices: torch
             num_classes: int, what: dict, counts: dict) -> dict:
     """predictions.csv, then eval.json (last: its existence means the evaluation is whole), from the per-video
     probabilities; ``what`` says what was evaluated how, ``counts`` which videos were listed (and listed again),
-    failed or partial."""
+    failed, partial or read looping."""
     metrics = accuracy(probs, labels, num_classes)
     if synthetic_set(cfg["data"]["root"]):          # twin classes: order-blindness shows here
         metrics["twin_top1"] = twin_accuracy(probs, labels)
@@ -321,7 +322,8 @@ def _evaluate(model, cfg: dict, lst: Path, crops: int, clips: int, out: Path, wh
                       "scores": sha256sum(out / SCORES)},           # what --rescore checks it reads
                      {"videos_listed": len(ds), "videos_failed": len(res["failed"]),
                       "failed": [p for _, p in res["failed"]], "videos_partial": len(res["partial"]),
-                      "partial": res["partial"], "entries_repeated": len(ds) - len(named),
+                      "partial": res["partial"], "videos_looped": len(res["looped"]), "looped": res["looped"],
+                      "entries_repeated": len(ds) - len(named),
                       "repeated": sorted(p for p, n in named.items() if n > 1)})
     # how fast and by which commit: an execution record (the job's log), not part of the versioned result
     return {**report, "views_per_s": res["views"] / res["seconds"] if res["seconds"] else None,
@@ -409,6 +411,7 @@ def _rescore(cfg: dict, scores: dict, subset: list[int], paths: dict, out: Path,
     """A rescoring's eval.json and predictions.csv from the kept view scores ``subset``."""
     logits = torch.from_numpy(scores["logits"][:, subset])
     probs = aggregate(logits, average) if len(logits) else torch.empty(0, 0)
+    # the videos its source counted (failed, partial, looped, listed twice): None where the source predates a count
     return _record(cfg, probs, torch.from_numpy(scores["labels"]), torch.from_numpy(scores["indices"]), paths,
                    out, scores["logits"].shape[-1],
                    {"run": str(run_dir), "weights": record.get("weights"), "rescored_from": str(src / SCORES),
@@ -416,4 +419,4 @@ def _rescore(cfg: dict, scores: dict, subset: list[int], paths: dict, out: Path,
                     "list": record["list"], "views": f"{crops}x{clips}", "crops": crops, "clips": clips,
                     "views_per_video": crops * clips, "average": average, "view_indices": subset},
                    {**{k: record[k] for k in ("videos_listed", "videos_failed", "failed", "videos_partial", "partial")},
-                    **{k: record.get(k) for k in ("entries_repeated", "repeated")}})  # None: its source did not count
+                    **{k: record.get(k) for k in ("videos_looped", "looped", "entries_repeated", "repeated")}})

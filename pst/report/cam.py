@@ -85,8 +85,8 @@ def read_clip(cfg: dict, video: str | Path, num_frames: Optional[int] = None) ->
         except ValueError as err:
             raise ValueError(f"--video {err}") from None
     try:
-        frames, _ = read_clips(video, num_frames, sampling(cfg), True, np.random.default_rng(0), d["frame_template"],
-                               d["frame_start"])
+        frames = read_clips(video, num_frames, sampling(cfg), True, np.random.default_rng(0), d["frame_template"],
+                            d["frame_start"])[0]
     except Exception as err:  # noqa: BLE001 - any decoder's failure: one line naming the file
         why = (str(err).strip().splitlines() or [""])[0][:160]
         raise ValueError(f"--video {video}: cannot be read as a video or frame folder ({type(err).__name__}: "
