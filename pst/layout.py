@@ -165,7 +165,7 @@ class Layout:
 
     def synth_summary(self, dataset: str) -> str:
         """What `pst data synth` records of a generated set (its config and encoder)."""
-        return f"{self.dataset_dir(dataset)}/synth.json"
+        return f"{self.dataset_dir(dataset)}/{SYNTH_RECORD}"
 
     def prepare_plan(self, dataset: str) -> str:
         return f"{self.dataset_dir(dataset)}/{PROCESSED}/{PLAN}"
@@ -278,8 +278,8 @@ def owner(path: str | Path, own: str | Path | None = None, study: bool = False) 
         if (folder / RunDir.CONFIG).is_file() and any((folder / m).exists() for m in
                                                        (RunDir.LOG, RunDir.CHECKPOINTS, RunDir.FINAL)):
             return f"inside the run {folder}"
-        if synthetic_set(folder) or ((folder / "classes.txt").is_file() and
-                                                 ((folder / "train.txt").is_file() or (folder / "val.txt").is_file())):
+        train, val, classes = (folder / name for name in LISTS)
+        if classes.is_file() and (train.is_file() or val.is_file()):     # the synthetic set's too
             return f"inside the dataset {folder}"
         if study and (folder / TABLES).is_dir() and (folder / STUDY_METRICS).is_file():
             return f"inside the study results {folder}"

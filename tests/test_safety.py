@@ -775,3 +775,16 @@ def test_runs_moved_aside_within_one_second_each_keep_their_archive(tmp_path):
         moved.append(move_aside(run, "optim.lr: 0.1 -> 0.2"))
     assert moved[0] != moved[1] and moved[0].parent == moved[1].parent
     assert [(m / "final.safetensors").read_bytes() for m in moved] == [b"first", b"second"]
+
+
+def test_a_dataset_folder_is_known_by_its_lists_not_by_a_file_named_synth_json(tmp_path):
+    """A report never goes into a dataset's folder; a scratch folder holding some synth.json is not one (stop 46)."""
+    from pst.layout import LISTS, SYNTH_RECORD, owner
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / SYNTH_RECORD).write_text("{}\n")
+    assert owner(scratch / "table.md") is None
+    for name in LISTS[1:]:                                     # val.txt and classes.txt: a dataset's lists
+        (scratch / name).write_text("")
+    assert owner(scratch / "table.md") == f"inside the dataset {scratch.resolve()}"

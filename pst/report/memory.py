@@ -25,13 +25,14 @@ def _step(model, optimizer, x, y) -> None:
 
 
 def training_memory(model_name: str, frames: int, size: int, batch: int, device: str = "meta",
-                    num_classes: int = 400, **model_kwargs) -> dict:
+                    **model_kwargs) -> dict:
     """Peak memory (GiB) of a training step at steady state (the second step: AdamW state already allocated),
-    split as MemTracker categorises it; ``device="cpu"`` runs the same step for real (for the cross-check)."""
+    split as MemTracker categorises it; ``device="cpu"`` runs the same step for real (for the cross-check). The
+    model's options as `pst.report.flops.count` takes them (``num_classes`` too: the model's own default otherwise)."""
     from torch.distributed._tools.mem_tracker import MemTracker
 
     with torch.device(device):
-        model = create(model_name, num_frames=frames, img_size=size, num_classes=num_classes, **model_kwargs)
+        model = create(model_name, num_frames=frames, img_size=size, **model_kwargs)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         x = torch.randn(batch, 3, frames, size, size)
         y = torch.zeros(batch, dtype=torch.long)
