@@ -64,9 +64,10 @@ def uniform_indices(n: int, clip_len: int, test: bool, rng: np.random.Generator 
 
 def clip_loops(num_frames: int, s: Sampling) -> bool:
     """Whether a video of ``num_frames`` frames is shorter than the test clip ``s`` reads: dense, the clip runs past
-    the last frame and loops to the first (mmaction2's default); uniform, fewer frames than the clip, so some repeat.
-    Kept as the official code reads such a video, and counted, so a result says how many clips were not the video's
-    own time span."""
+    the last frame and loops to the first (mmaction2's default); uniform, fewer frames than the clip, so some repeat
+    (the official segments of (N - 1) / clip_len also repeat one frame at N == clip_len, not counted: that video is
+    as long as the clip). Kept as the official code reads such a video, and counted, so a result says how many clips
+    were not the video's own time span."""
     if s.mode == "uniform":
         return num_frames < s.clip_len
     return num_frames <= (s.clip_len - 1) * s.frame_interval      # test clips start at 0 when the video is short
