@@ -119,6 +119,7 @@ def test_rehearsal_of_the_paper_dag(tmp_path, env_with_venv):
     assert [(r["checkpoint"], r["views"], r["status"]) for r in rel] == [("pst_t_k400", "3x4", "evaluated")]
     assert rel[0]["top-1 paper"] == 78.6 and rel[0]["Δ top-1"] is None and rel[0]["videos evaluated"] == 1
     assert rel[0]["videos missing from this copy"] == 1 and rel[0]["videos unreadable"] == 0
+    assert rel[0]["videos looped"] == 1            # the miniature clip's 10 frames, the paper's 32 x 2 test clip
     rec = json.loads((repo / layout.released_eval("pst_t_k400", "3x4")).read_text())
     assert rec["checkpoint_sha256"] == hashlib.sha256(released.read_bytes()).hexdigest()
     assert rec["kwargs"]["bias"] == "official" and rec["views_per_video"] == 12

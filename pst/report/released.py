@@ -46,6 +46,7 @@ def released_table(spec: dict) -> pd.DataFrame:
             "videos evaluated": rec["videos_evaluated"] if rec else None,
             "videos unreadable": rec["videos_failed"] if rec else None,
             "videos partial": rec["videos_partial"] if rec else None,
+            "videos looped": rec.get("videos_looped") if rec else None,     # shorter than the test clip
             "videos missing from this copy": missing,
             "top-1 (all listed)": None if top1 is None or not listed else
             top1 * rec["videos_evaluated"] / (listed + (missing or 0)),
@@ -54,8 +55,8 @@ def released_table(spec: dict) -> pd.DataFrame:
         })
     return pd.DataFrame(rows, columns=["checkpoint", "dataset", "views", "top-1", "top-5", "top-1 paper",
                                        "top-5 paper", "Δ top-1", "videos evaluated", "videos unreadable",
-                                       "videos partial", "videos missing from this copy", "top-1 (all listed)",
-                                       "status", "title"])
+                                       "videos partial", "videos looped", "videos missing from this copy",
+                                       "top-1 (all listed)", "status", "title"])
 
 
 def write(spec: dict, out: str | Path) -> pd.DataFrame:
