@@ -47,7 +47,8 @@ def add(command) -> None:
     p.add_argument("--clips", type=positive, default=30, help="training clips to time")
     p.add_argument("--repeats", type=positive, default=1,
                    help="clips made from one decode (data.train.repeated_augmentation)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a data.* key of the recipe, e.g. data.decoder=pyav")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a data.* key of the recipe, e.g. data.decoder=pyav")
     p.add_argument("--gpu-rate", type=finite(0, above=True),
                    help="clips/s one GPU trains (default: the GPU probe's for --model, else 150, an estimate)")
     p.add_argument("--model", default="pst_t", help="the model whose measured GPU rate to use")
@@ -107,7 +108,8 @@ def cmd_memory(args: argparse.Namespace) -> int:
         print(f"{r['model']}: {args.batch} clip(s) of {args.frames} frames x {args.size}x{args.size}, fp32: peak "
               f"{r['peak_gib']:.2f} GiB per device (activations {r['activation_gib']:.2f}, parameters "
               f"{r['parameter_gib']:.2f}, AdamW state {r['optstate_gib']:.2f}, gradients {r['gradient_gib']:.2f}, "
-              f"temporaries {r['temp_gib']:.2f}; {'accounted on the meta device' if args.device == 'meta' else 'measured'})")
+              f"temporaries {r['temp_gib']:.2f}; "
+              f"{'accounted on the meta device' if args.device == 'meta' else 'measured'})")
     return 0
 
 

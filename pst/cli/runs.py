@@ -17,7 +17,8 @@ def add(command) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--execution", default="none", metavar="KEY=VALUE,...",
                    help="execution settings over the recipe's, as dotted keys (data.workers, data.cache_videos, "
-                        "train.progress, train.checkpoint_every, train.tensorboard, ...); they never make it another run")
+                        "train.progress, train.checkpoint_every, train.tensorboard, ...); they never make it another "
+                        "run")
     p.add_argument("--restart-on-change", action="store_true",
                    help="if RUN_DIR holds a run of another recipe, move it aside (a finished run is kept whole in "
                         "RUN.archived/) and start afresh (else refused)")
@@ -164,7 +165,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"no video could be evaluated ({failed})")
     else:
         print(f"{r['views']} views: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, mean class "
-              f"{r['mean_class_accuracy']:.2f} over {r['denominator']} videos ({failed}, {r['videos_partial']} partial)")
+              f"{r['mean_class_accuracy']:.2f} over {r['denominator']} videos ({failed}, {r['videos_partial']} "
+              "partial)")
     if r.get("videos_looped"):                     # as mmaction2 0.x reads them, so said, not hidden
         print(f"{r['videos_looped']} videos are shorter than the test clip (e.g. {r['looped'][0]}): their clips loop "
               "back to the first frame (uniform: repeat frames); all in eval.json")
