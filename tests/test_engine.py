@@ -201,3 +201,16 @@ def test_the_epoch_line_counts_the_videos_it_could_not_read():
     assert line.endswith(", 3 unreadable videos replaced by others (`pst data validate` names them)"), line
     assert "unreadable" not in epoch_line({**row, "unreadable_videos": 0}, {"epoch_seconds": 4.0, "clips_per_s": 8.0},
                                           5, 6.0)
+    looped = epoch_line({**row, "unreadable_videos": 0, "looped_videos": 2}, {"epoch_seconds": 4.0, "clips_per_s": 8.0},
+                        5, 6.0)
+    assert looped.endswith(", 2 videos shorter than the clip, read looping as mmaction2 does"), looped
+
+
+def test_a_run_resumed_by_newer_code_keeps_its_metrics_with_the_new_columns(tmp_path):
+    """Rows written before a count existed (a checkpoint of older code) and rows with it: one CSV, every column."""
+    from pst.engine.train import _write_metrics
+
+    _write_metrics(tmp_path, [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0, "looped_videos": 0}], [])
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert rows == [{"epoch": "1", "loss": "2.0", "looped_videos": ""},
+                    {"epoch": "2", "loss": "1.0", "looped_videos": "0"}]

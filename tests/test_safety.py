@@ -345,7 +345,7 @@ def test_a_truncated_video_is_reported_by_validate_and_counted_by_training_and_t
     r["train"]["global_batch"] = 8                                                   # 12-frame videos whole, the
     train(r, tmp_path / "run")                                                       # cut one (10) looping
     row = json.loads((tmp_path / "run" / "metrics.json").read_text())[-1]
-    assert row["partial_videos"] == 1 and row["unreadable_videos"] == 0
+    assert row["partial_videos"] == 1 and row["unreadable_videos"] == 0 and row["looped_videos"] == 1
     assert main(["evaluate", str(tmp_path / "run"), "--views", "1x1", "--quiet"]) == 0, capsys.readouterr().err
     assert f"1 videos are shorter than the test clip (e.g. {cut})" in capsys.readouterr().out
     report = json.loads((tmp_path / "run" / "eval_1x1" / "eval.json").read_text())

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pst.data.sampling import Sampling, clip_loops, dense_test_offsets, frame_indices
+from pst.data.sampling import Sampling, clip_loops, dense_test_offsets, dense_train_offsets, frame_indices
 from pst.data.transforms import TestTransform, TrainTransform, three_crop_offsets
 
 
@@ -114,10 +114,16 @@ def test_train_transform_same_crop_for_all_frames_and_augmentations_run():
     assert all(torch.equal(clip[:, 0], clip[:, k]) for k in range(6))     # one crop/augment/erase per clip
 
 
-def test_clip_loops_says_exactly_when_a_test_clip_runs_past_the_last_frame():
-    """Closed form (what an evaluation counts) against the test clips' own indices before they loop."""
+def test_clip_loops_says_exactly_when_a_clip_runs_past_the_last_frame():
+    """Closed form (what training and evaluation count) against the clips' own indices before they loop: every test
+    clip, and a training clip (one per video) at any random start."""
+    rng = np.random.default_rng(0)
     for n, clip_len, interval, clips in itertools.product(range(1, 40), (1, 4, 8), (1, 2, 3), (1, 3, 10)):
         s = Sampling("dense", clip_len, interval, clips)
         unlooped = dense_test_offsets(n, s)[:, None] + np.arange(clip_len) * interval
         assert clip_loops(n, s) == bool((unlooped >= n).any()), (n, s)
+        if clips == 1:
+            for _ in range(5):
+                unlooped = dense_train_offsets(n, s, rng)[:, None] + np.arange(clip_len) * interval
+                assert clip_loops(n, s) == bool((unlooped >= n).any()), (n, s, "train")
     assert clip_loops(7, Sampling("uniform", 8)) and not clip_loops(8, Sampling("uniform", 8))

@@ -7,7 +7,7 @@ sample's ``failed`` list so the run can count it; videos `pst data validate` cou
 in ``bad``). A partial video (fewer frames than its header promises: a truncated download) is used as it is and
 returned in ``partial``, so training and test count it too. Test: a sample holds every view of one video,
 (num_clips x crops, C, T, H, W), so evaluation can batch them; an unreadable or untrusted video comes back with
-``valid=False``; a video shorter than the test clip (read looping, as mmaction2 does) is returned in ``looped``.
+``valid=False``. A video shorter than the clip (read looping, as mmaction2 does) is returned in ``looped``.
 """
 from __future__ import annotations
 
@@ -221,19 +221,20 @@ class VideoDataset(Dataset):
             raise UnreadableVideosError(f"{self.max_retries + 1} unreadable videos in a row under {self.root} "
                                f"(last: {failed[-1]}); run `pst data validate` on this list")
         cut = [entry.path] if partial else []
-        if self.test:
+        looped = [entry.path] if clip_loops(num_frames, self.sampling) else []     # one training clip (num_clips 1)
+        if self.test:                                                               # loops exactly as a test clip
             views = test_views(frames, self.transform, self.sampling)
             return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed,
-                    "partial": cut, "looped": [entry.path] if clip_loops(num_frames, self.sampling) else []}
+                    "partial": cut, "looped": looped}
         made = [self.transform(frames, entry.label) for _ in range(self.repeats)]
         clips = [c[0] if isinstance(c, tuple) else c for c, _ in made]
         keep = [c[1] for c, _ in made if isinstance(c, tuple)] or None     # uint8 clips' erasing masks
         labels = [label for _, label in made]
         if self.repeats == 1:
             return {"clips": clips[0], "label": labels[0], "index": index, "valid": True, "failed": failed,
-                    "partial": cut, "keep": None if keep is None else keep[0]}
+                    "partial": cut, "looped": looped, "keep": None if keep is None else keep[0]}
         return {"clips": torch.stack(clips), "label": labels, "index": index, "valid": True, "failed": failed,
-                "partial": cut, "keep": None if keep is None else torch.stack(keep)}
+                "partial": cut, "looped": looped, "keep": None if keep is None else torch.stack(keep)}
 
 
 def collate(batch: list[dict]) -> dict:
@@ -252,5 +253,5 @@ def collate(batch: list[dict]) -> dict:
         "invalid_index": [b["index"] for b in batch if not b["valid"]],
         "failed": [p for b in batch for p in b["failed"]],
         "partial": [p for b in batch for p in b["partial"]],
-        "looped": [p for b in batch for p in b.get("looped", [])],     # test samples only
+        "looped": [p for b in batch for p in b["looped"]],
     }

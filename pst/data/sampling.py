@@ -5,8 +5,8 @@ Pinned to mmaction2 0.x as the official configs ran it (implementation-facts.md)
   ``avg = (N - clip_len*interval + 1) / num_clips``, ``start_k = int(k*avg + avg/2)``; a video shorter than one
   clip starts every clip at 0.
 - dense, train: one random start per segment (mmaction2's ``_get_train_clips``, all four branches).
-- out-of-range indices loop (``i mod N``): a short video is read cyclically, mmaction2's default (an evaluation
-  counts the videos whose test clips do: ``clip_loops``).
+- out-of-range indices loop (``i mod N``): a short video is read cyclically, mmaction2's default (training and
+  evaluation count the videos whose clips do: ``clip_loops``).
 - uniform (``frame_uniform``): ``seg = (N-1)/clip_len``; segment i spans ``round(seg*i)..round(seg*(i+1))``
   (numpy rounding, half to even); train picks a random frame in it (both ends included), test the middle.
 """
@@ -63,14 +63,15 @@ def uniform_indices(n: int, clip_len: int, test: bool, rng: np.random.Generator 
 
 
 def clip_loops(num_frames: int, s: Sampling) -> bool:
-    """Whether a video of ``num_frames`` frames is shorter than the test clip ``s`` reads: dense, the clip runs past
+    """Whether a video of ``num_frames`` frames is shorter than the clip ``s`` reads (a test clip, or a training clip
+    of one clip per video, the training's; both start at 0 when the video is short): dense, the clip runs past
     the last frame and loops to the first (mmaction2's default); uniform, fewer frames than the clip, so some repeat
     (the official segments of (N - 1) / clip_len also repeat one frame at N == clip_len, not counted: that video is
     as long as the clip). Kept as the official code reads such a video, and counted, so a result says how many clips
     were not the video's own time span."""
     if s.mode == "uniform":
         return num_frames < s.clip_len
-    return num_frames <= (s.clip_len - 1) * s.frame_interval      # test clips start at 0 when the video is short
+    return num_frames <= (s.clip_len - 1) * s.frame_interval
 
 
 def frame_indices(num_frames: int, s: Sampling, test: bool, rng: np.random.Generator | None = None) -> np.ndarray:

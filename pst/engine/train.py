@@ -4,7 +4,7 @@ RUN_DIR/
   config.yaml       the resolved recipe (another recipe is refused or moved aside; see pst.engine.run)
   env.json          versions, device, world size, accumulation used, data fingerprint
   metrics.csv/json  one row per epoch: loss, the lr the epoch trained with, val top-1/5 (and twin top-1 on the
-                    synthetic set), unreadable and partial videos (samples drawn)
+                    synthetic set), unreadable, partial and looped videos (samples drawn)
   final.safetensors the final weights, written last with train.json
 and execution records, kept beside them but not versioned (they differ from one execution to the next):
   train.log         every attempt's start (code revision) / resume / epoch lines / stop, time-stamped (appended)
@@ -110,7 +110,8 @@ class GlobalBatchSampler(Sampler):
 
 def _fresh_sums() -> dict:
     """Running sums of the epoch in progress (kept in mid-epoch checkpoints); ``lr`` is the lr of its last step."""
-    return {"loss_sum": 0.0, "clips": 0, "failed": 0, "partial": 0, "seconds": 0.0, "lr": None, "lr_max": None}
+    return {"loss_sum": 0.0, "clips": 0, "failed": 0, "partial": 0, "looped": 0, "seconds": 0.0, "lr": None,
+            "lr_max": None}
 
 
 def _duration(seconds: float) -> str:
@@ -127,7 +128,8 @@ def epoch_line(row: dict, timing: dict, epochs: int, eta_s: Optional[float]) -> 
     speed = f"{timing['clips_per_s']:.1f} clips/s" if timing["clips_per_s"] else "n/a clips/s"
     skipped = "".join(f", {row[k]} {what}" for k, what in (
         ("unreadable_videos", "unreadable videos replaced by others (`pst data validate` names them)"),
-        ("partial_videos", "videos that decoded only in part")) if row.get(k))
+        ("partial_videos", "videos that decoded only in part"),
+        ("looped_videos", "videos shorter than the clip, read looping as mmaction2 does")) if row.get(k))
     return (f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, val top-1 {val}, lr {row['lr']:.3g}, "
             f"{_duration(timing['epoch_seconds'])}, {speed}, ETA {'n/a' if eta_s is None else _duration(eta_s)}"
             f"{skipped}")
@@ -141,7 +143,7 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 def _write_metrics(run_dir: Path, rows: list[dict], timings: list[dict]) -> None:
     buf = io.StringIO()
-    fields = list(rows[0])
+    fields = list(dict.fromkeys(k for row in rows for k in row))     # a run resumed by newer code: its new columns
     w = csv.DictWriter(buf, fields)
     w.writeheader()
     w.writerows(rows)
@@ -421,6 +423,7 @@ def train_epoch(s: Session, e: int) -> None:
         k = i % accum
         sums["failed"] += len(batch["failed"])
         sums["partial"] += len(batch["partial"])
+        sums["looped"] += len(batch["looped"])
         clips = batch["clips"].to(ctx.device, non_blocking=True)
         if on_device:           # uint8 clips: normalised here (and erased), the same bits as in the loader
             keep = batch["keep"]
@@ -481,18 +484,19 @@ def train_epoch(s: Session, e: int) -> None:
 
 
 def validate(s: Session, e: int) -> None:
-    """The epoch's row of metrics: its loss and unreadable/partial counts summed over ranks, the validation
+    """The epoch's row of metrics: its loss and unreadable/partial/looped counts summed over ranks, the validation
     top-1/5 (and twin top-1 on the synthetic set) from the main rank; appended to the history with its timing."""
     ctx, sums, t_cfg = s.ctx, s.sums, s.cfg["train"]
     twins = synthetic_set(s.cfg["data"]["root"])      # time-reversed twin classes: order-blindness
-    totals = all_reduce_sum(torch.tensor([sums["loss_sum"], sums["clips"], sums["failed"], sums["partial"]],
-                                         dtype=torch.float64))
+    totals = all_reduce_sum(torch.tensor([sums["loss_sum"], sums["clips"], sums["failed"], sums["partial"],
+                                          sums["looped"]], dtype=torch.float64))
     val = predict(s.model, s.val_ds, ctx.device, batch_videos=max(1, t_cfg["batch_per_device"]),
                   workers=s.cfg["data"]["workers"], autocast=ctx.autocast()) if ctx.is_main else None
     row = {"epoch": e + 1, "step": s.step, "lr": sums["lr"], "lr_max": sums["lr_max"],
            "loss": totals[0].item() / max(totals[1].item(), 1),
            "val_top1": None, "val_top5": None, "val_videos": None,
-           "unreadable_videos": int(totals[2].item()), "partial_videos": int(totals[3].item())}
+           "unreadable_videos": int(totals[2].item()), "partial_videos": int(totals[3].item()),
+           "looped_videos": int(totals[4].item())}
     if twins:
         row["val_twin_top1"] = None
     timing = {"epoch": e + 1, "epoch_seconds": sums["seconds"],
