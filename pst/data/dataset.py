@@ -221,8 +221,8 @@ class VideoDataset(Dataset):
             raise UnreadableVideosError(f"{self.max_retries + 1} unreadable videos in a row under {self.root} "
                                f"(last: {failed[-1]}); run `pst data validate` on this list")
         cut = [entry.path] if partial else []
-        looped = [entry.path] if clip_loops(num_frames, self.sampling) else []     # one training clip (num_clips 1)
-        if self.test:                                                               # loops exactly as a test clip
+        looped = [entry.path] if clip_loops(num_frames, self.sampling) else []   # training's one clip: as a test's
+        if self.test:
             views = test_views(frames, self.transform, self.sampling)
             return {"clips": views, "label": entry.label, "index": index, "valid": True, "failed": failed,
                     "partial": cut, "looped": looped}
